@@ -1,0 +1,9 @@
+FROM node:20-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends git linux-source-6.12 xz-utils \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/ksci
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build
+ENTRYPOINT []

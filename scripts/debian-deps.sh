@@ -1,0 +1,20 @@
+# Sourced by .ci/run and scripts/quickstart.sh: installs the Debian packages
+# ksci needs when they are missing (root, or sudo, required for that).
+#   redis-server       the embedded queue (BullMQ needs a real Redis)
+#   git                applying series (git am -3), tree mirrors
+#   linux-source-6.12  the default base tree: a real 6.12 kernel source
+#   xz-utils           unpacking that tree
+KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils)
+
+ensure_debian_packages() {
+  local missing=() p
+  for p in "${KSCI_DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "ksci: installing Debian packages: ${missing[*]}" >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}

@@ -1,0 +1,33 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { Config } from '../config/schema.js';
+
+const run = promisify(execFile);
+
+async function onPath(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    await run(cmd, args, { timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What this machine lacks for the configuration; each problem says how to fix it. */
+export async function checkEnvironment(config: Config): Promise<string[]> {
+  const problems: string[] = [];
+  if (!(await onPath('git', ['--version']))) problems.push('git is not installed: apt-get install git');
+  if (config.redisUrl === null && !(await onPath('redis-server', ['--version']))) {
+    problems.push('redis-server is not installed (needed for the embedded queue): apt-get install redis-server, or set REDIS_URL');
+  }
+  for (const t of config.trees) {
+    if (t.source.kind === 'debian-linux-source' && !existsSync(t.source.tarball)) {
+      problems.push(`tree ${t.name}: ${t.source.tarball} is missing: apt-get install linux-source-6.12`);
+    }
+    if (t.source.kind === 'git' && t.source.url.startsWith('/') && !existsSync(t.source.url)) {
+      problems.push(`tree ${t.name}: ${t.source.url} does not exist`);
+    }
+  }
+  return problems;
+}

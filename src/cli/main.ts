@@ -1,0 +1,284 @@
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import YAML from 'yaml';
+import { onShutdown, openServices, startWorkers, type Services } from '../app.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+import { startIngestWorker, submitToService } from '../coordinator/ingest.js';
+import { EXIT, KsciError, UsageError, errorMessage, type ExitCode } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { requestCancel } from '../pipeline/cancel.js';
+import { pipelineStages, rolesOf } from '../stages/index.js';
+import { loadSeries } from '../series/load.js';
+import type { RunRecord, RunStatus } from '../store/results.js';
+import { checkEnvironment } from './doctor.js';
+import { printStatus } from './status.js';
+
+const STATUS_EXIT: Record<RunStatus, ExitCode> = {
+  queued: EXIT.infra,
+  running: EXIT.infra,
+  passed: EXIT.ok,
+  skipped: EXIT.ok,
+  failed: EXIT.verdictFail,
+  error: EXIT.infra,
+  cancelled: EXIT.cancelled,
+};
+
+interface GlobalOpts {
+  config?: string;
+  dataDir?: string;
+}
+
+function setup(cmd: Command): { config: Config; file: string | null; log: Logger } {
+  const g = cmd.optsWithGlobals<GlobalOpts>();
+  const env = { ...process.env, ...(g.dataDir ? { KSCI_DATA_DIR: resolve(g.dataDir) } : {}) };
+  const { config, file } = loadConfig({ file: g.config, env });
+  mkdirSync(config.dataDir, { recursive: true });
+  return { config, file, log: createLogger('ksci') };
+}
+
+function parseIntOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`expected a positive whole number, got "${v}"`);
+  return n;
+}
+
+const program = new Command();
+program
+  .name('ksci')
+  .description('Kernel patch-series test orchestrator: apply, build, boot and test a series against its base tree.')
+  .option('-c, --config <file>', 'configuration file (YAML); default: $KSCI_CONFIG, ./ksci.yaml, ~/.config/ksci/config.yaml')
+  .option('--data-dir <dir>', 'data directory (default: $KSCI_DATA_DIR or ~/.local/share/ksci)')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('run')
+  .description('run the whole pipeline on a series (mbox file, single patch, or directory of .patch files) with in-process workers, and print the report')
+  .argument('<series>', 'mbox, .patch/.eml file, or directory of format-patch output')
+  .option('-f, --force', 'run even if this series version was already run on this tree')
+  .option('-t, --tree <name>', 'test on this tree instead of routing by subject tag')
+  .option('--series-version <n>', 'pick this version from an mbox that holds several', parseIntOption)
+  .option('-o, --output <file>', 'also write the Markdown report here')
+  .option('--timeout <seconds>', 'give up waiting after this long', parseIntOption)
+  .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
+    const series = await loadSeries(resolve(path), { ...config.limits, ...(opts.seriesVersion ? { version: opts.seriesVersion } : {}) });
+    log.info({ title: series.title, version: series.version, patches: series.patches.length }, 'series loaded');
+
+    const services = await openServices(config, log, { db: true });
+    const stages = pipelineStages();
+    const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
+    const workers = await startWorkers(stages, rolesOf(stages), services);
+    let runId: string | null = null;
+    const stop = async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      await coordinator.close();
+      await services.close();
+    };
+    const removeHandlers = onShutdown(
+      log,
+      async () => {
+        if (runId) await coordinator.cancel(runId, 'interrupted by the user');
+      },
+      () => process.exit(EXIT.interrupted),
+    );
+    try {
+      await coordinator.start({ reconcileEveryMs: 5000 });
+      const sub = await coordinator.submit(series, {
+        force: opts.force ?? false,
+        ...(opts.tree ? { tree: opts.tree } : {}),
+        requestedBy: 'cli',
+        source: { kind: 'mbox', ref: resolve(path) },
+      });
+      runId = sub.runId;
+      if (!sub.created) process.stderr.write(`ksci: this series version was already run on ${sub.tree} as run ${sub.runId}; showing that run (--force runs it again)\n`);
+      else process.stderr.write(`ksci: run ${sub.runId} queued on tree ${sub.tree} (${sub.treeReason})\n`);
+      const rec = await coordinator.waitForRun(sub.runId, (opts.timeout ?? 0) * 1000);
+      const file = writeReport(config, rec, opts.output);
+      process.stdout.write(rec.reportText ?? `${rec.status}: ${rec.summary ?? ''}\n`);
+      process.stdout.write(`\nReport: ${file}\n`);
+      process.exitCode = STATUS_EXIT[rec.status];
+    } finally {
+      removeHandlers();
+      await stop();
+    }
+  });
+
+program
+  .command('submit')
+  .description('hand a series to a running "ksci serve" and print the run id')
+  .argument('<series>', 'mbox or .patch file')
+  .option('-f, --force', 'run even if this series version was already run')
+  .option('-t, --tree <name>', 'test on this tree instead of routing by subject tag')
+  .option('--timeout <seconds>', 'how long to wait for the coordinator to accept it', parseIntOption, 60)
+  .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const abs = resolve(path);
+    const size = statSafe(abs);
+    if (size > config.limits.maxMboxBytes) throw new UsageError(`${abs} is ${size} bytes, over the ${config.limits.maxMboxBytes}-byte limit`);
+    const services = await openServices(config, log, { db: false });
+    try {
+      const sub = await submitToService(
+        services.redis,
+        { mboxBase64: readFileSync(abs).toString('base64'), ref: abs, force: opts.force ?? false, ...(opts.tree ? { tree: opts.tree } : {}), requestedBy: 'cli' },
+        opts.timeout * 1000,
+      );
+      process.stdout.write(`${sub.runId}\n`);
+      process.stderr.write(sub.created ? `ksci: queued on ${sub.tree} (${sub.treeReason})\n` : `ksci: already run as ${sub.runId} (--force runs it again)\n`);
+    } finally {
+      await services.close();
+    }
+  });
+
+program
+  .command('serve')
+  .description('run the coordinator: accepts submissions, records results; optionally with workers in-process')
+  .option('--with-workers', 'also run every worker role in this process')
+  .action(async (opts: { withWorkers?: boolean }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const services = await openServices(config, log, { db: true });
+    const stages = pipelineStages();
+    const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
+    await coordinator.start();
+    const ingest = startIngestWorker(coordinator, { redis: services.redis, config, log });
+    const workers = opts.withWorkers ? await startWorkers(stages, rolesOf(stages), services) : [];
+    log.info({ redis: services.redis.where, workers: workers.map((w) => w.name) }, 'coordinator running');
+    await untilStopped(log, async (force) => {
+      await Promise.all(workers.map((w) => w.close(force)));
+      await ingest.close(force);
+      await coordinator.close();
+      await services.close();
+    });
+  });
+
+program
+  .command('worker')
+  .description('run stage workers of the given roles')
+  .addOption(new Option('-r, --role <role...>', 'roles to run').choices(rolesOf(pipelineStages())).makeOptionMandatory())
+  .action(async (opts: { role: string[] }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const services = await openServices(config, log, { db: false });
+    const workers = await startWorkers(pipelineStages(), opts.role, services);
+    await untilStopped(log, async (force) => {
+      await Promise.all(workers.map((w) => w.close(force)));
+      await services.close();
+    });
+  });
+
+program
+  .command('status')
+  .description('queues, workers and recent runs')
+  .option('--json', 'machine-readable output')
+  .option('-n, --limit <n>', 'how many runs to list', parseIntOption, 10)
+  .action(async (opts: { json?: boolean; limit: number }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    await printStatus(config, log, opts);
+  });
+
+program
+  .command('show')
+  .description("print a run's report")
+  .argument('<run>', 'run id (or its first 8+ characters)')
+  .option('--markdown', 'Markdown instead of plain text')
+  .action(async (id: string, opts: { markdown?: boolean }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const services = await openServices(config, log, { db: true });
+    try {
+      const rec = await services.store!.getRun(id);
+      if (!rec) throw new UsageError(`no run ${id}`, '"ksci status" lists runs');
+      const body = opts.markdown ? rec.reportMarkdown : rec.reportText;
+      process.stdout.write(body ?? `run ${rec.id}: ${rec.status}${rec.summary ? ` — ${rec.summary}` : ''}\n${rec.stages.map((s) => `  ${s.name}: ${s.status}${s.error ? ` (${s.error})` : ''}`).join('\n')}\n`);
+      process.exitCode = STATUS_EXIT[rec.status];
+    } finally {
+      await services.close();
+    }
+  });
+
+program
+  .command('cancel')
+  .description('cancel a queued or running run')
+  .argument('<run>', 'full run id')
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const services = await openServices(config, log, { db: false });
+    try {
+      const client = services.redis.client();
+      await requestCancel(client, id, 'cancelled by the user');
+      client.disconnect();
+      process.stderr.write(`ksci: cancel requested for ${id}; running stages stop, waiting ones will not start\n`);
+    } finally {
+      await services.close();
+    }
+  });
+
+const configCmd = program.command('config').description('configuration');
+configCmd
+  .command('check')
+  .description('validate the configuration and the machine it needs, and print the result')
+  .action(async (_opts: unknown, cmd: Command) => {
+    const { config, file } = setup(cmd);
+    process.stdout.write(`# ${file ? `from ${file}` : 'embedded defaults'} (+ environment)\n${YAML.stringify(config)}`);
+    const problems = await checkEnvironment(config);
+    for (const p of problems) process.stderr.write(`problem: ${p}\n`);
+    if (problems.length > 0) process.exitCode = EXIT.usage;
+    else process.stderr.write('configuration OK\n');
+  });
+
+function statSafe(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    throw new UsageError(`cannot read ${path}`);
+  }
+}
+
+function writeReport(config: Config, rec: RunRecord, output: string | undefined): string {
+  const dir = join(config.dataDir, 'reports');
+  mkdirSync(dir, { recursive: true });
+  const md = rec.reportMarkdown ?? `## ksci: ${rec.status}\n\n${rec.summary ?? ''}\n`;
+  const file = join(dir, `${rec.id}.md`);
+  writeFileSync(file, md);
+  if (output) writeFileSync(resolve(output), md);
+  return output ? resolve(output) : file;
+}
+
+function untilStopped(log: Logger, stop: (force: boolean) => Promise<void>): Promise<void> {
+  return new Promise<void>((done) => {
+    const remove = onShutdown(
+      log,
+      async () => {
+        await stop(false);
+        remove();
+        done();
+      },
+      () => {
+        void stop(true).finally(() => process.exit(EXIT.interrupted));
+      },
+    );
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string' && (err as { code: string }).code.startsWith('commander.')) {
+      const code = (err as { code: string; exitCode?: number }).code;
+      process.exitCode = code === 'commander.helpDisplayed' || code === 'commander.version' ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    if (err instanceof KsciError) {
+      process.stderr.write(`ksci: error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`ksci: hint: ${err.hint}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`ksci: internal error: ${errorMessage(err)}\n${err instanceof Error && err.stack ? err.stack + '\n' : ''}`);
+    process.stderr.write('ksci: hint: this is a bug or an unexpected environment problem; the run was not recorded as a verdict\n');
+    process.exitCode = EXIT.infra;
+  }
+}

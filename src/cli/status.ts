@@ -1,0 +1,63 @@
+import { Queue } from 'bullmq';
+import type { Config } from '../config/schema.js';
+import { INGEST_QUEUE } from '../coordinator/ingest.js';
+import { KsciError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { queueName } from '../pipeline/stage.js';
+import { openRedis } from '../queue/redis.js';
+import { pipelineStages } from '../stages/index.js';
+import { openDb } from '../store/db.js';
+import { migrate } from '../store/migrations.js';
+import { ResultsStore, type RunSummary } from '../store/results.js';
+
+const STATES = ['waiting', 'active', 'delayed', 'waiting-children', 'failed', 'completed'] as const;
+
+interface QueueStatus {
+  queue: string;
+  counts: Record<string, number>;
+  workers: number;
+}
+
+export async function printStatus(config: Config, log: Logger, opts: { json?: boolean; limit: number }): Promise<void> {
+  const redis = await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
+  const queues: QueueStatus[] = [];
+  try {
+    for (const name of [INGEST_QUEUE, ...pipelineStages().map((s) => queueName(s.name))]) {
+      const q = new Queue(name, { connection: redis.connection });
+      try {
+        queues.push({ queue: name, counts: await q.getJobCounts(...STATES), workers: (await q.getWorkers()).length });
+      } finally {
+        await q.close();
+      }
+    }
+  } finally {
+    await redis.stop();
+  }
+
+  let runs: RunSummary[] = [];
+  let runsNote: string | null = null;
+  try {
+    const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
+    try {
+      await migrate(db);
+      runs = await new ResultsStore(db).listRuns({ limit: opts.limit });
+    } finally {
+      await db.close();
+    }
+  } catch (err) {
+    if (!(err instanceof KsciError)) throw err;
+    runsNote = `runs not shown: ${err.message}`;
+  }
+
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ redis: redis.where, queues, runs, runsNote }, null, 2) + '\n');
+    return;
+  }
+  const out: string[] = [`redis: ${redis.where}`, '', 'queue'.padEnd(14) + STATES.map((s) => s.padStart(17)).join('') + 'workers'.padStart(9)];
+  for (const q of queues) out.push(q.queue.padEnd(14) + STATES.map((s) => String(q.counts[s] ?? 0).padStart(17)).join('') + String(q.workers).padStart(9));
+  out.push('', runsNote ?? (runs.length === 0 ? 'no runs yet' : 'recent runs:'));
+  for (const r of runs) {
+    out.push(`  ${r.id.slice(0, 8)}  ${r.status.padEnd(9)} ${r.createdAt.toISOString().slice(0, 19)}  ${r.tree.padEnd(12)} v${r.seriesVersion} ${r.seriesTitle}${r.summary ? `\n            ${r.summary}` : ''}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}

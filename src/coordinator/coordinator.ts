@@ -1,0 +1,308 @@
+import { EventEmitter } from 'node:events';
+import { FlowProducer, Queue, QueueEvents, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import { InfraError, UsageError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { CANCELLED_PREFIX, requestCancel } from '../pipeline/cancel.js';
+import { buildFlow } from '../pipeline/flow.js';
+import { PipelineStateSchema, summarizeSeries, type RunContext, type StageOutcome } from '../pipeline/payload.js';
+import { jobId, queueName, runIdOfJob, type StageDefinition } from '../pipeline/stage.js';
+import type { RedisHandle } from '../queue/redis.js';
+import { ReportSchema } from '../report/schema.js';
+import { routeTree } from '../routing/tree.js';
+import type { Series } from '../series/types.js';
+import type { ResultsStore, RunRecord, RunStatus, StageStatus } from '../store/results.js';
+
+export interface SubmitOptions {
+  /** Run again even when the same series version was already run on this tree. */
+  force?: boolean;
+  /** Tree name; otherwise routed by subject tag. */
+  tree?: string;
+  requestedBy?: string;
+  source: { kind: 'mbox' | 'lore' | 'github'; ref: string };
+}
+
+export interface Submitted {
+  runId: string;
+  /** False when an earlier run of the same series version was found (dedup). */
+  created: boolean;
+  tree: string;
+  treeReason: string;
+}
+
+const TERMINAL: RunStatus[] = ['passed', 'failed', 'error', 'cancelled', 'skipped'];
+const VERDICT_STATUS: Record<string, RunStatus> = {
+  pass: 'passed',
+  fail: 'failed',
+  error: 'error',
+  cancelled: 'cancelled',
+  skipped: 'skipped',
+};
+
+/**
+ * The one process that writes results. It turns submitted series into
+ * flows, and mirrors what BullMQ knows about a run's jobs into the database
+ * whenever a job of that run changes. Because the mirror is recomputed from
+ * the jobs themselves (not from the stream of events), missed events — the
+ * coordinator was down, Redis restarted — are repaired by `reconcile()`.
+ */
+export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
+  private readonly flows: FlowProducer;
+  private readonly queues = new Map<string, Queue>();
+  private readonly events: QueueEvents[] = [];
+  private readonly client: Redis;
+  /** Per-run promise chain: syncs of one run never overlap. */
+  private readonly syncing = new Map<string, Promise<RunRecord | null>>();
+  private reconcileTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly deps: {
+      config: Config;
+      redis: RedisHandle;
+      store: ResultsStore;
+      stages: StageDefinition[];
+      log: Logger;
+    },
+  ) {
+    super();
+    this.flows = new FlowProducer({ connection: deps.redis.connection });
+    for (const s of deps.stages) this.queues.set(s.name, new Queue(queueName(s.name), { connection: deps.redis.connection }));
+    this.client = deps.redis.client();
+  }
+
+  /** Listen to job events and reconcile now and then. */
+  async start(opts: { reconcileEveryMs?: number } = {}): Promise<void> {
+    for (const s of this.deps.stages) {
+      const ev = new QueueEvents(queueName(s.name), { connection: this.deps.redis.connection });
+      const touch = ({ jobId: id }: { jobId: string }) => void this.sync(runIdOfJob(id));
+      ev.on('active', touch);
+      ev.on('completed', touch);
+      ev.on('failed', touch);
+      ev.on('progress', touch);
+      ev.on('retries-exhausted', touch);
+      ev.on('error', (err) => this.deps.log.error({ err: errorMessage(err) }, 'queue events error'));
+      await ev.waitUntilReady();
+      this.events.push(ev);
+    }
+    await this.reconcile();
+    const every = opts.reconcileEveryMs ?? 30_000;
+    if (every > 0) {
+      this.reconcileTimer = setInterval(() => void this.reconcile().catch((err) => this.deps.log.error({ err: errorMessage(err) }, 'reconcile failed')), every);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    await Promise.allSettled([...this.syncing.values()]);
+    await Promise.all(this.events.map((e) => e.close()));
+    await this.flows.close();
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.client.disconnect();
+  }
+
+  async submit(series: Series, opts: SubmitOptions): Promise<Submitted> {
+    const { config, store, stages, log } = this.deps;
+    const choice = routeTree(series, config, opts.tree);
+    const seriesId = await store.saveSeries(series, opts.source);
+    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}`;
+    const { runId, created } = await store.createRun({
+      seriesId,
+      tree: choice.tree.name,
+      dedupKey,
+      stages: stages.map((s) => s.name),
+      ...(opts.requestedBy ? { requestedBy: opts.requestedBy } : {}),
+    });
+    const submitted = { runId, created, tree: choice.tree.name, treeReason: choice.reason };
+    if (!created) {
+      log.info({ runId, fingerprint: series.fingerprint }, 'series version already run; not queued again (use --force to re-run)');
+      return submitted;
+    }
+    await this.enqueue(runId, series, choice.tree.name, choice.reason);
+    log.info({ runId, tree: choice.tree.name, title: series.title, version: series.version }, 'run queued');
+    return submitted;
+  }
+
+  private async enqueue(runId: string, series: Series, tree: string, reason: string): Promise<void> {
+    const { config, store, stages } = this.deps;
+    const run: RunContext = {
+      runId,
+      stages: stages.map((s) => s.name),
+      tree: { name: tree, reason },
+      series: summarizeSeries(series),
+    };
+    try {
+      await this.flows.add(buildFlow(run, series, stages, config.queue));
+    } catch (err) {
+      // The run stays "queued" in the database; reconcile() enqueues it again once Redis is back.
+      throw new InfraError(`could not queue run ${runId}: ${errorMessage(err)}`, 'check that Redis is reachable; the run is queued again when it is', { cause: err });
+    }
+    await store.setRunStatus(runId, 'queued');
+  }
+
+  /** Cancel a run that has not finished: running jobs are aborted, waiting ones refuse to start. */
+  async cancel(runIdOrPrefix: string, reason: string): Promise<RunRecord> {
+    const run = await this.deps.store.getRun(runIdOrPrefix);
+    if (!run) throw new UsageError(`no run ${runIdOrPrefix}`, '"ksci status" lists runs');
+    if (TERMINAL.includes(run.status)) return run;
+    await requestCancel(this.client, run.id, reason);
+    this.deps.log.info({ runId: run.id, reason }, 'cancel requested');
+    return (await this.sync(run.id)) ?? run;
+  }
+
+  /** Resolves when the run reaches a terminal status. */
+  async waitForRun(runId: string, timeoutMs = 0): Promise<RunRecord> {
+    return new Promise<RunRecord>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      const onFinish = (rec: RunRecord) => {
+        if (rec.id !== runId) return;
+        this.off('run-finished', onFinish);
+        if (timer) clearTimeout(timer);
+        resolve(rec);
+      };
+      this.on('run-finished', onFinish);
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          this.off('run-finished', onFinish);
+          reject(new InfraError(`run ${runId} did not finish within ${Math.round(timeoutMs / 1000)} s`, 'are workers running? "ksci status" shows the queues'));
+        }, timeoutMs);
+      }
+      void this.sync(runId).then((rec) => {
+        if (rec && TERMINAL.includes(rec.status)) onFinish(rec);
+      });
+    });
+  }
+
+  /** Re-derive every unfinished run from its jobs; re-enqueue runs whose jobs were lost. */
+  async reconcile(): Promise<void> {
+    const runs = await this.deps.store.unfinishedRuns();
+    for (const r of runs) await this.sync(r.id);
+  }
+
+  sync(runId: string): Promise<RunRecord | null> {
+    const prev = this.syncing.get(runId) ?? Promise.resolve(null);
+    const next = prev
+      .catch(() => null)
+      .then(() => this.syncNow(runId))
+      .catch((err) => {
+        this.deps.log.error({ runId, err: errorMessage(err) }, 'could not record run state');
+        return null;
+      });
+    this.syncing.set(runId, next);
+    void next.finally(() => {
+      if (this.syncing.get(runId) === next) this.syncing.delete(runId);
+    });
+    return next;
+  }
+
+  private async syncNow(runId: string): Promise<RunRecord | null> {
+    const { store, stages, log } = this.deps;
+    const before = await store.getRun(runId);
+    if (!before || TERMINAL.includes(before.status)) return before;
+
+    const jobs = await Promise.all(stages.map((s) => this.queues.get(s.name)!.getJob(jobId(runId, s.name))));
+    if (jobs.every((j) => j === undefined)) {
+      await this.requeueLost(before);
+      return store.getRun(runId);
+    }
+
+    let anyStarted = false;
+    for (const [i, def] of stages.entries()) {
+      const job = jobs[i];
+      if (!job) continue;
+      const row = before.stages.find((s) => s.name === def.name);
+      const update = await stageUpdate(job, def.name);
+      if (update.status !== 'pending') anyStarted = true;
+      if (
+        row &&
+        row.status === update.status &&
+        row.attempt === update.attempt &&
+        JSON.stringify(row.progress ?? null) === JSON.stringify(update.progress ?? null) &&
+        (row.error ?? null) === (update.error ?? null)
+      ) {
+        continue;
+      }
+      await store.updateStage(runId, def.name, update);
+    }
+
+    const root = jobs[jobs.length - 1];
+    const rootState = root ? await root.getState() : 'unknown';
+    if (root && rootState === 'completed') {
+      const state = PipelineStateSchema.parse(root.returnvalue);
+      const report = ReportSchema.parse(state.outcomes[state.outcomes.length - 1]?.data);
+      await store.setRunStatus(runId, VERDICT_STATUS[report.verdict] ?? 'error', {
+        verdict: report.verdict,
+        summary: report.headline,
+        reportMarkdown: report.markdown,
+        reportText: report.text,
+      });
+    } else if (root && rootState === 'failed') {
+      const reason = root.failedReason ?? 'unknown';
+      const cancelled = reason.startsWith(CANCELLED_PREFIX);
+      await store.setRunStatus(runId, cancelled ? 'cancelled' : 'error', {
+        verdict: cancelled ? 'cancelled' : 'error',
+        summary: cancelled ? reason : `report stage failed: ${reason}`,
+      });
+    } else if (anyStarted && before.status === 'queued') {
+      await store.setRunStatus(runId, 'running');
+    }
+
+    const after = await store.getRun(runId);
+    if (after && TERMINAL.includes(after.status)) {
+      log.info({ runId, status: after.status, summary: after.summary }, 'run finished');
+      this.emit('run-finished', after);
+    }
+    return after;
+  }
+
+  /**
+   * A run the database says is unfinished but of which Redis knows nothing:
+   * Redis lost its data, or ksci died between recording and queueing. The
+   * series is in the database, so the run is queued again from the start.
+   */
+  private async requeueLost(run: RunRecord): Promise<void> {
+    const series = await this.deps.store.getSeries(run.seriesId);
+    if (!series) {
+      await this.deps.store.setRunStatus(run.id, 'error', { verdict: 'error', summary: 'jobs lost and the series is not in the database' });
+      return;
+    }
+    this.deps.log.warn({ runId: run.id }, 'no jobs found for an unfinished run; queueing it again');
+    const choice = routeTree(series, this.deps.config, run.tree);
+    await this.enqueue(run.id, series, choice.tree.name, choice.reason);
+  }
+}
+
+async function stageUpdate(
+  job: Job,
+  stage: string,
+): Promise<{ status: StageStatus; attempt: number; progress: unknown; result?: StageOutcome; error: string | null; startedAt?: Date; finishedAt?: Date }> {
+  const state = await job.getState();
+  const base = {
+    attempt: job.attemptsStarted,
+    progress: job.progress ?? null,
+    ...(job.processedOn ? { startedAt: new Date(job.processedOn) } : {}),
+  };
+  switch (state) {
+    case 'completed': {
+      const parsed = PipelineStateSchema.safeParse(job.returnvalue);
+      const outcome = parsed.success ? parsed.data.outcomes.findLast((o) => o.stage === stage) : undefined;
+      if (!outcome) return { ...base, status: 'error', error: 'stage returned no outcome', ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn) } : {}) };
+      return { ...base, status: outcome.status, result: outcome, error: null, ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn) } : {}) };
+    }
+    case 'failed': {
+      const reason = job.failedReason ?? 'unknown';
+      return {
+        ...base,
+        status: reason.startsWith(CANCELLED_PREFIX) ? 'cancelled' : 'error',
+        error: reason,
+        ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn) } : {}),
+      };
+    }
+    case 'active':
+      return { ...base, status: 'active', error: null };
+    default:
+      // Waiting, delayed (backing off before a retry) or waiting for the stage before it.
+      return { ...base, status: 'pending', error: job.attemptsMade > 0 ? `retrying after: ${job.failedReason}` : null };
+  }
+}

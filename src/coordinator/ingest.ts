@@ -1,0 +1,75 @@
+import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { z } from 'zod';
+import type { Config } from '../config/schema.js';
+import { BadInputError, UsageError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RedisHandle } from '../queue/redis.js';
+import { parseMbox } from '../series/load.js';
+import type { Coordinator, Submitted } from './coordinator.js';
+
+/*
+ * `ksci submit` hands an mbox to a running `ksci serve` through this queue,
+ * so the coordinator stays the only process that writes results. Lore and
+ * GitHub ingestion will feed the same coordinator.submit().
+ */
+export const INGEST_QUEUE = 'ksci-ingest';
+
+const IngestJobSchema = z.object({
+  mboxBase64: z.string().min(1),
+  /** Where it came from, for the record: a file name. */
+  ref: z.string().min(1),
+  force: z.boolean().default(false),
+  tree: z.string().optional(),
+  version: z.number().int().min(1).optional(),
+  requestedBy: z.string().optional(),
+});
+export type IngestJob = z.input<typeof IngestJobSchema>;
+
+export function startIngestWorker(coordinator: Coordinator, deps: { redis: RedisHandle; config: Config; log: Logger }): Worker {
+  const worker = new Worker(
+    INGEST_QUEUE,
+    async (job): Promise<Submitted> => {
+      const parsed = IngestJobSchema.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError(`invalid ingest job: ${z.prettifyError(parsed.error)}`);
+      const data = parsed.data;
+      try {
+        const series = await parseMbox(Buffer.from(data.mboxBase64, 'base64'), { ...deps.config.limits, ...(data.version ? { version: data.version } : {}) });
+        return await coordinator.submit(series, {
+          force: data.force,
+          ...(data.tree ? { tree: data.tree } : {}),
+          ...(data.requestedBy ? { requestedBy: data.requestedBy } : {}),
+          source: { kind: 'mbox', ref: data.ref },
+        });
+      } catch (err) {
+        // The submitter gets the parse error; retrying a malformed mbox cannot help.
+        if (err instanceof BadInputError || err instanceof UsageError) throw new UnrecoverableError(err.message);
+        throw err;
+      }
+    },
+    { connection: deps.redis.connection, concurrency: 1 },
+  );
+  worker.on('error', (err) => deps.log.error({ err: errorMessage(err) }, 'ingest worker error'));
+  return worker;
+}
+
+/** Queue an mbox for a running coordinator and wait for its answer. */
+export async function submitToService(redis: RedisHandle, job: IngestJob, timeoutMs: number): Promise<Submitted> {
+  const queue = new Queue(INGEST_QUEUE, { connection: redis.connection });
+  const events = new QueueEvents(INGEST_QUEUE, { connection: redis.connection });
+  try {
+    await events.waitUntilReady();
+    const added = await queue.add('mbox', job, { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86400 } });
+    try {
+      return (await added.waitUntilFinished(events, timeoutMs)) as Submitted;
+    } catch (err) {
+      const msg = errorMessage(err);
+      if (/timed out/i.test(msg)) {
+        throw new UsageError(`no coordinator took the submission within ${Math.round(timeoutMs / 1000)} s`, 'start one with "ksci serve" (the submission stays queued for it)');
+      }
+      throw new BadInputError(msg);
+    }
+  } finally {
+    await events.close();
+    await queue.close();
+  }
+}

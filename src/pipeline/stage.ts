@@ -1,0 +1,61 @@
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { OutcomeStatus, PipelineState, RunContext, StageJobData } from './payload.js';
+
+export interface StageProgress {
+  /** What is happening now, for a human: "applying 2/3", "CC net/core/dev.o". */
+  message: string;
+  done?: number;
+  total?: number;
+}
+
+export interface StageContext {
+  run: RunContext;
+  job: StageJobData;
+  /** Outcomes of the stages before this one. */
+  upstream: PipelineState;
+  config: Config;
+  log: Logger;
+  /** Aborted when the run is cancelled or superseded, or the worker shuts down. */
+  signal: AbortSignal;
+  progress(p: StageProgress): Promise<void>;
+}
+
+export interface StageResult {
+  /** 'passed' | 'failed' | 'skipped': errors are thrown, not returned. */
+  status: Exclude<OutcomeStatus, 'error' | 'cancelled'>;
+  summary: string;
+  data: unknown;
+}
+
+/**
+ * One step of the pipeline. Adding a stage (build, VM tests, pktgen) means
+ * writing one of these and listing it in the pipeline: the flow, the
+ * queue, the worker runtime and the bookkeeping come with it.
+ */
+export interface StageDefinition {
+  name: string;
+  /** Earlier stages that must have passed for this one to run; otherwise it is skipped. */
+  needs: string[];
+  /** Worker role that runs it (`ksci worker --role <role>`). */
+  role: string;
+  /** Jobs a worker of this role runs at once. */
+  concurrency: number;
+  /** Whether the job carries the whole series (patches and all) or only the run context. */
+  wantsSeries: boolean;
+  run(ctx: StageContext): Promise<StageResult>;
+}
+
+export function queueName(stage: string): string {
+  return `ksci-${stage}`;
+}
+
+/** Job ids are deterministic so that a run's jobs can be found, and added only once. */
+export function jobId(runId: string, stage: string): string {
+  return `${runId}.${stage}`;
+}
+
+export function runIdOfJob(id: string): string {
+  const dot = id.lastIndexOf('.');
+  return dot < 0 ? id : id.slice(0, dot);
+}

@@ -1,0 +1,73 @@
+import type { RunContext, StageOutcome } from '../pipeline/payload.js';
+import { decideVerdict, VERDICT_LABEL, type Verdict } from './verdict.js';
+
+export interface Report {
+  verdict: Verdict;
+  /** One line: "FAIL: apply: patch 2/3 'net: foo' does not apply". */
+  headline: string;
+  markdown: string;
+  /** Plain text, lines of at most 72 columns where the content allows: for mail. */
+  text: string;
+}
+
+/** Stage-specific detail, as lines of plain text; keyed by stage name. */
+export type DetailRenderer = (outcome: StageOutcome) => string[];
+
+/**
+ * Renders a run's report from its outcomes. Pure: the same outcomes give
+ * the same report, so what was mailed can be reproduced from the database.
+ */
+export function renderReport(run: RunContext, outcomes: StageOutcome[], details: Record<string, DetailRenderer> = {}): Report {
+  const verdict = decideVerdict(outcomes);
+  const s = run.series;
+  const subject = `${s.isRfc ? 'RFC ' : ''}v${s.version} ${s.title}`;
+  const first = outcomes.find((o) => o.status !== 'passed' && o.status !== 'skipped') ?? outcomes.find((o) => o.status === 'skipped');
+  const headline =
+    verdict === 'pass'
+      ? `${VERDICT_LABEL[verdict]}: all ${outcomes.length} stage(s) passed`
+      : `${VERDICT_LABEL[verdict]}: ${first ? `${first.stage}: ${first.summary}` : 'no stage ran'}`;
+
+  const facts: [string, string][] = [
+    ['Series', `${subject} (${s.total} patch${s.total === 1 ? '' : 'es'})`],
+    ['Author', `${s.author.name} <${s.author.address}>`],
+    ['Message-ID', `<${s.messageId}>`],
+    ['Tree', `${run.tree.name} (${run.tree.reason})`],
+    ['Run', run.runId],
+  ];
+
+  const text: string[] = [`ksci ${headline}`, ''];
+  for (const [k, v] of facts) text.push(`${(k + ':').padEnd(12)}${v}`);
+  text.push('', 'Stages:');
+  for (const o of outcomes) text.push(`  ${o.stage.padEnd(10)}${o.status.padEnd(10)}${o.summary}`);
+  const md: string[] = [`## ksci: ${VERDICT_LABEL[verdict]}`, '', `**${escapeMd(headline)}**`, ''];
+  for (const [k, v] of facts) md.push(`- **${k}:** ${escapeMd(v)}`);
+  md.push('', '| stage | result | summary |', '|---|---|---|');
+  for (const o of outcomes) md.push(`| ${o.stage} | ${statusIcon(o.status)} ${o.status} | ${escapeMd(o.summary).replace(/\|/g, '\\|')} |`);
+
+  for (const o of outcomes) {
+    const lines = details[o.stage]?.(o) ?? [];
+    if (lines.length === 0) continue;
+    text.push('', `${o.stage}:`, ...lines.map((l) => `  ${l}`));
+    md.push('', `### ${o.stage}`, '', '```', ...lines, '```');
+  }
+  return { verdict, headline, markdown: md.join('\n') + '\n', text: text.join('\n') + '\n' };
+}
+
+function statusIcon(status: StageOutcome['status']): string {
+  switch (status) {
+    case 'passed':
+      return '✅';
+    case 'failed':
+      return '❌';
+    case 'error':
+      return '⚠️';
+    case 'cancelled':
+      return '⏹';
+    case 'skipped':
+      return '➖';
+  }
+}
+
+function escapeMd(s: string): string {
+  return s.replace(/([\\`*_[\]<>])/g, '\\$1');
+}

@@ -1,0 +1,21 @@
+import type { StageDefinition } from '../pipeline/stage.js';
+import { renderReport, type DetailRenderer } from '../report/render.js';
+
+/**
+ * The last stage: turns the outcomes into the report. It needs nothing, so
+ * it runs after a conflict, a failed build or an infrastructure error too.
+ * Posting (mail, GitHub) plugs in here.
+ */
+export function reportStage(details: Record<string, DetailRenderer>): StageDefinition {
+  return {
+    name: 'report',
+    needs: [],
+    role: 'report',
+    concurrency: 4,
+    wantsSeries: false,
+    async run(ctx) {
+      const report = renderReport(ctx.run, ctx.upstream.outcomes, details);
+      return { status: 'passed', summary: report.headline, data: report };
+    },
+  };
+}
