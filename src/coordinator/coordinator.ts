@@ -9,6 +9,7 @@ import { buildFlow } from '../pipeline/flow.js';
 import { PipelineStateSchema, summarizeSeries, type RunContext, type StageOutcome } from '../pipeline/payload.js';
 import { jobId, queueName, runIdOfJob, type StageDefinition } from '../pipeline/stage.js';
 import type { RedisHandle } from '../queue/redis.js';
+import type { Report } from '../report/render.js';
 import { ReportSchema } from '../report/schema.js';
 import { routeTree } from '../routing/tree.js';
 import type { Series } from '../series/types.js';
@@ -228,9 +229,10 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
 
     const root = jobs[jobs.length - 1];
     const rootState = root ? await root.getState() : 'unknown';
-    if (root && rootState === 'completed') {
-      const state = PipelineStateSchema.parse(root.returnvalue);
-      const report = ReportSchema.parse(state.outcomes[state.outcomes.length - 1]?.data);
+    // A job read just before it completed has no return value yet: the
+    // completion event syncs again, so only a readable report ends the run.
+    const report = rootState === 'completed' ? readReport(root?.returnvalue) : null;
+    if (report) {
       await store.setRunStatus(runId, VERDICT_STATUS[report.verdict] ?? 'error', {
         verdict: report.verdict,
         summary: report.headline,
@@ -271,6 +273,13 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     const choice = routeTree(series, this.deps.config, run.tree);
     await this.enqueue(run.id, series, choice.tree.name, choice.reason);
   }
+}
+
+function readReport(value: unknown): Report | null {
+  const state = PipelineStateSchema.safeParse(value);
+  if (!state.success) return null;
+  const report = ReportSchema.safeParse(state.data.outcomes[state.data.outcomes.length - 1]?.data);
+  return report.success ? report.data : null;
 }
 
 async function stageUpdate(

@@ -1,0 +1,121 @@
+import { InfraError } from '../errors.js';
+import type { Db } from './db.js';
+
+/** Migrations are data (tsc does not copy .sql files); append, never edit. */
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'series, runs, stages, test results, perf samples',
+    sql: `
+CREATE TABLE series (
+  id bigserial PRIMARY KEY,
+  message_id text NOT NULL,
+  fingerprint text NOT NULL,
+  title text NOT NULL,
+  version integer NOT NULL,
+  total integer NOT NULL,
+  is_rfc boolean NOT NULL,
+  is_resend boolean NOT NULL,
+  tree_tags text[] NOT NULL,
+  author_name text NOT NULL,
+  author_email text NOT NULL,
+  base_commit text,
+  change_id text,
+  source_kind text NOT NULL CHECK (source_kind IN ('mbox', 'lore', 'github')),
+  source_ref text NOT NULL,
+  data jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (message_id, fingerprint)
+);
+CREATE TABLE patches (
+  series_id bigint NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+  counter integer NOT NULL,
+  message_id text NOT NULL,
+  subject text NOT NULL,
+  author text NOT NULL,
+  trailers jsonb NOT NULL,
+  files jsonb NOT NULL,
+  PRIMARY KEY (series_id, counter)
+);
+CREATE TABLE runs (
+  id text PRIMARY KEY,
+  series_id bigint NOT NULL REFERENCES series(id),
+  tree text NOT NULL,
+  status text NOT NULL CHECK (status IN ('queued', 'running', 'passed', 'failed', 'error', 'cancelled', 'skipped')),
+  verdict text,
+  dedup_key text,
+  requested_by text,
+  summary text,
+  report_md text,
+  report_text text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  started_at timestamptz,
+  finished_at timestamptz
+);
+CREATE INDEX runs_dedup_key ON runs (dedup_key);
+CREATE INDEX runs_status ON runs (status);
+CREATE INDEX runs_created_at ON runs (created_at);
+CREATE TABLE stages (
+  run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  ordinal integer NOT NULL,
+  status text NOT NULL CHECK (status IN ('pending', 'active', 'passed', 'failed', 'skipped', 'error', 'cancelled')),
+  attempt integer NOT NULL DEFAULT 0,
+  progress jsonb,
+  result jsonb,
+  error text,
+  started_at timestamptz,
+  finished_at timestamptz,
+  PRIMARY KEY (run_id, name)
+);
+CREATE TABLE test_results (
+  id bigserial PRIMARY KEY,
+  run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  stage text NOT NULL,
+  kernel text NOT NULL CHECK (kernel IN ('base', 'series')),
+  suite text NOT NULL,
+  test text NOT NULL,
+  subtest text,
+  status text NOT NULL CHECK (status IN ('pass', 'fail', 'skip', 'flaky', 'error')),
+  duration_ms integer,
+  message text
+);
+CREATE INDEX test_results_run ON test_results (run_id);
+CREATE INDEX test_results_test ON test_results (suite, test, subtest);
+CREATE TABLE perf_samples (
+  id bigserial PRIMARY KEY,
+  run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  scenario text NOT NULL,
+  side text NOT NULL CHECK (side IN ('base', 'series')),
+  metric text NOT NULL,
+  value double precision NOT NULL,
+  unit text NOT NULL,
+  iteration integer NOT NULL,
+  env jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX perf_samples_history ON perf_samples (scenario, metric, created_at);
+`,
+  },
+];
+
+/** Applies pending migrations, each in its own transaction; safe to run concurrently on a server. */
+export async function migrate(db: Db): Promise<{ applied: number[] }> {
+  const known = Math.max(...MIGRATIONS.map((m) => m.version));
+  return db.transaction(async (tx) => {
+    if (tx.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(7261001)');
+    await tx.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    const rows = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const have = new Set(rows.map((r) => Number(r.version)));
+    const newest = Math.max(0, ...have);
+    if (newest > known) throw new InfraError(`database schema v${newest} is newer than this ksci (v${known})`, 'upgrade ksci');
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (have.has(m.version)) continue;
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    return { applied };
+  });
+}

@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { SeriesSchema } from '../pipeline/payload.js';
+import type { Series } from '../series/types.js';
+import type { Db } from './db.js';
+
+export type RunStatus = 'queued' | 'running' | 'passed' | 'failed' | 'error' | 'cancelled' | 'skipped';
+export type StageStatus = 'pending' | 'active' | 'passed' | 'failed' | 'skipped' | 'error' | 'cancelled';
+const TERMINAL: RunStatus[] = ['passed', 'failed', 'error', 'cancelled', 'skipped'];
+
+export interface StageRecord {
+  name: string;
+  ordinal: number;
+  status: StageStatus;
+  attempt: number;
+  progress: unknown;
+  result: unknown;
+  error: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface RunSummary {
+  id: string;
+  seriesId: number;
+  seriesTitle: string;
+  seriesVersion: number;
+  tree: string;
+  status: RunStatus;
+  verdict: string | null;
+  summary: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface RunRecord extends RunSummary {
+  dedupKey: string | null;
+  requestedBy: string | null;
+  reportMarkdown: string | null;
+  reportText: string | null;
+  stages: StageRecord[];
+}
+
+export interface TestResult {
+  suite: string;
+  test: string;
+  subtest: string | null;
+  status: 'pass' | 'fail' | 'skip' | 'flaky' | 'error';
+  durationMs: number | null;
+  message: string | null;
+  kernel: 'base' | 'series';
+}
+
+export interface PerfSample {
+  scenario: string;
+  side: 'base' | 'series';
+  metric: string;
+  value: number;
+  unit: string;
+  iteration: number;
+  env: Record<string, unknown>;
+}
+
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
+
+const RUN_COLUMNS = `r.id, r.series_id, s.title AS series_title, s.version AS series_version, r.tree, r.status, r.verdict,
+  r.summary, r.created_at, r.started_at, r.finished_at, r.dedup_key, r.requested_by, r.report_md, r.report_text`;
+
+function toSummary(row: Record<string, unknown>): RunSummary {
+  return {
+    id: String(row['id']),
+    seriesId: Number(row['series_id']),
+    seriesTitle: String(row['series_title']),
+    seriesVersion: Number(row['series_version']),
+    tree: String(row['tree']),
+    status: row['status'] as RunStatus,
+    verdict: (row['verdict'] as string | null) ?? null,
+    summary: (row['summary'] as string | null) ?? null,
+    createdAt: new Date(row['created_at'] as string),
+    startedAt: date(row['started_at']),
+    finishedAt: date(row['finished_at']),
+  };
+}
+
+/** Results: the coordinator's write side, and what `ksci status/show` read. */
+export class ResultsStore {
+  constructor(private readonly db: Db) {}
+
+  async saveSeries(series: Series, source: { kind: 'mbox' | 'lore' | 'github'; ref: string }): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const existing = await tx.query<{ id: string }>('SELECT id FROM series WHERE message_id = $1 AND fingerprint = $2', [series.messageId, series.fingerprint]);
+      if (existing[0]) return Number(existing[0].id);
+      const [row] = await tx.query<{ id: string }>(
+        `INSERT INTO series (message_id, fingerprint, title, version, total, is_rfc, is_resend, tree_tags, author_name, author_email,
+           base_commit, change_id, source_kind, source_ref, data)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id`,
+        [series.messageId, series.fingerprint, series.title, series.version, series.total, series.isRfc, series.isResend, series.treeTags,
+          series.author.name, series.author.address, series.baseCommit, series.changeId, source.kind, source.ref, JSON.stringify(series)],
+      );
+      const id = Number(row!.id);
+      for (const p of series.patches) {
+        await tx.query('INSERT INTO patches (series_id, counter, message_id, subject, author, trailers, files) VALUES ($1,$2,$3,$4,$5,$6,$7)', [
+          id, p.counter, p.messageId, p.subject.raw, `${p.author.name} <${p.author.address}>`, JSON.stringify(p.trailers), JSON.stringify(p.files),
+        ]);
+      }
+      return id;
+    });
+  }
+
+  async getSeries(seriesId: number): Promise<Series | null> {
+    const [row] = await this.db.query<{ data: unknown }>('SELECT data FROM series WHERE id = $1', [seriesId]);
+    if (!row) return null;
+    return SeriesSchema.parse(typeof row.data === 'string' ? JSON.parse(row.data) : row.data);
+  }
+
+  /**
+   * A new run, unless one with the same dedup key exists that did not end
+   * in an error or cancellation: the same series version is not run twice.
+   */
+  async createRun(input: { seriesId: number; tree: string; dedupKey: string | null; stages: string[]; requestedBy?: string }): Promise<{ runId: string; created: boolean }> {
+    return this.db.transaction(async (tx) => {
+      if (input.dedupKey !== null) {
+        const [prev] = await tx.query<{ id: string }>(
+          `SELECT id FROM runs WHERE dedup_key = $1 AND status NOT IN ('error', 'cancelled') ORDER BY created_at DESC LIMIT 1`,
+          [input.dedupKey],
+        );
+        if (prev) return { runId: prev.id, created: false };
+      }
+      const runId = randomUUID();
+      await tx.query('INSERT INTO runs (id, series_id, tree, status, dedup_key, requested_by) VALUES ($1,$2,$3,$4,$5,$6)', [
+        runId, input.seriesId, input.tree, 'queued', input.dedupKey, input.requestedBy ?? null,
+      ]);
+      for (const [i, name] of input.stages.entries()) {
+        await tx.query(`INSERT INTO stages (run_id, name, ordinal, status) VALUES ($1,$2,$3,'pending')`, [runId, name, i]);
+      }
+      return { runId, created: true };
+    });
+  }
+
+  async updateStage(
+    runId: string,
+    stage: string,
+    u: { status?: StageStatus; attempt?: number; progress?: unknown; result?: unknown; error?: string | null; startedAt?: Date; finishedAt?: Date },
+  ): Promise<void> {
+    const sets: string[] = [];
+    const params: unknown[] = [runId, stage];
+    const set = (col: string, v: unknown) => {
+      params.push(v);
+      sets.push(`${col} = $${params.length}`);
+    };
+    if (u.status !== undefined) set('status', u.status);
+    if (u.attempt !== undefined) set('attempt', u.attempt);
+    if (u.progress !== undefined) set('progress', JSON.stringify(u.progress));
+    if (u.result !== undefined) set('result', JSON.stringify(u.result));
+    if (u.error !== undefined) set('error', u.error);
+    if (u.startedAt !== undefined) set('started_at', u.startedAt.toISOString());
+    if (u.finishedAt !== undefined) set('finished_at', u.finishedAt.toISOString());
+    if (sets.length === 0) return;
+    await this.db.query(`UPDATE stages SET ${sets.join(', ')} WHERE run_id = $1 AND name = $2`, params);
+  }
+
+  async setRunStatus(runId: string, status: RunStatus, u: { verdict?: string; summary?: string; reportMarkdown?: string; reportText?: string } = {}): Promise<void> {
+    await this.db.query(
+      `UPDATE runs SET status = $2,
+         verdict = COALESCE($3, verdict), summary = COALESCE($4, summary),
+         report_md = COALESCE($5, report_md), report_text = COALESCE($6, report_text),
+         started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN now() ELSE started_at END,
+         finished_at = CASE WHEN $7 AND finished_at IS NULL THEN now() ELSE finished_at END
+       WHERE id = $1`,
+      [runId, status, u.verdict ?? null, u.summary ?? null, u.reportMarkdown ?? null, u.reportText ?? null, TERMINAL.includes(status)],
+    );
+  }
+
+  /** By full id, or by a unique prefix of at least 8 characters. */
+  async getRun(idOrPrefix: string): Promise<RunRecord | null> {
+    let rows = await this.db.query<Record<string, unknown>>(`SELECT ${RUN_COLUMNS} FROM runs r JOIN series s ON s.id = r.series_id WHERE r.id = $1`, [idOrPrefix]);
+    if (rows.length === 0 && idOrPrefix.length >= 8 && /^[0-9a-f-]+$/.test(idOrPrefix)) {
+      rows = await this.db.query(`SELECT ${RUN_COLUMNS} FROM runs r JOIN series s ON s.id = r.series_id WHERE r.id LIKE $1 LIMIT 2`, [`${idOrPrefix}%`]);
+      if (rows.length > 1) return null;
+    }
+    const row = rows[0];
+    if (!row) return null;
+    const stages = await this.db.query<Record<string, unknown>>('SELECT * FROM stages WHERE run_id = $1 ORDER BY ordinal', [row['id']]);
+    return {
+      ...toSummary(row),
+      dedupKey: (row['dedup_key'] as string | null) ?? null,
+      requestedBy: (row['requested_by'] as string | null) ?? null,
+      reportMarkdown: (row['report_md'] as string | null) ?? null,
+      reportText: (row['report_text'] as string | null) ?? null,
+      stages: stages.map((s) => ({
+        name: String(s['name']),
+        ordinal: Number(s['ordinal']),
+        status: s['status'] as StageStatus,
+        attempt: Number(s['attempt']),
+        progress: s['progress'] ?? null,
+        result: s['result'] ?? null,
+        error: (s['error'] as string | null) ?? null,
+        startedAt: date(s['started_at']),
+        finishedAt: date(s['finished_at']),
+      })),
+    };
+  }
+
+  async listRuns(opts: { limit?: number; status?: RunStatus[] } = {}): Promise<RunSummary[]> {
+    const rows = await this.db.query<Record<string, unknown>>(
+      `SELECT ${RUN_COLUMNS} FROM runs r JOIN series s ON s.id = r.series_id
+       WHERE $1::text[] IS NULL OR r.status = ANY($1::text[]) ORDER BY r.created_at DESC LIMIT $2`,
+      [opts.status ?? null, opts.limit ?? 50],
+    );
+    return rows.map(toSummary);
+  }
+
+  unfinishedRuns(): Promise<RunSummary[]> {
+    return this.listRuns({ status: ['queued', 'running'], limit: 10_000 });
+  }
+
+  async recordTestResults(runId: string, stage: string, results: TestResult[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const r of results) {
+        await tx.query('INSERT INTO test_results (run_id, stage, kernel, suite, test, subtest, status, duration_ms, message) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
+          runId, stage, r.kernel, r.suite, r.test, r.subtest, r.status, r.durationMs, r.message,
+        ]);
+      }
+    });
+  }
+
+  async testResults(runId: string): Promise<TestResult[]> {
+    const rows = await this.db.query<Record<string, unknown>>('SELECT * FROM test_results WHERE run_id = $1 ORDER BY id', [runId]);
+    return rows.map((r) => ({
+      suite: String(r['suite']),
+      test: String(r['test']),
+      subtest: (r['subtest'] as string | null) ?? null,
+      status: r['status'] as TestResult['status'],
+      durationMs: r['duration_ms'] === null ? null : Number(r['duration_ms']),
+      message: (r['message'] as string | null) ?? null,
+      kernel: r['kernel'] as TestResult['kernel'],
+    }));
+  }
+
+  async recordPerfSamples(runId: string, samples: PerfSample[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const s of samples) {
+        await tx.query('INSERT INTO perf_samples (run_id, scenario, side, metric, value, unit, iteration, env) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)', [
+          runId, s.scenario, s.side, s.metric, s.value, s.unit, s.iteration, JSON.stringify(s.env),
+        ]);
+      }
+    });
+  }
+
+  async perfSamples(runId: string): Promise<PerfSample[]> {
+    const rows = await this.db.query<Record<string, unknown>>('SELECT * FROM perf_samples WHERE run_id = $1 ORDER BY id', [runId]);
+    const Env = z.record(z.string(), z.unknown());
+    return rows.map((r) => ({
+      scenario: String(r['scenario']),
+      side: r['side'] as PerfSample['side'],
+      metric: String(r['metric']),
+      value: Number(r['value']),
+      unit: String(r['unit']),
+      iteration: Number(r['iteration']),
+      env: Env.parse(typeof r['env'] === 'string' ? JSON.parse(r['env']) : r['env']),
+    }));
+  }
+}
