@@ -3,7 +3,8 @@ import { CancelledError, InfraError, errorMessage } from '../errors.js';
 
 /**
  * simple-git with what every ksci git call wants: no hooks, no
- * prompts, a fixed committer, and the run's abort signal wired in.
+ * prompts, no foreground auto-gc (minutes on a kernel tree), a fixed
+ * committer, and the run's abort signal wired in.
  */
 export function gitAt(dir: string, signal?: AbortSignal, env: Record<string, string> = {}): SimpleGit {
   return simpleGit({
@@ -11,8 +12,8 @@ export function gitAt(dir: string, signal?: AbortSignal, env: Record<string, str
     ...(signal ? { abort: signal } : {}),
     // We set hooksPath ourselves, to disable hooks: patches are untrusted.
     unsafe: { allowUnsafeHooksPath: true },
-    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_DATE', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_COMMITTER_DATE'],
-    config: ['core.hooksPath=/dev/null', 'user.name=ksci', 'user.email=ksci@localhost', 'advice.detachedHead=false'],
+    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_DATE', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_COMMITTER_DATE'],
+    config: ['core.hooksPath=/dev/null', 'gc.auto=0', 'user.name=ksci', 'user.email=ksci@localhost', 'advice.detachedHead=false'],
   }).env({
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     HOME: process.env['HOME'] ?? '/',
