@@ -45,6 +45,8 @@ export function parseAmFailure(output: string): { index: number | null; files: s
   for (const m of output.matchAll(/^error: patch failed: (.+?):\d+$/gm)) files.add(m[1]!);
   for (const m of output.matchAll(/^CONFLICT \([^)]*\): .*?(?:Merge conflict in |in )(\S+)/gm)) files.add(m[1]!);
   for (const m of output.matchAll(/^error: (.+?): does not exist in index$/gm)) files.add(m[1]!);
+  // No blob for 3-way: the patch was made on a tree this base does not contain.
+  for (const m of output.matchAll(/^error: sha1 information is lacking or useless \((.+)\)\.$/gm)) files.add(m[1]!);
   const message = output
     .split('\n')
     .filter((l) => l.trim() && !/^(hint:|When you have resolved|If you prefer to skip|To restore the original|Use 'git am --show-current-patch)/.test(l))

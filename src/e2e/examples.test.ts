@@ -75,7 +75,7 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
     assert.equal(r.code, 1, r.err);
     assert.match(r.out, /FAIL: apply: patch 2 "net: skbuff: drop the metadata owner in skb_metadata_clear\(\)" does not apply/);
     assert.match(r.out, /failed after 1 applied cleanly/);
-    assert.match(r.out, /include\/linux\/skbuff\.h/);
+    assert.match(r.out, /conflicting files: include\/linux\/skbuff\.h/);
   });
 
   for (const [name, n] of [['build-break', 3], ['selftest-break', 1], ['slow-path', 2]] as const) {
