@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { InfraError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { pidAlive } from '../pid.js';
 
 export interface Db {
   readonly kind: 'pglite' | 'postgres';
@@ -56,15 +57,6 @@ async function openPostgres(url: string): Promise<Db> {
     },
     close: () => pool.end(),
   };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -2,15 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, InfraError } from '../errors.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { pidAlive } from '../pid.js';
 
 /**
  * A lock directory (mkdir is atomic) holding the owner's pid; a dead
@@ -32,7 +24,7 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: { ti
       } catch {
         // Being created right now: its pid file is not written yet.
       }
-      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
         rmSync(path, { recursive: true, force: true });
         continue;
       }
