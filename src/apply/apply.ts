@@ -108,7 +108,8 @@ export async function applySeries(
       if (failure.index === null) throw new InfraError(`git am failed without naming a patch: ${output.slice(0, 2000)}`);
       const unmerged = (await wt.raw(['diff', '--name-only', '--diff-filter=U']).catch(() => '')).split('\n').filter(Boolean);
       const appliedBefore = Number((await wt.raw(['rev-list', '--count', `${base.commit}..HEAD`])).trim());
-      await wt.raw(['am', '--abort']).catch(() => undefined);
+      // No `git am --abort`: the worktree, and the am state in its private
+      // git dir, are deleted below; aborting would only rewrite the index.
       const patch = series.patches[failure.index - 1];
       opts.log.info({ patch: failure.index, files: failure.files }, 'series does not apply');
       return {
