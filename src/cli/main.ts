@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
-import { onShutdown, openServices, startWorkers, type Services } from '../app.js';
+import { onShutdown, openServices, startWorkers } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Coordinator } from '../coordinator/coordinator.js';
