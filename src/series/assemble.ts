@@ -87,6 +87,24 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
   const max = opts.maxPatches ?? 500;
   if (total > max) throw new BadInputError(`series has ${total} patches, more than the limit of ${max}`);
 
+  // An archive can hold several series of the same version and size; their
+  // patches must not be mixed. Threaded mail names its root (the cover or
+  // patch 1) first in References; unthreaded format-patch output names none
+  // and is taken as one series.
+  const roots = new Set<string>();
+  for (const c of chosen.values()) {
+    const root = c.msg.references[0] ?? c.msg.inReplyTo ?? null;
+    if (root !== null) roots.add(root);
+  }
+  if (cover) roots.delete(cover.msg.messageId);
+  else if (chosen.get(1)) roots.delete(chosen.get(1)!.msg.messageId);
+  if (roots.size > 0) {
+    throw new BadInputError(
+      `the input mixes patches of ${roots.size + 1} different v${version} series (threads ${[...roots].slice(0, 3).map((r) => `<${r}>`).join(', ')}${roots.size > 3 ? ', ...' : ''} besides the chosen one)`,
+      'give the mbox of one thread (lore\'s t.mbox.gz), not a whole archive',
+    );
+  }
+
   const present = [...chosen.keys()].filter((k) => k >= 1 && k <= total).sort((a, b) => a - b);
   const missing = Array.from({ length: total }, (_, i) => i + 1).filter((k) => !chosen.has(k));
   if (missing.length > 0) throw new IncompleteSeriesError({ version, total, present, missing });

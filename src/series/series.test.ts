@@ -199,3 +199,20 @@ describe('extractTrailers', () => {
     assert.deepEqual(t.map((x) => x.key), ['Fixes', 'Link', 'Signed-off-by']);
   });
 });
+
+describe('assembleSeries on an archive of several series', () => {
+  it('refuses to mix patches of different threads that share a version and size', async () => {
+    const other = thread()
+      .toString('latin1')
+      .replaceAll('aa11bb22cc33', 'ffeeddccbbaa')
+      .replaceAll('Z8xk1abc', 'Z8xk1zzz')
+      .replaceAll('Z8yAbCdE', 'Z8yAbZzZ')
+      .replaceAll('unrelated-1', 'unrelated-2')
+      .replaceAll('Mon, 10 Mar 2025', 'Tue, 11 Mar 2025');
+    // Drop the other thread's v3 patch 2, so a naive pick would take patch 1 from one thread and 2 from the other.
+    const start = other.indexOf('From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Tue, 11 Mar 2025 09:00:02');
+    const end = other.indexOf('From mboxrd@z', start + 10);
+    const mixed = thread().toString('latin1') + '\n' + other.slice(0, start) + other.slice(end);
+    await assert.rejects(parseMbox(Buffer.from(mixed, 'latin1'), limits), /mixes patches of 2 different v3 series/);
+  });
+});
