@@ -1,133 +1,210 @@
 /**
- * Series assembly from a lore-like archive: a generated mboxrd of N
- * messages (default 20,000: series of 1-8 patches with cover letters and
- * review replies), from which one 5-patch v3 series with two replies is
- * assembled by its cover letter's Message-ID.
- *   ksci: split + MIME-parse every message, pick the thread, assemble.
- *   b4:   `b4 --offline-mode am -m <mbox> -o <dir> <msgid>` (Debian's b4),
- *         which also reads the whole mbox and picks the thread.
- * Both do the same job on the same input in the same run; printed: medians
- * of 3 runs each, messages/s, the ratio, and whether both produced the same
- * patches in the same order.
+ * Mbox parsing + series assembly throughput on a generated lore-like
+ * archive (bench/mbox-gen.ts: default 20,000 messages of patch series
+ * threads, several revisions each, review replies), against Debian's b4 on
+ * the same file in the same run. One known series (5 patches, v3, one
+ * Reviewed-by on patch 2 and one Acked-by on the cover letter) is picked
+ * out by its cover letter's Message-ID.
+ *
+ * What is compared (same job, same input):
+ *   ksci  read + split + MIME-parse every message + take the thread of the
+ *         Message-ID (In-Reply-To/References, transitively) + assembleSeries
+ *   b4    `b4 --offline-mode am -C -t -m <mbox> -o <dir> <msgid>`, which reads
+ *         and parses every message of the mbox, takes the strict thread of
+ *         the msgid, assembles and writes an .mbx (-t: cover letter trailers
+ *         go to every patch, as ksci does). Its wall time includes Python
+ *         start-up, printed separately as `b4 --version`.
+ * Also printed, not compared: parseMbox over the whole archive, which
+ * parses every message and then refuses the archive, because it mixes
+ * several series (what `ksci run` does when handed one): this prints the
+ * cost of parsing the whole archive and the refusal.
+ *
+ * Runs interleave (ksci, b4, ksci, b4, ...) so drift hits both; medians of 3.
+ * The series b4 wrote is read back with ksci's parseMbox and compared with
+ * ksci's (titles in order, trailers per patch) and with what the generator
+ * put in.
  *   node dist/bench/mbox-assembly.js [messages=20000]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { splitMbox } from '../src/mail/mbox.js';
 import { parseMessage, type MailMessage } from '../src/mail/message.js';
 import { assembleSeries } from '../src/series/assemble.js';
 import { parseMbox } from '../src/series/load.js';
+import type { Series } from '../src/series/types.js';
+import { generateArchive } from './mbox-gen.js';
 
 const N = Number(process.argv[2] ?? 20000);
-const TARGET = '20250310-target-v3-0-5a5a5a5a5a5a@example.org';
-const files = ['net/core/skbuff.c', 'net/core/dev.c', 'include/linux/skbuff.h', 'net/core/filter.c', 'tools/testing/selftests/bpf/prog_tests/xdp_metadata.c'];
+const RUNS = 3;
+const limits = { maxMboxBytes: 1 << 30, maxMessageBytes: 10 << 20, maxPatches: 500 };
+/** As in src/series/load.ts: mailparser waits on its own streams, so a few messages in flight keep the CPU busy. */
+const PARSE_CONCURRENCY = 16;
 
-/** Deterministic PRNG so every run benchmarks the same archive. */
-let seed = 42;
-const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
-
-function mail(h: Record<string, string>, body: string): string {
-  const headers = Object.entries(h).map(([k, v]) => `${k}: ${v}`).join('\n');
-  return `From mboxrd@z Thu Jan  1 00:00:00 1970\n${headers}\n\n${body.replace(/^(>*From )/gm, '>$1')}\n`;
-}
-
-function patchBody(i: number, k: number): string {
-  const f = files[(i + k) % files.length]!;
-  const line = 100 + rand(4000);
-  return `Change number ${k} of series ${i}: make the metadata path cheaper.\n\nSigned-off-by: Dev ${i} <dev${i}@example.org>\n---\n ${f} | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n\ndiff --git a/${f} b/${f}\nindex 1234567..89abcde 100644\n--- a/${f}\n+++ b/${f}\n@@ -${line},7 +${line},7 @@ static int helper_${i}_${k}(struct sk_buff *skb)\n \tint len = skb->len;\n \n \tif (!skb)\n-\t\treturn -EINVAL;\n+\t\treturn -ENOENT;\n \n \treturn len;\n }\n-- \n2.39.5\n`;
-}
-
-function generate(n: number): string {
-  const out: string[] = [];
-  let i = 0;
-  const date = (m: number) => new Date(Date.UTC(2025, 0, 1) + m * 60_000).toUTCString().replace('GMT', '+0000');
-  const series = (id: string, tag: string, total: number, v: number, replies: number) => {
-    const pre = `[PATCH ${tag}${v > 1 ? ` v${v}` : ''}`;
-    out.push(mail({ From: `Dev ${i} <dev${i}@example.org>`, Date: date(i), Subject: `${pre} 0/${total}] series ${i}`, 'Message-Id': `<${id}>` }, `Cover letter of series ${i}.\n\nChanges in v${v}:\n- things\n`));
-    for (let k = 1; k <= total; k++) {
-      out.push(mail({ From: `Dev ${i} <dev${i}@example.org>`, Date: date(i), Subject: `${pre} ${k}/${total}] net: change ${k} of ${i}`, 'Message-Id': `<${id.replace('-0-', `-${k}-`)}>`, 'In-Reply-To': `<${id}>`, References: `<${id}>` }, patchBody(i, k)));
-    }
-    for (let r = 0; r < replies; r++) {
-      const to = r % 2 === 0 ? id : id.replace('-0-', '-1-');
-      out.push(mail({ From: `Reviewer ${r} <rev${r}@example.net>`, Date: date(i + 1), Subject: `Re: ${pre} 0/${total}] series ${i}`, 'Message-Id': `<reply-${i}-${r}@example.net>`, 'In-Reply-To': `<${to}>`, References: `<${id}>` }, `> Cover letter of series ${i}.\n\nLooks fine.\n\n${r % 2 === 0 ? 'Acked-by' : 'Reviewed-by'}: Reviewer ${r} <rev${r}@example.net>\n`));
-    }
+async function parseAll(raws: Buffer[]): Promise<MailMessage[]> {
+  const out: MailMessage[] = new Array(raws.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < raws.length; i = next++) out[i] = await parseMessage(raws[i]!);
   };
-  while (out.length < n - 8) {
-    const total = 1 + rand(8);
-    series(`20250101-s${i}-v1-0-${i.toString(16).padStart(12, '0')}@example.org`, rand(2) ? 'net-next' : 'bpf-next', total, 1 + rand(3), rand(3));
-    i++;
-    if (i === 500) series(TARGET, 'net-next', 5, 3, 2);
+  await Promise.all(Array.from({ length: PARSE_CONCURRENCY }, worker));
+  return out;
+}
+
+/** The root and every message whose In-Reply-To or References lead to it, through any depth of replies. */
+function threadOf(msgs: MailMessage[], root: string): MailMessage[] {
+  const children = new Map<string, MailMessage[]>();
+  for (const m of msgs) {
+    for (const p of new Set([...(m.inReplyTo ? [m.inReplyTo] : []), ...m.references])) {
+      const list = children.get(p) ?? [];
+      list.push(m);
+      children.set(p, list);
+    }
   }
-  return out.join('\n');
+  const inThread = new Set([root]);
+  const queue = [root];
+  for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
+    for (const c of children.get(id) ?? []) {
+      if (!inThread.has(c.messageId)) {
+        inThread.add(c.messageId);
+        queue.push(c.messageId);
+      }
+    }
+  }
+  return msgs.filter((m) => inThread.has(m.messageId));
+}
+
+async function ksciThread(path: string, msgid: string): Promise<{ series: Series; threadSize: number }> {
+  const msgs = await parseAll(splitMbox(readFileSync(path), limits));
+  const thread = threadOf(msgs, msgid);
+  return { series: assembleSeries(thread, limits), threadSize: thread.length };
+}
+
+async function ksciWhole(path: string): Promise<string> {
+  try {
+    const s = await parseMbox(readFileSync(path), limits);
+    return `assembled v${s.version}, ${s.patches.length} patches`;
+  } catch (err) {
+    return `refused: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+/**
+ * An environment where b4 and git see no user or system configuration and
+ * b4 keeps no cache. b4 am needs an identity (user.name/user.email) even
+ * when it adds no Signed-off-by, so one is given through git's environment.
+ */
+function isolatedEnv(home: string): NodeJS.ProcessEnv {
+  mkdirSync(home, { recursive: true });
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+    XDG_DATA_HOME: join(home, '.local/share'),
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_KEY_0: 'user.name',
+    GIT_CONFIG_VALUE_0: 'ksci bench',
+    GIT_CONFIG_KEY_1: 'user.email',
+    GIT_CONFIG_VALUE_1: 'bench@ksci.invalid',
+    LANG: 'C.UTF-8',
+  };
+}
+
+function b4(args: string[], cwd: string, home: string): { ms: number; stdout: string; stderr: string } {
+  const t0 = performance.now();
+  const res = spawnSync('b4', args, { cwd, env: isolatedEnv(home), encoding: 'utf8', maxBuffer: 64 << 20 });
+  const ms = performance.now() - t0;
+  if (res.error || res.status !== 0) {
+    console.error(`b4 ${args.join(' ')} failed (${res.error ? res.error.message : `exit ${res.status}`}):\n${res.stderr}${res.stdout}`);
+    process.exit(1);
+  }
+  return { ms, stdout: res.stdout, stderr: res.stderr };
 }
 
 function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
-/** The thread of `root`: the messages whose In-Reply-To/References lead to it. */
-function thread(msgs: MailMessage[], root: string): MailMessage[] {
-  return msgs.filter((m) => m.messageId === root || m.inReplyTo === root || m.references.includes(root) || (m.inReplyTo !== null && m.inReplyTo.startsWith(root.replace('-0-', '-').slice(0, 20))));
-}
+const titles = (s: Series) => s.patches.map((p) => p.subject.title);
+const trailers = (s: Series) => s.patches.map((p) => p.trailers.map((t) => `${t.key}: ${t.value}`).sort());
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-async function ksci(data: Buffer) {
-  const raws = splitMbox(data, { maxMessageBytes: 10 << 20 });
-  const msgs: MailMessage[] = [];
-  for (const r of raws) msgs.push(await parseMessage(r));
-  return assembleSeries(thread(msgs, TARGET));
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'ksci-bench-mbox-'));
+const dir = mkdtempSync(join(tmpdir(), 'mbox-assembly-bench-'));
 try {
-  const text = generate(N);
+  const archive = generateArchive(N);
+  const { target } = archive;
   const mboxPath = join(dir, 'archive.mbox');
-  writeFileSync(mboxPath, text);
-  const count = splitMbox(Buffer.from(text, 'latin1'), { maxMessageBytes: 10 << 20 }).length;
+  writeFileSync(mboxPath, archive.mbox);
+  const b4Version = b4(['--version'], dir, join(dir, 'home-version')).stdout.trim();
 
-  const ksciTimes: number[] = [];
-  let series;
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    series = await ksci(readFileSync(mboxPath));
-    ksciTimes.push(performance.now() - t0);
-  }
+  const loadBefore = loadavg()[0]!;
+  const times = { thread: [] as number[], whole: [] as number[], b4: [] as number[], b4Start: [] as number[] };
+  let ours: Series | null = null;
+  let threadSize = 0;
+  let wholeResult = '';
+  let theirs: Series | null = null;
+  for (let r = 0; r < RUNS; r++) {
+    let t0 = performance.now();
+    ({ series: ours, threadSize } = await ksciThread(mboxPath, target.coverMessageId));
+    times.thread.push(performance.now() - t0);
 
-  const b4Times: number[] = [];
-  let b4Titles: string[] = [];
-  for (let r = 0; r < 3; r++) {
-    const out = join(dir, `b4-${r}`);
-    const home = join(dir, `home-${r}`);
+    // b4 writes into the directory but does not create it.
+    const out = join(dir, `b4-out-${r}`);
     mkdirSync(out);
-    mkdirSync(home);
-    const t0 = performance.now();
-    const res = spawnSync('b4', ['--offline-mode', '--no-stdin', 'am', '-C', '-m', mboxPath, '-o', out, TARGET], {
-      encoding: 'utf8',
-      env: { ...process.env, XDG_CACHE_HOME: home },
-    });
-    b4Times.push(performance.now() - t0);
-    if (res.status !== 0) {
-      throw new Error(`b4 failed (exit ${res.status}):\n${res.stderr}\n${res.stdout}`);
+    times.b4.push(b4(['--offline-mode', 'am', '-C', '-t', '-m', mboxPath, '-o', out, '-n', 'target', target.coverMessageId], dir, join(dir, `home-${r}`)).ms);
+    const mbx = readdirSync(out).filter((f) => f.endsWith('.mbx'));
+    if (mbx.length !== 1) {
+      console.error(`b4 am wrote ${mbx.length} .mbx files in ${out} (${readdirSync(out).join(', ') || 'nothing'}), expected one`);
+      process.exit(1);
     }
-    const mbx = readdirSync(out).find((f) => f.endsWith('.mbx'));
-    if (!mbx) {
-      throw new Error(`b4 wrote no .mbx:\n${res.stderr}`);
+    theirs = await parseMbox(readFileSync(join(out, mbx[0]!)), limits);
+    if (theirs.patches.length !== target.titles.length) {
+      console.error(`b4 am wrote ${theirs.patches.length} patches, the series has ${target.titles.length}`);
+      process.exit(1);
     }
-    const b4Series = await parseMbox(readFileSync(join(out, mbx)), { maxMboxBytes: 64 << 20, maxMessageBytes: 10 << 20, maxPatches: 500 });
-    b4Titles = b4Series.patches.map((p) => p.subject.title);
-  }
 
-  const ours = series!.patches.map((p) => p.subject.title);
-  const k = median(ksciTimes) / 1000;
-  const b = median(b4Times) / 1000;
-  console.log(`series assembly from a ${count}-message mbox (${(text.length / 2 ** 20).toFixed(1)} MiB), median of 3`);
-  console.log(`  ksci  split + parse all + assemble  ${k.toFixed(2)} s  ${(count / k).toFixed(0)} msgs/s  (${series!.patches.length} patches, v${series!.version})`);
-  console.log(`  b4    am -m <mbox> <msgid>          ${b.toFixed(2)} s  ${(count / b).toFixed(0)} msgs/s  (${b4Titles.length} patches)`);
-  console.log(`  ratio b4 time / ksci time           ${(b / k).toFixed(2)}x`);
-  console.log(`  same patches, same order: ${JSON.stringify(ours) === JSON.stringify(b4Titles) ? 'yes' : `no\n    ksci: ${JSON.stringify(ours)}\n    b4:   ${JSON.stringify(b4Titles)}`}`);
+    t0 = performance.now();
+    wholeResult = await ksciWhole(mboxPath);
+    times.whole.push(performance.now() - t0);
+
+    times.b4Start.push(b4(['--version'], dir, join(dir, `home-v${r}`)).ms);
+  }
+  if (!ours || !theirs) throw new Error('no runs');
+
+  const n = archive.messages;
+  const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const rate = (ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en')} msgs/s`;
+  const kT = median(times.thread);
+  const kW = median(times.whole);
+  const bT = median(times.b4);
+  const bS = median(times.b4Start);
+  const sameTitles = same(titles(ours), titles(theirs));
+  const sameTrailers = same(trailers(ours), trailers(theirs));
+  const asGenerated = same(titles(ours), target.titles) && same(trailers(ours), target.trailers);
+
+  console.log(`series assembly from a generated ${n.toLocaleString('en')}-message mboxrd (${(archive.mbox.length / 2 ** 20).toFixed(1)} MiB, ${archive.mbox.length.toLocaleString('en')} bytes), median of ${RUNS}, interleaved`);
+  console.log(`target: <${target.coverMessageId}> v${target.version}, ${target.titles.length} patches, thread of ${threadSize} messages; b4 ${b4Version}, ${process.version}`);
+  console.log(`  compared:`);
+  console.log(`  ksci  split + parse all + thread + assemble   ${sec(kT).padStart(8)}  ${rate(kT).padStart(16)}`);
+  console.log(`  b4    am -m <mbox> <msgid> (wall, spawned)     ${sec(bT).padStart(8)}  ${rate(bT).padStart(16)}   (of which start-up, b4 --version: ${sec(bS)})`);
+  console.log(`  ratio ksci/b4 speed (b4 time / ksci time)      ${(bT / kT).toFixed(2)}x`);
+  console.log(`  not compared:`);
+  console.log(`  ksci  parseMbox over the whole archive         ${sec(kW).padStart(8)}  ${rate(kW).padStart(16)}   (${wholeResult})`);
+  console.log(`  fastest run: ksci ${sec(Math.min(...times.thread))}, b4 ${sec(Math.min(...times.b4))}; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after, ${availableParallelism()} CPUs`);
+  console.log(`  runs (ms)  ksci ${times.thread.map((t) => t.toFixed(0)).join(' ')} | b4 ${times.b4.map((t) => t.toFixed(0)).join(' ')} | whole ${times.whole.map((t) => t.toFixed(0)).join(' ')}`);
+  console.log(`  same patches: ${sameTitles && sameTrailers ? 'yes' : 'no'} (titles in order: ${sameTitles ? 'same' : 'differ'}, trailers per patch: ${sameTrailers ? 'same' : 'differ'}; ksci as generated: ${asGenerated ? 'yes' : 'no'})`);
+  if (!sameTitles || !sameTrailers || !asGenerated) {
+    console.log(`    ksci:      ${JSON.stringify(titles(ours))}\n               ${JSON.stringify(trailers(ours))}`);
+    console.log(`    b4:        ${JSON.stringify(titles(theirs))}\n               ${JSON.stringify(trailers(theirs))}`);
+    console.log(`    generated: ${JSON.stringify(target.titles)}\n               ${JSON.stringify(target.trailers)}`);
+    process.exitCode = 1;
+  }
 } finally {
-  if (!process.env['KSCI_BENCH_KEEP']) rmSync(dir, { recursive: true, force: true });
-  else console.error(`kept ${dir}`);
+  if (process.env['KSCI_BENCH_KEEP']) console.error(`kept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 }
