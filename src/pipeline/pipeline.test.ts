@@ -149,7 +149,8 @@ describe('pipeline on a real Redis', () => {
 
   it('a worker killed mid-job: the job goes to another worker and the run completes once', async () => {
     const stages = [markerStage('/nonexistent'), reportStage({})];
-    const p = await startPipeline(stages, { workers: false });
+    // Short locks so the dead worker's job is found stalled within seconds.
+    const p = await startPipeline(stages, { workers: false, config: { queue: { attempts: 3, backoffMs: 200, lockDurationMs: 2000, stalledIntervalMs: 1000 } } });
     // The stage keeps its marker in the data dir, so build it again with the real one.
     const work = markerStage(p.dataDir);
     const child = spawn(process.execPath, [join(repoRoot, 'dist/src/testing/stall-worker.js'), JSON.stringify(p.config)], { stdio: ['ignore', 'pipe', 'inherit'] });

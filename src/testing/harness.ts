@@ -10,13 +10,17 @@ import type { StageWorker } from '../pipeline/runtime.js';
 import type { StageDefinition } from '../pipeline/stage.js';
 import type { Series } from '../series/types.js';
 
-/** A config for tests: a private data dir, quick retries and quick stall detection. */
+/**
+ * A config for tests: a private data dir and quick retries. Locks and stall
+ * checks keep production-like timings: short ones make a busy machine declare
+ * live jobs stalled; the dead-worker test shortens them itself.
+ */
 export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}): Config {
   return ConfigSchema.parse({
     dataDir,
     trees: [{ name: 'test-tree', source: { kind: 'git', url: join(dataDir, 'upstream') }, tags: ['net-next', 'bpf-next'] }],
     defaultTree: 'test-tree',
-    queue: { attempts: 3, backoffMs: 200, lockDurationMs: 2000, stalledIntervalMs: 1000 },
+    queue: { attempts: 3, backoffMs: 200, lockDurationMs: 30000, stalledIntervalMs: 30000 },
     ...overrides,
   });
 }
