@@ -2,7 +2,10 @@ import type { Config } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { StageWorker } from './pipeline/runtime.js';
-import type { StageDefinition } from './pipeline/stage.js';
+import { queueName, type StageDefinition } from './pipeline/stage.js';
+import { advertiseWorker } from './queue/workers.js';
+import { kernelArch } from './build/toolchain.js';
+import { availableParallelism, totalmem } from 'node:os';
 import { openRedis, type RedisHandle } from './queue/redis.js';
 import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrations.js';
@@ -42,14 +45,48 @@ export async function openServices(config: Config, log: Logger, opts: { db: bool
   };
 }
 
-export async function startWorkers(stages: StageDefinition[], roles: string[], services: Services): Promise<StageWorker[]> {
+/**
+ * Starts a worker per queue of each stage of these roles. A stage with
+ * variants (builds per arch and compiler) gets workers only for the
+ * variants this host can run. What was started is advertised in Redis.
+ */
+export async function startWorkers(stages: StageDefinition[], roles: string[], services: Services): Promise<StageWorkers> {
+  const { config, log, redis } = services;
   const workers: StageWorker[] = [];
+  const capabilities: Record<string, unknown> = {};
   for (const def of stages.filter((s) => roles.includes(s.role))) {
-    const w = new StageWorker(def, { redis: services.redis, config: services.config, log: services.log });
-    await w.start();
-    workers.push(w);
+    let queues = [queueName(def.name)];
+    if (def.variants) {
+      const served = await def.variants.served(config, log);
+      if (served.length === 0) log.error({ stage: def.name, wanted: def.variants.all(config) }, `this host can run no variant of the ${def.name} stage; not consuming its queues`);
+      queues = served.map((v) => queueName(def.name, v));
+      capabilities[def.name] = served;
+    }
+    for (const q of queues) {
+      const w = new StageWorker(def, { redis, config, log }, q);
+      await w.start();
+      workers.push(w);
+    }
   }
-  return workers;
+  const client = redis.client();
+  const stopAdvertising = advertiseWorker(client, { roles, queues: workers.map((w) => w.queue), capabilities: { ...capabilities, ...(await hostFacts()) } });
+  return {
+    workers,
+    async close(force = false) {
+      await Promise.all(workers.map((w) => w.close(force)));
+      await stopAdvertising();
+      client.disconnect();
+    },
+  };
+}
+
+export interface StageWorkers {
+  workers: StageWorker[];
+  close(force?: boolean): Promise<void>;
+}
+
+async function hostFacts(): Promise<Record<string, unknown>> {
+  return { arch: kernelArch(), cores: availableParallelism(), memoryGiB: Math.round(totalmem() / 2 ** 30) };
 }
 
 /**

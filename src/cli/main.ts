@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { onShutdown, openServices, startWorkers } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { Coordinator } from '../coordinator/coordinator.js';
+import { Coordinator, type BuildRequest } from '../coordinator/coordinator.js';
 import { startIngestWorker, submitToService } from '../coordinator/ingest.js';
 import { EXIT, KsciError, UsageError, errorMessage, type ExitCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -45,6 +45,24 @@ function parseIntOption(v: string): number {
   return n;
 }
 
+function parseList(v: string): string[] {
+  return v.split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+interface BuildOpts {
+  kconfig?: string[];
+  toolchain?: 'gcc' | 'llvm';
+  perPatch?: boolean;
+}
+
+function buildRequest(opts: BuildOpts): BuildRequest {
+  return {
+    ...(opts.kconfig ? { configs: opts.kconfig } : {}),
+    ...(opts.toolchain ? { toolchain: opts.toolchain } : {}),
+    ...(opts.perPatch ? { perPatch: true } : {}),
+  };
+}
+
 const program = new Command();
 program
   .name('ksci')
@@ -63,7 +81,10 @@ program
   .option('--series-version <n>', 'pick this version from an mbox that holds several', parseIntOption)
   .option('-o, --output <file>', 'also write the Markdown report here')
   .option('--timeout <seconds>', 'give up waiting after this long', parseIntOption)
-  .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number }, cmd: Command) => {
+  .option('-k, --kconfig <names>', 'kernel configs to build, comma-separated (build.configs: vm, bpf, perf, debug)', parseList)
+  .addOption(new Option('--toolchain <name>', 'compiler to build with').choices(['gcc', 'llvm']))
+  .option('--per-patch', 'also build after each patch and name the first that breaks the build')
+  .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
     const series = await loadSeries(resolve(path), { ...config.limits, ...(opts.seriesVersion ? { version: opts.seriesVersion } : {}) });
@@ -75,7 +96,7 @@ program
     const workers = await startWorkers(stages, rolesOf(stages), services);
     let runId: string | null = null;
     const stop = async () => {
-      await Promise.all(workers.map((w) => w.close()));
+      await workers.close();
       await coordinator.close();
       await services.close();
     };
@@ -91,6 +112,7 @@ program
       const sub = await coordinator.submit(series, {
         force: opts.force ?? false,
         ...(opts.tree ? { tree: opts.tree } : {}),
+        build: buildRequest(opts),
         requestedBy: 'cli',
         source: { kind: 'mbox', ref: resolve(path) },
       });
@@ -115,7 +137,10 @@ program
   .option('-f, --force', 'run even if this series version was already run')
   .option('-t, --tree <name>', 'test on this tree instead of routing by subject tag')
   .option('--timeout <seconds>', 'how long to wait for the coordinator to accept it', parseIntOption, 60)
-  .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number }, cmd: Command) => {
+  .option('-k, --kconfig <names>', 'kernel configs to build, comma-separated', parseList)
+  .addOption(new Option('--toolchain <name>', 'compiler to build with').choices(['gcc', 'llvm']))
+  .option('--per-patch', 'also build after each patch')
+  .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     const abs = resolve(path);
     const size = statSafe(abs);
@@ -124,7 +149,7 @@ program
     try {
       const sub = await submitToService(
         services.redis,
-        { mboxBase64: readFileSync(abs).toString('base64'), ref: abs, force: opts.force ?? false, ...(opts.tree ? { tree: opts.tree } : {}), requestedBy: 'cli' },
+        { mboxBase64: readFileSync(abs).toString('base64'), ref: abs, force: opts.force ?? false, ...(opts.tree ? { tree: opts.tree } : {}), build: buildRequest(opts), requestedBy: 'cli' },
         opts.timeout * 1000,
       );
       process.stdout.write(`${sub.runId}\n`);
@@ -145,10 +170,10 @@ program
     const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
     await coordinator.start();
     const ingest = startIngestWorker(coordinator, { redis: services.redis, config, log });
-    const workers = opts.withWorkers ? await startWorkers(stages, rolesOf(stages), services) : [];
-    log.info({ redis: services.redis.where, workers: workers.map((w) => w.name) }, 'coordinator running');
+    const workers = opts.withWorkers ? await startWorkers(stages, rolesOf(stages), services) : null;
+    log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
     await untilStopped(log, async (force) => {
-      await Promise.all(workers.map((w) => w.close(force)));
+      await workers?.close(force);
       await ingest.close(force);
       await coordinator.close();
       await services.close();
@@ -164,7 +189,7 @@ program
     const services = await openServices(config, log, { db: false });
     const workers = await startWorkers(pipelineStages(), opts.role, services);
     await untilStopped(log, async (force) => {
-      await Promise.all(workers.map((w) => w.close(force)));
+      await workers.close(force);
       await services.close();
     });
   });

@@ -3,7 +3,8 @@ import type { Config } from '../config/schema.js';
 import { INGEST_QUEUE } from '../coordinator/ingest.js';
 import { KsciError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { queueName } from '../pipeline/stage.js';
+import { stageQueues } from '../pipeline/stage.js';
+import { listWorkers, type WorkerInfo } from '../queue/workers.js';
 import { openRedis } from '../queue/redis.js';
 import { pipelineStages } from '../stages/index.js';
 import { openDb } from '../store/db.js';
@@ -21,8 +22,15 @@ interface QueueStatus {
 export async function printStatus(config: Config, log: Logger, opts: { json?: boolean; limit: number }): Promise<void> {
   const redis = await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
   const queues: QueueStatus[] = [];
+  let workers: WorkerInfo[] = [];
   try {
-    for (const name of [INGEST_QUEUE, ...pipelineStages().map((s) => queueName(s.name))]) {
+    const client = redis.client();
+    try {
+      workers = await listWorkers(client);
+    } finally {
+      client.disconnect();
+    }
+    for (const name of [INGEST_QUEUE, ...pipelineStages().flatMap((s) => stageQueues(s, config))]) {
       const q = new Queue(name, { connection: redis.connection });
       try {
         queues.push({ queue: name, counts: await q.getJobCounts(...STATES), workers: (await q.getWorkers()).length });
@@ -50,11 +58,14 @@ export async function printStatus(config: Config, log: Logger, opts: { json?: bo
   }
 
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ redis: redis.where, queues, runs, runsNote }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ redis: redis.where, queues, workers, runs, runsNote }, null, 2) + '\n');
     return;
   }
-  const out: string[] = [`redis: ${redis.where}`, '', 'queue'.padEnd(14) + STATES.map((s) => s.padStart(17)).join('') + 'workers'.padStart(9)];
-  for (const q of queues) out.push(q.queue.padEnd(14) + STATES.map((s) => String(q.counts[s] ?? 0).padStart(17)).join('') + String(q.workers).padStart(9));
+  const w = Math.max(14, ...queues.map((q) => q.queue.length + 2));
+  const out: string[] = [`redis: ${redis.where}`, '', 'queue'.padEnd(w) + STATES.map((s) => s.padStart(17)).join('') + 'workers'.padStart(9)];
+  for (const q of queues) out.push(q.queue.padEnd(w) + STATES.map((s) => String(q.counts[s] ?? 0).padStart(17)).join('') + String(q.workers).padStart(9));
+  out.push('', workers.length === 0 ? 'no workers advertised' : 'workers:');
+  for (const wk of workers) out.push(`  ${wk.id}  roles ${wk.roles.join(',')}  queues ${wk.queues.join(',') || '-'}  ${JSON.stringify(wk.capabilities)}`);
   out.push('', runsNote ?? (runs.length === 0 ? 'no runs yet' : 'recent runs:'));
   for (const r of runs) {
     out.push(`  ${r.id.slice(0, 8)}  ${r.status.padEnd(9)} ${r.createdAt.toISOString().slice(0, 19)}  ${r.tree.padEnd(12)} v${r.seriesVersion} ${r.seriesTitle}${r.summary ? `\n            ${r.summary}` : ''}`);

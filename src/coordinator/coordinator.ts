@@ -6,8 +6,8 @@ import { InfraError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CANCELLED_PREFIX, requestCancel } from '../pipeline/cancel.js';
 import { buildFlow } from '../pipeline/flow.js';
-import { PipelineStateSchema, summarizeSeries, type RunContext, type StageOutcome } from '../pipeline/payload.js';
-import { jobId, queueName, runIdOfJob, type StageDefinition } from '../pipeline/stage.js';
+import { PipelineStateSchema, RunBuildSchema, summarizeSeries, type RunBuild, type RunContext, type StageOutcome } from '../pipeline/payload.js';
+import { jobId, runIdOfJob, stageQueues, type StageDefinition } from '../pipeline/stage.js';
 import type { RedisHandle } from '../queue/redis.js';
 import type { Report } from '../report/render.js';
 import { ReportSchema } from '../report/schema.js';
@@ -21,7 +21,25 @@ export interface SubmitOptions {
   /** Tree name; otherwise routed by subject tag. */
   tree?: string;
   requestedBy?: string;
+  /** Kernel configs, toolchain, per-patch builds; config defaults fill the rest. */
+  build?: BuildRequest;
   source: { kind: 'mbox' | 'lore' | 'github'; ref: string };
+}
+
+export interface BuildRequest {
+  configs?: string[] | undefined;
+  toolchain?: 'gcc' | 'llvm' | undefined;
+  perPatch?: boolean | undefined;
+}
+
+/** What a run builds: the request, completed from the config and checked against it. */
+export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
+  const configs = [...new Set(req.configs ?? config.build.defaultConfigs)];
+  const unknown = configs.filter((c) => !config.build.configs[c]);
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown kernel config(s): ${unknown.join(', ')}`, `known: ${Object.keys(config.build.configs).join(', ')} (build.configs in the config file)`);
+  }
+  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: req.perPatch ?? config.build.perPatch };
 }
 
 export interface Submitted {
@@ -68,14 +86,16 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
   ) {
     super();
     this.flows = new FlowProducer({ connection: deps.redis.connection });
-    for (const s of deps.stages) this.queues.set(s.name, new Queue(queueName(s.name), { connection: deps.redis.connection }));
+    for (const s of deps.stages) {
+      for (const q of stageQueues(s, deps.config)) this.queues.set(q, new Queue(q, { connection: deps.redis.connection }));
+    }
     this.client = deps.redis.client();
   }
 
   /** Listen to job events and reconcile now and then. */
   async start(opts: { reconcileEveryMs?: number } = {}): Promise<void> {
-    for (const s of this.deps.stages) {
-      const ev = new QueueEvents(queueName(s.name), { connection: this.deps.redis.connection });
+    for (const name of this.queues.keys()) {
+      const ev = new QueueEvents(name, { connection: this.deps.redis.connection });
       const touch = ({ jobId: id }: { jobId: string }) => void this.sync(runIdOfJob(id));
       ev.on('active', touch);
       ev.on('completed', touch);
@@ -106,13 +126,16 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
   async submit(series: Series, opts: SubmitOptions): Promise<Submitted> {
     const { config, store, stages, log } = this.deps;
     const choice = routeTree(series, config, opts.tree);
+    const build = resolveBuild(config, opts.build);
     const seriesId = await store.saveSeries(series, opts.source);
-    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}`;
+    // The same series version on the same tree, built the same way, is the same run.
+    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}`;
     const { runId, created } = await store.createRun({
       seriesId,
       tree: choice.tree.name,
       dedupKey,
       stages: stages.map((s) => s.name),
+      options: build,
       ...(opts.requestedBy ? { requestedBy: opts.requestedBy } : {}),
     });
     const submitted = { runId, created, tree: choice.tree.name, treeReason: choice.reason };
@@ -120,17 +143,18 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       log.info({ runId, fingerprint: series.fingerprint }, 'series version already run; not queued again (use --force to re-run)');
       return submitted;
     }
-    await this.enqueue(runId, series, choice.tree.name, choice.reason);
+    await this.enqueue(runId, series, choice.tree.name, choice.reason, build);
     log.info({ runId, tree: choice.tree.name, title: series.title, version: series.version }, 'run queued');
     return submitted;
   }
 
-  private async enqueue(runId: string, series: Series, tree: string, reason: string): Promise<void> {
+  private async enqueue(runId: string, series: Series, tree: string, reason: string, build: RunBuild): Promise<void> {
     const { config, store, stages } = this.deps;
     const run: RunContext = {
       runId,
       stages: stages.map((s) => s.name),
       tree: { name: tree, reason },
+      build,
       series: summarizeSeries(series),
     };
     try {
@@ -140,6 +164,24 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       throw new InfraError(`could not queue run ${runId}: ${errorMessage(err)}`, 'check that Redis is reachable; the run is queued again when it is', { cause: err });
     }
     await store.setRunStatus(runId, 'queued');
+  }
+
+  /**
+   * A stage's job of a run, in whichever of the stage's queues it went to.
+   * The state is read before the job's data: a job that fails between two
+   * reads the other way round looks failed but has no reason yet. This way
+   * round, a finished state always comes with its finished data.
+   */
+  private async findJob(def: StageDefinition, runId: string): Promise<JobSnapshot | undefined> {
+    const id = jobId(runId, def.name);
+    for (const q of stageQueues(def, this.deps.config)) {
+      const queue = this.queues.get(q)!;
+      const state = await queue.getJobState(id);
+      if (state === 'unknown') continue;
+      const job = await queue.getJob(id);
+      if (job) return { job, state };
+    }
+    return undefined;
   }
 
   /** Cancel a run that has not finished: running jobs are aborted, waiting ones refuse to start. */
@@ -202,7 +244,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     const before = await store.getRun(runId);
     if (!before || TERMINAL.includes(before.status)) return before;
 
-    const jobs = await Promise.all(stages.map((s) => this.queues.get(s.name)!.getJob(jobId(runId, s.name))));
+    const jobs = await Promise.all(stages.map((s) => this.findJob(s, runId)));
     if (jobs.every((j) => j === undefined)) {
       await this.requeueLost(before);
       return store.getRun(runId);
@@ -210,10 +252,10 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
 
     let anyStarted = false;
     for (const [i, def] of stages.entries()) {
-      const job = jobs[i];
-      if (!job) continue;
+      const snap = jobs[i];
+      if (!snap) continue;
       const row = before.stages.find((s) => s.name === def.name);
-      const update = await stageUpdate(job, def.name);
+      const update = stageUpdate(snap, def.name);
       if (update.status !== 'pending') anyStarted = true;
       if (
         row &&
@@ -227,8 +269,9 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       await store.updateStage(runId, def.name, update);
     }
 
-    const root = jobs[jobs.length - 1];
-    const rootState = root ? await root.getState() : 'unknown';
+    const rootSnap = jobs[jobs.length - 1];
+    const root = rootSnap?.job;
+    const rootState = rootSnap?.state ?? 'unknown';
     // A job read just before it completed has no return value yet: the
     // completion event syncs again, so only a readable report ends the run.
     const report = rootState === 'completed' ? readReport(root?.returnvalue) : null;
@@ -271,7 +314,8 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     }
     this.deps.log.warn({ runId: run.id }, 'no jobs found for an unfinished run; queueing it again');
     const choice = routeTree(series, this.deps.config, run.tree);
-    await this.enqueue(run.id, series, choice.tree.name, choice.reason);
+    const stored = RunBuildSchema.safeParse(run.options);
+    await this.enqueue(run.id, series, choice.tree.name, choice.reason, stored.success ? stored.data : resolveBuild(this.deps.config));
   }
 }
 
@@ -282,11 +326,15 @@ function readReport(value: unknown): Report | null {
   return report.success ? report.data : null;
 }
 
-async function stageUpdate(
-  job: Job,
+interface JobSnapshot {
+  job: Job;
+  state: string;
+}
+
+function stageUpdate(
+  { job, state }: JobSnapshot,
   stage: string,
-): Promise<{ status: StageStatus; attempt: number; progress: unknown; result?: StageOutcome; error: string | null; startedAt?: Date; finishedAt?: Date }> {
-  const state = await job.getState();
+): { status: StageStatus; attempt: number; progress: unknown; result?: StageOutcome; error: string | null; startedAt?: Date; finishedAt?: Date } {
   const base = {
     attempt: job.attemptsStarted,
     progress: job.progress ?? null,

@@ -22,6 +22,9 @@ const IngestJobSchema = z.object({
   tree: z.string().optional(),
   version: z.number().int().min(1).optional(),
   requestedBy: z.string().optional(),
+  build: z
+    .object({ configs: z.array(z.string().min(1)).min(1).optional(), toolchain: z.enum(['gcc', 'llvm']).optional(), perPatch: z.boolean().optional() })
+    .default({}),
 });
 export type IngestJob = z.input<typeof IngestJobSchema>;
 
@@ -38,6 +41,7 @@ export function startIngestWorker(coordinator: Coordinator, deps: { redis: Redis
           force: data.force,
           ...(data.tree ? { tree: data.tree } : {}),
           ...(data.requestedBy ? { requestedBy: data.requestedBy } : {}),
+          build: data.build,
           source: { kind: 'mbox', ref: data.ref },
         });
       } catch (err) {

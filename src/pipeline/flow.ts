@@ -2,7 +2,7 @@ import type { FlowJob } from 'bullmq';
 import type { Config } from '../config/schema.js';
 import type { Series } from '../series/types.js';
 import type { RunContext, StageJobData } from './payload.js';
-import { jobId, queueName, type StageDefinition } from './stage.js';
+import { jobId, stageQueue, type StageDefinition } from './stage.js';
 
 const DAY_SECONDS = 24 * 3600;
 
@@ -18,7 +18,7 @@ export function buildFlow(run: RunContext, series: Series, stages: StageDefiniti
     const data: StageJobData = { run, stage: def.name, ...(def.wantsSeries ? { series } : {}) };
     const node: FlowJob = {
       name: def.name,
-      queueName: queueName(def.name),
+      queueName: stageQueue(def, run),
       data,
       opts: {
         jobId: jobId(run.runId, def.name),

@@ -72,6 +72,16 @@ export const SeriesSchema: z.ZodType<Series> = z.object({
   fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
+/** What a run builds: named kernel configs (kconfigs/), for which arch, with which compiler. */
+export const RunBuildSchema = z.object({
+  configs: z.array(z.string().min(1)).min(1),
+  arch: z.string().min(1),
+  toolchain: z.enum(['gcc', 'llvm']),
+  /** Also build after each patch (bisectability). */
+  perPatch: z.boolean(),
+});
+export type RunBuild = z.infer<typeof RunBuildSchema>;
+
 /** What every stage knows about its run; small, so it rides along in every job. */
 export const RunContextSchema = z.object({
   runId: z.string().min(1),
@@ -82,6 +92,7 @@ export const RunContextSchema = z.object({
     /** Why this tree: "subject tag bpf-next", "default tree". */
     reason: z.string(),
   }),
+  build: RunBuildSchema,
   series: z.object({
     title: z.string(),
     version: z.number().int(),

@@ -29,6 +29,8 @@ export class StageWorker {
   constructor(
     private readonly def: StageDefinition,
     private readonly deps: { redis: RedisHandle; config: Config; log: Logger },
+    /** The stage's queue, or one of its variants' queues. */
+    readonly queue: string = queueName(def.name),
   ) {
     this.client = deps.redis.client();
   }
@@ -52,7 +54,7 @@ export class StageWorker {
       }
     });
 
-    this.worker = new Worker(queueName(this.def.name), (job, _token, signal) => this.process(job, signal, log), {
+    this.worker = new Worker(this.queue, (job, _token, signal) => this.process(job, signal, log), {
       connection: redis.connection,
       concurrency: this.def.concurrency,
       lockDuration: config.queue.lockDurationMs,
@@ -67,7 +69,7 @@ export class StageWorker {
       if (job) log.warn({ jobId: job.id, attempt: job.attemptsMade, err: err.message }, 'job attempt failed');
     });
     await this.worker.waitUntilReady();
-    log.info({ queue: queueName(this.def.name), concurrency: this.def.concurrency }, 'stage worker ready');
+    log.info({ queue: this.queue, concurrency: this.def.concurrency }, 'stage worker ready');
   }
 
   /** Graceful by default: running jobs finish first. `force` leaves them to be retried elsewhere. */

@@ -44,10 +44,33 @@ export interface StageDefinition {
   /** Whether the job carries the whole series (patches and all) or only the run context. */
   wantsSeries: boolean;
   run(ctx: StageContext): Promise<StageResult>;
+  /**
+   * Stages whose jobs need particular workers (a build for x86_64 with
+   * llvm) have one queue per variant; a worker consumes only the variants
+   * it can run, so a job never lands on a worker that cannot do it.
+   */
+  variants?: {
+    /** Every variant this configuration can ask for. */
+    all(config: Config): string[];
+    /** The variant one run needs. */
+    of(run: RunContext): string;
+    /** The variants this host can run (detects compilers, sandbox...). */
+    served(config: Config, log: Logger): Promise<string[]>;
+  };
 }
 
-export function queueName(stage: string): string {
-  return `ksci-${stage}`;
+export function queueName(stage: string, variant?: string): string {
+  return variant ? `ksci-${stage}.${variant}` : `ksci-${stage}`;
+}
+
+/** The queue a run's job for this stage goes to. */
+export function stageQueue(def: StageDefinition, run: RunContext): string {
+  return queueName(def.name, def.variants?.of(run));
+}
+
+/** Every queue of a stage. */
+export function stageQueues(def: StageDefinition, config: Config): string[] {
+  return def.variants ? def.variants.all(config).map((v) => queueName(def.name, v)) : [queueName(def.name)];
 }
 
 /** Job ids are deterministic so that a run's jobs can be found, and added only once. */

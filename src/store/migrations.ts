@@ -97,6 +97,11 @@ CREATE TABLE perf_samples (
 CREATE INDEX perf_samples_history ON perf_samples (scenario, metric, created_at);
 `,
   },
+  {
+    version: 2,
+    name: 'what a run asked for (kernel configs, toolchain), so a lost run is queued again the same',
+    sql: `ALTER TABLE runs ADD COLUMN options text;`,
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction; safe to run concurrently on a server. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openServices, startWorkers, type Services } from '../app.js';
+import { openServices, startWorkers, type Services, type StageWorkers } from '../app.js';
 import { ConfigSchema, type Config } from '../config/schema.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { silentLogger } from '../log.js';
@@ -46,6 +46,7 @@ export async function startPipeline(stages: StageDefinition[], opts: { workers?:
   const services = await openServices(config, silentLogger, { db: true });
   const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log: silentLogger });
   await coordinator.start({ reconcileEveryMs: 0 });
+  const handles: StageWorkers[] = [];
   const p: Pipeline = {
     dataDir,
     config,
@@ -54,11 +55,12 @@ export async function startPipeline(stages: StageDefinition[], opts: { workers?:
     workers: [],
     async startWorkers(roles) {
       const ws = await startWorkers(stages, roles ?? [...new Set(stages.map((s) => s.role))], services);
-      p.workers.push(...ws);
-      return ws;
+      handles.push(ws);
+      p.workers.push(...ws.workers);
+      return ws.workers;
     },
     async close() {
-      await Promise.all(p.workers.map((w) => w.close(true)));
+      await Promise.all(handles.map((h) => h.close(true)));
       await coordinator.close();
       await services.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });

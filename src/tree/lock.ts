@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, InfraError } from '../errors.js';
 import { pidAlive } from '../pid.js';
@@ -11,6 +11,7 @@ import { pidAlive } from '../pid.js';
  */
 export async function withLock<T>(path: string, fn: () => Promise<T>, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
+  mkdirSync(dirname(path), { recursive: true });
   for (;;) {
     try {
       mkdirSync(path);
