@@ -4,7 +4,13 @@
 #   git                applying series (git am -3), tree mirrors
 #   linux-source-6.12  the default base tree: a real 6.12 kernel source
 #   xz-utils           unpacking that tree
-KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils)
+#   build-essential flex bison bc libelf-dev libssl-dev
+#                      building kernels (what the kernel's own docs list)
+#   dwarves            pahole, for configs with BTF (bpf, perf)
+#   ccache             warm rebuilds
+#   bubblewrap         the sandbox every build runs in (no network, no secrets)
+KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils
+  build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap)
 
 ensure_debian_packages() {
   local missing=() p

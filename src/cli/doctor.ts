@@ -1,7 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { detectToolchain } from '../build/toolchain.js';
 import type { Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import { loadKernelConfig } from '../kconfig/load.js';
+import { sandboxAvailable } from '../sandbox/run.js';
 
 const run = promisify(execFile);
 
@@ -27,6 +31,17 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
     }
     if (t.source.kind === 'git' && t.source.url.startsWith('/') && !existsSync(t.source.url)) {
       problems.push(`tree ${t.name}: ${t.source.url} does not exist`);
+    }
+  }
+  const sandbox = await sandboxAvailable();
+  if (!sandbox.ok) problems.push(`builds cannot run: bubblewrap cannot create its sandbox (${sandbox.why}): apt-get install bubblewrap; in a container, allow user namespaces`);
+  if (!(await detectToolchain(config.build.toolchain))) problems.push(`the ${config.build.toolchain} toolchain is missing: apt-get install build-essential flex bison bc libelf-dev libssl-dev${config.build.toolchain === 'llvm' ? ' clang lld llvm' : ''}`);
+  if (!(await onPath('ccache', ['--version']))) problems.push('ccache is not installed: apt-get install ccache');
+  for (const [name, spec] of Object.entries(config.build.configs)) {
+    try {
+      loadKernelConfig(config.build, name);
+    } catch (err) {
+      problems.push(`kernel config ${name} (${spec.fragments.join(', ')}): ${errorMessage(err)}`);
     }
   }
   return problems;

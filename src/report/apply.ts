@@ -5,7 +5,7 @@ const Base = z.object({ reason: z.string(), note: z.string().nullable() });
 const Commit = z.object({ counter: z.number(), title: z.string(), commit: z.string() });
 
 /** The apply stage's outcome data as it comes back through the queue. */
-const ApplyData = z.discriminatedUnion('status', [
+export const ApplyData = z.discriminatedUnion('status', [
   z.object({ status: z.literal('applied'), baseCommit: z.string(), headCommit: z.string(), ref: z.string(), base: Base, patches: z.array(Commit), partiallyMerged: z.array(Commit) }),
   z.object({
     status: z.literal('conflict'),

@@ -1,6 +1,8 @@
 import type { StageDefinition } from '../pipeline/stage.js';
 import { applyDetails } from '../report/apply.js';
+import { buildDetails } from '../report/build.js';
 import { applyStage } from './apply.js';
+import { buildStage } from './build.js';
 import { reportStage } from './report.js';
 
 /**
@@ -8,7 +10,7 @@ import { reportStage } from './report.js';
  * they land; nothing else in the flow changes.
  */
 export function pipelineStages(): StageDefinition[] {
-  return [applyStage, reportStage({ apply: applyDetails })];
+  return [applyStage, buildStage, reportStage({ apply: applyDetails, build: buildDetails })];
 }
 
 export function rolesOf(stages: StageDefinition[]): string[] {

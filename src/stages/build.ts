@@ -1,0 +1,137 @@
+import { rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { UnrecoverableError } from 'bullmq';
+import { ArtifactStore } from '../artifacts/store.js';
+import { KernelBuilder, type BuildEnv, type BuildOutcome } from '../build/kernel.js';
+import { warningDelta } from '../build/log.js';
+import { detectCapabilities, detectToolchain, type Toolchain } from '../build/toolchain.js';
+import { SourceTree } from '../build/workspace.js';
+import type { Config } from '../config/schema.js';
+import { InfraError, UsageError } from '../errors.js';
+import { loadKernelConfig } from '../kconfig/load.js';
+import type { StageDefinition, StageResult } from '../pipeline/stage.js';
+import { ApplyData } from '../report/apply.js';
+import { describeBuild, oneLine, type BuildStageData, type ConfigBuild } from '../report/build.js';
+import { sandboxAvailable } from '../sandbox/run.js';
+import { ensureTree } from '../tree/trees.js';
+
+const TOOLCHAINS = ['gcc', 'llvm'] as const;
+
+/** ccache is worth keeping across data directories (and CI runs): by default it lives in the user's cache. */
+export function ccacheDir(config: Config): string {
+  return config.build.ccacheDir ?? join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'ksci', 'ccache');
+}
+
+/**
+ * Builds each kernel config the run asks for, on the base and on the
+ * series, in the sandbox. The base must build: if it does not, the tree or
+ * the config is broken, which no series can be blamed for.
+ */
+export const buildStage: StageDefinition = {
+  name: 'build',
+  needs: ['apply'],
+  role: 'build',
+  concurrency: 1,
+  wantsSeries: false,
+  variants: {
+    all: (config) => TOOLCHAINS.map((t) => `${config.build.arch}-${t}`),
+    of: (run) => `${run.build.arch}-${run.build.toolchain}`,
+    async served(config, log) {
+      const sandbox = await sandboxAvailable();
+      if (!sandbox.ok) {
+        log.error({ why: sandbox.why }, 'bubblewrap cannot create its sandbox here; this host takes no build jobs');
+        return [];
+      }
+      const caps = await detectCapabilities({ sandbox: true });
+      if (caps.arch !== config.build.arch) return [];
+      log.info({ arch: caps.arch, cores: caps.cores, toolchains: caps.toolchains.map((t) => `${t.name}: ${Object.values(t.versions)[0]}`) }, 'build capabilities');
+      return caps.toolchains.map((t) => `${caps.arch}-${t.name}`);
+    },
+  },
+  async run(ctx) {
+    const { config, run } = ctx;
+    const applied = ApplyData.safeParse(ctx.upstream.outcomes.find((o) => o.stage === 'apply')?.data);
+    if (!applied.success || applied.data.status !== 'applied') throw new InfraError(`build of run ${run.runId}: the apply stage left no applied series`);
+    const apply = applied.data;
+    const treeConfig = config.trees.find((t) => t.name === run.tree.name);
+    if (!treeConfig) throw new UsageError(`this worker has no tree "${run.tree.name}" configured`, 'workers need the same trees in their config as the coordinator');
+    const toolchain = await detectToolchain(run.build.toolchain);
+    if (!toolchain) throw new InfraError(`this worker has no ${run.build.toolchain} toolchain`, 'build workers only take the variants they detected; was a compiler removed?');
+
+    const cacheDir = join(config.dataDir, 'cache');
+    const tree = await ensureTree(treeConfig, { cacheDir, log: ctx.log, signal: ctx.signal });
+    const source = new SourceTree(tree, cacheDir, ctx.log);
+    const b = config.build;
+    const env = await buildEnv(config, toolchain, run.build.arch, {
+      log: ctx.log,
+      signal: ctx.signal,
+      onProgress: (p) => void ctx.progress(p),
+    });
+
+    const results: ConfigBuild[] = [];
+    const workDir = join(config.dataDir, 'work', `${run.runId}-build`);
+    try {
+      for (const name of run.build.configs) {
+        const kconfig = loadKernelConfig(b, name);
+        const builder = new KernelBuilder(tree, source, kconfig, env);
+        await ctx.progress({ message: `${name}: base ${apply.baseCommit.slice(0, 12)}` });
+        const base = await builder.buildBase(apply.baseCommit);
+        if (base.status !== 'ok') {
+          // Deterministic: retrying cannot help, and the series is not to blame.
+          throw new UnrecoverableError(`the base ${apply.baseCommit.slice(0, 12)} does not build with config ${name}: ${describeBuild(base)} (log: ${base.artifactDir})`);
+        }
+        await ctx.progress({ message: `${name}: series ${apply.headCommit.slice(0, 12)}` });
+        const perPatch = run.build.perPatch ? apply.patches.map((p) => ({ counter: p.counter, commit: p.commit })) : [];
+        const series = await builder.buildSeries(base, apply.headCommit, workDir, perPatch);
+        results.push({
+          config: name,
+          configHash: kconfig.hash,
+          base,
+          series: series.head,
+          perPatch: series.perPatch.map((p) => ({ counter: p.counter, title: apply.patches.find((x) => x.counter === p.counter)?.title ?? '', outcome: p.outcome })),
+          warnings: warningDelta(base.warnings, series.head.warnings),
+        });
+      }
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+    const data: BuildStageData = { toolchain: toolchain.id, toolchainVersions: toolchain.versions, builds: results };
+    return buildResult(data, config.build.newWarnings);
+  },
+};
+
+/** Where and how builds run on this worker, from the config. */
+export async function buildEnv(config: Config, toolchain: Toolchain, arch: string, deps: Pick<BuildEnv, 'log' | 'signal' | 'onProgress'>): Promise<BuildEnv> {
+  const b = config.build;
+  return {
+    arch,
+    toolchain,
+    jobs: b.jobs > 0 ? b.jobs : Math.max(1, (await detectCapabilities({ sandbox: true })).cores),
+    cacheDir: join(config.dataDir, 'cache'),
+    ccacheDir: ccacheDir(config),
+    ccacheMaxSize: b.ccacheMaxSize,
+    limits: {
+      timeoutMs: b.timeoutMinutes * 60_000,
+      cpuSeconds: b.cpuSecondsPerProcess,
+      fileBytes: Math.round(b.maxFileGiB * 2 ** 30),
+      buildDirBytes: Math.round(b.maxBuildDirGiB * 2 ** 30),
+    },
+    artifacts: new ArtifactStore(join(config.dataDir, 'artifacts')),
+    ...deps,
+  };
+}
+
+export function buildResult(data: BuildStageData, newWarnings: 'fail' | 'report'): StageResult {
+  const broken = data.builds.filter((b) => b.series.status !== 'ok' || (newWarnings === 'fail' && b.warnings.added.length > 0));
+  const parts = data.builds.map((b) => {
+    if (b.series.status !== 'ok') return `${b.config}: ${describeBuild(b.series, b.perPatch)}`;
+    const w = b.warnings;
+    const counts = `warnings ${w.before} -> ${w.after}`;
+    if (newWarnings === 'fail' && w.added.length > 0) return `${b.config}: ${w.added.length} new warning(s), first ${oneLine(w.added[0]!)} (${counts})`;
+    return `${b.config}: built${b.series.cacheHit ? ' (cached)' : ''}, ${counts}${w.added.length ? ` (${w.added.length} new)` : ''}`;
+  });
+  return { status: broken.length > 0 ? 'failed' : 'passed', summary: parts.join('; '), data };
+}
+
+export type { BuildOutcome };
