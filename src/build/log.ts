@@ -47,6 +47,7 @@ const LD_ERROR = /^(?:\S*\/)?ld(?:\.[\w]+)?: (?:error: )?(.*)$/;
 const MAKE_FAIL = /^make(?:\[\d+\])?: \*\*\* \[([^\]]+?)\] (Error \d+|Killed|Segmentation fault.*|Terminated)/;
 const MAKE_NO_RULE = /^make(?:\[\d+\])?: \*\*\* (No rule to make target .*)$/;
 const CONTEXT_BEFORE = /^(In file included from .*|\s+from .*|.+: In (function|member function|static function) .*:|.+: At top level:)$/;
+const INCLUDE_CHAIN = /^(In file included from .*|\s+from .*)$/;
 const SNIPPET = /^\s*\d*\s+\|/;
 const NOTE = /^.+?:\d+:(?:\d+:)? note: /;
 const NETWORK = /Network is unreachable|Could not resolve host|Temporary failure in name resolution|Name or service not known|No address associated with hostname|getaddrinfo|Connection refused|connect: /;
@@ -72,6 +73,7 @@ export function analyzeBuildLog(log: string): BuildLogAnalysis {
   const units: string[] = [];
   let steps = 0;
   let networkAttempt = false;
+  const makeFailures: { at: number; target: string; makefile: string | null; line: number | null; status: string }[] = [];
 
   const add = (d: Diagnostic) => {
     const id = `${d.severity}|${d.file}|${d.line}|${d.column}|${d.message}`;
@@ -127,16 +129,62 @@ export function analyzeBuildLog(log: string): BuildLogAnalysis {
     }
     const fail = MAKE_FAIL.exec(line);
     if (fail) {
-      // "[scripts/Makefile.build:229: net/core/skbuff.o]": the target follows the makefile location.
-      const target = fail[1]!.replace(/^[^:]+:\d+: /, '');
-      if (!failedTargets.includes(target)) failedTargets.push(target);
+      // "[/ksci/src/scripts/Makefile.build:234: net/core/skbuff.o]": the makefile location, then the target.
+      const where = /^(.+?):(\d+): (.+)$/.exec(fail[1]!);
+      const target = normalisePath(where ? where[3]! : fail[1]!);
+      // Recursion (make[4]: *** [...: net/core] Error 2) only echoes the real failure.
+      if (!relayed(target, fail[2]!)) {
+        if (!failedTargets.includes(target)) failedTargets.push(target);
+        makeFailures.push({ at: i, target, makefile: where ? normalisePath(where[1]!) : null, line: where ? Number(where[2]) : null, status: fail[2]! });
+      }
       continue;
     }
     const noRule = MAKE_NO_RULE.exec(line);
     if (noRule) add({ severity: 'error', file: null, line: null, column: null, message: noRule[1]!, flag: null, tool: 'make', context: [] });
   }
 
+  // A recipe that failed without a compiler diagnostic (a script, a download,
+  // a host tool): the error is make's own line, explained by the output
+  // just before it.
+  if (errors.length === 0 && makeFailures[0]) {
+    const f = makeFailures[0];
+    add({
+      severity: 'error',
+      file: f.makefile,
+      line: f.line,
+      column: null,
+      message: `recipe for ${f.target} failed (${f.status})`,
+      flag: null,
+      tool: 'make',
+      context: recipeOutput(lines, f.at),
+    });
+  }
   return { errors, warnings, firstError: errors[0] ?? null, failedTargets, compiledUnits: units, steps, networkAttempt };
+}
+
+/** The output of a failed recipe: the lines before make's error, back to the previous kbuild step or make message. */
+function recipeOutput(lines: string[], at: number): string[] {
+  const out: string[] = [];
+  for (let j = at - 1; j >= 0 && out.length < MAX_CONTEXT - 1; j--) {
+    const l = lines[j]!;
+    if (STEP.test(l) || /^make(\[\d+\])?: (Entering|Leaving)/.test(l)) break;
+    out.unshift(stripSandboxPaths(l));
+  }
+  return [...out, stripSandboxPaths(lines[at]!)];
+}
+
+/**
+ * make exits 2 when something below it failed, so "Error 2" on a directory
+ * (net/core), on "." or on __sub-make only relays the real failure.
+ */
+function relayed(target: string, status: string): boolean {
+  if (status !== 'Error 2') return false;
+  const last = target.split('/').pop() ?? target;
+  return target === '.' || target === '__sub-make' || !/\.[A-Za-z0-9]+$/.test(last);
+}
+
+function stripSandboxPaths(l: string): string {
+  return l.replace(/\/ksci\/(src|obj)\//g, '');
 }
 
 /** The lines that explain a compiler diagnostic: include chain and function before, snippet and notes after. */
@@ -146,10 +194,21 @@ function contextAround(lines: string[], at: number): string[] {
   const out = [...before, lines[at]!];
   for (let j = at + 1; j < lines.length && out.length < MAX_CONTEXT; j++) {
     const l = lines[j]!;
-    if (SNIPPET.test(l) || NOTE.test(l)) out.push(l);
-    else break;
+    if (SNIPPET.test(l) || NOTE.test(l)) {
+      out.push(l);
+      continue;
+    }
+    // An include chain belongs to this diagnostic when it leads to a note ("declared here").
+    let k = j;
+    while (k < lines.length && INCLUDE_CHAIN.test(lines[k]!)) k++;
+    if (k > j && k < lines.length && NOTE.test(lines[k]!)) {
+      out.push(...lines.slice(j, k));
+      j = k - 1;
+      continue;
+    }
+    break;
   }
-  return out;
+  return out.slice(0, MAX_CONTEXT).map(stripSandboxPaths);
 }
 
 /** Identity of a warning that survives line shifts: file, flag and message with numbers blurred. */
