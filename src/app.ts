@@ -69,6 +69,8 @@ export async function startWorkers(stages: StageDefinition[], roles: string[], s
     }
   }
   const client = redis.client();
+  // Redis restarts are normal; the key is rewritten once it is back.
+  client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'worker advertisement: redis unavailable'));
   const stopAdvertising = advertiseWorker(client, { roles, queues: workers.map((w) => w.queue), capabilities: { ...capabilities, ...(await hostFacts()) } });
   return {
     workers,

@@ -28,7 +28,8 @@ describe('ksci CLI', () => {
     const upstream = join(dir, 'upstream');
     mbox = kernelishRepoWithSeries(upstream).mbox;
     config = join(dir, 'ksci.yaml');
-    writeFileSync(config, YAML.stringify({ trees: [{ name: 'net-next', source: { kind: 'git', url: upstream }, tags: ['net-next'] }], defaultTree: 'net-next' }));
+        // A toy tree: it applies like a kernel but does not build like one, so no build stage here (the e2e suite builds).
+    writeFileSync(config, YAML.stringify({ trees: [{ name: 'net-next', source: { kind: 'git', url: upstream }, tags: ['net-next'] }], defaultTree: 'net-next', stages: ['apply'] }));
     goodMbox = join(dir, 'good.mbox');
     writeFileSync(goodMbox, mbox);
   });

@@ -91,7 +91,7 @@ program
     log.info({ title: series.title, version: series.version, patches: series.patches.length }, 'series loaded');
 
     const services = await openServices(config, log, { db: true });
-    const stages = pipelineStages();
+    const stages = pipelineStages(config);
     const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
     const workers = await startWorkers(stages, rolesOf(stages), services);
     let runId: string | null = null;
@@ -166,7 +166,7 @@ program
   .action(async (opts: { withWorkers?: boolean }, cmd: Command) => {
     const { config, log } = setup(cmd);
     const services = await openServices(config, log, { db: true });
-    const stages = pipelineStages();
+    const stages = pipelineStages(config);
     const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
     await coordinator.start();
     const ingest = startIngestWorker(coordinator, { redis: services.redis, config, log });
@@ -187,7 +187,7 @@ program
   .action(async (opts: { role: string[] }, cmd: Command) => {
     const { config, log } = setup(cmd);
     const services = await openServices(config, log, { db: false });
-    const workers = await startWorkers(pipelineStages(), opts.role, services);
+    const workers = await startWorkers(pipelineStages(config), opts.role, services);
     await untilStopped(log, async (force) => {
       await workers.close(force);
       await services.close();

@@ -30,7 +30,7 @@ export async function printStatus(config: Config, log: Logger, opts: { json?: bo
     } finally {
       client.disconnect();
     }
-    for (const name of [INGEST_QUEUE, ...pipelineStages().flatMap((s) => stageQueues(s, config))]) {
+    for (const name of [INGEST_QUEUE, ...pipelineStages(config).flatMap((s) => stageQueues(s, config))]) {
       const q = new Queue(name, { connection: redis.connection });
       try {
         queues.push({ queue: name, counts: await q.getJobCounts(...STATES), workers: (await q.getWorkers()).length });

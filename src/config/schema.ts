@@ -25,6 +25,59 @@ const Tree = z.object({
   tags: z.array(z.string().min(1).transform((s) => s.toLowerCase())).default([]),
 });
 
+/** A kernel configuration a run can ask for: a starting target plus fragments from kconfigs/. */
+const KernelConfig = z.object({
+  base: z.enum(['tinyconfig', 'allnoconfig', 'defconfig']).default('tinyconfig'),
+  /** File names in the kconfig directory without ".config", applied in order (later lines win). */
+  fragments: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)).min(1),
+});
+
+const BUILD_DEFAULTS = {
+  kconfigDir: null,
+  configs: {
+    vm: { base: 'tinyconfig' as const, fragments: ['vm'] },
+    bpf: { base: 'tinyconfig' as const, fragments: ['vm', 'bpf'] },
+    perf: { base: 'tinyconfig' as const, fragments: ['vm', 'bpf', 'pktgen', 'perf'] },
+    debug: { base: 'tinyconfig' as const, fragments: ['vm', 'bpf', 'debug'] },
+  },
+  defaultConfigs: ['vm'],
+  arch: 'x86_64' as const,
+  toolchain: 'gcc' as const,
+  jobs: 0,
+  perPatch: false,
+  timeoutMinutes: 180,
+  cpuSecondsPerProcess: 3600,
+  maxFileGiB: 4,
+  maxBuildDirGiB: 30,
+  ccacheDir: null,
+  ccacheMaxSize: '20G',
+  newWarnings: 'fail' as const,
+};
+
+const Build = z.object({
+  /** Where fragments live; null: the kconfigs/ directory shipped with ksci. */
+  kconfigDir: z.string().min(1).nullable().default(null),
+  configs: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), KernelConfig).default(BUILD_DEFAULTS.configs),
+  /** Configs built for a run that names none. */
+  defaultConfigs: z.array(z.string().min(1)).min(1).default(BUILD_DEFAULTS.defaultConfigs),
+  arch: z.enum(['x86_64']).default('x86_64'),
+  toolchain: z.enum(['gcc', 'llvm']).default('gcc'),
+  /** make -j; 0: one per core this worker has. */
+  jobs: z.number().int().min(0).default(0),
+  /** Also build after each patch to name the first one that breaks the build. */
+  perPatch: z.boolean().default(false),
+  /** Limits on the (untrusted) build: wall clock for one make, CPU seconds and file size per process, build directory size. */
+  timeoutMinutes: z.number().positive().default(BUILD_DEFAULTS.timeoutMinutes),
+  cpuSecondsPerProcess: z.number().int().positive().default(BUILD_DEFAULTS.cpuSecondsPerProcess),
+  maxFileGiB: z.number().positive().default(BUILD_DEFAULTS.maxFileGiB),
+  maxBuildDirGiB: z.number().positive().default(BUILD_DEFAULTS.maxBuildDirGiB),
+  /** null: ~/.cache/ksci/ccache ($XDG_CACHE_HOME), shared by every data directory of the user. */
+  ccacheDir: z.string().min(1).nullable().default(null),
+  ccacheMaxSize: z.string().regex(/^\d+(\.\d+)?[KMGT]?$/).default('20G'),
+  /** A series that adds compiler warnings: fails the build stage (as netdev's checks do), or is only reported. */
+  newWarnings: z.enum(['fail', 'report']).default('fail'),
+});
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -51,6 +104,12 @@ export const ConfigSchema = z
         mergedCheckDepth: z.number().int().min(0).default(200),
       })
       .default({ mergedCheckDepth: 200 }),
+    /**
+     * The stages a run goes through, in order; the report always comes last.
+     * Later stages need the earlier ones (build needs apply).
+     */
+    stages: z.array(z.enum(['apply', 'build'])).min(1).default(['apply', 'build']),
+    build: Build.default(BUILD_DEFAULTS),
     limits: z
       .object({
         /** Refuse an mbox larger than this before parsing it. */
@@ -70,6 +129,10 @@ export const ConfigSchema = z
     if (!names.has(cfg.defaultTree)) {
       ctx.addIssue({ code: 'custom', path: ['defaultTree'], message: `defaultTree "${cfg.defaultTree}" is not one of the trees` });
     }
+    if (cfg.stages.includes('build') && !cfg.stages.includes('apply')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the build stage needs the apply stage' });
+    for (const name of cfg.build.defaultConfigs) {
+      if (!cfg.build.configs[name]) ctx.addIssue({ code: 'custom', path: ['build', 'defaultConfigs'], message: `"${name}" is not one of build.configs (${Object.keys(cfg.build.configs).join(', ')})` });
+    }
     const tagOwner = new Map<string, string>();
     for (const t of cfg.trees) {
       for (const tag of t.tags) {
@@ -82,3 +145,5 @@ export const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type TreeConfig = Config['trees'][number];
+export type BuildConfig = Config['build'];
+export type KernelConfigSpec = z.infer<typeof KernelConfig>;

@@ -42,7 +42,10 @@ export class StageWorker {
   async start(): Promise<void> {
     const { config, redis } = this.deps;
     const log = this.deps.log.child({ stage: this.def.name });
+    // While Redis restarts these reconnect on their own; BullMQ reports its own errors.
+    this.client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'redis unavailable'));
     this.subscriber = redis.client();
+    this.subscriber.on('error', (err) => log.debug({ err: errorMessage(err) }, 'redis unavailable (cancel channel)'));
     await this.subscriber.subscribe(CANCEL_CHANNEL);
     this.subscriber.on('message', (_channel: string, message: string) => {
       const msg = parseCancelMessage(message);

@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema.js';
 import type { StageDefinition } from '../pipeline/stage.js';
 import { applyDetails } from '../report/apply.js';
 import { buildDetails } from '../report/build.js';
@@ -9,8 +10,9 @@ import { reportStage } from './report.js';
  * The pipeline, in order. Build, VM tests and pktgen runs are added here as
  * they land; nothing else in the flow changes.
  */
-export function pipelineStages(): StageDefinition[] {
-  return [applyStage, buildStage, reportStage({ apply: applyDetails, build: buildDetails })];
+export function pipelineStages(config?: Pick<Config, 'stages'>): StageDefinition[] {
+  const chosen = [applyStage, buildStage].filter((s) => !config || config.stages.includes(s.name as Config['stages'][number]));
+  return [...chosen, reportStage({ apply: applyDetails, build: buildDetails })];
 }
 
 export function rolesOf(stages: StageDefinition[]): string[] {
