@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
@@ -186,10 +186,16 @@ export class KernelBuilder {
     mkdirSync(logs, { recursive: true });
     const configLog = join(logs, 'config.log');
     const buildLog = join(logs, 'build.log');
-    env.log.info({ config: this.config.name, commit: job.commit, label: job.label }, 'configuring');
-    env.onProgress?.({ message: `${this.config.name} ${job.label}: configuring` });
-
-    const base = await this.sandboxed(dir, ['sh', '-ec', this.configureScript()], configLog);
+    // The .config of a directory built before with this same config stays
+    // valid unless a Kconfig file changed: then configuring again (20 s
+    // here) would only reproduce it. make still syncs it as usual.
+    const reconfigure = !job.before || !existsSync(join(dir, '.config')) || job.changed.some(affectsKconfig);
+    let base: SandboxRun = { exitCode: 0, killed: null, durationMs: 0 };
+    if (reconfigure) {
+      env.log.info({ config: this.config.name, commit: job.commit, label: job.label }, 'configuring');
+      env.onProgress?.({ message: `${this.config.name} ${job.label}: configuring` });
+      base = await this.sandboxed(dir, ['sh', '-ec', this.configureScript()], configLog);
+    }
     let mismatches: ConfigMismatch[] = [];
     let run: SandboxRun = base;
     if (base.exitCode === 0 && base.killed === null) {
@@ -219,7 +225,6 @@ export class KernelBuilder {
     const status: BuildOutcome['status'] = mismatches.length > 0 ? 'config' : run.exitCode === 0 ? 'ok' : 'failed';
     // Warnings of the whole tree: the previous build's, with those of the files rebuilt now replaced.
     const warnings = updateWarnings(job.before?.warnings ?? [], analysis, job.changed);
-    const full = !job.before;
     const outcome: BuildOutcome = {
       config: this.config.name,
       commit: job.commit,
@@ -234,7 +239,8 @@ export class KernelBuilder {
       errors: analysis.errors.slice(0, MAX_ERRORS),
       failedTargets: analysis.failedTargets,
       warnings,
-      steps: full || !job.before ? analysis.steps : Math.max(job.before.steps, analysis.steps),
+      // The size of a full build, for progress: an incremental build's own count is smaller.
+      steps: job.before ? Math.max(job.before.steps, analysis.steps) : analysis.steps,
       networkAttempt: analysis.networkAttempt,
       logTail: status === 'ok' ? [] : logText.trimEnd().split('\n').slice(-LOG_TAIL_LINES),
     };
@@ -330,6 +336,11 @@ export class KernelBuilder {
   }
 }
 
+/** Kconfig sources and the kconfig tool itself decide what olddefconfig makes of the fragments. */
+export function affectsKconfig(path: string): boolean {
+  return /(^|\/)Kconfig[^/]*$/.test(path) || path.startsWith('scripts/kconfig/') || /^arch\/[^/]+\/configs\//.test(path) || path.startsWith('kernel/configs/');
+}
+
 /** Files that differ between two commits (their warnings are recomputed). */
 async function changedFiles(tree: PreparedTree, from: string, to: string): Promise<string[]> {
   if (from === to) return [];
@@ -346,12 +357,4 @@ function readState(dir: string): DirState | null {
 
 function writeState(dir: string, state: DirState): void {
   writeFileSync(join(dir, 'ksci-state.json'), JSON.stringify(state));
-}
-
-export function bytesOf(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
 }

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { ArtifactStore } from '../artifacts/store.js';
-import { KernelBuilder, type BuildEnv, type BuildOutcome } from '../build/kernel.js';
+import { KernelBuilder, type BuildEnv } from '../build/kernel.js';
 import { warningDelta } from '../build/log.js';
 import { detectCapabilities, detectToolchain, type Toolchain } from '../build/toolchain.js';
 import { SourceTree } from '../build/workspace.js';
@@ -134,4 +134,3 @@ export function buildResult(data: BuildStageData, newWarnings: 'fail' | 'report'
   return { status: broken.length > 0 ? 'failed' : 'passed', summary: parts.join('; '), data };
 }
 
-export type { BuildOutcome };
