@@ -1,5 +1,5 @@
 FROM node:20-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends git linux-source-6.12 xz-utils \
+RUN apt-get update && apt-get install -y --no-install-recommends git linux-source-6.12 xz-utils build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/ksci
 COPY package.json package-lock.json ./
