@@ -60,7 +60,9 @@ export async function startPipeline(stages: StageDefinition[], opts: { workers?:
       return ws.workers;
     },
     async close() {
-      await Promise.all(handles.map((h) => h.close(true)));
+      // Workers a test started by hand (not through startWorkers) are closed too.
+      const managed = new Set(handles.flatMap((h) => h.workers));
+      await Promise.all([...handles.map((h) => h.close(true)), ...p.workers.filter((w) => !managed.has(w)).map((w) => w.close(true))]);
       await coordinator.close();
       await services.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
