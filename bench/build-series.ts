@@ -52,7 +52,7 @@ if (applied.status !== 'applied') throw new Error(`bench series does not apply: 
 const head = applied.headCommit;
 
 const toolchain = (await detectToolchain(config.build.toolchain))!;
-const env = await buildEnv(config, toolchain, config.build.arch, { log });
+const env = buildEnv(config, toolchain, config.build.arch, { log });
 const source = new SourceTree(tree, cacheDir, log);
 const builder = new KernelBuilder(tree, source, loadKernelConfig(config.build, 'vm'), env);
 

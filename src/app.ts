@@ -71,7 +71,7 @@ export async function startWorkers(stages: StageDefinition[], roles: string[], s
   const client = redis.client();
   // Redis restarts are normal; the key is rewritten once it is back.
   client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'worker advertisement: redis unavailable'));
-  const stopAdvertising = advertiseWorker(client, { roles, queues: workers.map((w) => w.queue), capabilities: { ...capabilities, ...(await hostFacts()) } });
+  const stopAdvertising = advertiseWorker(client, { roles, queues: workers.map((w) => w.queue), capabilities: { ...capabilities, ...hostFacts() } });
   return {
     workers,
     async close(force = false) {
@@ -87,7 +87,7 @@ export interface StageWorkers {
   close(force?: boolean): Promise<void>;
 }
 
-async function hostFacts(): Promise<Record<string, unknown>> {
+function hostFacts(): Record<string, unknown> {
   return { arch: kernelArch(), cores: availableParallelism(), memoryGiB: Math.round(totalmem() / 2 ** 30) };
 }
 

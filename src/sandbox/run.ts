@@ -62,16 +62,17 @@ export async function runSandboxed(spec: SandboxSpec, opts: RunOptions): Promise
   timer.unref();
   let watching = true;
   const watch = opts.diskWatch;
-  const watcher = watch
-    ? (async () => {
-        while (watching) {
-          await new Promise((r) => setTimeout(r, watch.everyMs ?? 15_000).unref());
-          if (!watching) break;
-          const bytes = await dirBytes(watch.dir).catch(() => 0);
-          if (bytes > watch.maxBytes) stop('disk');
-        }
-      })()
-    : Promise.resolve();
+  if (watch) {
+    // Runs beside the build and ends at its next tick after the build does.
+    void (async () => {
+      while (watching) {
+        await new Promise((r) => setTimeout(r, watch.everyMs ?? 15_000).unref());
+        if (!watching) break;
+        const bytes = await dirBytes(watch.dir).catch(() => 0);
+        if (bytes > watch.maxBytes) stop('disk');
+      }
+    })();
+  }
 
   const exitCode = await new Promise<number | null>((resolve, reject) => {
     child.on('error', (err) => {
@@ -89,7 +90,6 @@ export async function runSandboxed(spec: SandboxSpec, opts: RunOptions): Promise
   opts.signal?.removeEventListener('abort', onAbort);
   if (pending && opts.onLine) opts.onLine(pending);
   await new Promise<void>((r) => log.end(() => r()));
-  void watcher;
   return { exitCode, killed, durationMs: Date.now() - started };
 }
 

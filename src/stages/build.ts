@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { ArtifactStore } from '../artifacts/store.js';
@@ -63,7 +63,7 @@ export const buildStage: StageDefinition = {
     const tree = await ensureTree(treeConfig, { cacheDir, log: ctx.log, signal: ctx.signal });
     const source = new SourceTree(tree, cacheDir, ctx.log);
     const b = config.build;
-    const env = await buildEnv(config, toolchain, run.build.arch, {
+    const env = buildEnv(config, toolchain, run.build.arch, {
       log: ctx.log,
       signal: ctx.signal,
       onProgress: (p) => void ctx.progress(p),
@@ -102,12 +102,12 @@ export const buildStage: StageDefinition = {
 };
 
 /** Where and how builds run on this worker, from the config. */
-export async function buildEnv(config: Config, toolchain: Toolchain, arch: string, deps: Pick<BuildEnv, 'log' | 'signal' | 'onProgress'>): Promise<BuildEnv> {
+export function buildEnv(config: Config, toolchain: Toolchain, arch: string, deps: Pick<BuildEnv, 'log' | 'signal' | 'onProgress'>): BuildEnv {
   const b = config.build;
   return {
     arch,
     toolchain,
-    jobs: b.jobs > 0 ? b.jobs : Math.max(1, (await detectCapabilities({ sandbox: true })).cores),
+    jobs: b.jobs > 0 ? b.jobs : availableParallelism(),
     cacheDir: join(config.dataDir, 'cache'),
     ccacheDir: ccacheDir(config),
     ccacheMaxSize: b.ccacheMaxSize,
