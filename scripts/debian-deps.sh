@@ -8,9 +8,14 @@
 #                      building kernels (what the kernel's own docs list)
 #   dwarves            pahole, for configs with BTF (bpf, perf)
 #   ccache             warm rebuilds
-#   bubblewrap         the sandbox every build runs in (no network, no secrets)
+#   bubblewrap         the sandbox every build and VM runs in (no network, no secrets)
+#   qemu-system-x86    the test VMs (KVM when it works, else TCG emulation)
+#   busybox-static cpio
+#                      the guest's userspace and its initramfs
+#   iproute2           ip/tc for network tests in the guest
 KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils
-  build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap)
+  build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap
+  qemu-system-x86 busybox-static cpio iproute2)
 
 ensure_debian_packages() {
   local missing=() p

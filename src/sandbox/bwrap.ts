@@ -14,6 +14,8 @@ export interface SandboxSpec {
   /** The whole environment: nothing of the worker's (tokens, REDIS_URL...) leaks in. */
   env: Record<string, string>;
   argv: string[];
+  /** Host device nodes passed through (QEMU's /dev/kvm); builds get none. */
+  devices?: string[];
   limits: {
     /** RLIMIT_CPU of each process: a host tool spinning forever dies on its own. */
     cpuSeconds: number;
@@ -36,7 +38,7 @@ const TOP_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
  * inside, so they bind make and everything it starts.
  */
 export function bwrapArgs(spec: SandboxSpec, host: { exists(p: string): boolean; symlinkTarget(p: string): string | null } = realHost): string[] {
-  const args = ['--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--hostname', 'ksci-build'];
+  const args = ['--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--hostname', 'ksci-sandbox'];
   for (const d of SYSTEM_DIRS) args.push('--ro-bind', d, d);
   for (const l of TOP_LINKS) {
     if (!host.exists(l)) continue;
@@ -47,6 +49,7 @@ export function bwrapArgs(spec: SandboxSpec, host: { exists(p: string): boolean;
   for (const f of ETC_FILES) args.push('--ro-bind-try', f, f);
   args.push('--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp');
   for (const b of spec.binds) args.push(b.writable ? '--bind' : '--ro-bind', b.host, b.inside);
+  for (const d of spec.devices ?? []) args.push('--dev-bind', d, d);
   args.push('--chdir', spec.cwd, '--clearenv');
   for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
   args.push('--', '/usr/bin/prlimit', `--cpu=${spec.limits.cpuSeconds}`, `--fsize=${spec.limits.fileBytes}`, '--core=0', '--', ...spec.argv);

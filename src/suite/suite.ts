@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+import { TEST_NAME } from '../vm/protocol.js';
+
+/**
+ * A test suite: a directory under selftests/ with a suite.yaml saying which
+ * kernel config it boots, which host binaries the guest needs, and the
+ * tests, each a shell command run by the guest init in the suite directory.
+ */
+const TestSchema = z.object({
+  name: z.string().regex(TEST_NAME, 'test names are [A-Za-z0-9._:+-], starting with a letter or digit'),
+  run: z.string().min(1),
+  /** Seconds; the guest kills the test after this, the host gives up on the guest a little later. */
+  timeout: z.number().int().positive().optional(),
+});
+
+const SuiteSchema = z.object({
+  description: z.string().min(1),
+  /** The build config (build.configs) whose kernel this suite boots. */
+  config: z.string().min(1),
+  /** Default per-test timeout, seconds. */
+  timeout: z.number().int().positive().default(60),
+  /** Host executables put in the guest at the same path, with their shared libraries. */
+  binaries: z.array(z.string().startsWith('/')).default([]),
+  /** Extra kernel command line for this suite's boots. */
+  cmdline: z.array(z.string().regex(/^\S+$/, 'one kernel parameter per entry')).default([]),
+  vm: z.object({ memoryMiB: z.number().int().min(128).optional(), cpus: z.number().int().min(1).max(64).optional() }).default({}),
+  tests: z.array(TestSchema).min(1),
+});
+
+export interface SuiteTest {
+  name: string;
+  run: string;
+  timeoutSeconds: number;
+}
+
+export interface Suite {
+  name: string;
+  dir: string;
+  description: string;
+  config: string;
+  binaries: string[];
+  cmdline: string[];
+  vm: { memoryMiB?: number | undefined; cpus?: number | undefined };
+  tests: SuiteTest[];
+  /** Files of the suite directory, copied to the guest's /ksci/suite. */
+  files: string[];
+  /** Changes when anything the guest runs changes: part of the base results' cache key. */
+  hash: string;
+}
+
+export const GUEST_INIT = join(packageRoot, 'selftests', 'guest', 'init');
+
+export function suitesDir(configured: string | null): string {
+  return configured ?? join(packageRoot, 'selftests');
+}
+
+export function loadSuite(dir: string, name: string): Suite {
+  const suiteDir = join(dir, name);
+  const file = join(suiteDir, 'suite.yaml');
+  let raw: unknown;
+  try {
+    raw = parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new UsageError(`no test suite "${name}" (${file} does not exist)`, `suites are the directories of ${dir} with a suite.yaml`);
+    throw new UsageError(`${file}: ${e.message}`);
+  }
+  const parsed = SuiteSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    throw new UsageError(`${file}: ${first.path.join('.') || 'top level'}: ${first.message}`);
+  }
+  const s = parsed.data;
+  const seen = new Set<string>();
+  for (const t of s.tests) {
+    if (seen.has(t.name)) throw new UsageError(`${file}: test "${t.name}" is listed twice`);
+    seen.add(t.name);
+  }
+  const files = listFiles(suiteDir).filter((f) => f !== 'suite.yaml');
+  const h = createHash('sha256').update(readFileSync(GUEST_INIT));
+  for (const f of ['suite.yaml', ...files]) h.update(`\0${f}\0`).update(readFileSync(join(suiteDir, f)));
+  return {
+    name,
+    dir: suiteDir,
+    description: s.description,
+    config: s.config,
+    binaries: s.binaries,
+    cmdline: s.cmdline,
+    vm: s.vm,
+    tests: s.tests.map((t) => ({ name: t.name, run: t.run, timeoutSeconds: t.timeout ?? s.timeout })),
+    files,
+    hash: h.digest('hex'),
+  };
+}
+
+/** Every suite a directory holds. */
+export function listSuites(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && statSafe(join(dir, d.name, 'suite.yaml')))
+    .map((d) => d.name)
+    .sort();
+}
+
+function statSafe(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function listFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push(relative(root, p));
+    }
+  };
+  walk(root);
+  return out.sort();
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { GUEST_INIT, type Suite, type SuiteTest } from '../suite/suite.js';
+import { buildInitramfs } from './initramfs.js';
+import { kvmDevice, runVm, type Accel, type VmLimits, type VmRun } from './qemu.js';
+
+export interface GuestOptions {
+  /** bzImage to boot. */
+  kernel: string;
+  suite: Suite;
+  /** The tests to run, in order (a subset of the suite's, for a retry or a shard). */
+  tests: SuiteTest[];
+  memoryMiB: number;
+  cpus: number;
+  accel: Accel | 'auto';
+  limits: VmLimits;
+  /** Console, channel and initramfs go here. */
+  outDir: string;
+  busybox: string;
+  /** Which boot of this kernel this is (1 = first): tests see it as $KSCI_BOOT. */
+  bootIndex?: number;
+  log: Logger;
+  signal?: AbortSignal | undefined;
+  onProgress?: (message: string) => void;
+}
+
+export interface GuestRun extends VmRun {
+  console: string;
+  tests: SuiteTest[];
+}
+
+/** Once KVM failed on this host, later boots go straight to TCG. */
+let kvmBroken = false;
+
+/**
+ * Boots the kernel with an initramfs made for these tests and returns what
+ * the guest said. Nothing is judged here (outcome.ts does that).
+ */
+export async function runGuest(o: GuestOptions): Promise<GuestRun> {
+  mkdirSync(o.outDir, { recursive: true });
+  const nonce = randomBytes(8).toString('hex');
+  const initramfs = join(o.outDir, 'initramfs.cpio.gz');
+  const { bytes } = await buildInitramfs(
+    {
+      init: GUEST_INIT,
+      busybox: o.busybox,
+      files: o.suite.files.map((f) => ({ host: join(o.suite.dir, f), guest: join('/ksci/suite', f) })),
+      binaries: o.suite.binaries,
+      generated: [
+        { guest: '/ksci/env', content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\n` },
+        { guest: '/ksci/plan', content: o.tests.map((t, i) => `${i} ${t.timeoutSeconds} ${t.name}\n`).join('') },
+        ...o.tests.map((t, i) => ({ guest: `/ksci/tests/${i}`, content: `${t.run}\n`, mode: 0o755 })),
+      ],
+    },
+    initramfs,
+  );
+  o.log.debug({ initramfs, bytes }, 'initramfs built');
+
+  const accel: Accel = o.accel === 'auto' ? (kvmDevice() && !kvmBroken ? 'kvm' : 'tcg') : o.accel;
+  const boot = (a: Accel) =>
+    runVm({
+      machine: { kernel: o.kernel, initramfs, memoryMiB: o.memoryMiB, cpus: o.cpus, accel: a, append: o.suite.cmdline },
+      nonce,
+      testTimeouts: new Map(o.tests.map((t) => [t.name, t.timeoutSeconds])),
+      limits: o.limits,
+      outDir: o.outDir,
+      log: o.log,
+      signal: o.signal,
+      onProgress: o.onProgress,
+    });
+  let run = await boot(accel);
+  // Nested virtualisation can offer /dev/kvm and still fail the guest (a QEMU
+  // assertion on an MSR, "KVM internal error"): a guest that never reached
+  // the init under KVM gets one boot under TCG before anything is concluded.
+  if (accel === 'kvm' && o.accel === 'auto' && !run.channel.begun && run.stoppedBy !== 'cancelled') {
+    const why = readQuiet(run.consoleFile).split('\n').find((l) => l.startsWith('qemu-system')) ?? run.stoppedBy ?? 'no init marker';
+    for (const f of [run.consoleFile, run.channelFile]) rmSync(f, { force: true });
+    run = await boot('tcg');
+    if (run.channel.begun) {
+      kvmBroken = true;
+      o.log.warn({ why }, 'KVM is offered but does not run guests here; using TCG from now on (vm.accel: tcg skips the attempt)');
+    }
+  }
+  return { ...run, console: readQuiet(run.consoleFile), tests: o.tests };
+}
+
+function readQuiet(f: string): string {
+  try {
+    return readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+}
