@@ -89,7 +89,7 @@ export function judgeVm(e: VmEvidence, known: KnownSplat[], tree: string): VmOut
     if (crash) [reason, excerpt] = [`the kernel crashed before the init started: ${crash.title}`, crash.excerpt];
     else if (e.stoppedBy === 'boot-timeout') [reason, excerpt] = ['the init did not start before the boot timeout', tail()];
     else if (e.stoppedBy) [reason, excerpt] = [`stopped (${e.stoppedBy}) before the init started`, tail()];
-    else if (lines.length === 0) [verdict, reason, excerpt] = ['infra-error', `QEMU exited (code ${e.qemuExitCode}) without any console output`, []];
+    else if (lines.every((l) => l.trim() === '')) [verdict, reason, excerpt] = ['infra-error', `QEMU exited (code ${e.qemuExitCode}) without any console output`, []];
     else [reason, excerpt] = [`the guest exited (QEMU code ${e.qemuExitCode}) before the init started`, tail()];
   } else if (ch.ended) {
     [verdict, reason, excerpt] = ['completed', 'all tests ran', []];

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SplatSummary } from '../vm/outcome.js';
+import { compareRuns, settle } from './tests.js';
+
+const splat = (fingerprint: string): SplatSummary => ({ kind: 'warning', title: fingerprint, fingerprint, test: null, excerpt: [] });
+
+describe('settle', () => {
+  it('first attempt decides unless a retry passes', () => {
+    assert.equal(settle(['pass']), 'pass');
+    assert.equal(settle(['skip']), 'skip');
+    assert.equal(settle(['fail', 'fail']), 'fail');
+    assert.equal(settle(['crash', 'pass']), 'flaky');
+    assert.equal(settle(['timeout']), 'fail');
+    assert.equal(settle([]), 'not-run');
+  });
+});
+
+describe('compareRuns', () => {
+  it('blames the series only for tests that passed on the base', () => {
+    const base = [
+      { name: 'a', attempts: ['pass' as const] },
+      { name: 'b', attempts: ['fail' as const, 'fail' as const] },
+      { name: 'c', attempts: ['pass' as const] },
+      { name: 'd', attempts: ['fail' as const, 'pass' as const] },
+      { name: 'e', attempts: ['fail' as const, 'fail' as const] },
+    ];
+    const series = [
+      { name: 'a', attempts: ['fail' as const, 'fail' as const] },
+      { name: 'b', attempts: ['fail' as const, 'fail' as const] },
+      { name: 'c', attempts: ['crash' as const, 'pass' as const] },
+      { name: 'd', attempts: ['fail' as const, 'fail' as const] },
+      { name: 'e', attempts: ['pass' as const] },
+      { name: 'f', attempts: [] },
+    ];
+    const c = compareRuns(base, series, { base: [splat('old')], series: [splat('old'), splat('new'), splat('new')] });
+    assert.deepEqual(c.newFailures.map((r) => r.name), ['a']);
+    assert.deepEqual(c.preExisting.map((r) => r.name), ['b']);
+    assert.deepEqual(c.flaky.map((r) => r.name), ['c', 'd']);
+    assert.deepEqual(c.fixed.map((r) => r.name), ['e']);
+    assert.deepEqual(c.notRun, ['f']);
+    assert.deepEqual(c.newSplats.map((s) => s.fingerprint), ['new'], 'one entry per fingerprint');
+    assert.deepEqual(c.preExistingSplats.map((s) => s.fingerprint), ['old']);
+  });
+});
