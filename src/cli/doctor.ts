@@ -6,6 +6,8 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
 import { sandboxAvailable } from '../sandbox/run.js';
+import { loadKnownSplats } from '../stages/test.js';
+import { loadSuite, suitesDir } from '../suite/suite.js';
 
 const run = promisify(execFile);
 
@@ -42,6 +44,26 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
       loadKernelConfig(config.build, name);
     } catch (err) {
       problems.push(`kernel config ${name} (${spec.fragments.join(', ')}): ${errorMessage(err)}`);
+    }
+  }
+  if (config.stages.includes('test')) {
+    if (!(await onPath('qemu-system-x86_64', ['--version']))) problems.push('test VMs cannot run: apt-get install qemu-system-x86');
+    if (!existsSync(config.test.busybox)) problems.push(`the guest's userspace (${config.test.busybox}) is missing: apt-get install busybox-static`);
+    if (!(await onPath('cpio', ['--version']))) problems.push('initramfs images cannot be packed: apt-get install cpio');
+    const dir = suitesDir(config.test.suitesDir);
+    for (const name of config.test.suites) {
+      try {
+        const suite = loadSuite(dir, name);
+        if (!config.build.configs[suite.config]) problems.push(`suite ${name} boots config "${suite.config}", which is not one of build.configs`);
+        for (const b of suite.binaries) if (!existsSync(b)) problems.push(`suite ${name} needs ${b} in the guest, which this host lacks`);
+      } catch (err) {
+        problems.push(`suite ${name}: ${errorMessage(err)}`);
+      }
+    }
+    try {
+      loadKnownSplats(config);
+    } catch (err) {
+      problems.push(`known splats: ${errorMessage(err)}`);
     }
   }
   return problems;

@@ -13,7 +13,12 @@ import { requestCancel } from '../pipeline/cancel.js';
 import { pipelineStages, rolesOf } from '../stages/index.js';
 import { loadSeries } from '../series/load.js';
 import type { RunRecord, RunStatus } from '../store/results.js';
+import { settle } from '../compare/tests.js';
+import { loadKnownSplats, vmLimits } from '../stages/test.js';
+import { loadSuite, suitesDir } from '../suite/suite.js';
+import { runKernel } from '../vm/kernel-run.js';
 import { checkEnvironment } from './doctor.js';
+import { formatKernelRun } from './vm.js';
 import { printStatus } from './status.js';
 
 const STATUS_EXIT: Record<RunStatus, ExitCode> = {
@@ -53,6 +58,7 @@ interface BuildOpts {
   kconfig?: string[];
   toolchain?: 'gcc' | 'llvm';
   perPatch?: boolean;
+  suite?: string[];
 }
 
 function buildRequest(opts: BuildOpts): BuildRequest {
@@ -60,6 +66,7 @@ function buildRequest(opts: BuildOpts): BuildRequest {
     ...(opts.kconfig ? { configs: opts.kconfig } : {}),
     ...(opts.toolchain ? { toolchain: opts.toolchain } : {}),
     ...(opts.perPatch ? { perPatch: true } : {}),
+    ...(opts.suite ? { suites: opts.suite } : {}),
   };
 }
 
@@ -84,6 +91,7 @@ program
   .option('-k, --kconfig <names>', 'kernel configs to build, comma-separated (build.configs: vm, bpf, perf, debug)', parseList)
   .addOption(new Option('--toolchain <name>', 'compiler to build with').choices(['gcc', 'llvm']))
   .option('--per-patch', 'also build after each patch and name the first that breaks the build')
+  .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated (selftests/: smoke, ...)', parseList)
   .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
@@ -140,6 +148,7 @@ program
   .option('-k, --kconfig <names>', 'kernel configs to build, comma-separated', parseList)
   .addOption(new Option('--toolchain <name>', 'compiler to build with').choices(['gcc', 'llvm']))
   .option('--per-patch', 'also build after each patch')
+  .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated', parseList)
   .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     const abs = resolve(path);
@@ -192,6 +201,52 @@ program
       await workers.close(force);
       await services.close();
     });
+  });
+
+program
+  .command('test')
+  .description('boot a kernel image in QEMU and run a test suite in it (what the test stage does for one kernel; the reproducer in reports)')
+  .requiredOption('--kernel <bzImage>', 'kernel image to boot')
+  .option('-s, --suite <name>', 'suite (a directory of selftests/ with a suite.yaml)', 'smoke')
+  .option('--only <tests>', 'run only these tests of the suite, comma-separated', parseList)
+  .addOption(new Option('--accel <accel>', 'QEMU accelerator').choices(['auto', 'kvm', 'tcg']))
+  .option('--retries <n>', 'run a failing test again this many times', (v) => Number(v))
+  .option('-o, --out <dir>', 'console and channel logs go here (default: a new directory under the data dir)')
+  .action(async (opts: { kernel: string; suite: string; only?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; retries?: number; out?: string }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const kernel = resolve(opts.kernel);
+    if (statSafe(kernel) <= 0) throw new UsageError(`no kernel image at ${kernel}`);
+    const full = loadSuite(suitesDir(config.test.suitesDir), opts.suite);
+    const unknown = (opts.only ?? []).filter((n) => !full.tests.some((t) => t.name === n));
+    if (unknown.length) throw new UsageError(`suite ${full.name} has no test(s) ${unknown.join(', ')}`, `its tests: ${full.tests.map((t) => t.name).join(', ')}`);
+    const suite = opts.only ? { ...full, tests: full.tests.filter((t) => opts.only!.includes(t.name)) } : full;
+    const outDir = resolve(opts.out ?? join(config.dataDir, 'vm', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`));
+    const ctl = new AbortController();
+    const removeHandlers = onShutdown(log, async () => ctl.abort(), () => process.exit(EXIT.interrupted));
+    try {
+      const run = await runKernel({
+        kernel,
+        suite,
+        memoryMiB: suite.vm.memoryMiB ?? config.test.memoryMiB,
+        cpus: suite.vm.cpus ?? config.test.cpus,
+        accel: opts.accel ?? config.test.accel,
+        limits: vmLimits(config),
+        busybox: config.test.busybox,
+        retries: opts.retries ?? config.test.retries,
+        maxBoots: config.test.maxBoots,
+        known: loadKnownSplats(config),
+        tree: 'local',
+        outDir,
+        log,
+        signal: ctl.signal,
+        onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
+      });
+      process.stdout.write(formatKernelRun(run, outDir));
+      const bad = run.bootFailure !== null || run.splats.length > 0 || run.tests.some((t) => settle(t.attempts) === 'fail' || settle(t.attempts) === 'not-run');
+      process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
+    } finally {
+      removeHandlers();
+    }
   });
 
 program

@@ -78,6 +78,49 @@ const Build = z.object({
   newWarnings: z.enum(['fail', 'report']).default('fail'),
 });
 
+const TEST_DEFAULTS = {
+  suitesDir: null,
+  suites: ['smoke'],
+  knownSplats: null,
+  accel: 'auto' as const,
+  memoryMiB: 1024,
+  cpus: 2,
+  bootTimeoutSeconds: 180,
+  runTimeoutMinutes: 60,
+  testGraceSeconds: 30,
+  maxOutputMiB: 64,
+  retries: 1,
+  maxBoots: 4,
+  busybox: '/bin/busybox',
+};
+
+const Test = z.object({
+  /** Where suites live (a directory per suite with a suite.yaml); null: the selftests/ shipped with ksci. */
+  suitesDir: z.string().min(1).nullable().default(null),
+  /** Suites run for a run that names none. */
+  suites: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)).default(TEST_DEFAULTS.suites),
+  /** Splats to ignore, each with a reason (YAML); null: selftests/known-splats.yaml. */
+  knownSplats: z.string().min(1).nullable().default(null),
+  /** auto: KVM when /dev/kvm works, else TCG emulation. */
+  accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  memoryMiB: z.number().int().min(128).default(TEST_DEFAULTS.memoryMiB),
+  cpus: z.number().int().min(1).max(64).default(TEST_DEFAULTS.cpus),
+  /** From QEMU's start to the guest init's first word. TCG is slow: minutes, not seconds. */
+  bootTimeoutSeconds: z.number().int().positive().default(TEST_DEFAULTS.bootTimeoutSeconds),
+  /** One boot: all its tests and the shutdown. */
+  runTimeoutMinutes: z.number().positive().default(TEST_DEFAULTS.runTimeoutMinutes),
+  /** The host waits this long past a test's timeout before it calls the guest hung (the guest's own watchdog acts first). */
+  testGraceSeconds: z.number().int().min(0).default(TEST_DEFAULTS.testGraceSeconds),
+  maxOutputMiB: z.number().positive().default(TEST_DEFAULTS.maxOutputMiB),
+  /** A failing test runs again in a fresh boot this many times; failing then passing is flaky, not failed. */
+  retries: z.number().int().min(0).max(3).default(TEST_DEFAULTS.retries),
+  /** Boots per kernel and suite at most (first run, continuing after crashes, retries). */
+  maxBoots: z.number().int().min(1).max(50).default(TEST_DEFAULTS.maxBoots),
+  /** A static busybox: the guest's userspace. */
+  busybox: z.string().startsWith('/').default(TEST_DEFAULTS.busybox),
+});
+export type TestConfig = z.infer<typeof Test>;
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -106,10 +149,11 @@ export const ConfigSchema = z
       .default({ mergedCheckDepth: 200 }),
     /**
      * The stages a run goes through, in order; the report always comes last.
-     * Later stages need the earlier ones (build needs apply).
+     * Later stages need the earlier ones (build needs apply, test needs build).
      */
-    stages: z.array(z.enum(['apply', 'build'])).min(1).default(['apply', 'build']),
+    stages: z.array(z.enum(['apply', 'build', 'test'])).min(1).default(['apply', 'build', 'test']),
     build: Build.default(BUILD_DEFAULTS),
+    test: Test.default(TEST_DEFAULTS),
     limits: z
       .object({
         /** Refuse an mbox larger than this before parsing it. */
@@ -130,6 +174,7 @@ export const ConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['defaultTree'], message: `defaultTree "${cfg.defaultTree}" is not one of the trees` });
     }
     if (cfg.stages.includes('build') && !cfg.stages.includes('apply')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the build stage needs the apply stage' });
+    if (cfg.stages.includes('test') && !cfg.stages.includes('build')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the test stage needs the build stage (it boots the kernels built)' });
     for (const name of cfg.build.defaultConfigs) {
       if (!cfg.build.configs[name]) ctx.addIssue({ code: 'custom', path: ['build', 'defaultConfigs'], message: `"${name}" is not one of build.configs (${Object.keys(cfg.build.configs).join(', ')})` });
     }

@@ -11,9 +11,11 @@ import { jobId, runIdOfJob, stageQueues, type StageDefinition } from '../pipelin
 import type { RedisHandle } from '../queue/redis.js';
 import type { Report } from '../report/render.js';
 import { ReportSchema } from '../report/schema.js';
+import { TestStageDataSchema, testResultRows } from '../report/test.js';
 import { routeTree } from '../routing/tree.js';
 import type { Series } from '../series/types.js';
 import type { ResultsStore, RunRecord, RunStatus, StageStatus } from '../store/results.js';
+import { loadSuite, suitesDir } from '../suite/suite.js';
 
 export interface SubmitOptions {
   /** Run again even when the same series version was already run on this tree. */
@@ -30,16 +32,22 @@ export interface BuildRequest {
   configs?: string[] | undefined;
   toolchain?: 'gcc' | 'llvm' | undefined;
   perPatch?: boolean | undefined;
+  suites?: string[] | undefined;
 }
 
 /** What a run builds: the request, completed from the config and checked against it. */
 export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
-  const configs = [...new Set(req.configs ?? config.build.defaultConfigs)];
+  const testing = config.stages.includes('test');
+  if (req.suites?.length && !testing) throw new UsageError('test suites were asked for, but the test stage is off', 'add "test" to stages in the config file');
+  const suites = testing ? [...new Set(req.suites ?? config.test.suites)] : [];
+  // A suite boots the kernel of its config: the run builds it too.
+  const suiteConfigs = suites.map((name) => loadSuite(suitesDir(config.test.suitesDir), name).config);
+  const configs = [...new Set([...(req.configs ?? config.build.defaultConfigs), ...suiteConfigs])];
   const unknown = configs.filter((c) => !config.build.configs[c]);
   if (unknown.length > 0) {
     throw new UsageError(`unknown kernel config(s): ${unknown.join(', ')}`, `known: ${Object.keys(config.build.configs).join(', ')} (build.configs in the config file)`);
   }
-  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: req.perPatch ?? config.build.perPatch };
+  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: req.perPatch ?? config.build.perPatch, suites };
 }
 
 export interface Submitted {
@@ -129,7 +137,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     const build = resolveBuild(config, opts.build);
     const seriesId = await store.saveSeries(series, opts.source);
     // The same series version on the same tree, built the same way, is the same run.
-    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}`;
+    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}`;
     const { runId, created } = await store.createRun({
       seriesId,
       tree: choice.tree.name,
@@ -267,6 +275,11 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
         continue;
       }
       await store.updateStage(runId, def.name, update);
+      // Per-test rows feed the stability history; written once, when the stage's result first arrives.
+      if (def.name === 'test' && update.result && row?.status !== update.status) {
+        const data = TestStageDataSchema.safeParse(update.result.data);
+        if (data.success) await store.recordTestResults(runId, def.name, testResultRows(data.data));
+      }
     }
 
     const rootSnap = jobs[jobs.length - 1];

@@ -76,6 +76,10 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
     const artifacts = /artifacts: (\S+)/.exec(r.out)?.[1];
     assert.ok(artifacts && existsSync(join(artifacts, 'bzImage')), `bzImage in ${artifacts}`);
     assert.ok(statSync(join(artifacts, 'bzImage')).size > 500_000);
+    // Both kernels booted in QEMU and ran the smoke suite.
+    assert.match(r.out, /test\s+passed\s+smoke: 3\/3 passed/);
+    assert.match(r.out, /suite smoke \(config vm\): 6\.12\.\d+ under (TCG|KVM), boot [\d.]+ s; base [0-9a-f]{12}, series [0-9a-f]{12}/);
+    assert.match(r.out, /pass {2}loopback [\d.]+ s {2}\(base: pass\)/);
   });
 
   it('the same series again is a cache hit that builds nothing', () => {
@@ -83,6 +87,25 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
     assert.equal(r.code, 0, r.err + r.out);
     assert.match(r.out, /vm: built \(cached\)/);
     assert.match(r.out, /base [0-9a-f]{12} cached, series [0-9a-f]{12} built cached/);
+    assert.match(r.out, /base [0-9a-f]{12} \(cached\), series/, 'the base kernel\'s test results are reused too');
+  });
+
+  it('a series that makes the kernel WARN on ping fails the test stage with the splat, the test and a reproducer', () => {
+    const r = run(join(repoRoot, 'test', 'fixtures', 'series', 'warn-on-ping.mbox'));
+    assert.equal(r.code, 1, r.err + r.out);
+    assert.match(r.out, /FAIL: test: smoke: 3\/3 passed; new kernel splats: WARNING in icmp_echo \(net\/ipv4\/icmp\.c:\d+\)/);
+    assert.match(r.out, /NEW SPLAT WARNING in icmp_echo .* \(during loopback\), fingerprint warning \| icmp_echo/);
+    assert.match(r.out, /\| WARNING: CPU: \d+ PID: \d+ at net\/ipv4\/icmp\.c:\d+ icmp_echo/);
+    const repro = /ksci test --kernel (\S+) --suite smoke --only loopback/.exec(r.out);
+    assert.ok(repro, 'a reproducer command');
+    // The reproducer really reproduces.
+    const again = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), 'test', '--kernel', repro[1]!, '--suite', 'smoke', '--only', 'loopback'], {
+      encoding: 'utf8',
+      env: { ...process.env, KSCI_DATA_DIR: dataDir, KSCI_CONFIG: '', KSCI_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: dataDir },
+      timeout: 5 * 60_000,
+    });
+    assert.equal(again.status, 1, again.stderr + again.stdout);
+    assert.match(again.stdout, /SPLAT warning: WARNING in icmp_echo/);
   });
 
   it('build-break fails the build at patch 2, naming the file, line and error; per-patch names the patch', () => {

@@ -79,6 +79,8 @@ export const RunBuildSchema = z.object({
   toolchain: z.enum(['gcc', 'llvm']),
   /** Also build after each patch (bisectability). */
   perPatch: z.boolean(),
+  /** Test suites to boot the kernels with (selftests/<suite>); empty when the test stage is off. */
+  suites: z.array(z.string().min(1)).default([]),
 });
 export type RunBuild = z.infer<typeof RunBuildSchema>;
 

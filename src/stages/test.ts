@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UnrecoverableError } from 'bullmq';
+import { compareRuns } from '../compare/tests.js';
+import type { Config } from '../config/schema.js';
+import { InfraError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { packageRoot } from '../paths.js';
+import type { StageDefinition, StageResult } from '../pipeline/stage.js';
+import { BuildStageDataSchema } from '../report/build.js';
+import { suiteSummary, type SuiteRunData, type TestStageData } from '../report/test.js';
+import { sandboxAvailable } from '../sandbox/run.js';
+import { parseKnownSplats, type KnownSplat } from '../splat/splat.js';
+import { loadSuite, suitesDir, type Suite } from '../suite/suite.js';
+import { runKernel, type KernelRun } from '../vm/kernel-run.js';
+
+/** Bumped when what a base result means changes (the runner, the verdict rules). */
+const RESULTS_FORMAT = 'vm-results-v1';
+
+/**
+ * Boots the base and the series kernels the build stage made, runs each
+ * suite on both, and blames the series only for what it changed. The base's
+ * results are cached per base kernel and suite content.
+ */
+export const testStage: StageDefinition = {
+  name: 'test',
+  needs: ['build'],
+  role: 'test',
+  concurrency: 1,
+  wantsSeries: false,
+  variants: {
+    all: (config) => [config.build.arch],
+    of: (run) => run.build.arch,
+    async served(config, log) {
+      const sandbox = await sandboxAvailable();
+      if (!sandbox.ok) {
+        log.error({ why: sandbox.why }, 'bubblewrap cannot create its sandbox here; this host takes no test jobs');
+        return [];
+      }
+      const missing = ['/usr/bin/qemu-system-x86_64', config.test.busybox, '/usr/bin/cpio'].filter((f) => !existsSync(f));
+      if (missing.length) {
+        log.error({ missing }, 'this host cannot run test VMs (apt-get install qemu-system-x86 busybox-static cpio)');
+        return [];
+      }
+      return ['x86_64'];
+    },
+  },
+  async run(ctx) {
+    const { config, run } = ctx;
+    const built = BuildStageDataSchema.safeParse(ctx.upstream.outcomes.find((o) => o.stage === 'build')?.data);
+    if (!built.success) throw new InfraError(`test of run ${run.runId}: the build stage left no kernels`);
+    const known = loadKnownSplats(config);
+    const dir = suitesDir(config.test.suitesDir);
+    const results: SuiteRunData[] = [];
+    for (const name of run.build.suites) {
+      const suite = loadSuite(dir, name);
+      const build = built.data.builds.find((b) => b.config === suite.config);
+      if (!build || build.series.status !== 'ok') throw new InfraError(`suite ${name} needs config ${suite.config}, which this run did not build`);
+      const outDir = join(config.dataDir, 'runs', run.runId, 'test', name);
+      const common = { suite, known, tree: run.tree.name, config, log: ctx.log, signal: ctx.signal };
+
+      await ctx.progress({ message: `${name}: base ${build.base.commit.slice(0, 12)}` });
+      const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, suite.hash, vmShape(config)])).digest('hex');
+      const cachedBase = readCachedBase(config, baseKey);
+      const base = cachedBase ?? (await runOn(join(build.base.artifactDir, 'bzImage'), join(outDir, 'base'), common, (m) => void ctx.progress({ message: `${name} base: ${m}` })));
+      if (ctx.signal.aborted) throw new InfraError('cancelled');
+      if (base.bootFailure) {
+        // Not the series' fault, and no comparison is possible: an infrastructure error that retrying will not fix.
+        throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) does not run suite ${name}: ${base.bootFailure} (console: ${base.boots[0]?.consoleFile})`);
+      }
+      if (!cachedBase) writeCachedBase(config, baseKey, base);
+
+      await ctx.progress({ message: `${name}: series ${build.series.commit.slice(0, 12)}` });
+      const seriesKernel = join(build.series.artifactDir, 'bzImage');
+      const series = await runOn(seriesKernel, join(outDir, 'series'), common, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
+      if (ctx.signal.aborted) throw new InfraError('cancelled');
+      const comparison = compareRuns(base.tests, series.tests, { base: base.splats, series: series.splats });
+      const blamed = [...comparison.newFailures.map((r) => r.name), ...comparison.newSplats.map((s) => s.test).filter((t): t is string => t !== null)];
+      results.push({
+        suite: name,
+        config: suite.config,
+        base: { ...base, commit: build.base.commit, kernel: join(build.base.artifactDir, 'bzImage'), cached: cachedBase !== null },
+        series: { ...series, commit: build.series.commit, kernel: seriesKernel, cached: false },
+        comparison,
+        reproducer: series.bootFailure || blamed.length ? reproducer(seriesKernel, suite, [...new Set(blamed)], build.series.commit, run.tree.name) : [],
+      });
+    }
+    return testResult({ suites: results });
+  },
+};
+
+function testResult(data: TestStageData): StageResult {
+  const broken = data.suites.filter((s) => s.series.bootFailure || s.comparison.newFailures.length > 0 || s.comparison.newSplats.length > 0);
+  return { status: broken.length > 0 ? 'failed' : 'passed', summary: data.suites.map(suiteSummary).join('; ') || 'no suites', data };
+}
+
+async function runOn(
+  kernel: string,
+  outDir: string,
+  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal },
+  onProgress: (m: string) => void,
+): Promise<Omit<KernelRun, never>> {
+  const t = c.config.test;
+  return runKernel({
+    kernel,
+    suite: c.suite,
+    memoryMiB: c.suite.vm.memoryMiB ?? t.memoryMiB,
+    cpus: c.suite.vm.cpus ?? t.cpus,
+    accel: t.accel,
+    limits: vmLimits(c.config),
+    busybox: t.busybox,
+    retries: t.retries,
+    maxBoots: t.maxBoots,
+    known: c.known,
+    tree: c.tree,
+    outDir,
+    log: c.log,
+    signal: c.signal,
+    onProgress,
+  });
+}
+
+export function vmLimits(config: Config) {
+  const t = config.test;
+  return {
+    bootTimeoutMs: t.bootTimeoutSeconds * 1000,
+    runTimeoutMs: t.runTimeoutMinutes * 60_000,
+    testGraceMs: t.testGraceSeconds * 1000,
+    maxOutputBytes: Math.round(t.maxOutputMiB * 2 ** 20),
+  };
+}
+
+/** What changes a base result besides the kernel and the suite. */
+function vmShape(config: Config): unknown {
+  const t = config.test;
+  return [t.memoryMiB, t.cpus, t.retries, t.maxBoots];
+}
+
+export function loadKnownSplats(config: Config): KnownSplat[] {
+  const file = config.test.knownSplats ?? join(packageRoot, 'selftests', 'known-splats.yaml');
+  if (!existsSync(file)) return [];
+  return parseKnownSplats(readFileSync(file, 'utf8'), file);
+}
+
+function cachePath(config: Config, key: string): string {
+  return join(config.dataDir, 'cache', 'test-base', `${key}.json`);
+}
+
+function readCachedBase(config: Config, key: string): KernelRun | null {
+  try {
+    return JSON.parse(readFileSync(cachePath(config, key), 'utf8')) as KernelRun;
+  } catch {
+    return null;
+  }
+}
+
+function writeCachedBase(config: Config, key: string, run: KernelRun): void {
+  const file = cachePath(config, key);
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(`${file}.tmp`, JSON.stringify(run));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** The commands that rerun the failing tests on the same kernel, locally. */
+function reproducer(kernel: string, suite: Suite, tests: string[], commit: string, tree: string): string[] {
+  return [
+    `# kernel: tree ${tree} at ${commit.slice(0, 12)}, config ${suite.config}`,
+    `ksci test --kernel ${kernel} --suite ${suite.name}${tests.length ? ` --only ${tests.join(',')}` : ''}`,
+  ];
+}
