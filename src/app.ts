@@ -63,7 +63,7 @@ export async function startWorkers(stages: StageDefinition[], roles: string[], s
       capabilities[def.name] = served;
     }
     for (const q of queues) {
-      const w = new StageWorker(def, { redis, config, log }, q);
+      const w = new StageWorker(def, { redis, config, log, history: services.store ?? undefined }, q);
       await w.start();
       workers.push(w);
     }

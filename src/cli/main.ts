@@ -195,7 +195,8 @@ program
   .addOption(new Option('-r, --role <role...>', 'roles to run').choices(rolesOf(pipelineStages())).makeOptionMandatory())
   .action(async (opts: { role: string[] }, cmd: Command) => {
     const { config, log } = setup(cmd);
-    const services = await openServices(config, log, { db: false });
+    // A database server can be shared (test history for reports); the embedded PGlite belongs to the coordinator.
+    const services = await openServices(config, log, { db: config.databaseUrl !== null });
     const workers = await startWorkers(pipelineStages(config), opts.role, services);
     await untilStopped(log, async (force) => {
       await workers.close(force);

@@ -42,4 +42,12 @@ describe('compareRuns', () => {
     assert.deepEqual(c.newSplats.map((s) => s.fingerprint), ['new'], 'one entry per fingerprint');
     assert.deepEqual(c.preExistingSplats.map((s) => s.fingerprint), ['old']);
   });
+
+  it("a failure the base's history has seen before is flaky, not new", () => {
+    const base = [{ name: 'a', attempts: ['pass' as const] }, { name: 'b', attempts: ['pass' as const] }];
+    const series = [{ name: 'a', attempts: ['fail' as const, 'fail' as const] }, { name: 'b', attempts: ['fail' as const, 'fail' as const] }];
+    const c = compareRuns(base, series, { base: [], series: [] }, { a: { recent: ['pass', 'flaky', 'pass', 'fail'] }, b: { recent: ['pass', 'pass', 'skip'] } });
+    assert.deepEqual(c.flaky.map((r) => [r.name, r.history]), [['a', 'fails or is flaky in 2 of the last 4 base runs']]);
+    assert.deepEqual(c.newFailures.map((r) => [r.name, r.history]), [['b', 'fails or is flaky in 0 of the last 3 base runs']]);
+  });
 });

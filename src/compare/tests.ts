@@ -2,7 +2,9 @@
  * Base against series, test by test. A series is blamed only for what it
  * changed: a test that fails on both kernels is pre-existing, one that fails
  * and then passes on a retry is flaky, and only a test that passed on the
- * base and fails twice on the series is a new failure. Pure.
+ * base and fails twice on the series is a new failure — unless the base's
+ * history (recent base runs of the same tree) shows the test failing there
+ * too, which makes it flaky. Pure.
  */
 import type { SplatSummary, TestStatus } from '../vm/outcome.js';
 
@@ -28,6 +30,8 @@ export interface TestComparison {
   series: Settled;
   /** The series' failing attempts (fail, timeout, crash, hang). */
   seriesAttempts: TestStatus[];
+  /** "fails or is flaky in 3 of the last 20 base runs", when the history is known. */
+  history?: string;
 }
 
 export interface Comparison {
@@ -46,15 +50,21 @@ export interface Comparison {
   preExistingSplats: SplatSummary[];
 }
 
-export function compareRuns(base: TestHistory[], series: TestHistory[], splats: { base: SplatSummary[]; series: SplatSummary[] }): Comparison {
+/** Base results of earlier runs, newest first (settled statuses). */
+export type BaseStability = Record<string, { recent: string[] }>;
+
+export function compareRuns(base: TestHistory[], series: TestHistory[], splats: { base: SplatSummary[]; series: SplatSummary[] }, stability: BaseStability = {}): Comparison {
   const onBase = new Map(base.map((t) => [t.name, settle(t.attempts)]));
   const c: Comparison = { newFailures: [], preExisting: [], flaky: [], fixed: [], notRun: [], newSplats: [], preExistingSplats: [] };
   for (const t of series) {
     const s = settle(t.attempts);
     const b = onBase.get(t.name) ?? 'not-run';
-    const row = { name: t.name, base: b, series: s, seriesAttempts: t.attempts };
+    const recent = stability[t.name]?.recent ?? [];
+    const unstable = recent.filter((x) => x !== 'pass' && x !== 'skip').length;
+    const history = recent.length ? `fails or is flaky in ${unstable} of the last ${recent.length} base runs` : undefined;
+    const row: TestComparison = { name: t.name, base: b, series: s, seriesAttempts: t.attempts, ...(history ? { history } : {}) };
     if (s === 'not-run') c.notRun.push(t.name);
-    else if (s === 'flaky' || (s === 'fail' && b === 'flaky')) c.flaky.push(row);
+    else if (s === 'flaky' || (s === 'fail' && (b === 'flaky' || (b === 'pass' && unstable > 0)))) c.flaky.push(row);
     else if (s === 'fail' && b === 'fail') c.preExisting.push(row);
     // A test the base could not run (it crashed earlier) has no baseline: failing on the series counts.
     else if (s === 'fail') c.newFailures.push(row);

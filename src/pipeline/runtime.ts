@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { RedisHandle } from '../queue/redis.js';
 import { CANCEL_CHANNEL, CANCELLED_PREFIX, cancelReason, parseCancelMessage } from './cancel.js';
 import { PipelineStateSchema, StageJobDataSchema, type PipelineState, type StageOutcome } from './payload.js';
-import { queueName, type StageContext, type StageDefinition, type StageResult } from './stage.js';
+import { queueName, type StageContext, type StageDefinition, type StageResult, type TestHistorySource } from './stage.js';
 
 /**
  * Runs one stage's jobs: validates the payload, refuses cancelled runs,
@@ -28,7 +28,7 @@ export class StageWorker {
 
   constructor(
     private readonly def: StageDefinition,
-    private readonly deps: { redis: RedisHandle; config: Config; log: Logger },
+    private readonly deps: { redis: RedisHandle; config: Config; log: Logger; history?: TestHistorySource | undefined },
     /** The stage's queue, or one of its variants' queues. */
     readonly queue: string = queueName(def.name),
   ) {
@@ -119,6 +119,7 @@ export class StageWorker {
           log: jlog,
           signal: abort,
           progress: (p) => job.updateProgress(p as unknown as object),
+          ...(this.deps.history ? { history: this.deps.history } : {}),
         };
         try {
           result = await this.def.run(ctx);

@@ -19,6 +19,18 @@ export interface StageContext {
   /** Aborted when the run is cancelled or superseded, or the worker shuts down. */
   signal: AbortSignal;
   progress(p: StageProgress): Promise<void>;
+  /** Past results, where this worker can read the results database (embedded mode, or a PostgreSQL server). */
+  history?: TestHistorySource;
+}
+
+/** How a test fared on recent base kernels of a tree, newest first. */
+export interface TestStability {
+  /** Settled statuses of the last base runs (pass, fail, flaky, skip), newest first. */
+  recent: string[];
+}
+
+export interface TestHistorySource {
+  baseStability(q: { tree: string; suite: string; tests: string[]; limit: number }): Promise<Record<string, TestStability>>;
 }
 
 export interface StageResult {

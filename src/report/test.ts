@@ -31,7 +31,7 @@ const KernelRun = z.object({
   ignoredSplats: z.array(Splat.extend({ reason: z.string() })),
   bootFailure: z.string().nullable(),
 });
-const Row = z.object({ name: z.string(), base: Settled, series: Settled, seriesAttempts: z.array(Status) });
+const Row = z.object({ name: z.string(), base: Settled, series: Settled, seriesAttempts: z.array(Status), history: z.string().optional() });
 
 export const SuiteRunSchema = z.object({
   suite: z.string(),
@@ -87,7 +87,7 @@ export function testDetails(outcome: StageOutcome): string[] {
     const c = s.comparison;
     for (const r of c.newFailures) {
       const t = s.series.tests.find((x) => x.name === r.name);
-      lines.push(`  NEW FAILURE ${r.name}: ${r.seriesAttempts.join(', then ')}; passed on the base`);
+      lines.push(`  NEW FAILURE ${r.name}: ${r.seriesAttempts.join(', then ')}; passed on the base${r.history ? ` (${r.history})` : ''}`);
       if (t) lines.push(...t.last.output.slice(-EXCERPT_LINES).map((l) => `    | ${l}`));
     }
     for (const b of s.series.boots.filter((x) => x.outcome.verdict !== 'completed')) {
@@ -101,8 +101,8 @@ export function testDetails(outcome: StageOutcome): string[] {
     }
     for (const x of c.preExistingSplats) lines.push(`  splat also on the base: ${x.title}`);
     for (const x of s.series.ignoredSplats) lines.push(`  known splat ignored: ${x.title} (${x.reason})`);
-    for (const r of c.preExisting) lines.push(`  fails on the base too: ${r.name}`);
-    for (const r of c.flaky) lines.push(`  flaky: ${r.name} (series ${r.seriesAttempts.join(' -> ')}, base ${r.base})`);
+    for (const r of c.preExisting) lines.push(`  fails on the base too: ${r.name}${r.history ? ` (${r.history})` : ''}`);
+    for (const r of c.flaky) lines.push(`  flaky: ${r.name} (series ${r.seriesAttempts.join(' -> ')}, base ${r.base}${r.history ? `; ${r.history}` : ''})`);
     for (const r of c.fixed) lines.push(`  fixed by the series: ${r.name}`);
     if (c.notRun.length) lines.push(`  not run: ${c.notRun.join(', ')}`);
     if (s.reproducer.length) lines.push('  reproduce:', ...s.reproducer.map((l) => `    ${l}`));

@@ -17,6 +17,8 @@ import { runKernel, type KernelRun } from '../vm/kernel-run.js';
 
 /** Bumped when what a base result means changes (the runner, the verdict rules). */
 const RESULTS_FORMAT = 'vm-results-v1';
+/** Base runs looked back on to call a failure flaky. */
+const HISTORY_RUNS = 20;
 
 /**
  * Boots the base and the series kernels the build stage made, runs each
@@ -75,7 +77,9 @@ export const testStage: StageDefinition = {
       const seriesKernel = join(build.series.artifactDir, 'bzImage');
       const series = await runOn(seriesKernel, join(outDir, 'series'), common, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
       if (ctx.signal.aborted) throw new InfraError('cancelled');
-      const comparison = compareRuns(base.tests, series.tests, { base: base.splats, series: series.splats });
+      const troubled = series.tests.filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip')).map((t) => t.name);
+      const stability = troubled.length && ctx.history ? await ctx.history.baseStability({ tree: run.tree.name, suite: name, tests: troubled, limit: HISTORY_RUNS }) : {};
+      const comparison = compareRuns(base.tests, series.tests, { base: base.splats, series: series.splats }, stability);
       const blamed = [...comparison.newFailures.map((r) => r.name), ...comparison.newSplats.map((s) => s.test).filter((t): t is string => t !== null)];
       results.push({
         suite: name,

@@ -241,6 +241,21 @@ export class ResultsStore {
     }));
   }
 
+  /** The newest base results of each test on a tree, for "flaky: 3 of the last 20 base runs". */
+  async baseStability(q: { tree: string; suite: string; tests: string[]; limit: number }): Promise<Record<string, { recent: string[] }>> {
+    const out: Record<string, { recent: string[] }> = {};
+    for (const test of q.tests) {
+      const rows = await this.db.query<{ status: string }>(
+        `SELECT tr.status FROM test_results tr JOIN runs r ON r.id = tr.run_id
+         WHERE r.tree = $1 AND tr.suite = $2 AND tr.test = $3 AND tr.kernel = 'base' AND tr.subtest IS NULL
+         ORDER BY tr.id DESC LIMIT $4`,
+        [q.tree, q.suite, test, q.limit],
+      );
+      out[test] = { recent: rows.map((r) => r.status) };
+    }
+    return out;
+  }
+
   async recordPerfSamples(runId: string, samples: PerfSample[]): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const s of samples) {

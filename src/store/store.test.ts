@@ -130,6 +130,19 @@ for (const backend of backends) {
       });
     });
 
+    it('base stability: the newest base results of a test on one tree, newest first', async () => {
+      await withStore(async (store) => {
+        const sid = await store.saveSeries(fakeSeries('stability'), { kind: 'mbox', ref: 'x' });
+        const row = (status: 'pass' | 'fail' | 'flaky', kernel: 'base' | 'series' = 'base') => ({ suite: 'smoke', test: 'loopback', subtest: null, status, durationMs: 1, message: null, kernel });
+        for (const [tree, status, kernel] of [['t', 'pass'], ['t', 'flaky'], ['other', 'fail'], ['t', 'fail', 'series'], ['t', 'fail']] as const) {
+          const { runId } = await store.createRun({ seriesId: sid, tree, dedupKey: null, stages: ['test'] });
+          await store.recordTestResults(runId, 'test', [row(status, kernel)]);
+        }
+        const got = await store.baseStability({ tree: 't', suite: 'smoke', tests: ['loopback', 'never-ran'], limit: 2 });
+        assert.deepEqual(got, { loopback: { recent: ['fail', 'flaky'] }, 'never-ran': { recent: [] } });
+      });
+    });
+
     it('rolls a throwing transaction back', async () => {
       await withStore(async (store, db) => {
         await assert.rejects(
