@@ -212,8 +212,9 @@ program
   .option('--only <tests>', 'run only these tests of the suite, comma-separated', parseList)
   .addOption(new Option('--accel <accel>', 'QEMU accelerator').choices(['auto', 'kvm', 'tcg']))
   .option('--retries <n>', 'run a failing test again this many times', (v) => Number(v))
+  .option('-j, --parallel <n>', 'VMs at once, each with a share of the tests', parseIntOption)
   .option('-o, --out <dir>', 'console and channel logs go here (default: a new directory under the data dir)')
-  .action(async (opts: { kernel: string; suite: string; only?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; retries?: number; out?: string }, cmd: Command) => {
+  .action(async (opts: { kernel: string; suite: string; only?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; retries?: number; parallel?: number; out?: string }, cmd: Command) => {
     const { config, log } = setup(cmd);
     const kernel = resolve(opts.kernel);
     if (statSafe(kernel) <= 0) throw new UsageError(`no kernel image at ${kernel}`);
@@ -234,7 +235,8 @@ program
         limits: vmLimits(config),
         busybox: config.test.busybox,
         retries: opts.retries ?? config.test.retries,
-        maxBoots: config.test.maxBoots,
+        maxBoots: Math.max(config.test.maxBoots, opts.parallel ?? 1),
+        parallel: opts.parallel ?? config.test.parallel,
         known: loadKnownSplats(config),
         tree: 'local',
         outDir,

@@ -91,6 +91,7 @@ const TEST_DEFAULTS = {
   maxOutputMiB: 64,
   retries: 1,
   maxBoots: 4,
+  parallel: 1,
   busybox: '/bin/busybox',
 };
 
@@ -116,6 +117,8 @@ const Test = z.object({
   retries: z.number().int().min(0).max(3).default(TEST_DEFAULTS.retries),
   /** Boots per kernel and suite at most (first run, continuing after crashes, retries). */
   maxBoots: z.number().int().min(1).max(50).default(TEST_DEFAULTS.maxBoots),
+  /** VMs per kernel booted at once, each with a share of the tests (longest first, by the base's durations). */
+  parallel: z.number().int().min(1).max(16).default(TEST_DEFAULTS.parallel),
   /** A static busybox: the guest's userspace. */
   busybox: z.string().startsWith('/').default(TEST_DEFAULTS.busybox),
 });

@@ -75,7 +75,8 @@ export const testStage: StageDefinition = {
 
       await ctx.progress({ message: `${name}: series ${build.series.commit.slice(0, 12)}` });
       const seriesKernel = join(build.series.artifactDir, 'bzImage');
-      const series = await runOn(seriesKernel, join(outDir, 'series'), common, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
+      const durations = new Map(base.tests.filter((t) => t.last.seconds !== null).map((t) => [t.name, t.last.seconds!]));
+      const series = await runOn(seriesKernel, join(outDir, 'series'), { ...common, durations }, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
       if (ctx.signal.aborted) throw new InfraError('cancelled');
       const troubled = series.tests.filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip')).map((t) => t.name);
       const stability = troubled.length && ctx.history ? await ctx.history.baseStability({ tree: run.tree.name, suite: name, tests: troubled, limit: HISTORY_RUNS }) : {};
@@ -102,7 +103,7 @@ function testResult(data: TestStageData): StageResult {
 async function runOn(
   kernel: string,
   outDir: string,
-  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal },
+  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number> },
   onProgress: (m: string) => void,
 ): Promise<Omit<KernelRun, never>> {
   const t = c.config.test;
@@ -116,6 +117,8 @@ async function runOn(
     busybox: t.busybox,
     retries: t.retries,
     maxBoots: t.maxBoots,
+    parallel: t.parallel,
+    ...(c.durations ? { durations: c.durations } : {}),
     known: c.known,
     tree: c.tree,
     outDir,

@@ -33,6 +33,10 @@ export interface KernelRunOptions extends Omit<GuestOptions, 'tests' | 'outDir'>
   known: KnownSplat[];
   tree: string;
   outDir: string;
+  /** VMs booted at once for the first pass over the tests (sharding); 1: one VM at a time. */
+  parallel?: number;
+  /** Seconds each test took before (the base's run), to balance the shards. */
+  durations?: Map<string, number>;
 }
 
 /**
@@ -44,8 +48,9 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   const attempts = new Map<string, TestOutcome[]>(o.suite.tests.map((t) => [t.name, []]));
   const run: KernelRun = { boots: [], tests: [], splats: [], ignoredSplats: [], bootFailure: null };
 
+  let booted = 0;
   const boot = async (tests: SuiteTest[], purpose: BootRecord['purpose']): Promise<VmOutcome> => {
-    const n = run.boots.length + 1;
+    const n = ++booted;
     const g = await runGuest({ ...o, tests, bootIndex: n, outDir: join(o.outDir, `boot-${n}`) });
     const outcome = judgeVm(g, o.known, o.tree);
     const { tests: results, ...rest } = outcome;
@@ -60,11 +65,15 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   // Every test once; a crash or hang leaves the rest for the next boot.
   let pending = o.suite.tests;
   let progressed = true;
-  while (pending.length > 0 && progressed && run.boots.length < o.maxBoots) {
-    const outcome = await boot(pending, run.boots.length === 0 ? 'run' : 'continue');
+  while (pending.length > 0 && progressed && booted < o.maxBoots) {
+    const first = booted === 0;
+    // The first pass may be sharded over several VMs; continuing after a crash is one VM.
+    const shards = first ? shardTests(pending, o.durations ?? new Map(), Math.min(o.parallel ?? 1, o.maxBoots)) : [pending];
+    const outcomes = await Promise.all(shards.map((s) => boot(s, first ? 'run' : 'continue')));
     if (o.signal?.aborted) break;
-    if (outcome.verdict === 'boot-failure' || outcome.verdict === 'infra-error') {
-      if (run.boots.length === 1) run.bootFailure = `${outcome.verdict}: ${outcome.reason}`;
+    const dead = outcomes.find((x) => x.verdict === 'boot-failure' || x.verdict === 'infra-error');
+    if (dead) {
+      if (first) run.bootFailure = `${dead.verdict}: ${dead.reason}`;
       break;
     }
     const left = pending.filter((t) => attempts.get(t.name)!.length === 0);
@@ -77,7 +86,7 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
       const a = attempts.get(t.name)!;
       return a.length === r + 1 && failed(a[a.length - 1]!);
     });
-    if (again.length === 0 || run.boots.length >= o.maxBoots) break;
+    if (again.length === 0 || booted >= o.maxBoots) break;
     await boot(again.map((t) => byName.get(t.name)!), 'retry');
   }
 
@@ -88,4 +97,22 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
     return { name: t.name, attempts: a.map((x) => x.status), last };
   });
   return run;
+}
+
+/**
+ * Splits tests over `n` VMs, longest first onto the least loaded VM (LPT),
+ * by their durations in an earlier run; tests never timed count as the
+ * average of those that were (or 1 s when none were).
+ */
+export function shardTests(tests: SuiteTest[], durations: Map<string, number>, n: number): SuiteTest[][] {
+  const known = [...durations.values()];
+  const fallback = known.length ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+  const cost = (t: SuiteTest) => durations.get(t.name) ?? fallback;
+  const shards = Array.from({ length: Math.max(1, Math.min(n, tests.length)) }, () => ({ tests: [] as SuiteTest[], load: 0 }));
+  for (const t of [...tests].sort((a, b) => cost(b) - cost(a))) {
+    const target = shards.reduce((min, s) => (s.load < min.load ? s : min));
+    target.tests.push(t);
+    target.load += cost(t);
+  }
+  return shards.map((s) => s.tests).filter((s) => s.length > 0);
 }

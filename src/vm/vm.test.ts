@@ -85,6 +85,21 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
     assert.ok(r.tests.find((t) => t.name === 'too-slow')!.last.seconds! < 15, 'killed by the guest near its 3 s timeout');
   });
 
+  it('sharded over two VMs at once: the same results, merged', async () => {
+    const r = await run(fixturePath('suites'), 'mixed', { parallel: 2 });
+    assert.deepEqual(status(r), {
+      passes: 'pass',
+      fails: 'fail,fail',
+      skips: 'skip',
+      'too-slow': 'timeout,timeout',
+      flaky: 'fail,pass',
+      'hands-back-a-file': 'pass',
+    });
+    const firstPass = r.boots.filter((b) => b.purpose === 'run');
+    assert.equal(firstPass.length, 2);
+    assert.deepEqual(firstPass.flatMap((b) => b.tests).sort(), ['fails', 'flaky', 'hands-back-a-file', 'passes', 'skips', 'too-slow']);
+  });
+
   it('a kernel crash: the oops is the verdict, the test is "crash", and the next test runs in the next boot', async () => {
     const r = await run(fixturePath('suites'), 'crash');
     const first = r.boots[0]!.outcome;
