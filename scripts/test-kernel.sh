@@ -9,7 +9,11 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/ksci/kernels"
 mkdir -p "$cache"
 existing=$(ls -1 "$cache"/vmlinuz-6.12.*-amd64 2>/dev/null | sort -V | tail -1 || true)
 if [ -n "$existing" ] && [ -z "${KSCI_REFRESH_TEST_KERNEL:-}" ]; then echo "$existing"; exit 0; fi
-pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1)
+find_pkg() { apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1; }
+pkg=$(find_pkg)
+if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+  apt-get update -q >&2 && pkg=$(find_pkg)
+fi
 if [ -z "$pkg" ]; then
   echo "ksci: no linux-image-6.12.*-amd64-unsigned in the apt sources; run apt-get update, or set KSCI_TEST_KERNEL to a bzImage" >&2
   exit 1
