@@ -56,9 +56,9 @@ async function ours(dir: string): Promise<{ ms: number; initramfs: string }> {
     if (first === null && existsSync(channel) && readFileSync(channel, 'utf8').includes('TEST-START')) first = performance.now() - t0;
   }, 5);
   try {
-    const run = await runGuest({ kernel, suite, tests: suite.tests, memoryMiB: 1024, cpus: 2, accel, limits, outDir: dir, busybox: '/bin/busybox', log: silentLogger });
+    const run = await runGuest({ kernel, suite, tests: suite.tests, memoryMiB: 1024, cpus: 2, accel, limits, outDir: dir, busybox: '/bin/busybox', log: silentLogger, keepInitramfs: true });
     if (first === null || !run.channel.begun) throw new Error(`ksci's guest did not reach a test: ${run.stoppedBy}`);
-    return { ms: first, initramfs: join(dir, 'initramfs.cpio.gz') };
+    return { ms: first, initramfs: run.initramfs };
   } finally {
     clearInterval(watch);
   }

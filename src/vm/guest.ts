@@ -16,7 +16,7 @@ export interface GuestOptions {
   cpus: number;
   accel: Accel | 'auto';
   limits: VmLimits;
-  /** Console, channel and initramfs go here. */
+  /** Console and channel logs go here. */
   outDir: string;
   busybox: string;
   /** Which boot of this kernel this is (1 = first): tests see it as $KSCI_BOOT. */
@@ -24,11 +24,15 @@ export interface GuestOptions {
   log: Logger;
   signal?: AbortSignal | undefined;
   onProgress?: (message: string) => void;
+  /** Keep the initramfs (next to outDir) after the boot; it is deleted otherwise. */
+  keepInitramfs?: boolean;
 }
 
 export interface GuestRun extends VmRun {
   console: string;
   tests: SuiteTest[];
+  /** Where the initramfs was (still there only with keepInitramfs). */
+  initramfs: string;
 }
 
 /** Once KVM failed on this host, later boots go straight to TCG. */
@@ -41,7 +45,8 @@ let kvmBroken = false;
 export async function runGuest(o: GuestOptions): Promise<GuestRun> {
   mkdirSync(o.outDir, { recursive: true });
   const nonce = randomBytes(8).toString('hex');
-  const initramfs = join(o.outDir, 'initramfs.cpio.gz');
+  // Beside the output directory, not in it: the output's size cap is for what the guest prints.
+  const initramfs = `${o.outDir}.initramfs.cpio.gz`;
   const { bytes } = await buildInitramfs(
     {
       init: GUEST_INIT,
@@ -70,20 +75,24 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
       signal: o.signal,
       onProgress: o.onProgress,
     });
-  let run = await boot(accel);
-  // Nested virtualisation can offer /dev/kvm and still fail the guest (a QEMU
-  // assertion on an MSR, "KVM internal error"): a guest that never reached
-  // the init under KVM gets one boot under TCG before anything is concluded.
-  if (accel === 'kvm' && o.accel === 'auto' && !run.channel.begun && run.stoppedBy !== 'cancelled') {
-    const why = readQuiet(run.consoleFile).split('\n').find((l) => l.startsWith('qemu-system')) ?? run.stoppedBy ?? 'no init marker';
-    for (const f of [run.consoleFile, run.channelFile]) rmSync(f, { force: true });
-    run = await boot('tcg');
-    if (run.channel.begun) {
-      kvmBroken = true;
-      o.log.warn({ why }, 'KVM is offered but does not run guests here; using TCG from now on (vm.accel: tcg skips the attempt)');
+  try {
+    let run = await boot(accel);
+    // Nested virtualisation can offer /dev/kvm and still fail the guest (a QEMU
+    // assertion on an MSR, "KVM internal error"): a guest that never reached
+    // the init under KVM gets one boot under TCG before anything is concluded.
+    if (accel === 'kvm' && o.accel === 'auto' && !run.channel.begun && run.stoppedBy !== 'cancelled') {
+      const why = readQuiet(run.consoleFile).split('\n').find((l) => l.startsWith('qemu-system')) ?? run.stoppedBy ?? 'no init marker';
+      for (const f of [run.consoleFile, run.channelFile]) rmSync(f, { force: true });
+      run = await boot('tcg');
+      if (run.channel.begun) {
+        kvmBroken = true;
+        o.log.warn({ why }, 'KVM is offered but does not run guests here; using TCG from now on (test.accel: tcg skips the attempt)');
+      }
     }
+    return { ...run, console: readQuiet(run.consoleFile), tests: o.tests, initramfs };
+  } finally {
+    if (!o.keepInitramfs) rmSync(initramfs, { force: true });
   }
-  return { ...run, console: readQuiet(run.consoleFile), tests: o.tests };
 }
 
 function readQuiet(f: string): string {
