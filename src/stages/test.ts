@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { compareRuns } from '../compare/tests.js';
 import type { Config } from '../config/schema.js';
-import { InfraError } from '../errors.js';
+import { CancelledError, InfraError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import type { StageDefinition, StageResult } from '../pipeline/stage.js';
@@ -66,7 +66,7 @@ export const testStage: StageDefinition = {
       const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, suite.hash, vmShape(config)])).digest('hex');
       const cachedBase = readCachedBase(config, baseKey);
       const base = cachedBase ?? (await runOn(join(build.base.artifactDir, 'bzImage'), join(outDir, 'base'), common, (m) => void ctx.progress({ message: `${name} base: ${m}` })));
-      if (ctx.signal.aborted) throw new InfraError('cancelled');
+      if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
       if (base.bootFailure) {
         // Not the series' fault, and no comparison is possible: an infrastructure error that retrying will not fix.
         throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) does not run suite ${name}: ${base.bootFailure} (console: ${base.boots[0]?.consoleFile})`);
@@ -77,7 +77,7 @@ export const testStage: StageDefinition = {
       const seriesKernel = join(build.series.artifactDir, 'bzImage');
       const durations = new Map(base.tests.filter((t) => t.last.seconds !== null).map((t) => [t.name, t.last.seconds!]));
       const series = await runOn(seriesKernel, join(outDir, 'series'), { ...common, durations }, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
-      if (ctx.signal.aborted) throw new InfraError('cancelled');
+      if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
       const troubled = series.tests.filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip')).map((t) => t.name);
       const stability = troubled.length && ctx.history ? await ctx.history.baseStability({ tree: run.tree.name, suite: name, tests: troubled, limit: HISTORY_RUNS }) : {};
       const comparison = compareRuns(base.tests, series.tests, { base: base.splats, series: series.splats }, stability);

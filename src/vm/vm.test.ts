@@ -121,6 +121,16 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
     assert.ok(r.ms < 90_000, `took ${r.ms} ms for a 3 s test with 5 s grace`);
   });
 
+  it('cancelling stops the VM at once and runs nothing more', async () => {
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 8_000);
+    const r = await run(fixturePath('suites'), 'mixed', { signal: ctl.signal });
+    assert.ok(r.ms < 30_000, `took ${r.ms} ms`);
+    assert.equal(r.boots.length, 1, 'no retry after a cancel');
+    assert.equal(r.boots[0]!.outcome.verdict, 'infra-error');
+    assert.equal(r.boots[0]!.outcome.reason, 'cancelled');
+  });
+
   it('a kernel that cannot start the init: boot failure, with the panic', async () => {
     const r = await run(fixturePath('suites'), 'no-init');
     assert.equal(r.boots.length, 1, 'a boot failure is not retried');
