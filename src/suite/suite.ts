@@ -13,7 +13,7 @@ import { TEST_NAME } from '../vm/protocol.js';
  * tests, each a shell command run by the guest init in the suite directory.
  */
 const TestSchema = z.object({
-  name: z.string().regex(TEST_NAME, 'test names are [A-Za-z0-9._:+-], starting with a letter or digit'),
+  name: z.string().regex(TEST_NAME, 'test names are [A-Za-z0-9._+-], starting with a letter or digit'),
   run: z.string().min(1),
   /** Seconds; the guest kills the test after this, the host gives up on the guest a little later. */
   timeout: z.number().int().positive().optional(),
@@ -29,6 +29,12 @@ const SuiteSchema = z.object({
   binaries: z.array(z.string().startsWith('/')).default([]),
   /** Extra kernel command line for this suite's boots. */
   cmdline: z.array(z.string().regex(/^\S+$/, 'one kernel parameter per entry')).default([]),
+  /**
+   * How a test's results are read: its exit code, or (test_progs) its output
+   * and `-J $KSCI_RESULTS/test_progs.json`, one result per test_progs test
+   * and subtest.
+   */
+  results: z.enum(['exit-code', 'test_progs']).default('exit-code'),
   vm: z.object({ memoryMiB: z.number().int().min(128).optional(), cpus: z.number().int().min(1).max(64).optional() }).default({}),
   tests: z.array(TestSchema).min(1),
 });
@@ -37,6 +43,8 @@ export interface SuiteTest {
   name: string;
   run: string;
   timeoutSeconds: number;
+  /** A retry of some of a runner's tests: the guest gets their ids in the file $KSCI_ONLY. */
+  only?: string[];
 }
 
 export interface Suite {
@@ -46,6 +54,7 @@ export interface Suite {
   config: string;
   binaries: string[];
   cmdline: string[];
+  results: 'exit-code' | 'test_progs';
   vm: { memoryMiB?: number | undefined; cpus?: number | undefined };
   tests: SuiteTest[];
   /** Files of the suite directory, copied to the guest's /ksci/suite. */
@@ -92,6 +101,7 @@ export function loadSuite(dir: string, name: string): Suite {
     config: s.config,
     binaries: s.binaries,
     cmdline: s.cmdline,
+    results: s.results,
     vm: s.vm,
     tests: s.tests.map((t) => ({ name: t.name, run: t.run, timeoutSeconds: t.timeout ?? s.timeout })),
     files,

@@ -56,7 +56,8 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
       generated: [
         { guest: '/ksci/env', content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\n` },
         { guest: '/ksci/plan', content: o.tests.map((t, i) => `${i} ${t.timeoutSeconds} ${t.name}\n`).join('') },
-        ...o.tests.map((t, i) => ({ guest: `/ksci/tests/${i}`, content: `${t.run}\n`, mode: 0o755 })),
+        ...o.tests.map((t, i) => ({ guest: `/ksci/tests/${i}`, content: `${t.only ? `export KSCI_ONLY=/ksci/only/${i}\n` : ''}${t.run}\n`, mode: 0o755 })),
+        ...o.tests.flatMap((t, i) => (t.only ? [{ guest: `/ksci/only/${i}`, content: `${t.only.join('\n')}\n` }] : [])),
       ],
     },
     initramfs,

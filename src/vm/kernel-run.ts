@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { KnownSplat } from '../splat/splat.js';
 import type { Suite, SuiteTest } from '../suite/suite.js';
 import { runGuest, type GuestOptions } from './guest.js';
+import { splitExpanded } from '../selftests/expand.js';
 import { failed, judgeVm, type SplatSummary, type TestOutcome, type VmOutcome } from './outcome.js';
 
 export interface BootRecord {
@@ -44,7 +45,6 @@ export interface KernelRunOptions extends Omit<GuestOptions, 'tests' | 'outDir'>
  * the next boot), then each failure again in a fresh boot.
  */
 export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
-  const byName = new Map(o.suite.tests.map((t) => [t.name, t]));
   const attempts = new Map<string, TestOutcome[]>(o.suite.tests.map((t) => [t.name, []]));
   const run: KernelRun = { boots: [], tests: [], splats: [], ignoredSplats: [], bootFailure: null };
 
@@ -52,10 +52,15 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   const boot = async (tests: SuiteTest[], purpose: BootRecord['purpose']): Promise<VmOutcome> => {
     const n = ++booted;
     const g = await runGuest({ ...o, tests, bootIndex: n, outDir: join(o.outDir, `boot-${n}`) });
-    const outcome = judgeVm(g, o.known, o.tree);
+    const outcome = judgeVm({ ...g, results: o.suite.results }, o.known, o.tree);
     const { tests: results, ...rest } = outcome;
     run.boots.push({ tests: tests.map((t) => t.name), purpose, outcome: rest, consoleFile: g.consoleFile });
-    for (const r of results) if (r.status !== 'not-run') attempts.get(r.name)!.push(r);
+    for (const r of results) {
+      if (r.status === 'not-run') continue;
+      // A test_progs runner's tests appear as they are found.
+      if (!attempts.has(r.name)) attempts.set(r.name, []);
+      attempts.get(r.name)!.push(r);
+    }
     run.splats.push(...outcome.splats);
     run.ignoredSplats.push(...outcome.ignoredSplats);
     o.log.info({ suite: o.suite.name, boot: n, purpose, verdict: outcome.verdict, reason: outcome.reason, tests: tests.length }, 'vm finished');
@@ -76,27 +81,46 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
       if (first) run.bootFailure = `${dead.verdict}: ${dead.reason}`;
       break;
     }
-    const left = pending.filter((t) => attempts.get(t.name)!.length === 0);
+    const left = pending.filter((t) => !ranIn(t.name));
     progressed = left.length < pending.length;
     pending = left;
   }
 
   for (let r = 0; r < o.retries && !run.bootFailure && !o.signal?.aborted; r++) {
-    const again = o.suite.tests.filter((t) => {
-      const a = attempts.get(t.name)!;
-      return a.length === r + 1 && failed(a[a.length - 1]!);
-    });
+    const failing = [...attempts].filter(([, a]) => a.length === r + 1 && failed(a[a.length - 1]!)).map(([name]) => name);
+    const again = retryPlan(o.suite.tests, failing);
     if (again.length === 0 || booted >= o.maxBoots) break;
-    await boot(again.map((t) => byName.get(t.name)!), 'retry');
+    await boot(again, 'retry');
   }
 
-  run.tests = o.suite.tests.map((t) => {
-    const a = attempts.get(t.name)!;
+  // A runner whose results were all expanded has none of its own.
+  const expandedFrom = new Set([...attempts.keys()].map(splitExpanded).filter((x) => x.id !== null).map((x) => x.suiteTest));
+  run.tests = [...attempts].filter(([name, a]) => a.length > 0 || !expandedFrom.has(name)).map(([name, a]) => {
     // The last failing attempt explains most; a flaky test shows its failure.
-    const last = [...a].reverse().find(failed) ?? a[a.length - 1] ?? { name: t.name, status: 'not-run' as const, exitCode: null, seconds: null, output: [] };
-    return { name: t.name, attempts: a.map((x) => x.status), last };
+    const last = [...a].reverse().find(failed) ?? a[a.length - 1] ?? { name, status: 'not-run' as const, exitCode: null, seconds: null, output: [] };
+    return { name, attempts: a.map((x) => x.status), last };
   });
   return run;
+
+  /** Whether a suite test ran in some boot: itself, or any test_progs test it ran. */
+  function ranIn(suiteTest: string): boolean {
+    return [...attempts].some(([name, a]) => a.length > 0 && splitExpanded(name).suiteTest === suiteTest);
+  }
+}
+
+/**
+ * What a retry boot runs: each suite test that failed as a whole again; a
+ * test_progs runner only for the tests of it that failed ($KSCI_ONLY).
+ */
+export function retryPlan(tests: SuiteTest[], failing: string[]): SuiteTest[] {
+  const plan: SuiteTest[] = [];
+  for (const t of tests) {
+    const mine = failing.map(splitExpanded).filter((f) => f.suiteTest === t.name);
+    if (mine.length === 0) continue;
+    const ids = mine.map((f) => f.id);
+    plan.push(ids.includes(null) ? t : { ...t, only: ids as string[] });
+  }
+  return plan;
 }
 
 /**
