@@ -11,6 +11,7 @@ import type { StageDefinition, StageResult } from '../pipeline/stage.js';
 import { BuildStageDataSchema } from '../report/build.js';
 import { suiteSummary, type SuiteRunData, type TestStageData } from '../report/test.js';
 import { sandboxAvailable } from '../sandbox/run.js';
+import { splitExpanded } from '../selftests/expand.js';
 import { parseKnownSplats, type KnownSplat } from '../splat/splat.js';
 import { loadSuite, suitesDir, type Suite } from '../suite/suite.js';
 import { runKernel, type KernelRun } from '../vm/kernel-run.js';
@@ -105,7 +106,7 @@ async function runOn(
   outDir: string,
   c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number> },
   onProgress: (m: string) => void,
-): Promise<Omit<KernelRun, never>> {
+): Promise<KernelRun> {
   const t = c.config.test;
   return runKernel({
     kernel,
@@ -171,8 +172,12 @@ function writeCachedBase(config: Config, key: string, run: KernelRun): void {
 
 /** The commands that rerun the failing tests on the same kernel, locally. */
 function reproducer(kernel: string, suite: Suite, tests: string[], commit: string, tree: string): string[] {
+  const parts = tests.map(splitExpanded);
+  const runners = [...new Set(parts.map((p) => p.suiteTest))];
+  const inner = parts.filter((p) => p.id !== null).map((p) => p.id!);
   return [
     `# kernel: tree ${tree} at ${commit.slice(0, 12)}, config ${suite.config}`,
-    `ksci test --kernel ${kernel} --suite ${suite.name}${tests.length ? ` --only ${tests.join(',')}` : ''}`,
+    ...(inner.length ? [`# failing test_progs tests: ${inner.join(', ')} (test_progs -a NAME runs one)`] : []),
+    `ksci test --kernel ${kernel} --suite ${suite.name}${runners.length ? ` --only ${runners.join(',')}` : ''}`,
   ];
 }
