@@ -12,10 +12,10 @@
 #   qemu-system-x86    the test VMs (KVM when it works, else TCG emulation)
 #   busybox-static cpio
 #                      the guest's userspace and its initramfs
-#   iproute2           ip/tc for network tests in the guest
+#   iproute2 ethtool   ip/tc/ethtool for network tests in the guest
 KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils
   build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap
-  qemu-system-x86 busybox-static cpio iproute2)
+  qemu-system-x86 busybox-static cpio iproute2 ethtool)
 
 ensure_debian_packages() {
   local missing=() p

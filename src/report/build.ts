@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BuildOutcomeSchema, type BuildOutcome } from '../build/kernel.js';
 import type { Diagnostic } from '../build/log.js';
+import { SelftestsOutcomeSchema } from '../build/bpf-selftests.js';
 import { describeMismatch } from '../kconfig/fragment.js';
 import type { StageOutcome } from '../pipeline/payload.js';
 
@@ -13,6 +14,8 @@ const ConfigBuildSchema = z.object({
   series: BuildOutcomeSchema,
   perPatch: z.array(z.object({ counter: z.number(), title: z.string(), outcome: BuildOutcomeSchema })),
   warnings: z.object({ before: z.number(), after: z.number(), added: DiagnosticShape, removed: DiagnosticShape }),
+  /** The BPF selftests built against each kernel, when a suite of the run needs them. */
+  selftests: z.object({ base: SelftestsOutcomeSchema, series: SelftestsOutcomeSchema }).nullable().default(null),
 });
 export type ConfigBuild = z.infer<typeof ConfigBuildSchema>;
 
@@ -69,6 +72,13 @@ export function buildDetails(outcome: StageOutcome): string[] {
     for (const x of w.added.slice(0, MAX_WARNINGS_LISTED)) lines.push(`    + ${oneLine(x)}`);
     if (w.added.length > MAX_WARNINGS_LISTED) lines.push(`    ... and ${w.added.length - MAX_WARNINGS_LISTED} more`);
     if (s.status === 'ok') lines.push(`  artifacts: ${s.artifactDir}`);
+    if (b.selftests) {
+      for (const [side, t] of [['base', b.selftests.base], ['series', b.selftests.series]] as const) {
+        const how = t.cacheHit ? 'cached' : `${Math.round(t.durationMs / 1000)} s`;
+        lines.push(`  BPF selftests (${side}): ${t.status === 'ok' ? `built, ${t.files} files` : 'FAILED'} ${how}${t.dropped.length ? `; left out (no BPF source in the tree): ${t.dropped.map((d) => d.test).join(', ')}` : ''}`);
+        if (t.status !== 'ok') lines.push(...(t.firstError ? t.firstError.context.slice(0, CONTEXT_LINES) : t.logTail.slice(-12)).map((l) => `    ${l}`));
+      }
+    }
   }
   return lines;
 }

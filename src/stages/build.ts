@@ -15,6 +15,8 @@ import { ApplyData } from '../report/apply.js';
 import { describeBuild, oneLine, type BuildStageData, type ConfigBuild } from '../report/build.js';
 import { sandboxAvailable } from '../sandbox/run.js';
 import { ensureTree } from '../tree/trees.js';
+import { loadSuite, suitesDir } from '../suite/suite.js';
+import { bpfSelftestsFor } from '../build/bpf-selftests.js';
 
 const TOOLCHAINS = ['gcc', 'llvm'] as const;
 
@@ -84,9 +86,21 @@ export const buildStage: StageDefinition = {
         await ctx.progress({ message: `${name}: series ${apply.headCommit.slice(0, 12)}` });
         const perPatch = run.build.perPatch ? apply.patches.map((p) => ({ counter: p.counter, commit: p.commit })) : [];
         const series = await builder.buildSeries(base, apply.headCommit, workDir, perPatch);
+        let selftests: ConfigBuild['selftests'] = null;
+        if (series.head.status === 'ok' && suitesNeeding(config, run.build.suites, name).length > 0) {
+          const st = { source, baseObjDir: builder.baseDir, workDir, env };
+          await ctx.progress({ message: `${name}: BPF selftests for the base` });
+          const stBase = await bpfSelftestsFor(base, st);
+          if (stBase.status !== 'ok') {
+            throw new UnrecoverableError(`the BPF selftests of the base ${apply.baseCommit.slice(0, 12)} do not build with config ${name}: ${stBase.firstError ? oneLine(stBase.firstError) : stBase.logTail.slice(-3).join(' / ')}`);
+          }
+          await ctx.progress({ message: `${name}: BPF selftests for the series` });
+          selftests = { base: stBase, series: await bpfSelftestsFor(series.head, st) };
+        }
         results.push({
           config: name,
           configHash: kconfig.hash,
+          selftests,
           base,
           series: series.head,
           perPatch: series.perPatch.map((p) => ({ counter: p.counter, title: apply.patches.find((x) => x.counter === p.counter)?.title ?? '', outcome: p.outcome })),
@@ -122,10 +136,21 @@ export function buildEnv(config: Config, toolchain: Toolchain, arch: string, dep
   };
 }
 
+/** The run's suites that boot this config and need the BPF selftests built. */
+function suitesNeeding(config: Config, suites: string[], kconfig: string): string[] {
+  const dir = suitesDir(config.test.suitesDir);
+  return suites.filter((n) => {
+    const s = loadSuite(dir, n);
+    return s.config === kconfig && s.needs.includes('bpf-selftests');
+  });
+}
+
 export function buildResult(data: BuildStageData, newWarnings: 'fail' | 'report'): StageResult {
-  const broken = data.builds.filter((b) => b.series.status !== 'ok' || (newWarnings === 'fail' && b.warnings.added.length > 0));
+  const broken = data.builds.filter((b) => b.series.status !== 'ok' || b.selftests?.series.status === 'failed' || (newWarnings === 'fail' && b.warnings.added.length > 0));
   const parts = data.builds.map((b) => {
     if (b.series.status !== 'ok') return `${b.config}: ${describeBuild(b.series, b.perPatch)}`;
+    const st = b.selftests?.series;
+    if (st && st.status !== 'ok') return `${b.config}: the BPF selftests do not build with the series: ${st.firstError ? oneLine(st.firstError) : 'see the log tail'}`;
     const w = b.warnings;
     const counts = `warnings ${w.before} -> ${w.after}`;
     if (newWarnings === 'fail' && w.added.length > 0) return `${b.config}: ${w.added.length} new warning(s), first ${oneLine(w.added[0]!)} (${counts})`;

@@ -11,6 +11,7 @@ import type { StageDefinition, StageResult } from '../pipeline/stage.js';
 import { BuildStageDataSchema } from '../report/build.js';
 import { suiteSummary, type SuiteRunData, type TestStageData } from '../report/test.js';
 import { sandboxAvailable } from '../sandbox/run.js';
+import { selftestsFiles } from '../build/bpf-selftests.js';
 import { splitExpanded } from '../selftests/expand.js';
 import { parseKnownSplats, type KnownSplat } from '../splat/splat.js';
 import { loadSuite, suitesDir, type Suite } from '../suite/suite.js';
@@ -62,11 +63,13 @@ export const testStage: StageDefinition = {
       if (!build || build.series.status !== 'ok') throw new InfraError(`suite ${name} needs config ${suite.config}, which this run did not build`);
       const outDir = join(config.dataDir, 'runs', run.runId, 'test', name);
       const common = { suite, known, tree: run.tree.name, config, log: ctx.log, signal: ctx.signal };
+      if (suite.needs.includes('bpf-selftests') && !build.selftests) throw new InfraError(`suite ${name} needs the BPF selftests, which the build stage did not build`);
+      const shipped = (dir: string | undefined) => (dir ? selftestsFiles(dir).map((f) => ({ host: join(dir, f), guest: `/ksci/suite/bpf-selftests/${f}` })) : []);
 
       await ctx.progress({ message: `${name}: base ${build.base.commit.slice(0, 12)}` });
-      const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, suite.hash, vmShape(config)])).digest('hex');
+      const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, build.selftests?.base.artifactKey ?? null, suite.hash, vmShape(config)])).digest('hex');
       const cachedBase = readCachedBase(config, baseKey);
-      const base = cachedBase ?? (await runOn(join(build.base.artifactDir, 'bzImage'), join(outDir, 'base'), common, (m) => void ctx.progress({ message: `${name} base: ${m}` })));
+      const base = cachedBase ?? (await runOn(join(build.base.artifactDir, 'bzImage'), join(outDir, 'base'), { ...common, extraFiles: shipped(build.selftests?.base.artifactDir) }, (m) => void ctx.progress({ message: `${name} base: ${m}` })));
       if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
       if (base.bootFailure) {
         // Not the series' fault, and no comparison is possible: an infrastructure error that retrying will not fix.
@@ -77,7 +80,7 @@ export const testStage: StageDefinition = {
       await ctx.progress({ message: `${name}: series ${build.series.commit.slice(0, 12)}` });
       const seriesKernel = join(build.series.artifactDir, 'bzImage');
       const durations = new Map(base.tests.filter((t) => t.last.seconds !== null).map((t) => [t.name, t.last.seconds!]));
-      const series = await runOn(seriesKernel, join(outDir, 'series'), { ...common, durations }, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
+      const series = await runOn(seriesKernel, join(outDir, 'series'), { ...common, durations, extraFiles: shipped(build.selftests?.series.artifactDir) }, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
       if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
       const troubled = series.tests.filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip')).map((t) => t.name);
       const stability = troubled.length && ctx.history ? await ctx.history.baseStability({ tree: run.tree.name, suite: name, tests: troubled, limit: HISTORY_RUNS }) : {};
@@ -104,7 +107,7 @@ function testResult(data: TestStageData): StageResult {
 async function runOn(
   kernel: string,
   outDir: string,
-  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number> },
+  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number>; extraFiles?: { host: string; guest: string }[] },
   onProgress: (m: string) => void,
 ): Promise<KernelRun> {
   const t = c.config.test;
@@ -120,6 +123,7 @@ async function runOn(
     maxBoots: t.maxBoots,
     parallel: t.parallel,
     ...(c.durations ? { durations: c.durations } : {}),
+    ...(c.extraFiles ? { extraFiles: c.extraFiles } : {}),
     known: c.known,
     tree: c.tree,
     outDir,

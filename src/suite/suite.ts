@@ -35,6 +35,8 @@ const SuiteSchema = z.object({
    * and subtest.
    */
   results: z.enum(['exit-code', 'test_progs']).default('exit-code'),
+  /** Build products the guest needs besides the kernel: bpf-selftests puts test_progs and its files in /ksci/suite/bpf-selftests. */
+  needs: z.array(z.enum(['bpf-selftests'])).default([]),
   vm: z.object({ memoryMiB: z.number().int().min(128).optional(), cpus: z.number().int().min(1).max(64).optional() }).default({}),
   tests: z.array(TestSchema).min(1),
 });
@@ -55,6 +57,7 @@ export interface Suite {
   binaries: string[];
   cmdline: string[];
   results: 'exit-code' | 'test_progs';
+  needs: 'bpf-selftests'[];
   vm: { memoryMiB?: number | undefined; cpus?: number | undefined };
   tests: SuiteTest[];
   /** Files of the suite directory, copied to the guest's /ksci/suite. */
@@ -102,6 +105,7 @@ export function loadSuite(dir: string, name: string): Suite {
     binaries: s.binaries,
     cmdline: s.cmdline,
     results: s.results,
+    needs: s.needs,
     vm: s.vm,
     tests: s.tests.map((t) => ({ name: t.name, run: t.run, timeoutSeconds: t.timeout ?? s.timeout })),
     files,

@@ -19,6 +19,8 @@ export interface GuestOptions {
   /** Console and channel logs go here. */
   outDir: string;
   busybox: string;
+  /** Build products for the guest besides the suite's own files (the BPF selftests). */
+  extraFiles?: { host: string; guest: string }[];
   /** Which boot of this kernel this is (1 = first): tests see it as $KSCI_BOOT. */
   bootIndex?: number;
   log: Logger;
@@ -51,7 +53,7 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
     {
       init: GUEST_INIT,
       busybox: o.busybox,
-      files: o.suite.files.map((f) => ({ host: join(o.suite.dir, f), guest: join('/ksci/suite', f) })),
+      files: [...o.suite.files.map((f) => ({ host: join(o.suite.dir, f), guest: join('/ksci/suite', f) })), ...(o.extraFiles ?? [])],
       binaries: o.suite.binaries,
       generated: [
         { guest: '/ksci/env', content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\n` },

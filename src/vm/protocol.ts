@@ -39,7 +39,7 @@ export interface ChannelState {
 /** Output kept per test: test_progs can print megabytes; the JSON file carries the details. */
 export const MAX_OUTPUT_LINES = 5000;
 
-export function emptyChannel(): ChannelState {
+function emptyChannel(): ChannelState {
   return { begun: false, bootSeconds: null, kernelRelease: null, tests: [], current: null, ended: false, stray: [], malformed: [] };
 }
 

@@ -1,5 +1,4 @@
-import { closeSync, constants, openSync, readSync, statSync } from 'node:fs';
-import { accessSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { runSandboxed } from '../sandbox/run.js';

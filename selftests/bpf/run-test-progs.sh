@@ -1,0 +1,19 @@
+#!/bin/sh
+# Runs test_progs the way BPF CI does: the deny lists of this directory
+# (common, then this arch), results as -J JSON for ksci. Arguments select
+# tests (-t xdp); a retry passes the failed tests in $KSCI_ONLY instead.
+set -e
+# test_progs runs ip and tc through /bin/sh: with busybox's sh that would be
+# busybox's own ip applet, which lacks what the tests use (veth peers...).
+ln -sf /usr/bin/dash /bin/sh
+# Debian's ip keeps network namespaces in /run/netns; test_progs opens /var/run/netns.
+mkdir -p /var && ln -sfn /run /var/run
+lists=""
+for f in /ksci/suite/DENYLIST "/ksci/suite/DENYLIST.$(uname -m)"; do
+  if [ -f "$f" ]; then lists="$lists -d@$f"; fi
+done
+cd /ksci/suite/bpf-selftests
+if [ -n "$KSCI_ONLY" ]; then
+  exec ./test_progs $lists -a@"$KSCI_ONLY" -J "$KSCI_RESULTS/test_progs.json"
+fi
+exec ./test_progs $lists "$@" -J "$KSCI_RESULTS/test_progs.json"
