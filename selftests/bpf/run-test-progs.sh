@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs test_progs the way BPF CI does: the deny lists of this directory
-# (common, then this arch), results as -J JSON for ksci. Arguments select
+# (common, then this arch, then this tree), results as -J JSON for ksci. Arguments select
 # tests (-t xdp); a retry passes the failed tests in $KSCI_ONLY instead.
 set -e
 # test_progs runs ip and tc through /bin/sh: with busybox's sh that would be
@@ -9,7 +9,7 @@ ln -sf /usr/bin/dash /bin/sh
 # Debian's ip keeps network namespaces in /run/netns; test_progs opens /var/run/netns.
 mkdir -p /var && ln -sfn /run /var/run
 lists=""
-for f in /ksci/suite/DENYLIST "/ksci/suite/DENYLIST.$(uname -m)"; do
+for f in /ksci/suite/DENYLIST "/ksci/suite/DENYLIST.$(uname -m)" "/ksci/suite/DENYLIST.${KSCI_TREE:-none}"; do
   if [ -f "$f" ]; then lists="$lists -d@$f"; fi
 done
 cd /ksci/suite/bpf-selftests

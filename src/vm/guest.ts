@@ -21,6 +21,8 @@ export interface GuestOptions {
   busybox: string;
   /** Build products for the guest besides the suite's own files (the BPF selftests). */
   extraFiles?: { host: string; guest: string }[];
+  /** The tree the kernel is from: tests see it as $KSCI_TREE (per-tree deny lists). */
+  tree?: string;
   /** Which boot of this kernel this is (1 = first): tests see it as $KSCI_BOOT. */
   bootIndex?: number;
   log: Logger;
@@ -56,7 +58,7 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
       files: [...o.suite.files.map((f) => ({ host: join(o.suite.dir, f), guest: join('/ksci/suite', f) })), ...(o.extraFiles ?? [])],
       binaries: o.suite.binaries,
       generated: [
-        { guest: '/ksci/env', content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\n` },
+        { guest: '/ksci/env', content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\nKSCI_TREE=${o.tree ?? ''}\n` },
         { guest: '/ksci/plan', content: o.tests.map((t, i) => `${i} ${t.timeoutSeconds} ${t.name}\n`).join('') },
         ...o.tests.map((t, i) => ({ guest: `/ksci/tests/${i}`, content: `${t.only ? `export KSCI_ONLY=/ksci/only/${i}\n` : ''}${t.run}\n`, mode: 0o755 })),
         ...o.tests.flatMap((t, i) => (t.only ? [{ guest: `/ksci/only/${i}`, content: `${t.only.join('\n')}\n` }] : [])),
