@@ -14,7 +14,7 @@ import { pipelineStages, rolesOf } from '../stages/index.js';
 import { loadSeries } from '../series/load.js';
 import type { RunRecord, RunStatus } from '../store/results.js';
 import { settle } from '../compare/tests.js';
-import { loadKnownSplats, vmLimits } from '../stages/test.js';
+import { loadKnownSplats, vmSettings } from '../stages/test.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import { runKernel } from '../vm/kernel-run.js';
 import { checkEnvironment } from './doctor.js';
@@ -226,17 +226,15 @@ program
     const ctl = new AbortController();
     const removeHandlers = onShutdown(log, async () => ctl.abort(), () => process.exit(EXIT.interrupted));
     try {
+      const vm = vmSettings(config, suite);
       const run = await runKernel({
         kernel,
         suite,
-        memoryMiB: suite.vm.memoryMiB ?? config.test.memoryMiB,
-        cpus: suite.vm.cpus ?? config.test.cpus,
-        accel: opts.accel ?? config.test.accel,
-        limits: vmLimits(config),
-        busybox: config.test.busybox,
-        retries: opts.retries ?? config.test.retries,
-        maxBoots: Math.max(config.test.maxBoots, opts.parallel ?? 1),
-        parallel: opts.parallel ?? config.test.parallel,
+        ...vm,
+        accel: opts.accel ?? vm.accel,
+        retries: opts.retries ?? vm.retries,
+        maxBoots: Math.max(vm.maxBoots, opts.parallel ?? 1),
+        parallel: opts.parallel ?? vm.parallel,
         known: loadKnownSplats(config),
         tree: 'local',
         outDir,

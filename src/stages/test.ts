@@ -110,18 +110,10 @@ async function runOn(
   c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number>; extraFiles?: { host: string; guest: string }[] },
   onProgress: (m: string) => void,
 ): Promise<KernelRun> {
-  const t = c.config.test;
   return runKernel({
     kernel,
     suite: c.suite,
-    memoryMiB: c.suite.vm.memoryMiB ?? t.memoryMiB,
-    cpus: c.suite.vm.cpus ?? t.cpus,
-    accel: t.accel,
-    limits: vmLimits(c.config),
-    busybox: t.busybox,
-    retries: t.retries,
-    maxBoots: t.maxBoots,
-    parallel: t.parallel,
+    ...vmSettings(c.config, c.suite),
     ...(c.durations ? { durations: c.durations } : {}),
     ...(c.extraFiles ? { extraFiles: c.extraFiles } : {}),
     known: c.known,
@@ -133,13 +125,23 @@ async function runOn(
   });
 }
 
-export function vmLimits(config: Config) {
+/** How the config (and the suite's own vm settings) says a suite's VMs run: what the test stage and `ksci test` share. */
+export function vmSettings(config: Config, suite: Suite) {
   const t = config.test;
   return {
-    bootTimeoutMs: t.bootTimeoutSeconds * 1000,
-    runTimeoutMs: t.runTimeoutMinutes * 60_000,
-    testGraceMs: t.testGraceSeconds * 1000,
-    maxOutputBytes: Math.round(t.maxOutputMiB * 2 ** 20),
+    memoryMiB: suite.vm.memoryMiB ?? t.memoryMiB,
+    cpus: suite.vm.cpus ?? t.cpus,
+    accel: t.accel,
+    limits: {
+      bootTimeoutMs: t.bootTimeoutSeconds * 1000,
+      runTimeoutMs: t.runTimeoutMinutes * 60_000,
+      testGraceMs: t.testGraceSeconds * 1000,
+      maxOutputBytes: Math.round(t.maxOutputMiB * 2 ** 20),
+    },
+    busybox: t.busybox,
+    retries: t.retries,
+    maxBoots: t.maxBoots,
+    parallel: t.parallel,
   };
 }
 
