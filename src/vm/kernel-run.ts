@@ -91,7 +91,9 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
       if (first) run.bootFailure = `${outcomes[0]!.verdict}: ${outcomes[0]!.reason}`;
       break;
     }
-    const left = pending.filter((t) => !ranIn(t.name));
+    // A suite test ran if it, or any test_progs test it ran, has an attempt.
+    const ran = new Set([...attempts].filter(([, a]) => a.length > 0).map(([name]) => splitExpanded(name).suiteTest));
+    const left = pending.filter((t) => !ran.has(t.name));
     progressed = left.length < pending.length;
     pending = left;
   }
@@ -111,11 +113,6 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
     return { name, attempts: a.map((x) => x.status), last };
   });
   return run;
-
-  /** Whether a suite test ran in some boot: itself, or any test_progs test it ran. */
-  function ranIn(suiteTest: string): boolean {
-    return [...attempts].some(([name, a]) => a.length > 0 && splitExpanded(name).suiteTest === suiteTest);
-  }
 }
 
 /**

@@ -7,7 +7,7 @@
 import { classifySplats, consoleLines, findSplats, type KnownSplat, type Splat } from '../splat/splat.js';
 import { expandTestProgs } from '../selftests/expand.js';
 import type { SuiteTest } from '../suite/suite.js';
-import type { ChannelState } from './protocol.js';
+import type { ChannelState, ChannelTest } from './protocol.js';
 import type { VmStop } from './qemu.js';
 
 export type VmVerdict = 'completed' | 'kernel-crash' | 'hang' | 'boot-failure' | 'infra-error';
@@ -125,9 +125,9 @@ export function judgeVm(e: VmEvidence, known: KnownSplat[], tree: string): VmOut
  * crashed, hung, timed out, or printed no results).
  */
 function testOutcomes(e: VmEvidence, verdict: VmVerdict): TestOutcome[] {
-  const own = runnerOutcomes(e, verdict);
-  if (e.results !== 'test_progs') return own;
   const seen = new Map(e.channel.tests.map((t) => [t.name, t]));
+  const own = runnerOutcomes(e.tests, seen, verdict);
+  if (e.results !== 'test_progs') return own;
   return own.flatMap((o) => {
     const t = seen.get(o.name);
     if (!t) return [o];
@@ -139,9 +139,8 @@ function testOutcomes(e: VmEvidence, verdict: VmVerdict): TestOutcome[] {
   });
 }
 
-function runnerOutcomes(e: VmEvidence, verdict: VmVerdict): TestOutcome[] {
-  const seen = new Map(e.channel.tests.map((t) => [t.name, t]));
-  return e.tests.map((planned) => {
+function runnerOutcomes(plan: SuiteTest[], seen: Map<string, ChannelTest>, verdict: VmVerdict): TestOutcome[] {
+  return plan.map((planned) => {
     const t = seen.get(planned.name);
     if (!t) return { name: planned.name, status: 'not-run', exitCode: null, seconds: null, output: [] };
     const output = t.output.slice(-OUTPUT_TAIL);
