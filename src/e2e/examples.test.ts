@@ -55,15 +55,23 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
   });
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  function run(file: string, args: string[] = []) {
-    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), 'run', ...args, file], {
+  /**
+   * The ksci binary on the shared data dir, with embedded services and no
+   * config of the user's. The default timeout is long: the first run imports
+   * the tree, checks it out for builds and builds the base.
+   */
+  function ksci(args: string[], timeoutMs = 60 * 60_000) {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), ...args], {
       encoding: 'utf8',
       env: { ...process.env, KSCI_DATA_DIR: dataDir, KSCI_CONFIG: '', REDIS_URL: '', DATABASE_URL: '', KSCI_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: dataDir },
-      // The first run imports the tree, checks it out for builds and builds the base: minutes.
-      timeout: 60 * 60_000,
+      timeout: timeoutMs,
       cwd: dataDir,
     });
     return { code: r.status, out: r.stdout, err: r.stderr };
+  }
+
+  function run(file: string, args: string[] = []) {
+    return ksci(['run', ...args, file]);
   }
 
   it('pass applies and builds (first run imports the tree and builds the base)', () => {
@@ -99,13 +107,9 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
     const repro = /ksci test --kernel (\S+) --suite smoke --only loopback/.exec(r.out);
     assert.ok(repro, 'a reproducer command');
     // The reproducer really reproduces.
-    const again = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), 'test', '--kernel', repro[1]!, '--suite', 'smoke', '--only', 'loopback'], {
-      encoding: 'utf8',
-      env: { ...process.env, KSCI_DATA_DIR: dataDir, KSCI_CONFIG: '', KSCI_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: dataDir },
-      timeout: 5 * 60_000,
-    });
-    assert.equal(again.status, 1, again.stderr + again.stdout);
-    assert.match(again.stdout, /SPLAT warning: WARNING in icmp_echo/);
+    const again = ksci(['test', '--kernel', repro[1]!, '--suite', 'smoke', '--only', 'loopback'], 5 * 60_000);
+    assert.equal(again.code, 1, again.err + again.out);
+    assert.match(again.out, /SPLAT warning: WARNING in icmp_echo/);
   });
 
   it('build-break fails the build at patch 2, naming the file, line and error; per-patch names the patch', () => {
