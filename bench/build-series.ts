@@ -22,6 +22,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { median } from './stats.js';
 import { promisify } from 'node:util';
 import { applySeries } from '../src/apply/apply.js';
 import { KernelBuilder } from '../src/build/kernel.js';
@@ -89,11 +90,6 @@ async function viaKsci(): Promise<number> {
   if (r.head.status !== 'ok' || r.head.cacheHit) throw new Error(`ksci build: ${r.head.status}${r.head.cacheHit ? ' (cache hit)' : ''}`);
   return ms;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const ref: number[] = [];
 const ksci: number[] = [];

@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { median } from './stats.js';
 import { selftestsFiles } from '../src/build/bpf-selftests.js';
 import { silentLogger } from '../src/log.js';
 import { packageRoot } from '../src/paths.js';
@@ -66,7 +67,6 @@ async function once(parallel: number, tag: string): Promise<number> {
   return ms;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 try {
   const one: number[] = [];
   const two: number[] = [];

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { median } from './stats.js';
 import { silentLogger } from '../src/log.js';
 import { packageRoot } from '../src/paths.js';
 import { loadSuite } from '../src/suite/suite.js';
@@ -50,7 +51,6 @@ async function once(parallel: number, i: number): Promise<{ ms: number; duration
 
 // Durations from an unmeasured run balance the shards, as the base's do in the test stage.
 let timed = new Map<string, number>();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const one: number[] = [];
 const two: number[] = [];
 try {
