@@ -12,15 +12,33 @@ import { TEST_NAME } from '../vm/protocol.js';
  * kernel config it boots, which host binaries the guest needs, and the
  * tests, each a shell command run by the guest init in the suite directory.
  */
+/** Environment for a test's command: names a shell can export, values plain. */
+const EnvSchema = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'environment names are [A-Z0-9_]'), z.union([z.string(), z.number()]).transform(String)).default({});
+
 const TestSchema = z.object({
   name: z.string().regex(TEST_NAME, 'test names are [A-Za-z0-9._+-], starting with a letter or digit'),
+  description: z.string().optional(),
   run: z.string().min(1),
+  env: EnvSchema,
   /** Seconds; the guest kills the test after this, the host gives up on the guest a little later. */
   timeout: z.number().int().positive().optional(),
 });
 
 const SuiteSchema = z.object({
   description: z.string().min(1),
+  /**
+   * tests: each test passes or fails (the test stage). perf: each test is a
+   * pktgen scenario run repeatedly on base and series for throughput (the
+   * perf stage).
+   */
+  kind: z.enum(['tests', 'perf']).default('tests'),
+  /** Environment every test gets; a test's own env wins. */
+  env: EnvSchema,
+  /**
+   * Programs of the suite's own, in C: the host builds each statically
+   * (cc -static) and the guest finds it on PATH (/ksci/bin/<name>).
+   */
+  tools: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), source: z.string().regex(/^[^/].*\.c$/, 'a .c file of the suite directory') })).default([]),
   /** The build config (build.configs) whose kernel this suite boots. */
   config: z.string().min(1),
   /** Default per-test timeout, seconds. */
@@ -44,6 +62,9 @@ const SuiteSchema = z.object({
 export interface SuiteTest {
   name: string;
   run: string;
+  description?: string;
+  /** Exported before the command runs. */
+  env?: Record<string, string>;
   timeoutSeconds: number;
   /** A retry of some of a runner's tests: the guest gets their ids in the file $KSCI_ONLY. */
   only?: string[];
@@ -53,8 +74,10 @@ export interface Suite {
   name: string;
   dir: string;
   description: string;
+  kind: 'tests' | 'perf';
   config: string;
   binaries: string[];
+  tools: { name: string; source: string }[];
   cmdline: string[];
   results: 'exit-code' | 'test_progs';
   needs: 'bpf-selftests'[];
@@ -94,6 +117,9 @@ export function loadSuite(dir: string, name: string): Suite {
     if (seen.has(t.name)) throw new UsageError(`${file}: test "${t.name}" is listed twice`);
     seen.add(t.name);
   }
+  for (const tool of s.tools) {
+    if (!statSafe(join(suiteDir, tool.source))) throw new UsageError(`${file}: tool ${tool.name}: ${tool.source} is not a file of ${suiteDir}`);
+  }
   const files = listFiles(suiteDir).filter((f) => f !== 'suite.yaml');
   const h = createHash('sha256').update(readFileSync(GUEST_INIT));
   for (const f of ['suite.yaml', ...files]) h.update(`\0${f}\0`).update(readFileSync(join(suiteDir, f)));
@@ -101,13 +127,15 @@ export function loadSuite(dir: string, name: string): Suite {
     name,
     dir: suiteDir,
     description: s.description,
+    kind: s.kind,
     config: s.config,
     binaries: s.binaries,
+    tools: s.tools,
     cmdline: s.cmdline,
     results: s.results,
     needs: s.needs,
     vm: s.vm,
-    tests: s.tests.map((t) => ({ name: t.name, run: t.run, timeoutSeconds: t.timeout ?? s.timeout })),
+    tests: s.tests.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), run: t.run, env: { ...s.env, ...t.env }, timeoutSeconds: t.timeout ?? s.timeout })),
     files,
     hash: h.digest('hex'),
   };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { GUEST_INIT, type Suite, type SuiteTest } from '../suite/suite.js';
 import { buildInitramfs } from './initramfs.js';
@@ -21,6 +21,8 @@ export interface GuestOptions {
   busybox: string;
   /** Build products for the guest besides the suite's own files (the BPF selftests). */
   extraFiles?: { host: string; guest: string }[];
+  /** Kernel modules (.ko, uncompressed) the init loads before the tests: for kernels that build what a suite needs as modules. */
+  modules?: string[];
   /** The tree the kernel is from: tests see it as $KSCI_TREE (per-tree deny lists). */
   tree?: string;
   /** Which boot of this kernel this is (1 = first): tests see it as $KSCI_BOOT. */
@@ -55,12 +57,17 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
     {
       init: GUEST_INIT,
       busybox: o.busybox,
-      files: [...o.suite.files.map((f) => ({ host: join(o.suite.dir, f), guest: join('/ksci/suite', f) })), ...(o.extraFiles ?? [])],
+      files: [
+        ...o.suite.files.map((f) => ({ host: join(o.suite.dir, f), guest: join('/ksci/suite', f) })),
+        ...(o.extraFiles ?? []),
+        // Numbered: the init loads them in this order (a module before those that need it).
+        ...(o.modules ?? []).map((m, i) => ({ host: m, guest: `/ksci/modules/${String(i).padStart(3, '0')}-${basename(m)}` })),
+      ],
       binaries: o.suite.binaries,
       generated: [
         { guest: '/ksci/env', content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\nKSCI_TREE=${o.tree ?? ''}\n` },
         { guest: '/ksci/plan', content: o.tests.map((t, i) => `${i} ${t.timeoutSeconds} ${t.name}\n`).join('') },
-        ...o.tests.map((t, i) => ({ guest: `/ksci/tests/${i}`, content: `${t.only ? `export KSCI_ONLY=/ksci/only/${i}\n` : ''}${t.run}\n`, mode: 0o755 })),
+        ...o.tests.map((t, i) => ({ guest: `/ksci/tests/${i}`, content: testScript(t, i), mode: 0o755 })),
         ...o.tests.flatMap((t, i) => (t.only ? [{ guest: `/ksci/only/${i}`, content: `${t.only.join('\n')}\n` }] : [])),
       ],
     },
@@ -98,6 +105,17 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
   } finally {
     if (!o.keepInitramfs) rmSync(initramfs, { force: true });
   }
+}
+
+/** A test's command as the init runs it: its environment exported first, single-quoted so no value is expanded. */
+export function testScript(t: SuiteTest, index: number): string {
+  const env = Object.entries(t.env ?? {}).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
+  if (t.only) env.push(`export KSCI_ONLY=/ksci/only/${index}\n`);
+  return `${env.join('')}${t.run}\n`;
+}
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function readQuiet(f: string): string {
