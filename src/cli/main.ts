@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Coordinator, type BuildRequest } from '../coordinator/coordinator.js';
 import { startIngestWorker, submitToService } from '../coordinator/ingest.js';
-import { EXIT, KsciError, UsageError, errorMessage, type ExitCode } from '../errors.js';
+import { CancelledError, EXIT, KsciError, UsageError, errorMessage, type ExitCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { requestCancel } from '../pipeline/cancel.js';
 import { pipelineStages, rolesOf } from '../stages/index.js';
@@ -20,6 +20,9 @@ import { runKernel } from '../vm/kernel-run.js';
 import { checkEnvironment } from './doctor.js';
 import { formatKernelRun } from './vm.js';
 import { printStatus } from './status.js';
+import { analyzeAb, runAb } from '../perf/ab.js';
+import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
+import { formatPerf } from '../report/perf.js';
 
 const STATUS_EXIT: Record<RunStatus, ExitCode> = {
   queued: EXIT.infra,
@@ -244,6 +247,51 @@ program
       });
       process.stdout.write(formatKernelRun(run, outDir));
       const bad = run.bootFailure !== null || run.splats.length > 0 || run.tests.some((t) => settle(t.attempts) === 'fail' || settle(t.attempts) === 'not-run');
+      process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
+    } finally {
+      removeHandlers();
+    }
+  });
+
+function parseSet(v: string, prev: Record<string, string> = {}): Record<string, string> {
+  const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(v);
+  if (!m) throw new UsageError(`--set takes NAME=VALUE (e.g. PKTGEN_COUNT=200000), got "${v}"`);
+  return { ...prev, [m[1]!]: m[2]! };
+}
+
+program
+  .command('perf')
+  .description('pktgen A/B: boot two kernel images in turn (base, series, series, base, ...) and compare throughput per scenario')
+  .requiredOption('--base <bzImage>', 'the reference kernel')
+  .requiredOption('--series <bzImage>', 'the kernel under test (the same image for an A/A check)')
+  .option('-s, --suite <name>', 'perf suite (selftests/<name>, kind: perf)', 'pktgen')
+  .option('--only <scenarios>', 'only these scenarios, comma-separated', parseList)
+  .option('--rounds <n>', 'sessions per kernel', parseIntOption)
+  .option('--warmup <n>', 'dropped runs per scenario and session', (v) => Number(v))
+  .option('--repetitions <n>', 'kept runs per scenario and session', parseIntOption)
+  .option('--set <NAME=VALUE>', 'scenario parameter for every run (repeatable)', parseSet)
+  .option('--modules <files>', 'kernel modules (.ko) the guest loads first, comma-separated, in order', parseList)
+  .addOption(new Option('--accel <accel>', 'QEMU accelerator').choices(['auto', 'kvm', 'tcg']))
+  .option('--json', 'print the samples and verdicts as JSON')
+  .option('-o, --out <dir>', 'consoles and per-run files go here (default: a new directory under the data dir)')
+  .action(async (opts: { base: string; series: string; suite: string; only?: string[]; rounds?: number; warmup?: number; repetitions?: number; set?: Record<string, string>; modules?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; json?: boolean; out?: string }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const kernels = { base: resolve(opts.base), series: resolve(opts.series) };
+    for (const k of Object.values(kernels)) if (statSafe(k) <= 0) throw new UsageError(`no kernel image at ${k}`);
+    if (opts.warmup !== undefined && !(Number.isInteger(opts.warmup) && opts.warmup >= 0)) throw new UsageError('--warmup takes a whole number >= 0');
+    const suite = loadPerfSuite(config, opts.suite);
+    const scenarios = perfScenarios(suite, { ...config.perf.set, ...opts.set }, opts.only);
+    const plan = perfPlan(config, scenarios, { ...(opts.rounds ? { rounds: opts.rounds } : {}), ...(opts.warmup !== undefined ? { warmup: opts.warmup } : {}), ...(opts.repetitions ? { repetitions: opts.repetitions } : {}) });
+    const outDir = resolve(opts.out ?? join(config.dataDir, 'perf', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`));
+    const ctl = new AbortController();
+    const removeHandlers = onShutdown(log, async () => ctl.abort(), () => process.exit(EXIT.interrupted));
+    try {
+      const runner = await perfRunner(config, suite, { tree: 'local', ...(opts.modules ? { modules: opts.modules.map((m) => resolve(m)) } : {}), ...(opts.accel ? { accel: opts.accel } : {}) });
+      const run = await runAb(runner, plan, kernels, { outDir, log, signal: ctl.signal, onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) });
+      if (ctl.signal.aborted) throw new CancelledError('cancelled');
+      const verdicts = analyzeAb(run, scenarios, perfThresholds(config), config.perf.sampleUnit);
+      process.stdout.write(opts.json ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name) }, run, verdicts }, null, 2)}\n` : formatPerf(run, verdicts, config.perf.sampleUnit));
+      const bad = run.stoppedBy !== null || verdicts.some((v) => v.comparison?.verdict === 'regression' || v.comparison === null);
       process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
     } finally {
       removeHandlers();

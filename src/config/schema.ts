@@ -124,6 +124,51 @@ const Test = z.object({
 });
 export type TestConfig = z.infer<typeof Test>;
 
+const PERF_DEFAULTS = {
+  suites: ['pktgen'],
+  rounds: 6,
+  warmup: 1,
+  repetitions: 3,
+  sampleUnit: 'session' as const,
+  thresholds: {},
+  runner: 'vm',
+  memoryMiB: 1024,
+  cpus: 2,
+  set: {},
+};
+
+const Perf = z.object({
+  /** Perf suites (kind: perf) run by the perf stage and `ksci perf`. */
+  suites: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)).default(PERF_DEFAULTS.suites),
+  /** Sessions (boots) per kernel, base and series interleaved. */
+  rounds: z.number().int().min(1).max(100).default(PERF_DEFAULTS.rounds),
+  /** Runs of each scenario per session that are dropped (they warm caches). */
+  warmup: z.number().int().min(0).max(20).default(PERF_DEFAULTS.warmup),
+  /** Kept runs of each scenario per session. */
+  repetitions: z.number().int().min(1).max(100).default(PERF_DEFAULTS.repetitions),
+  /** One number per session (the median of its runs), or every run (see src/perf/ab.ts). */
+  sampleUnit: z.enum(['session', 'run']).default(PERF_DEFAULTS.sampleUnit),
+  /** Overrides of the decision thresholds (src/perf/stats.ts DEFAULT_THRESHOLDS). */
+  thresholds: z
+    .object({
+      minChange: z.number().min(0).max(1),
+      alpha: z.number().gt(0).lt(1),
+      confidence: z.number().gt(0).lt(1),
+      equivalence: z.number().min(0).max(1),
+      minSamples: z.number().int().min(2),
+      resamples: z.number().int().min(100),
+    })
+    .partial()
+    .default(PERF_DEFAULTS.thresholds),
+  /** Where the scenarios run: "vm" (QEMU on the perf worker). */
+  runner: z.string().min(1).default(PERF_DEFAULTS.runner),
+  memoryMiB: z.number().int().min(128).default(PERF_DEFAULTS.memoryMiB),
+  cpus: z.number().int().min(1).max(64).default(PERF_DEFAULTS.cpus),
+  /** Scenario parameters for every run (PKTGEN_COUNT: 300000 ...), over the suite's own. */
+  set: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.union([z.string(), z.number()]).transform(String)).default(PERF_DEFAULTS.set),
+});
+export type PerfConfig = z.infer<typeof Perf>;
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -157,6 +202,7 @@ export const ConfigSchema = z
     stages: z.array(z.enum(['apply', 'build', 'test'])).min(1).default(['apply', 'build', 'test']),
     build: Build.default(BUILD_DEFAULTS),
     test: Test.default(TEST_DEFAULTS),
+    perf: Perf.default(PERF_DEFAULTS),
     limits: z
       .object({
         /** Refuse an mbox larger than this before parsing it. */

@@ -1,0 +1,187 @@
+/**
+ * A/B throughput comparison of two kernels on one runner: the order of the
+ * sessions, what a session runs, how its output becomes samples, and the
+ * verdict per scenario. Only runAb does I/O (through the runner).
+ */
+import type { Logger } from '../log.js';
+import { parseEnvFile, parseRunFiles, type PktgenResult } from '../pktgen/parse.js';
+import type { PerfRunner, PerfRunSpec, PerfScenario, PerfSessionResult } from './runner.js';
+import { comparePerf, median, type PerfComparison, type PerfThresholds } from './stats.js';
+
+export type Side = 'base' | 'series';
+
+export interface AbPlan {
+  scenarios: PerfScenario[];
+  /** Sessions (boots) per kernel. */
+  rounds: number;
+  /** Runs of each scenario at the start of every session whose numbers are dropped. */
+  warmup: number;
+  /** Kept runs of each scenario per session. */
+  repetitions: number;
+}
+
+/**
+ * Base and series alternate, and every other round swaps which goes first
+ * (A B B A A B ...): a drift that is linear in time then costs both sides
+ * the same, and neither always runs on a host that just finished the other.
+ */
+export function sessionOrder(rounds: number): { side: Side; round: number }[] {
+  const order: { side: Side; round: number }[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    const pair: Side[] = r % 2 === 1 ? ['base', 'series'] : ['series', 'base'];
+    for (const side of pair) order.push({ side, round: r });
+  }
+  return order;
+}
+
+/** A session: every scenario's warm-ups, then the repetitions with the scenarios interleaved, so drift within a boot is shared too. */
+export function sessionRuns(plan: Pick<AbPlan, 'scenarios' | 'warmup' | 'repetitions'>): PerfRunSpec[] {
+  const runs: PerfRunSpec[] = [];
+  for (let w = 1; w <= plan.warmup; w++) for (const scenario of plan.scenarios) runs.push({ scenario, rep: w, warmup: true });
+  for (let r = 1; r <= plan.repetitions; r++) for (const scenario of plan.scenarios) runs.push({ scenario, rep: r, warmup: false });
+  return runs;
+}
+
+/** One kept repetition: its throughput (all devices and threads together) and where it ran. */
+export interface PerfSample {
+  scenario: string;
+  side: Side;
+  round: number;
+  rep: number;
+  pps: number;
+  results: PktgenResult[];
+  env: Record<string, string>;
+}
+
+/** A kept repetition that gave no number, and why. */
+export interface InvalidRun {
+  scenario: string;
+  side: Side;
+  round: number;
+  rep: number;
+  reason: string;
+}
+
+export interface SessionRecord {
+  side: Side;
+  round: number;
+  failure: PerfSessionResult['failure'];
+  kernelRelease: string | null;
+  splats: PerfSessionResult['splats'];
+  logFile: string;
+  where: string;
+}
+
+export interface AbRun {
+  sessions: SessionRecord[];
+  samples: PerfSample[];
+  invalid: InvalidRun[];
+  /** Set when a session failed and the comparison stopped there. */
+  stoppedBy: SessionRecord | null;
+}
+
+/** Turns one session's kept runs into samples; a run that failed or whose pktgen files do not add up is an InvalidRun, never a number. */
+export function samplesOf(side: Side, round: number, session: PerfSessionResult, scenarios: PerfScenario[]): { samples: PerfSample[]; invalid: InvalidRun[] } {
+  const samples: PerfSample[] = [];
+  const invalid: InvalidRun[] = [];
+  const byName = new Map(scenarios.map((s) => [s.name, s]));
+  for (const run of session.runs) {
+    if (run.warmup) continue;
+    const at = { scenario: run.scenario, side, round, rep: run.rep };
+    if (run.timedOut || run.exitCode !== 0) {
+      const said = run.output.filter((l) => l.trim()).slice(-1)[0] ?? 'no output';
+      invalid.push({ ...at, reason: run.timedOut ? 'timed out' : `exit ${run.exitCode}: ${said}` });
+      continue;
+    }
+    const count = Number(byName.get(run.scenario)?.env['PKTGEN_COUNT'] ?? 0);
+    const parsed = parseRunFiles(run.files, count > 0 ? { count } : {});
+    if (!parsed.ok) {
+      invalid.push({ ...at, reason: parsed.reason });
+      continue;
+    }
+    const env = run.files['env'] ? parseEnvFile(run.files['env'].toString()) : {};
+    samples.push({ ...at, pps: parsed.pps, results: parsed.results, env: { ...env, where: session.where } });
+  }
+  return { samples, invalid };
+}
+
+/**
+ * Boots base and series in turn (sessionOrder) and collects samples. A
+ * session that fails (the kernel crashed, hung, did not boot) ends the
+ * comparison: its record says which kernel and why, and the caller decides
+ * whose fault that is.
+ */
+export async function runAb(
+  runner: PerfRunner,
+  plan: AbPlan,
+  kernels: Record<Side, string>,
+  o: { outDir: string; log: Logger; signal?: AbortSignal | undefined; onProgress?: (message: string) => void },
+): Promise<AbRun> {
+  const run: AbRun = { sessions: [], samples: [], invalid: [], stoppedBy: null };
+  const runs = sessionRuns(plan);
+  const order = sessionOrder(plan.rounds);
+  for (const [i, { side, round }] of order.entries()) {
+    if (o.signal?.aborted) break;
+    o.onProgress?.(`session ${i + 1}/${order.length}: ${side} round ${round}`);
+    const s = await runner.session({ kernel: kernels[side], label: side, round, runs, outDir: o.outDir, log: o.log, signal: o.signal });
+    const record: SessionRecord = { side, round, failure: s.failure, kernelRelease: s.kernelRelease, splats: s.splats, logFile: s.logFile, where: s.where };
+    run.sessions.push(record);
+    const got = samplesOf(side, round, s, plan.scenarios);
+    run.samples.push(...got.samples);
+    run.invalid.push(...got.invalid);
+    o.log.info({ side, round, samples: got.samples.length, invalid: got.invalid.length, failure: s.failure?.kind ?? null, where: s.where }, 'perf session done');
+    if (s.failure) {
+      run.stoppedBy = record;
+      break;
+    }
+  }
+  return run;
+}
+
+/**
+ * What a sample is for the statistics. `session`: the median of a
+ * session's repetitions, one number per boot. Runs within a boot share its
+ * memory layout and timer state, so they are not independent; treating
+ * them as such would make the rank test's p too small. `run`: every
+ * repetition, for hosts where boots are expensive and runs are known to be
+ * independent enough.
+ */
+export type SampleUnit = 'session' | 'run';
+
+export interface ScenarioVerdict {
+  scenario: string;
+  description: string;
+  /** The numbers the comparison used (pps), in session order. */
+  base: number[];
+  series: number[];
+  comparison: PerfComparison | null;
+  /** Why there is no comparison: no samples on a side. */
+  missing: string | null;
+  invalid: InvalidRun[];
+}
+
+export function unitValues(samples: PerfSample[], unit: SampleUnit): number[] {
+  if (unit === 'run') return samples.map((s) => s.pps);
+  const rounds = [...new Set(samples.map((s) => s.round))].sort((a, b) => a - b);
+  return rounds.map((r) => median(samples.filter((s) => s.round === r).map((s) => s.pps)));
+}
+
+export function analyzeAb(run: AbRun, scenarios: PerfScenario[], thresholds: PerfThresholds, unit: SampleUnit): ScenarioVerdict[] {
+  return scenarios.map((sc) => {
+    const of = (side: Side) => unitValues(run.samples.filter((s) => s.scenario === sc.name && s.side === side), unit);
+    const base = of('base');
+    const series = of('series');
+    const invalid = run.invalid.filter((x) => x.scenario === sc.name);
+    const empty = (side: Side, n: number) => (n === 0 ? `no valid ${side} samples${invalid.some((x) => x.side === side) ? ` (${invalid.filter((x) => x.side === side)[0]!.reason})` : ''}` : null);
+    const missing = empty('base', base.length) ?? empty('series', series.length);
+    return {
+      scenario: sc.name,
+      description: sc.description,
+      base,
+      series,
+      comparison: missing ? null : comparePerf(base, series, thresholds, { higherIsBetter: true }),
+      missing,
+      invalid,
+    };
+  });
+}

@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { UsageError } from '../errors.js';
+import { loadKnownSplats, vmSettings } from '../stages/test.js';
+import { loadSuite, suitesDir, type Suite } from '../suite/suite.js';
+import { buildSuiteTools } from '../suite/tools.js';
+import type { AbPlan } from './ab.js';
+import type { PerfRunner, PerfScenario } from './runner.js';
+import { DEFAULT_THRESHOLDS, type PerfThresholds } from './stats.js';
+import { VmPerfRunner } from './vm.js';
+
+/** A perf suite (kind: perf) by name; a pass/fail suite here is a usage error. */
+export function loadPerfSuite(config: Config, name: string): Suite {
+  const suite = loadSuite(suitesDir(config.test.suitesDir), name);
+  if (suite.kind !== 'perf') throw new UsageError(`suite ${name} is not a perf suite (its suite.yaml says kind: ${suite.kind})`, 'perf suites: pktgen');
+  return suite;
+}
+
+/** The suite's scenarios with the parameters a run uses: suite defaults, then the scenario's, then `set` (config, then command line). */
+export function perfScenarios(suite: Suite, set: Record<string, string>, only?: string[]): PerfScenario[] {
+  const unknown = (only ?? []).filter((n) => !suite.tests.some((t) => t.name === n));
+  if (unknown.length) throw new UsageError(`suite ${suite.name} has no scenario(s) ${unknown.join(', ')}`, `its scenarios: ${suite.tests.map((t) => t.name).join(', ')}`);
+  return suite.tests
+    .filter((t) => !only || only.includes(t.name))
+    .map((t) => ({ name: t.name, description: t.description ?? t.name, run: t.run, env: { ...t.env, ...set }, timeoutSeconds: t.timeoutSeconds }));
+}
+
+export function perfPlan(config: Config, scenarios: PerfScenario[], override: Partial<Pick<AbPlan, 'rounds' | 'warmup' | 'repetitions'>> = {}): AbPlan {
+  const p = config.perf;
+  return { scenarios, rounds: override.rounds ?? p.rounds, warmup: override.warmup ?? p.warmup, repetitions: override.repetitions ?? p.repetitions };
+}
+
+export function perfThresholds(config: Config): PerfThresholds {
+  return { ...DEFAULT_THRESHOLDS, ...config.perf.thresholds };
+}
+
+/**
+ * The runner config.perf.runner names. "vm": QEMU on this machine, with the
+ * test stage's guest and limits and the perf section's VM shape.
+ */
+export async function perfRunner(config: Config, suite: Suite, o: { tree: string; modules?: string[]; accel?: 'auto' | 'kvm' | 'tcg' }): Promise<PerfRunner> {
+  if (config.perf.runner !== 'vm') {
+    throw new UsageError(`perf.runner "${config.perf.runner}" is not a runner this version knows`, 'use "vm"');
+  }
+  const tools = await buildSuiteTools(suite, join(config.dataDir, 'cache'));
+  const vm = vmSettings(config, suite);
+  return new VmPerfRunner({
+    suite,
+    tools,
+    known: loadKnownSplats(config),
+    tree: o.tree,
+    memoryMiB: suite.vm.memoryMiB ?? config.perf.memoryMiB,
+    cpus: suite.vm.cpus ?? config.perf.cpus,
+    accel: o.accel ?? vm.accel,
+    limits: vm.limits,
+    busybox: vm.busybox,
+    ...(o.modules ? { modules: o.modules } : {}),
+  });
+}
