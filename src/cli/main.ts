@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
 import { onShutdown, openServices, startWorkers } from '../app.js';
+import { openRedis } from '../queue/redis.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Coordinator, type BuildRequest } from '../coordinator/coordinator.js';
@@ -286,13 +287,19 @@ program
     const ctl = new AbortController();
     const removeHandlers = onShutdown(log, async () => ctl.abort(), () => process.exit(EXIT.interrupted));
     try {
-      const runner = await perfRunner(config, suite, { tree: 'local', ...(opts.modules ? { modules: opts.modules.map((m) => resolve(m)) } : {}), ...(opts.accel ? { accel: opts.accel } : {}) });
-      const run = await runAb(runner, plan, kernels, { outDir, log, signal: ctl.signal, onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) });
-      if (ctl.signal.aborted) throw new CancelledError('cancelled');
-      const verdicts = analyzeAb(run, scenarios, perfThresholds(config), config.perf.sampleUnit);
-      process.stdout.write(opts.json ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name) }, run, verdicts }, null, 2)}\n` : formatPerf(run, verdicts, config.perf.sampleUnit));
-      const bad = run.stoppedBy !== null || verdicts.some((v) => v.comparison?.verdict === 'regression' || v.comparison === null);
-      process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
+      // A bare-metal host is locked through Redis; a VM needs none.
+      const redis = config.perf.runner === 'vm' ? null : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
+      try {
+        const { runner, exclusive } = await perfRunner(config, suite, { tree: 'local', log, ...(redis ? { redis: () => redis.client() } : {}), ...(opts.modules ? { modules: opts.modules.map((m) => resolve(m)) } : {}), ...(opts.accel ? { accel: opts.accel } : {}) });
+        const run = await exclusive((signal) => runAb(runner, plan, kernels, { outDir, log, signal, onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) }), ctl.signal);
+        if (ctl.signal.aborted) throw new CancelledError('cancelled');
+        const verdicts = analyzeAb(run, scenarios, perfThresholds(config), config.perf.sampleUnit);
+        process.stdout.write(opts.json ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name) }, run, verdicts }, null, 2)}\n` : formatPerf(run, verdicts, config.perf.sampleUnit));
+        const bad = run.stoppedBy !== null || verdicts.some((v) => v.comparison?.verdict === 'regression' || v.comparison === null);
+        process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
+      } finally {
+        await redis?.stop();
+      }
     } finally {
       removeHandlers();
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BareMetalHostSchema } from '../perf/baremetal.js';
 
 /** Where a tree's history comes from. */
 const TreeSource = z.discriminatedUnion('kind', [
@@ -135,6 +136,7 @@ const PERF_DEFAULTS = {
   memoryMiB: 1024,
   cpus: 2,
   set: {},
+  hosts: [],
 };
 
 const Perf = z.object({
@@ -160,8 +162,10 @@ const Perf = z.object({
     })
     .partial()
     .default(PERF_DEFAULTS.thresholds),
-  /** Where the scenarios run: "vm" (QEMU on the perf worker). */
+  /** Where the scenarios run: "vm" (QEMU on the perf worker) or the name of one of `hosts`. */
   runner: z.string().min(1).default(PERF_DEFAULTS.runner),
+  /** Bare-metal test hosts reached over SSH (src/perf/baremetal.ts); one perf job per host at a time. */
+  hosts: z.array(BareMetalHostSchema).default([]),
   memoryMiB: z.number().int().min(128).default(PERF_DEFAULTS.memoryMiB),
   cpus: z.number().int().min(1).max(64).default(PERF_DEFAULTS.cpus),
   /** Scenario parameters for every run (PKTGEN_COUNT: 300000 ...), over the suite's own. */
@@ -226,6 +230,9 @@ export const ConfigSchema = z
     if (cfg.stages.includes('test') && !cfg.stages.includes('build')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the test stage needs the build stage (it boots the kernels built)' });
     for (const name of cfg.build.defaultConfigs) {
       if (!cfg.build.configs[name]) ctx.addIssue({ code: 'custom', path: ['build', 'defaultConfigs'], message: `"${name}" is not one of build.configs (${Object.keys(cfg.build.configs).join(', ')})` });
+    }
+    if (cfg.perf.runner !== 'vm' && !cfg.perf.hosts.some((h) => h.name === cfg.perf.runner)) {
+      ctx.addIssue({ code: 'custom', path: ['perf', 'runner'], message: `perf.runner "${cfg.perf.runner}" is neither "vm" nor one of perf.hosts (${cfg.perf.hosts.map((h) => h.name).join(', ') || 'none'})` });
     }
     const tagOwner = new Map<string, string>();
     for (const t of cfg.trees) {

@@ -1,4 +1,8 @@
 import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.js';
+import { BareMetalRunner } from './baremetal.js';
+import { withHostLock } from './hostlock.js';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { loadKnownSplats, vmSettings } from '../stages/test.js';
@@ -34,20 +38,49 @@ export function perfThresholds(config: Config): PerfThresholds {
   return { ...DEFAULT_THRESHOLDS, ...config.perf.thresholds };
 }
 
+export interface PreparedRunner {
+  runner: PerfRunner;
+  /**
+   * Runs fn holding what the runner must have to itself: a bare-metal
+   * host's lock (one perf job per host, across workers); nothing for a VM.
+   */
+  exclusive<T>(fn: (signal: AbortSignal | undefined) => Promise<T>, signal?: AbortSignal): Promise<T>;
+}
+
+/** How long a host lock lives without renewal: a worker that dies frees its host after this. */
+const HOST_LOCK_TTL_MS = 60_000;
+
 /**
  * The runner config.perf.runner names. "vm": QEMU on this machine, with the
- * test stage's guest and limits and the perf section's VM shape.
+ * test stage's guest and limits and the perf section's VM shape. A host
+ * name: that bare-metal host over SSH, under its lock in Redis.
  */
-export async function perfRunner(config: Config, suite: Suite, o: { tree: string; modules?: string[]; accel?: 'auto' | 'kvm' | 'tcg' }): Promise<PerfRunner> {
-  if (config.perf.runner !== 'vm') {
-    throw new UsageError(`perf.runner "${config.perf.runner}" is not a runner this version knows`, 'use "vm"');
-  }
+export async function perfRunner(config: Config, suite: Suite, o: { tree: string; log: Logger; redis?: () => Redis; modules?: string[]; accel?: 'auto' | 'kvm' | 'tcg' }): Promise<PreparedRunner> {
   const tools = await buildSuiteTools(suite, join(config.dataDir, 'cache'));
+  const known = loadKnownSplats(config);
+  if (config.perf.runner !== 'vm') {
+    const host = config.perf.hosts.find((h) => h.name === config.perf.runner);
+    if (!host) throw new UsageError(`perf.runner "${config.perf.runner}" is neither "vm" nor one of perf.hosts`);
+    if (!o.redis) throw new UsageError(`the bare-metal host ${host.name} is locked through Redis, and this command has none`);
+    const redis = o.redis;
+    const runner = new BareMetalRunner(host, { scenarioDir: suite.dir, tools: tools.map((t) => ({ host: t.path, name: t.name })), known, tree: o.tree, log: o.log });
+    return {
+      runner,
+      async exclusive(fn, signal) {
+        const client = redis();
+        try {
+          return await withHostLock(client, host.name, HOST_LOCK_TTL_MS, fn, { ...(signal ? { signal } : {}), onWait: () => o.log.info({ host: host.name }, 'waiting for the host: another perf job holds it') });
+        } finally {
+          client.disconnect();
+        }
+      },
+    };
+  }
   const vm = vmSettings(config, suite);
-  return new VmPerfRunner({
+  const runner = new VmPerfRunner({
     suite,
     tools,
-    known: loadKnownSplats(config),
+    known,
     tree: o.tree,
     memoryMiB: suite.vm.memoryMiB ?? config.perf.memoryMiB,
     cpus: suite.vm.cpus ?? config.perf.cpus,
@@ -56,4 +89,5 @@ export async function perfRunner(config: Config, suite: Suite, o: { tree: string
     busybox: vm.busybox,
     ...(o.modules ? { modules: o.modules } : {}),
   });
+  return { runner, exclusive: (fn, signal) => fn(signal) };
 }
