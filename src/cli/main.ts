@@ -24,6 +24,10 @@ import { printStatus } from './status.js';
 import { analyzeAb, runAb } from '../perf/ab.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
 import { formatPerf } from '../report/perf.js';
+import { detectChangePoints } from '../perf/changepoint.js';
+import { measureTreeHead, NIGHTLY_QUEUE, trackNightly } from '../perf/nightly.js';
+import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
+import { Queue } from 'bullmq';
 
 const STATUS_EXIT: Record<RunStatus, ExitCode> = {
   queued: EXIT.infra,
@@ -63,6 +67,7 @@ interface BuildOpts {
   toolchain?: 'gcc' | 'llvm';
   perPatch?: boolean;
   suite?: string[];
+  perf?: boolean;
 }
 
 function buildRequest(opts: BuildOpts): BuildRequest {
@@ -71,6 +76,7 @@ function buildRequest(opts: BuildOpts): BuildRequest {
     ...(opts.toolchain ? { toolchain: opts.toolchain } : {}),
     ...(opts.perPatch ? { perPatch: true } : {}),
     ...(opts.suite ? { suites: opts.suite } : {}),
+    ...(opts.perf ? { perf: true } : {}),
   };
 }
 
@@ -96,6 +102,7 @@ program
   .addOption(new Option('--toolchain <name>', 'compiler to build with').choices(['gcc', 'llvm']))
   .option('--per-patch', 'also build after each patch and name the first that breaks the build')
   .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated (selftests/: smoke, ...)', parseList)
+  .option('--perf', 'also measure pktgen throughput, base vs series (perf.suites; builds the perf config)')
   .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
@@ -153,6 +160,7 @@ program
   .addOption(new Option('--toolchain <name>', 'compiler to build with').choices(['gcc', 'llvm']))
   .option('--per-patch', 'also build after each patch')
   .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated', parseList)
+  .option('--perf', 'also measure pktgen throughput, base vs series')
   .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     const abs = resolve(path);
@@ -184,8 +192,14 @@ program
     await coordinator.start();
     const ingest = startIngestWorker(coordinator, { redis: services.redis, config, log });
     const workers = opts.withWorkers ? await startWorkers(stages, rolesOf(stages), services) : null;
+    // Nightly tracking lives with the coordinator: it records into the results database.
+    const nightly = config.perf.nightly.trees.length ? new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection }) : null;
+    const nightlyWorker = nightly ? startNightlyWorker({ config, store: services.store!, connection: services.redis.connection, redis: () => services.redis.client(), log }) : null;
+    if (nightly) log.info({ schedulers: await scheduleNightly(nightly, config), cron: config.perf.nightly.cron }, 'nightly tracking scheduled');
     log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
     await untilStopped(log, async (force) => {
+      await nightlyWorker?.close(force);
+      await nightly?.close();
       await workers?.close(force);
       await ingest.close(force);
       await coordinator.close();
@@ -302,6 +316,52 @@ program
       }
     } finally {
       removeHandlers();
+    }
+  });
+
+const nightlyCmd = program.command('nightly').description('nightly throughput tracking of tree heads (perf.nightly; `ksci serve` runs it on schedule)');
+
+nightlyCmd
+  .command('run')
+  .description('build and measure the head of a tree now, record it, and alert on change points (what the nightly job does)')
+  .argument('<tree>', 'tree name (trees: in the config)')
+  .action(async (tree: string, _opts: unknown, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const services = await openServices(config, log, { db: true });
+    try {
+      const jobId = `manual-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const result = await measureTreeHead(config, tree, { jobId, log, redis: () => services.redis.client(), onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) });
+      const alerts = await trackNightly(services.store!, result, { config, log });
+      process.stdout.write(`${tree} at ${result.commit.slice(0, 12)}:\n${result.points.map((p) => `  ${p.scenario}: ${Math.round(p.value).toLocaleString('en-US')} pps (${p.samples.length} sessions)`).join('\n')}\n`);
+      for (const m of result.missing) process.stdout.write(`  ${m}: no valid runs\n`);
+      for (const a of alerts) process.stdout.write(`\n${a.report}`);
+    } finally {
+      await services.close();
+    }
+  });
+
+nightlyCmd
+  .command('show')
+  .description("a tree's nightly history per scenario, its change points and the alerts sent")
+  .argument('<tree>', 'tree name')
+  .action(async (tree: string, _opts: unknown, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const services = await openServices(config, log, { db: true });
+    try {
+      const store = services.store!;
+      const cpo = { alpha: config.perf.nightly.alpha, minChange: config.perf.nightly.minChange, minSegment: config.perf.nightly.minSegment };
+      const out: string[] = [];
+      for (const scenario of await store.nightlyScenarios(tree)) {
+        const history = await store.nightlyHistory(tree, scenario);
+        const points = detectChangePoints(history.map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value })), cpo);
+        out.push(`${scenario}: ${history.length} nights`);
+        for (const p of history) out.push(`  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${Math.round(p.value).toLocaleString('en-US')} pps${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`);
+        for (const c of points) out.push(`  change point: ${c.direction} ${(c.change * 100).toFixed(1)}% between ${c.lastGood.slice(0, 12)} and ${c.firstChanged.slice(0, 12)} (p=${c.p.toPrecision(2)})`);
+        for (const a of await store.alerts(tree, scenario)) out.push(`  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`);
+      }
+      process.stdout.write(out.length ? `${out.join('\n')}\n` : `no nightly history for ${tree}\n`);
+    } finally {
+      await services.close();
     }
   });
 

@@ -38,7 +38,8 @@ const BUILD_DEFAULTS = {
   configs: {
     vm: { base: 'tinyconfig' as const, fragments: ['vm'] },
     bpf: { base: 'tinyconfig' as const, fragments: ['vm', 'bpf'] },
-    perf: { base: 'tinyconfig' as const, fragments: ['vm', 'bpf', 'pktgen', 'perf'] },
+    // Lean on purpose: the bpf fragment's subsystems (netfilter, kprobes, BTF) would be measured too.
+    perf: { base: 'tinyconfig' as const, fragments: ['vm', 'pktgen', 'perf'] },
     debug: { base: 'tinyconfig' as const, fragments: ['vm', 'bpf', 'debug'] },
   },
   defaultConfigs: ['vm'],
@@ -137,6 +138,7 @@ const PERF_DEFAULTS = {
   cpus: 2,
   set: {},
   hosts: [],
+  nightly: { trees: [], cron: '0 2 * * *', tz: 'UTC', alpha: 0.001, minChange: 0.03, minSegment: 3 },
 };
 
 const Perf = z.object({
@@ -168,6 +170,23 @@ const Perf = z.object({
   hosts: z.array(BareMetalHostSchema).default([]),
   memoryMiB: z.number().int().min(128).default(PERF_DEFAULTS.memoryMiB),
   cpus: z.number().int().min(1).max(64).default(PERF_DEFAULTS.cpus),
+  /**
+   * Nightly tracking: the heads of these trees are built and measured on
+   * the cron schedule (by `ksci serve`), and a change point in a scenario's
+   * history is alerted once.
+   */
+  nightly: z
+    .object({
+      trees: z.array(z.string().min(1)).default([]),
+      cron: z.string().min(1).default('0 2 * * *'),
+      /** The cron pattern's time zone. */
+      tz: z.string().min(1).default('UTC'),
+      /** Change-point detection (src/perf/changepoint.ts DEFAULT_CHANGEPOINT_OPTIONS). */
+      alpha: z.number().gt(0).lt(1).default(0.001),
+      minChange: z.number().min(0).max(1).default(0.03),
+      minSegment: z.number().int().min(2).default(3),
+    })
+    .default(PERF_DEFAULTS.nightly),
   /** Scenario parameters for every run (PKTGEN_COUNT: 300000 ...), over the suite's own. */
   set: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.union([z.string(), z.number()]).transform(String)).default(PERF_DEFAULTS.set),
 });
@@ -203,7 +222,7 @@ export const ConfigSchema = z
      * The stages a run goes through, in order; the report always comes last.
      * Later stages need the earlier ones (build needs apply, test needs build).
      */
-    stages: z.array(z.enum(['apply', 'build', 'test'])).min(1).default(['apply', 'build', 'test']),
+    stages: z.array(z.enum(['apply', 'build', 'test', 'perf'])).min(1).default(['apply', 'build', 'test', 'perf']),
     build: Build.default(BUILD_DEFAULTS),
     test: Test.default(TEST_DEFAULTS),
     perf: Perf.default(PERF_DEFAULTS),
@@ -228,8 +247,12 @@ export const ConfigSchema = z
     }
     if (cfg.stages.includes('build') && !cfg.stages.includes('apply')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the build stage needs the apply stage' });
     if (cfg.stages.includes('test') && !cfg.stages.includes('build')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the test stage needs the build stage (it boots the kernels built)' });
+    if (cfg.stages.includes('perf') && !cfg.stages.includes('build')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the perf stage needs the build stage (it boots the kernels built)' });
     for (const name of cfg.build.defaultConfigs) {
       if (!cfg.build.configs[name]) ctx.addIssue({ code: 'custom', path: ['build', 'defaultConfigs'], message: `"${name}" is not one of build.configs (${Object.keys(cfg.build.configs).join(', ')})` });
+    }
+    for (const t of cfg.perf.nightly.trees) {
+      if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['perf', 'nightly', 'trees'], message: `nightly tree "${t}" is not one of the trees` });
     }
     if (cfg.perf.runner !== 'vm' && !cfg.perf.hosts.some((h) => h.name === cfg.perf.runner)) {
       ctx.addIssue({ code: 'custom', path: ['perf', 'runner'], message: `perf.runner "${cfg.perf.runner}" is neither "vm" nor one of perf.hosts (${cfg.perf.hosts.map((h) => h.name).join(', ') || 'none'})` });

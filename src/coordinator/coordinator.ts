@@ -12,6 +12,7 @@ import type { RedisHandle } from '../queue/redis.js';
 import type { Report } from '../report/render.js';
 import { ReportSchema } from '../report/schema.js';
 import { TestStageDataSchema, testResultRows } from '../report/test.js';
+import { PerfStageDataSchema, perfSampleRows } from '../report/perf.js';
 import { routeTree } from '../routing/tree.js';
 import type { Series } from '../series/types.js';
 import type { ResultsStore, RunRecord, RunStatus, StageStatus } from '../store/results.js';
@@ -33,6 +34,8 @@ export interface BuildRequest {
   toolchain?: 'gcc' | 'llvm' | undefined;
   perPatch?: boolean | undefined;
   suites?: string[] | undefined;
+  /** Run the perf suites (config perf.suites) base vs series. */
+  perf?: boolean | undefined;
 }
 
 /** What a run builds: the request, completed from the config and checked against it. */
@@ -40,14 +43,16 @@ export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
   const testing = config.stages.includes('test');
   if (req.suites?.length && !testing) throw new UsageError('test suites were asked for, but the test stage is off', 'add "test" to stages in the config file');
   const suites = testing ? [...new Set(req.suites ?? config.test.suites)] : [];
+  if (req.perf && !config.stages.includes('perf')) throw new UsageError('a perf run was asked for, but the perf stage is off', 'add "perf" to stages in the config file');
+  const perfSuites = req.perf ? config.perf.suites : [];
   // A suite boots the kernel of its config: the run builds it too.
-  const suiteConfigs = suites.map((name) => loadSuite(suitesDir(config.test.suitesDir), name).config);
+  const suiteConfigs = [...suites, ...perfSuites].map((name) => loadSuite(suitesDir(config.test.suitesDir), name).config);
   const configs = [...new Set([...(req.configs ?? config.build.defaultConfigs), ...suiteConfigs])];
   const unknown = configs.filter((c) => !config.build.configs[c]);
   if (unknown.length > 0) {
     throw new UsageError(`unknown kernel config(s): ${unknown.join(', ')}`, `known: ${Object.keys(config.build.configs).join(', ')} (build.configs in the config file)`);
   }
-  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: req.perPatch ?? config.build.perPatch, suites };
+  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: req.perPatch ?? config.build.perPatch, suites, perfSuites };
 }
 
 export interface Submitted {
@@ -137,7 +142,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     const build = resolveBuild(config, opts.build);
     const seriesId = await store.saveSeries(series, opts.source);
     // The same series version on the same tree, built the same way, is the same run.
-    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}`;
+    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}`;
     const { runId, created } = await store.createRun({
       seriesId,
       tree: choice.tree.name,
@@ -279,6 +284,10 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       if (def.name === 'test' && update.result && row?.status !== update.status) {
         const data = TestStageDataSchema.safeParse(update.result.data);
         if (data.success) await store.recordTestResults(runId, def.name, testResultRows(data.data));
+      }
+      if (def.name === 'perf' && update.result && row?.status !== update.status) {
+        const data = PerfStageDataSchema.safeParse(update.result.data);
+        if (data.success) await store.recordPerfSamples(runId, perfSampleRows(data.data));
       }
     }
 

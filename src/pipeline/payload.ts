@@ -81,6 +81,8 @@ export const RunBuildSchema = z.object({
   perPatch: z.boolean(),
   /** Test suites to boot the kernels with (selftests/<suite>); empty when the test stage is off. */
   suites: z.array(z.string().min(1)).default([]),
+  /** Perf suites (pktgen) run base vs series; empty unless asked for (ksci run --perf). */
+  perfSuites: z.array(z.string().min(1)).default([]),
 });
 export type RunBuild = z.infer<typeof RunBuildSchema>;
 

@@ -120,6 +120,7 @@ export class StageWorker {
           signal: abort,
           progress: (p) => job.updateProgress(p as unknown as object),
           ...(this.deps.history ? { history: this.deps.history } : {}),
+          redis: () => this.deps.redis.client(),
         };
         try {
           result = await this.def.run(ctx);

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { OutcomeStatus, PipelineState, RunContext, StageJobData } from './payload.js';
@@ -21,6 +22,8 @@ export interface StageContext {
   progress(p: StageProgress): Promise<void>;
   /** Past results, where this worker can read the results database (embedded mode, or a PostgreSQL server). */
   history?: TestHistorySource;
+  /** A new Redis client of the queue's server, for locks across workers (a bare-metal host's); the caller disconnects it. */
+  redis?: () => Redis;
 }
 
 /** How a test fared on recent base kernels of a tree, newest first. */

@@ -1,5 +1,58 @@
+import { z } from 'zod';
 import type { AbRun, ScenarioVerdict } from '../perf/ab.js';
 import { formatPct } from '../perf/stats.js';
+import type { StageOutcome } from '../pipeline/payload.js';
+import type { PerfSample as StoredSample } from '../store/results.js';
+
+const Summary = z.object({ n: z.number(), median: z.number(), mean: z.number(), stddev: z.number(), cv: z.number(), min: z.number(), max: z.number() });
+const Comparison = z.object({
+  base: Summary,
+  series: Summary,
+  change: z.number(),
+  ci: z.tuple([z.number(), z.number()]),
+  mannWhitney: z.object({ u: z.number(), p: z.number(), exact: z.boolean() }),
+  verdict: z.enum(['improvement', 'regression', 'no-change', 'noisy']),
+  reason: z.string(),
+});
+const Invalid = z.object({ scenario: z.string(), side: z.enum(['base', 'series']), round: z.number(), rep: z.number(), reason: z.string() });
+const Splat = z.object({ kind: z.string(), title: z.string(), fingerprint: z.string(), test: z.string().nullable(), excerpt: z.array(z.string()) });
+const Session = z.object({
+  side: z.enum(['base', 'series']),
+  round: z.number(),
+  failure: z.object({ kind: z.enum(['boot-failure', 'kernel-crash', 'hang', 'wrong-kernel', 'infra-error', 'cancelled']), reason: z.string(), excerpt: z.array(z.string()) }).nullable(),
+  kernelRelease: z.string().nullable(),
+  splats: z.array(Splat),
+  logFile: z.string(),
+  where: z.string(),
+});
+const Pktgen = z.object({
+  device: z.string(),
+  packets: z.number(),
+  usec: z.number(),
+  idleUsec: z.number(),
+  pktSize: z.number(),
+  frags: z.number(),
+  pps: z.number(),
+  mbps: z.number(),
+  bps: z.number(),
+  errors: z.number(),
+  params: z.record(z.string(), z.string()),
+});
+const Sample = z.object({ scenario: z.string(), side: z.enum(['base', 'series']), round: z.number(), rep: z.number(), pps: z.number(), results: z.array(Pktgen), env: z.record(z.string(), z.string()) });
+
+/** What the perf stage returns, per perf suite: validated where the coordinator stores samples and the report renders them. */
+export const PerfSuiteSchema = z.object({
+  suite: z.string(),
+  config: z.string(),
+  base: z.object({ commit: z.string(), kernel: z.string() }),
+  series: z.object({ commit: z.string(), kernel: z.string() }),
+  plan: z.object({ rounds: z.number(), warmup: z.number(), repetitions: z.number(), unit: z.enum(['session', 'run']), runner: z.string() }),
+  run: z.object({ sessions: z.array(Session), samples: z.array(Sample), invalid: z.array(Invalid), stoppedBy: Session.nullable() }),
+  verdicts: z.array(z.object({ scenario: z.string(), description: z.string(), base: z.array(z.number()), series: z.array(z.number()), comparison: Comparison.nullable(), missing: z.string().nullable(), invalid: z.array(Invalid) })),
+});
+export type PerfSuiteData = z.infer<typeof PerfSuiteSchema>;
+export const PerfStageDataSchema = z.object({ suites: z.array(PerfSuiteSchema) });
+export type PerfStageData = z.infer<typeof PerfStageDataSchema>;
 
 const VERDICT_WORD = { improvement: 'IMPROVEMENT', regression: 'REGRESSION', 'no-change': 'no change', noisy: 'too noisy to tell' } as const;
 
@@ -8,7 +61,7 @@ function pps(n: number): string {
 }
 
 /** What ran where, and how often: the first lines of every perf report. */
-export function perfHeader(run: AbRun, unit: string): string[] {
+export function perfHeader(run: Pick<AbRun, 'sessions' | 'stoppedBy'> & { samples: { env: Record<string, string> }[] }, unit: string): string[] {
   const of = (side: 'base' | 'series') => run.sessions.filter((s) => s.side === side);
   const release = (side: 'base' | 'series') => of(side).find((s) => s.kernelRelease)?.kernelRelease ?? 'unknown';
   const env = run.samples[0]?.env ?? {};
@@ -54,4 +107,31 @@ export function perfTable(verdicts: ScenarioVerdict[]): string[] {
 
 export function formatPerf(run: AbRun, verdicts: ScenarioVerdict[], unit: string): string {
   return [...perfHeader(run, unit), '', ...verdicts.flatMap((v) => [...perfScenarioLines(v), '']), ''].join('\n');
+}
+
+/** One line per suite for the stage summary. */
+export function perfSummary(s: PerfSuiteData): string {
+  if (s.run.stoppedBy) return `${s.suite}: the ${s.run.stoppedBy.side} kernel's session ${s.run.stoppedBy.round} ended in ${s.run.stoppedBy.failure?.kind}`;
+  const parts = s.verdicts.map((v) => (v.comparison ? `${v.scenario} ${VERDICT_WORD[v.comparison.verdict]} (${formatPct(v.comparison.change)})` : `${v.scenario}: no comparison`));
+  return `${s.suite}: ${parts.join(', ')}`;
+}
+
+/** The perf stage's part of the report. */
+export function perfDetails(outcome: StageOutcome): string[] {
+  const parsed = PerfStageDataSchema.safeParse(outcome.data);
+  if (!parsed.success) return [];
+  return parsed.data.suites.flatMap((s) => [
+    `suite ${s.suite} (config ${s.config}, runner ${s.plan.runner}): base ${s.base.commit.slice(0, 12)}, series ${s.series.commit.slice(0, 12)}; ${s.plan.rounds} rounds of ${s.plan.warmup} warm-up + ${s.plan.repetitions} runs`,
+    ...perfHeader(s.run, s.plan.unit).map((l) => `  ${l}`),
+    ...s.verdicts.flatMap((v) => perfScenarioLines(v).map((l) => `  ${l}`)),
+    '  reproduce:',
+    `    ksci perf --base ${s.base.kernel} --series ${s.series.kernel} --suite ${s.suite}`,
+  ]);
+}
+
+/** The rows the results store keeps: one per kept run, with its environment. */
+export function perfSampleRows(data: PerfStageData): StoredSample[] {
+  return data.suites.flatMap((s) =>
+    s.run.samples.map((x) => ({ scenario: `${s.suite}/${x.scenario}`, side: x.side, metric: 'pps', value: x.pps, unit: 'packets/s', iteration: x.round * 1000 + x.rep, env: { ...x.env, round: x.round, rep: x.rep, commit: s[x.side].commit } })),
+  );
 }

@@ -24,7 +24,7 @@ export function renderReport(run: RunContext, outcomes: StageOutcome[], details:
   const first = outcomes.find((o) => o.status !== 'passed' && o.status !== 'skipped') ?? outcomes.find((o) => o.status === 'skipped');
   const headline =
     verdict === 'pass'
-      ? `${VERDICT_LABEL[verdict]}: all ${outcomes.length} stage(s) passed`
+      ? `${VERDICT_LABEL[verdict]}: all ${outcomes.filter((o) => o.status === 'passed').length} stage(s) passed${skippedNote(outcomes)}`
       : `${VERDICT_LABEL[verdict]}: ${first ? `${first.stage}: ${first.summary}` : 'no stage ran'}`;
 
   const facts: [string, string][] = [
@@ -51,6 +51,12 @@ export function renderReport(run: RunContext, outcomes: StageOutcome[], details:
     md.push('', `### ${o.stage}`, '', '```', ...lines, '```');
   }
   return { verdict, headline, markdown: md.join('\n') + '\n', text: text.join('\n') + '\n' };
+}
+
+/** A stage not asked for (perf without --perf) is skipped; a PASS says so rather than count it. */
+function skippedNote(outcomes: StageOutcome[]): string {
+  const skipped = outcomes.filter((o) => o.status === 'skipped').map((o) => o.stage);
+  return skipped.length ? ` (skipped: ${skipped.join(', ')})` : '';
 }
 
 function statusIcon(status: StageOutcome['status']): string {

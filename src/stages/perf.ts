@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UnrecoverableError } from 'bullmq';
+import { CancelledError, InfraError } from '../errors.js';
+import { analyzeAb, runAb } from '../perf/ab.js';
+import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
+import type { StageDefinition, StageResult } from '../pipeline/stage.js';
+import { BuildStageDataSchema } from '../report/build.js';
+import { perfSummary, type PerfStageData, type PerfSuiteData } from '../report/perf.js';
+import { sandboxAvailable } from '../sandbox/run.js';
+
+/**
+ * pktgen throughput of the series against its base: for each perf suite of
+ * the run, both kernels of the suite's config are booted in turn on one
+ * runner (base, series, series, base, ...) and each scenario gets a verdict.
+ * A regression, or a series kernel that crashes or hangs under load, fails
+ * the stage; a base kernel that does so is an infrastructure error, since
+ * nothing can be compared then.
+ */
+export const perfStage: StageDefinition = {
+  name: 'perf',
+  needs: ['build'],
+  role: 'perf',
+  // One perf job per worker: two at once on one machine would measure each other.
+  concurrency: 1,
+  wantsSeries: false,
+  variants: {
+    all: (config) => [config.build.arch],
+    of: (run) => run.build.arch,
+    async served(config, log) {
+      if (config.perf.runner === 'vm') {
+        const sandbox = await sandboxAvailable();
+        const missing = ['/usr/bin/qemu-system-x86_64', config.test.busybox, '/usr/bin/cpio'].filter((f) => !existsSync(f));
+        if (!sandbox.ok || missing.length) {
+          log.error({ why: sandbox.ok ? null : sandbox.why, missing }, 'this host cannot run perf VMs; it takes no perf jobs');
+          return [];
+        }
+      } else if (!existsSync('/usr/bin/ssh')) {
+        log.error({ host: config.perf.runner }, 'perf.runner is a bare-metal host, and this worker has no ssh client (apt-get install openssh-client)');
+        return [];
+      }
+      return ['x86_64'];
+    },
+  },
+  async run(ctx) {
+    const { config, run } = ctx;
+    if (run.build.perfSuites.length === 0) return { status: 'skipped', summary: 'no perf run asked for (ksci run --perf)', data: { suites: [] } };
+    const built = BuildStageDataSchema.safeParse(ctx.upstream.outcomes.find((o) => o.stage === 'build')?.data);
+    if (!built.success) throw new InfraError(`perf of run ${run.runId}: the build stage left no kernels`);
+    const suites: PerfSuiteData[] = [];
+    for (const name of run.build.perfSuites) {
+      const suite = loadPerfSuite(config, name);
+      const build = built.data.builds.find((b) => b.config === suite.config);
+      if (!build || build.series.status !== 'ok') throw new InfraError(`perf suite ${name} needs config ${suite.config}, which this run did not build`);
+      const scenarios = perfScenarios(suite, config.perf.set);
+      const plan = perfPlan(config, scenarios);
+      const kernels = { base: join(build.base.artifactDir, 'bzImage'), series: join(build.series.artifactDir, 'bzImage') };
+      const { runner, exclusive } = await perfRunner(config, suite, { tree: run.tree.name, log: ctx.log, ...(ctx.redis ? { redis: ctx.redis } : {}) });
+      const ab = await exclusive(
+        (signal) =>
+          runAb(runner, plan, kernels, {
+            outDir: join(config.dataDir, 'runs', run.runId, 'perf', name),
+            log: ctx.log,
+            signal: signal ?? ctx.signal,
+            onProgress: (m) => void ctx.progress({ message: `${name}: ${m}` }),
+          }),
+        ctx.signal,
+      );
+      if (ctx.signal.aborted) throw new CancelledError(`perf of run ${run.runId} cancelled`);
+      if (ab.stoppedBy?.side === 'base') {
+        const f = ab.stoppedBy.failure!;
+        throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) failed under pktgen (${f.kind}: ${f.reason}); nothing to compare the series with (console: ${ab.stoppedBy.logFile})`);
+      }
+      suites.push({
+        suite: name,
+        config: suite.config,
+        base: { commit: build.base.commit, kernel: kernels.base },
+        series: { commit: build.series.commit, kernel: kernels.series },
+        plan: { rounds: plan.rounds, warmup: plan.warmup, repetitions: plan.repetitions, unit: config.perf.sampleUnit, runner: runner.name },
+        run: ab,
+        verdicts: analyzeAb(ab, scenarios, perfThresholds(config), config.perf.sampleUnit),
+      });
+    }
+    return perfResult({ suites });
+  },
+};
+
+function perfResult(data: PerfStageData): StageResult {
+  const broken = data.suites.filter((s) => s.run.stoppedBy !== null || s.run.sessions.some((x) => x.splats.length > 0) || s.verdicts.some((v) => v.comparison?.verdict === 'regression'));
+  return { status: broken.length > 0 ? 'failed' : 'passed', summary: data.suites.map(perfSummary).join('; '), data };
+}
