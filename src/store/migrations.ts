@@ -102,6 +102,38 @@ CREATE INDEX perf_samples_history ON perf_samples (scenario, metric, created_at)
     name: 'what a run asked for (kernel configs, toolchain), so a lost run is queued again the same',
     sql: `ALTER TABLE runs ADD COLUMN options text;`,
   },
+  {
+    version: 3,
+    name: 'nightly throughput of tree heads, and the change points already alerted',
+    sql: `
+CREATE TABLE perf_nightly (
+  id bigserial PRIMARY KEY,
+  job_id text NOT NULL,
+  tree text NOT NULL,
+  commit_id text NOT NULL,
+  scenario text NOT NULL,
+  value double precision NOT NULL,
+  samples jsonb NOT NULL,
+  env jsonb NOT NULL,
+  measured_at timestamptz NOT NULL,
+  UNIQUE (job_id, scenario)
+);
+CREATE INDEX perf_nightly_history ON perf_nightly (tree, scenario, measured_at);
+CREATE TABLE perf_alerts (
+  id bigserial PRIMARY KEY,
+  tree text NOT NULL,
+  scenario text NOT NULL,
+  last_good text NOT NULL,
+  first_changed text NOT NULL,
+  direction text NOT NULL CHECK (direction IN ('regression', 'improvement')),
+  change double precision NOT NULL,
+  p double precision NOT NULL,
+  report text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX perf_alerts_scenario ON perf_alerts (tree, scenario);
+`,
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction; safe to run concurrently on a server. */

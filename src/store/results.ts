@@ -64,6 +64,33 @@ export interface PerfSample {
   env: Record<string, unknown>;
 }
 
+/** One scenario's throughput on a tree head one night: the value tracked, and what it came from. */
+export interface NightlyPoint {
+  /** The nightly job that measured it (idempotent recording). */
+  jobId: string;
+  tree: string;
+  commit: string;
+  scenario: string;
+  /** The night's median throughput (pps). */
+  value: number;
+  /** The numbers it is the median of (one per session). */
+  samples: number[];
+  env: Record<string, string>;
+  measuredAt: string;
+}
+
+export interface PerfAlert {
+  tree: string;
+  scenario: string;
+  lastGood: string;
+  firstChanged: string;
+  direction: 'regression' | 'improvement';
+  change: number;
+  p: number;
+  /** The text of the alert as written. */
+  report: string;
+}
+
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
 const RUN_COLUMNS = `r.id, r.series_id, s.title AS series_title, s.version AS series_version, r.tree, r.status, r.verdict,
@@ -264,6 +291,76 @@ export class ResultsStore {
         ]);
       }
     });
+  }
+
+  /**
+   * One night's measurement of a tree head, a row per scenario. Idempotent
+   * per job: a coordinator that records a finished nightly job twice (after
+   * a restart) keeps one row.
+   */
+  async recordNightly(points: NightlyPoint[]): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      let added = 0;
+      for (const p of points) {
+        const rows = await tx.query(
+          `INSERT INTO perf_nightly (job_id, tree, commit_id, scenario, value, samples, env, measured_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+           ON CONFLICT (job_id, scenario) DO NOTHING RETURNING id`,
+          [p.jobId, p.tree, p.commit, p.scenario, p.value, JSON.stringify(p.samples), JSON.stringify(p.env), p.measuredAt],
+        );
+        added += rows.length;
+      }
+      return added;
+    });
+  }
+
+  /** A scenario's nightly points on a tree, oldest first. */
+  async nightlyHistory(tree: string, scenario: string, limit = 365): Promise<NightlyPoint[]> {
+    const rows = await this.db.query<Record<string, unknown>>(
+      'SELECT * FROM (SELECT * FROM perf_nightly WHERE tree = $1 AND scenario = $2 ORDER BY measured_at DESC, id DESC LIMIT $3) recent ORDER BY measured_at, id',
+      [tree, scenario, limit],
+    );
+    const Samples = z.array(z.number());
+    const Env = z.record(z.string(), z.string());
+    const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+    return rows.map((r) => ({
+      jobId: String(r['job_id']),
+      tree: String(r['tree']),
+      commit: String(r['commit_id']),
+      scenario: String(r['scenario']),
+      value: Number(r['value']),
+      samples: Samples.parse(json(r['samples'])),
+      env: Env.parse(json(r['env'])),
+      measuredAt: new Date(r['measured_at'] as string).toISOString(),
+    }));
+  }
+
+  async nightlyScenarios(tree: string): Promise<string[]> {
+    const rows = await this.db.query<{ scenario: string }>('SELECT DISTINCT scenario FROM perf_nightly WHERE tree = $1 ORDER BY scenario', [tree]);
+    return rows.map((r) => r.scenario);
+  }
+
+  async recordAlert(a: PerfAlert): Promise<void> {
+    await this.db.query('INSERT INTO perf_alerts (tree, scenario, last_good, first_changed, direction, change, p, report) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)', [
+      a.tree, a.scenario, a.lastGood, a.firstChanged, a.direction, a.change, a.p, a.report,
+    ]);
+  }
+
+  async alerts(tree: string, scenario?: string): Promise<(PerfAlert & { createdAt: string })[]> {
+    const rows = await this.db.query<Record<string, unknown>>(
+      `SELECT * FROM perf_alerts WHERE tree = $1 ${scenario ? 'AND scenario = $2' : ''} ORDER BY id`,
+      scenario ? [tree, scenario] : [tree],
+    );
+    return rows.map((r) => ({
+      tree: String(r['tree']),
+      scenario: String(r['scenario']),
+      lastGood: String(r['last_good']),
+      firstChanged: String(r['first_changed']),
+      direction: r['direction'] as PerfAlert['direction'],
+      change: Number(r['change']),
+      p: Number(r['p']),
+      report: String(r['report']),
+      createdAt: new Date(r['created_at'] as string).toISOString(),
+    }));
   }
 
   async perfSamples(runId: string): Promise<PerfSample[]> {

@@ -1,0 +1,130 @@
+/**
+ * Nightly tracking: build the head of a tree with each perf suite's config,
+ * measure it (sessions of the same kernel, no A/B: the history is the
+ * reference), record one point per scenario, and alert once per change point
+ * the history shows. measureTreeHead does the work (builds, VMs);
+ * trackNightly is the bookkeeping that needs the results database.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { KernelBuilder } from '../build/kernel.js';
+import { detectToolchain } from '../build/toolchain.js';
+import { SourceTree } from '../build/workspace.js';
+import type { Config } from '../config/schema.js';
+import { CancelledError, InfraError, UsageError } from '../errors.js';
+import { loadKernelConfig } from '../kconfig/load.js';
+import type { Logger } from '../log.js';
+import { buildEnv } from '../stages/build.js';
+import type { NightlyPoint, PerfAlert, ResultsStore } from '../store/results.js';
+import { ensureTree, resolveBase } from '../tree/trees.js';
+import { samplesOf, sessionRuns, unitValues, type PerfSample } from './ab.js';
+import { detectChangePoints, pendingAlerts, type ChangePoint, type ChangePointOptions, type HistoryPoint } from './changepoint.js';
+import { loadPerfSuite, perfPlan, perfRunner, perfScenarios } from './plan.js';
+import { formatPct, median } from './stats.js';
+
+export const NIGHTLY_QUEUE = 'ksci-nightly';
+export const NightlyJobSchema = z.object({ tree: z.string().min(1) });
+
+export interface NightlyResult {
+  tree: string;
+  commit: string;
+  points: NightlyPoint[];
+  /** Scenarios that gave no number tonight, and why. */
+  missing: string[];
+}
+
+export async function measureTreeHead(
+  config: Config,
+  treeName: string,
+  o: { jobId: string; log: Logger; signal?: AbortSignal; redis?: () => import('ioredis').Redis; onProgress?: (m: string) => void },
+): Promise<NightlyResult> {
+  const treeConfig = config.trees.find((t) => t.name === treeName);
+  if (!treeConfig) throw new UsageError(`no tree "${treeName}" in the config`);
+  const cacheDir = join(config.dataDir, 'cache');
+  const tree = await ensureTree(treeConfig, { cacheDir, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
+  const { commit } = await resolveBase(tree, null);
+  const toolchain = await detectToolchain(config.build.toolchain);
+  if (!toolchain) throw new InfraError(`no ${config.build.toolchain} toolchain on this host for the nightly build`);
+  const env = buildEnv(config, toolchain, config.build.arch, { log: o.log, ...(o.signal ? { signal: o.signal } : {}), onProgress: (p) => o.onProgress?.(p.message) });
+  const source = new SourceTree(tree, cacheDir, o.log);
+  const points: NightlyPoint[] = [];
+  const missing: string[] = [];
+  const measuredAt = new Date().toISOString();
+  for (const name of config.perf.suites) {
+    const suite = loadPerfSuite(config, name);
+    const builder = new KernelBuilder(tree, source, loadKernelConfig(config.build, suite.config), env);
+    o.onProgress?.(`${name}: building ${treeName} at ${commit.slice(0, 12)} (config ${suite.config})`);
+    const built = await builder.buildBase(commit);
+    if (built.status !== 'ok') throw new InfraError(`the head of ${treeName} (${commit.slice(0, 12)}) does not build with config ${suite.config} (log: ${built.artifactDir})`);
+    const scenarios = perfScenarios(suite, config.perf.set);
+    const plan = perfPlan(config, scenarios);
+    const { runner, exclusive } = await perfRunner(config, suite, { tree: treeName, log: o.log, ...(o.redis ? { redis: o.redis } : {}) });
+    const samples: PerfSample[] = [];
+    await exclusive(async (signal) => {
+      for (let round = 1; round <= plan.rounds; round++) {
+        if (signal?.aborted || o.signal?.aborted) throw new CancelledError(`nightly ${treeName} cancelled`);
+        o.onProgress?.(`${name}: session ${round}/${plan.rounds}`);
+        const s = await runner.session({ kernel: join(built.artifactDir, 'bzImage'), label: 'base', round, runs: sessionRuns(plan), outDir: join(config.dataDir, 'nightly', o.jobId, name), log: o.log, signal: signal ?? o.signal });
+        if (s.failure) throw new InfraError(`the head of ${treeName} (${commit.slice(0, 12)}) failed under pktgen: ${s.failure.kind}: ${s.failure.reason} (console: ${s.logFile})`);
+        const got = samplesOf('base', round, s, scenarios);
+        samples.push(...got.samples);
+        for (const x of got.invalid) o.log.warn({ tree: treeName, scenario: x.scenario, round, reason: x.reason }, 'nightly run dropped');
+      }
+    }, o.signal);
+    for (const sc of scenarios) {
+      const mine = samples.filter((x) => x.scenario === sc.name);
+      const values = unitValues(mine, config.perf.sampleUnit);
+      if (values.length === 0) {
+        missing.push(`${name}/${sc.name}`);
+        continue;
+      }
+      points.push({ jobId: o.jobId, tree: treeName, commit, scenario: `${name}/${sc.name}`, value: median(values), samples: values, env: mine[0]!.env, measuredAt });
+    }
+  }
+  return { tree: treeName, commit, points, missing };
+}
+
+/** The text of an alert: where throughput moved, by how much, and the nights around it. */
+export function nightlyAlertText(tree: string, scenario: string, cp: ChangePoint, history: HistoryPoint[]): string {
+  const around = history.slice(Math.max(0, cp.index - 3), cp.index + 3);
+  return [
+    `ksci nightly: ${scenario} on ${tree}: throughput ${cp.direction} of ${formatPct(cp.change)}`,
+    '',
+    `between ${cp.lastGood.slice(0, 12)} (last before) and ${cp.firstChanged.slice(0, 12)} (first after):`,
+    `  mean ${Math.round(cp.meanBefore).toLocaleString('en-US')} -> ${Math.round(cp.meanAfter).toLocaleString('en-US')} pps, Welch t-test p=${cp.p.toPrecision(2)}`,
+    `  commit range: git log ${cp.lastGood.slice(0, 12)}..${cp.firstChanged.slice(0, 12)}`,
+    '',
+    'nights around it:',
+    ...around.map((p) => `  ${p.time.slice(0, 10)}  ${p.commit.slice(0, 12)}  ${Math.round(p.value).toLocaleString('en-US')} pps`),
+    '',
+  ].join('\n');
+}
+
+/**
+ * Records tonight's points, finds change points in each scenario's history,
+ * and alerts the ones not alerted before (a change point that moves by a
+ * night as history grows is the same change). Alerts are stored and written
+ * under <dataDir>/reports; mail and GitHub issues plug in here.
+ */
+export async function trackNightly(store: ResultsStore, result: NightlyResult, o: { config: Config; log: Logger }): Promise<PerfAlert[]> {
+  await store.recordNightly(result.points);
+  const cpo: ChangePointOptions = { alpha: o.config.perf.nightly.alpha, minChange: o.config.perf.nightly.minChange, minSegment: o.config.perf.nightly.minSegment };
+  const sent: PerfAlert[] = [];
+  for (const scenario of await store.nightlyScenarios(result.tree)) {
+    const history: HistoryPoint[] = (await store.nightlyHistory(result.tree, scenario)).map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value }));
+    const points = detectChangePoints(history, cpo);
+    const alerted = (await store.alerts(result.tree, scenario)).map((a) => ({ scenario, firstChanged: a.firstChanged, lastGood: a.lastGood, direction: a.direction }));
+    for (const cp of pendingAlerts(scenario, history, points, alerted)) {
+      const report = nightlyAlertText(result.tree, scenario, cp, history);
+      const alert: PerfAlert = { tree: result.tree, scenario, lastGood: cp.lastGood, firstChanged: cp.firstChanged, direction: cp.direction, change: cp.change, p: cp.p, report };
+      await store.recordAlert(alert);
+      const dir = join(o.config.dataDir, 'reports');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `nightly-${result.tree}-${scenario.replace(/\//g, '_')}-${cp.firstChanged.slice(0, 12)}.txt`), report);
+      o.log.warn({ tree: result.tree, scenario, change: cp.change, lastGood: cp.lastGood, firstChanged: cp.firstChanged }, `nightly: throughput ${cp.direction}`);
+      sent.push(alert);
+    }
+  }
+  return sent;
+}
