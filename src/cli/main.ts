@@ -25,7 +25,7 @@ import { analyzeAb, runAb } from '../perf/ab.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
 import { formatPerf } from '../report/perf.js';
 import { detectChangePoints } from '../perf/changepoint.js';
-import { measureTreeHead, NIGHTLY_QUEUE, trackNightly } from '../perf/nightly.js';
+import { bisectRange, measureTreeHead, NIGHTLY_QUEUE, trackNightly } from '../perf/nightly.js';
 import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
 import { Queue } from 'bullmq';
 
@@ -68,6 +68,7 @@ interface BuildOpts {
   perPatch?: boolean;
   suite?: string[];
   perf?: boolean;
+  perfBisect?: boolean;
 }
 
 function buildRequest(opts: BuildOpts): BuildRequest {
@@ -77,6 +78,7 @@ function buildRequest(opts: BuildOpts): BuildRequest {
     ...(opts.perPatch ? { perPatch: true } : {}),
     ...(opts.suite ? { suites: opts.suite } : {}),
     ...(opts.perf ? { perf: true } : {}),
+    ...(opts.perfBisect ? { perfBisect: true } : {}),
   };
 }
 
@@ -103,6 +105,7 @@ program
   .option('--per-patch', 'also build after each patch and name the first that breaks the build')
   .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated (selftests/: smoke, ...)', parseList)
   .option('--perf', 'also measure pktgen throughput, base vs series (perf.suites; builds the perf config)')
+  .option('--perf-bisect', 'like --perf, and when a scenario regresses, bisect the patches for the one that costs it (builds after each patch)')
   .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
@@ -161,6 +164,7 @@ program
   .option('--per-patch', 'also build after each patch')
   .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated', parseList)
   .option('--perf', 'also measure pktgen throughput, base vs series')
+  .option('--perf-bisect', 'like --perf, and bisect a regression over the patches')
   .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     const abs = resolve(path);
@@ -337,6 +341,25 @@ nightlyCmd
       for (const a of alerts) process.stdout.write(`\n${a.report}`);
     } finally {
       await services.close();
+    }
+  });
+
+nightlyCmd
+  .command('bisect')
+  .description('find the commit of a change point: build commits of good..bad (first-parent) and compare each with good, binary search')
+  .argument('<tree>', 'tree name')
+  .argument('<scenario>', 'suite/scenario, e.g. pktgen/dummy-xmit')
+  .argument('<good>', 'last commit before the change')
+  .argument('<bad>', 'first commit after it')
+  .action(async (tree: string, scenario: string, good: string, bad: string, _opts: unknown, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const redis = config.perf.runner === 'vm' ? null : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
+    try {
+      const r = await bisectRange(config, tree, { good, bad, scenario }, { log, ...(redis ? { redis: () => redis.client() } : {}), onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) });
+      const probes = r.probes.map((p) => `  ${p.counter}/${r.commits}: ${p.verdict}${p.change !== null ? ` (${(p.change * 100).toFixed(1)}%)` : ''}`);
+      process.stdout.write(`${r.culprit ? `first commit that moves ${scenario}: ${r.culprit.title}` : 'no culprit'}\n${probes.join('\n')}\n${r.note ? `note: ${r.note}\n` : ''}`);
+    } finally {
+      await redis?.stop();
     }
   });
 

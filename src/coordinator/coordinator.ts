@@ -36,6 +36,8 @@ export interface BuildRequest {
   suites?: string[] | undefined;
   /** Run the perf suites (config perf.suites) base vs series. */
   perf?: boolean | undefined;
+  /** And bisect a regression over the series' patches (builds each patch). */
+  perfBisect?: boolean | undefined;
 }
 
 /** What a run builds: the request, completed from the config and checked against it. */
@@ -43,8 +45,8 @@ export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
   const testing = config.stages.includes('test');
   if (req.suites?.length && !testing) throw new UsageError('test suites were asked for, but the test stage is off', 'add "test" to stages in the config file');
   const suites = testing ? [...new Set(req.suites ?? config.test.suites)] : [];
-  if (req.perf && !config.stages.includes('perf')) throw new UsageError('a perf run was asked for, but the perf stage is off', 'add "perf" to stages in the config file');
-  const perfSuites = req.perf ? config.perf.suites : [];
+  if ((req.perf || req.perfBisect) && !config.stages.includes('perf')) throw new UsageError('a perf run was asked for, but the perf stage is off', 'add "perf" to stages in the config file');
+  const perfSuites = req.perf || req.perfBisect ? config.perf.suites : [];
   // A suite boots the kernel of its config: the run builds it too.
   const suiteConfigs = [...suites, ...perfSuites].map((name) => loadSuite(suitesDir(config.test.suitesDir), name).config);
   const configs = [...new Set([...(req.configs ?? config.build.defaultConfigs), ...suiteConfigs])];
@@ -52,7 +54,7 @@ export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
   if (unknown.length > 0) {
     throw new UsageError(`unknown kernel config(s): ${unknown.join(', ')}`, `known: ${Object.keys(config.build.configs).join(', ')} (build.configs in the config file)`);
   }
-  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: req.perPatch ?? config.build.perPatch, suites, perfSuites };
+  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: (req.perPatch ?? config.build.perPatch) || req.perfBisect === true, suites, perfSuites, perfBisect: req.perfBisect === true };
 }
 
 export interface Submitted {
@@ -142,7 +144,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     const build = resolveBuild(config, opts.build);
     const seriesId = await store.saveSeries(series, opts.source);
     // The same series version on the same tree, built the same way, is the same run.
-    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}`;
+    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}${build.perfBisect ? ':bisect' : ''}`;
     const { runId, created } = await store.createRun({
       seriesId,
       tree: choice.tree.name,

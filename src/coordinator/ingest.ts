@@ -23,7 +23,7 @@ const IngestJobSchema = z.object({
   version: z.number().int().min(1).optional(),
   requestedBy: z.string().optional(),
   build: z
-    .object({ configs: z.array(z.string().min(1)).min(1).optional(), toolchain: z.enum(['gcc', 'llvm']).optional(), perPatch: z.boolean().optional(), suites: z.array(z.string().min(1)).min(1).optional(), perf: z.boolean().optional() })
+    .object({ configs: z.array(z.string().min(1)).min(1).optional(), toolchain: z.enum(['gcc', 'llvm']).optional(), perPatch: z.boolean().optional(), suites: z.array(z.string().min(1)).min(1).optional(), perf: z.boolean().optional(), perfBisect: z.boolean().optional() })
     .default({}),
 });
 export type IngestJob = z.input<typeof IngestJobSchema>;

@@ -17,10 +17,12 @@ import { loadKernelConfig } from '../kconfig/load.js';
 import type { Logger } from '../log.js';
 import { buildEnv } from '../stages/build.js';
 import type { NightlyPoint, PerfAlert, ResultsStore } from '../store/results.js';
+import { gitAt } from '../tree/git.js';
 import { ensureTree, resolveBase } from '../tree/trees.js';
 import { samplesOf, sessionRuns, unitValues, type PerfSample } from './ab.js';
 import { detectChangePoints, pendingAlerts, type ChangePoint, type ChangePointOptions, type HistoryPoint } from './changepoint.js';
-import { loadPerfSuite, perfPlan, perfRunner, perfScenarios } from './plan.js';
+import { bisectSeries, type BisectResult } from './bisect.js';
+import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from './plan.js';
 import { formatPct, median } from './stats.js';
 
 export const NIGHTLY_QUEUE = 'ksci-nightly';
@@ -94,6 +96,7 @@ export function nightlyAlertText(tree: string, scenario: string, cp: ChangePoint
     `between ${cp.lastGood.slice(0, 12)} (last before) and ${cp.firstChanged.slice(0, 12)} (first after):`,
     `  mean ${Math.round(cp.meanBefore).toLocaleString('en-US')} -> ${Math.round(cp.meanAfter).toLocaleString('en-US')} pps, Welch t-test p=${cp.p.toPrecision(2)}`,
     `  commit range: git log ${cp.lastGood.slice(0, 12)}..${cp.firstChanged.slice(0, 12)}`,
+    `  find the commit: ksci nightly bisect ${tree} ${scenario} ${cp.lastGood.slice(0, 12)} ${cp.firstChanged.slice(0, 12)}`,
     '',
     'nights around it:',
     ...around.map((p) => `  ${p.time.slice(0, 10)}  ${p.commit.slice(0, 12)}  ${Math.round(p.value).toLocaleString('en-US')} pps`),
@@ -127,4 +130,57 @@ export async function trackNightly(store: ResultsStore, result: NightlyResult, o
     }
   }
   return sent;
+}
+
+/**
+ * Bisects a nightly change point's commit range (lastGood..firstChanged,
+ * first-parent: the tree's own history of merges, as a maintainer reads it)
+ * for the commit that moved one scenario: each probe builds that commit and
+ * compares it with lastGood, A/B on one runner.
+ */
+export async function bisectRange(
+  config: Config,
+  treeName: string,
+  range: { good: string; bad: string; scenario: string },
+  o: { log: Logger; signal?: AbortSignal; redis?: () => import('ioredis').Redis; onProgress?: (m: string) => void },
+): Promise<BisectResult & { commits: number }> {
+  const treeConfig = config.trees.find((t) => t.name === treeName);
+  if (!treeConfig) throw new UsageError(`no tree "${treeName}" in the config`);
+  const [suiteName, scenarioName] = range.scenario.split('/');
+  if (!suiteName || !scenarioName) throw new UsageError(`scenario "${range.scenario}" is not <suite>/<scenario> (as ksci nightly show names them)`);
+  const cacheDir = join(config.dataDir, 'cache');
+  const tree = await ensureTree(treeConfig, { cacheDir, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
+  const git = gitAt(tree.gitDir, o.signal);
+  const lines = (await git.raw(['log', '--first-parent', '--reverse', '--format=%H %s', `${range.good}..${range.bad}`])).trim().split('\n').filter(Boolean);
+  if (lines.length === 0) throw new UsageError(`${range.good.slice(0, 12)}..${range.bad.slice(0, 12)} has no commits on ${treeName}`);
+  const toolchain = await detectToolchain(config.build.toolchain);
+  if (!toolchain) throw new InfraError(`no ${config.build.toolchain} toolchain on this host`);
+  const env = buildEnv(config, toolchain, config.build.arch, { log: o.log, ...(o.signal ? { signal: o.signal } : {}), onProgress: (p) => o.onProgress?.(p.message) });
+  const suite = loadPerfSuite(config, suiteName);
+  const builder = new KernelBuilder(tree, new SourceTree(tree, cacheDir, o.log), loadKernelConfig(config.build, suite.config), env);
+  const kernelAt = async (commit: string) => {
+    const b = await builder.buildBase(commit);
+    if (b.status !== 'ok') throw new InfraError(`${commit.slice(0, 12)} of ${treeName} does not build with config ${suite.config} (log: ${b.artifactDir}); bisect by hand from here`);
+    return join(b.artifactDir, 'bzImage');
+  };
+  const good = await kernelAt(range.good);
+  const plan = perfPlan(config, perfScenarios(suite, config.perf.set, [scenarioName]));
+  const { runner, exclusive } = await perfRunner(config, suite, { tree: treeName, log: o.log, ...(o.redis ? { redis: o.redis } : {}) });
+  const prefixes = lines.map((l, i) => {
+    const commit = l.slice(0, 40);
+    return { counter: i + 1, title: `${commit.slice(0, 12)} ${l.slice(41)}`, kernel: () => kernelAt(commit) };
+  });
+  const result = await exclusive(
+    (signal) =>
+      bisectSeries(runner, plan, good, prefixes, scenarioName, {
+        thresholds: perfThresholds(config),
+        unit: config.perf.sampleUnit,
+        outDir: join(config.dataDir, 'nightly', `bisect-${range.good.slice(0, 12)}-${range.bad.slice(0, 12)}`),
+        log: o.log,
+        signal: signal ?? o.signal,
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      }),
+    o.signal,
+  );
+  return { ...result, commits: lines.length };
 }

@@ -83,6 +83,8 @@ export const RunBuildSchema = z.object({
   suites: z.array(z.string().min(1)).default([]),
   /** Perf suites (pktgen) run base vs series; empty unless asked for (ksci run --perf). */
   perfSuites: z.array(z.string().min(1)).default([]),
+  /** When a perf scenario regresses, bisect the series' per-patch kernels for the patch that costs it. */
+  perfBisect: z.boolean().default(false),
 });
 export type RunBuild = z.infer<typeof RunBuildSchema>;
 

@@ -49,6 +49,15 @@ export const PerfSuiteSchema = z.object({
   plan: z.object({ rounds: z.number(), warmup: z.number(), repetitions: z.number(), unit: z.enum(['session', 'run']), runner: z.string() }),
   run: z.object({ sessions: z.array(Session), samples: z.array(Sample), invalid: z.array(Invalid), stoppedBy: Session.nullable() }),
   verdicts: z.array(z.object({ scenario: z.string(), description: z.string(), base: z.array(z.number()), series: z.array(z.number()), comparison: Comparison.nullable(), missing: z.string().nullable(), invalid: z.array(Invalid) })),
+  bisect: z
+    .object({
+      scenario: z.string(),
+      culprit: z.object({ counter: z.number(), title: z.string() }).nullable(),
+      probes: z.array(z.object({ counter: z.number(), verdict: z.string(), change: z.number().nullable() })),
+      note: z.string().nullable(),
+    })
+    .nullable()
+    .default(null),
 });
 export type PerfSuiteData = z.infer<typeof PerfSuiteSchema>;
 export const PerfStageDataSchema = z.object({ suites: z.array(PerfSuiteSchema) });
@@ -124,9 +133,20 @@ export function perfDetails(outcome: StageOutcome): string[] {
     `suite ${s.suite} (config ${s.config}, runner ${s.plan.runner}): base ${s.base.commit.slice(0, 12)}, series ${s.series.commit.slice(0, 12)}; ${s.plan.rounds} rounds of ${s.plan.warmup} warm-up + ${s.plan.repetitions} runs`,
     ...perfHeader(s.run, s.plan.unit).map((l) => `  ${l}`),
     ...s.verdicts.flatMap((v) => perfScenarioLines(v).map((l) => `  ${l}`)),
+    ...bisectLines(s.bisect).map((l) => `  ${l}`),
     '  reproduce:',
     `    ksci perf --base ${s.base.kernel} --series ${s.series.kernel} --suite ${s.suite}`,
   ]);
+}
+
+function bisectLines(b: PerfSuiteData['bisect']): string[] {
+  if (!b) return [];
+  const probes = b.probes.map((p) => `patch ${p.counter}: ${p.verdict}${p.change !== null ? ` (${formatPct(p.change)})` : ''}`).join('; ');
+  return [
+    b.culprit ? `bisect ${b.scenario}: patch ${b.culprit.counter} "${b.culprit.title}" is the first that costs the throughput` : `bisect ${b.scenario}: no culprit`,
+    ...(probes ? [`  probes: ${probes}`] : []),
+    ...(b.note ? [`  note: ${b.note}`] : []),
+  ];
 }
 
 /** The rows the results store keeps: one per kept run, with its environment. */

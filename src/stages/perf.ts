@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { CancelledError, InfraError } from '../errors.js';
 import { analyzeAb, runAb } from '../perf/ab.js';
+import { bisectSeries } from '../perf/bisect.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
 import type { StageDefinition, StageResult } from '../pipeline/stage.js';
 import { BuildStageDataSchema } from '../report/build.js';
@@ -71,6 +72,24 @@ export const perfStage: StageDefinition = {
         const f = ab.stoppedBy.failure!;
         throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) failed under pktgen (${f.kind}: ${f.reason}); nothing to compare the series with (console: ${ab.stoppedBy.logFile})`);
       }
+      const verdicts = analyzeAb(ab, scenarios, perfThresholds(config), config.perf.sampleUnit);
+      const worst = verdicts.filter((v) => v.comparison?.verdict === 'regression').sort((a, b) => a.comparison!.change - b.comparison!.change)[0];
+      let bisect: PerfSuiteData['bisect'] = null;
+      if (worst && run.build.perfBisect) {
+        const prefixes = build.perPatch.flatMap((p) => (p.outcome.status === 'ok' ? [{ counter: p.counter, title: p.title, kernel: join(p.outcome.artifactDir, 'bzImage') }] : []));
+        bisect = await exclusive(
+          (signal) =>
+            bisectSeries(runner, plan, kernels.base, prefixes, worst.scenario, {
+              thresholds: perfThresholds(config),
+              unit: config.perf.sampleUnit,
+              outDir: join(config.dataDir, 'runs', run.runId, 'perf', name),
+              log: ctx.log,
+              signal: signal ?? ctx.signal,
+              onProgress: (m) => void ctx.progress({ message: `${name}: ${m}` }),
+            }),
+          ctx.signal,
+        );
+      }
       suites.push({
         suite: name,
         config: suite.config,
@@ -78,7 +97,8 @@ export const perfStage: StageDefinition = {
         series: { commit: build.series.commit, kernel: kernels.series },
         plan: { rounds: plan.rounds, warmup: plan.warmup, repetitions: plan.repetitions, unit: config.perf.sampleUnit, runner: runner.name },
         run: ab,
-        verdicts: analyzeAb(ab, scenarios, perfThresholds(config), config.perf.sampleUnit),
+        verdicts,
+        bisect,
       });
     }
     return perfResult({ suites });

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../log.js';
+import { fixturePath } from '../testing/paths.js';
+import { bisectSeries, nextProbe, type SeriesPrefix } from './bisect.js';
+import type { PerfRunner, PerfSessionRequest, PerfSessionResult } from './runner.js';
+import { DEFAULT_THRESHOLDS } from './stats.js';
+
+/**
+ * A runner standing in for QEMU: it answers each run with the real pktgen
+ * capture, its pps scaled per kernel, so the search logic is tested on the
+ * parser's real input without booting anything. Kernels "k1".."k4" are the
+ * prefixes; from `slowFrom` on, throughput is 8% lower.
+ */
+function fakeRunner(slowFrom: number): PerfRunner & { booted: string[] } {
+  const capture = readFileSync(fixturePath('pktgen', 'shared-dummy0.txt'), 'utf8');
+  const booted: string[] = [];
+  return {
+    name: 'fake',
+    booted,
+    async session(req: PerfSessionRequest): Promise<PerfSessionResult> {
+      booted.push(req.kernel);
+      const k = req.kernel === 'base' ? 0 : Number(req.kernel.slice(1));
+      const runs = req.runs.map((r, i) => {
+        const pps = Math.round(372_292 * (k >= slowFrom ? 0.92 : 1) * (1 + (((req.round * 7 + i * 3) % 9) - 4) / 1000));
+        const text = capture.replace(/\d+pps/, `${pps}pps`);
+        return { scenario: r.scenario.name, rep: r.rep, warmup: r.warmup, exitCode: 0, timedOut: false, output: [], files: { 'pktgen.dummy0': Buffer.from(text) } };
+      });
+      return { failure: null, runs, kernelRelease: '6.12', splats: [], logFile: '/dev/null', where: 'fake' };
+    },
+  };
+}
+
+const prefixes: SeriesPrefix[] = [1, 2, 3, 4].map((c) => ({ counter: c, title: `patch ${c}`, kernel: `k${c}` }));
+const plan = { scenarios: [{ name: 'dummy-xmit', description: '', run: './xmit.sh', env: { PKTGEN_COUNT: '1000000' }, timeoutSeconds: 60 }], rounds: 6, warmup: 0, repetitions: 1 };
+const opts = { thresholds: DEFAULT_THRESHOLDS, unit: 'session' as const, outDir: '/tmp/unused', log: silentLogger };
+
+describe('perf bisection over a series', () => {
+  it('probes the middle of the open interval', () => {
+    assert.equal(nextProbe(-1, 3), 1);
+    assert.equal(nextProbe(1, 3), 2);
+    assert.equal(nextProbe(2, 3), null);
+  });
+
+  for (const slowFrom of [1, 2, 3, 4]) {
+    it(`names patch ${slowFrom} when it is the first slow prefix, in at most 2 probes of 4 patches`, async () => {
+      const runner = fakeRunner(slowFrom);
+      const r = await bisectSeries(runner, plan, 'base', prefixes, 'dummy-xmit', opts);
+      assert.deepEqual(r.culprit, { counter: slowFrom, title: `patch ${slowFrom}` });
+      assert.ok(r.probes.length <= 2);
+      assert.equal(r.note, null);
+      for (const p of r.probes) assert.equal(p.verdict, p.counter >= slowFrom ? 'regression' : 'no-change');
+    });
+  }
+
+  it('without per-patch kernels there is nothing to bisect', async () => {
+    const r = await bisectSeries(fakeRunner(1), plan, 'base', [], 'dummy-xmit', opts);
+    assert.equal(r.culprit, null);
+    assert.match(r.note!, /without --per-patch/);
+  });
+});
