@@ -118,10 +118,18 @@ export function formatPerf(run: AbRun, verdicts: ScenarioVerdict[], unit: string
   return [...perfHeader(run, unit), '', ...verdicts.flatMap((v) => [...perfScenarioLines(v), '']), ''].join('\n');
 }
 
+/** Splats the series kernel printed under pktgen that the base did not (by fingerprint). */
+export function newSplats(s: PerfSuiteData): string[] {
+  const onBase = new Set(s.run.sessions.filter((x) => x.side === 'base').flatMap((x) => x.splats.map((p) => p.fingerprint)));
+  return [...new Set(s.run.sessions.filter((x) => x.side === 'series').flatMap((x) => x.splats.filter((p) => !onBase.has(p.fingerprint)).map((p) => p.title)))];
+}
+
 /** One line per suite for the stage summary. */
 export function perfSummary(s: PerfSuiteData): string {
   if (s.run.stoppedBy) return `${s.suite}: the ${s.run.stoppedBy.side} kernel's session ${s.run.stoppedBy.round} ended in ${s.run.stoppedBy.failure?.kind}`;
   const parts = s.verdicts.map((v) => (v.comparison ? `${v.scenario} ${VERDICT_WORD[v.comparison.verdict]} (${formatPct(v.comparison.change)})` : `${v.scenario}: no comparison`));
+  const splats = newSplats(s);
+  if (splats.length) parts.push(`new kernel splats under load: ${splats.join('; ')}`);
   return `${s.suite}: ${parts.join(', ')}`;
 }
 

@@ -7,7 +7,7 @@ import { bisectSeries } from '../perf/bisect.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
 import type { StageDefinition, StageResult } from '../pipeline/stage.js';
 import { BuildStageDataSchema } from '../report/build.js';
-import { perfSummary, type PerfStageData, type PerfSuiteData } from '../report/perf.js';
+import { newSplats, perfSummary, type PerfStageData, type PerfSuiteData } from '../report/perf.js';
 import { sandboxAvailable } from '../sandbox/run.js';
 
 /**
@@ -106,6 +106,6 @@ export const perfStage: StageDefinition = {
 };
 
 function perfResult(data: PerfStageData): StageResult {
-  const broken = data.suites.filter((s) => s.run.stoppedBy !== null || s.run.sessions.some((x) => x.splats.length > 0) || s.verdicts.some((v) => v.comparison?.verdict === 'regression'));
+  const broken = data.suites.filter((s) => s.run.stoppedBy !== null || newSplats(s).length > 0 || s.verdicts.some((v) => v.comparison?.verdict === 'regression'));
   return { status: broken.length > 0 ? 'failed' : 'passed', summary: data.suites.map(perfSummary).join('; '), data };
 }
