@@ -241,6 +241,7 @@ program
     const kernel = resolve(opts.kernel);
     if (statSafe(kernel) <= 0) throw new UsageError(`no kernel image at ${kernel}`);
     const full = loadSuite(suitesDir(config.test.suitesDir), opts.suite);
+    if (full.kind === 'perf') throw new UsageError(`suite ${full.name} is a perf suite`, `measure it with: ksci perf --base ${opts.kernel} --series ${opts.kernel} --suite ${full.name}`);
     const unknown = (opts.only ?? []).filter((n) => !full.tests.some((t) => t.name === n));
     if (unknown.length) throw new UsageError(`suite ${full.name} has no test(s) ${unknown.join(', ')}`, `its tests: ${full.tests.map((t) => t.name).join(', ')}`);
     const suite = opts.only ? { ...full, tests: full.tests.filter((t) => opts.only!.includes(t.name)) } : full;

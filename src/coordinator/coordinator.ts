@@ -48,7 +48,11 @@ export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
   if ((req.perf || req.perfBisect) && !config.stages.includes('perf')) throw new UsageError('a perf run was asked for, but the perf stage is off', 'add "perf" to stages in the config file');
   const perfSuites = req.perf || req.perfBisect ? config.perf.suites : [];
   // A suite boots the kernel of its config: the run builds it too.
-  const suiteConfigs = [...suites, ...perfSuites].map((name) => loadSuite(suitesDir(config.test.suitesDir), name).config);
+  const dir = suitesDir(config.test.suitesDir);
+  for (const name of suites) {
+    if (loadSuite(dir, name).kind === 'perf') throw new UsageError(`suite ${name} is a perf suite: it measures throughput, it does not pass or fail`, 'ask for it with --perf (perf.suites in the config)');
+  }
+  const suiteConfigs = [...suites, ...perfSuites].map((name) => loadSuite(dir, name).config);
   const configs = [...new Set([...(req.configs ?? config.build.defaultConfigs), ...suiteConfigs])];
   const unknown = configs.filter((c) => !config.build.configs[c]);
   if (unknown.length > 0) {
