@@ -23,18 +23,6 @@ export interface Archive {
   target: TargetSeries;
 }
 
-/** mulberry32: small, fast, and the same sequence on every run for a seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // Fictional people on reserved example domains: generated mail must not
 // put words in real developers' mouths.
 const FIRST = ['Maya', 'Tomas', 'Lena', 'Ravi', 'Ingrid', 'Oskar', 'Amara', 'Jonas', 'Keiko', 'Mateo', 'Søren', 'Priya', 'Björk', 'Nadia', 'Emil', 'Yara', 'Lukas', 'Chiara', 'Farid', 'Hana'];
@@ -100,7 +88,7 @@ function rfc2822(ms: number): string {
 
 export function generateArchive(messages: number, seed = 20250101): Archive {
   if (!Number.isInteger(messages) || messages < 200) throw new Error(`need at least 200 messages for a lore-like archive, got ${messages}`);
-  const rnd = prng(seed);
+  const rnd = seededRng(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const hex = (n: number) => Array.from({ length: n }, () => '0123456789abcdef'[int(16)]).join('');
@@ -281,3 +269,4 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
   out.length = Math.min(out.length, messages);
   return { mbox: Buffer.from(out.join('\n'), 'utf8'), messages: out.length, target };
 }
+import { seededRng } from '../src/random.js';

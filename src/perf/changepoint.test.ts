@@ -11,18 +11,9 @@ import {
   type ChangePoint,
   type HistoryPoint,
 } from './changepoint.js';
+import { seededRng } from '../random.js';
 
-// Seeded PRNG (mulberry32) and standard normals by Box–Muller.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Standard normals by Box–Muller.
 function normal(rng: () => number): number {
   const u = 1 - rng(); // (0, 1]
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
@@ -30,7 +21,7 @@ function normal(rng: () => number): number {
 
 /** n nightly points around `base` pps with relative noise `cv`; from night `at` on the level is multiplied by `factor`. */
 function series(seed: number, n: number, cv: number, steps: Array<{ at: number; factor: number }> = [], base = 1_000_000): HistoryPoint[] {
-  const rng = mulberry32(seed);
+  const rng = seededRng(seed);
   const out: HistoryPoint[] = [];
   for (let i = 0; i < n; i++) {
     let level = base;

@@ -14,20 +14,10 @@ import { Queue } from 'bullmq';
 import { openServices, type Services } from '../app.js';
 import { silentLogger } from '../log.js';
 import type { NightlyPoint } from '../store/results.js';
+import { seededRng } from '../random.js';
 import { testConfig } from '../testing/harness.js';
 import { NIGHTLY_QUEUE, trackNightly, type NightlyResult } from './nightly.js';
 import { scheduleNightly } from './schedule.js';
-
-/** mulberry32: the same noise every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('nightly tracking', () => {
   let dir: string;
@@ -43,7 +33,7 @@ describe('nightly tracking', () => {
   });
 
   // 40 nights of dummy-xmit around 370k pps (1% noise); from night 25 on, 6% slower.
-  const random = rng(7);
+  const random = seededRng(7);
   const night = (i: number): NightlyResult => {
     const value = 370_000 * (i >= 25 ? 0.94 : 1) * (1 + (random() - 0.5) * 0.02);
     const commit = `c${String(i).padStart(3, '0')}`.padEnd(40, '0');

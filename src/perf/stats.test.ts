@@ -6,11 +6,11 @@ import {
   DEFAULT_THRESHOLDS,
   mannWhitneyU,
   median,
-  seededRng,
   summarize,
   type PerfThresholds,
   type PerfVerdict,
 } from './stats.js';
+import { seededRng } from '../random.js';
 
 const close = (actual: number, expected: number, tol: number, what = '') =>
   assert.ok(Math.abs(actual - expected) <= tol, `${what} expected ${expected} ± ${tol}, got ${actual}`);

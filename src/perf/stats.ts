@@ -34,6 +34,8 @@
  * the caller, not recorded as 0 pps) and throw.
  */
 
+import { seededRng } from '../random.js';
+
 export interface PerfThresholds {
   /** Smallest relative change worth calling a change, e.g. 0.02 = 2 %. */
   minChange: number;
@@ -251,17 +253,6 @@ export function mannWhitneyU(a: number[], b: number[]): { u: number; p: number; 
 // ---------------------------------------------------------------------------------------------
 // Bootstrap
 
-/** mulberry32: tiny, fast, good enough for resampling; [0, 1). */
-export function seededRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Type-7 (linear interpolation) quantile of a sorted array. */
 function quantileSorted(s: Float64Array, q: number): number {
