@@ -8,7 +8,7 @@ import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } fr
 import type { StageDefinition, StageResult } from '../pipeline/stage.js';
 import { BuildStageDataSchema } from '../report/build.js';
 import { newSplats, perfSummary, type PerfStageData, type PerfSuiteData } from '../report/perf.js';
-import { sandboxAvailable } from '../sandbox/run.js';
+import { vmHostProblem } from './test.js';
 
 /**
  * pktgen throughput of the series against its base: for each perf suite of
@@ -30,10 +30,9 @@ export const perfStage: StageDefinition = {
     of: (run) => run.build.arch,
     async served(config, log) {
       if (config.perf.runner === 'vm') {
-        const sandbox = await sandboxAvailable();
-        const missing = ['/usr/bin/qemu-system-x86_64', config.test.busybox, '/usr/bin/cpio'].filter((f) => !existsSync(f));
-        if (!sandbox.ok || missing.length) {
-          log.error({ why: sandbox.ok ? null : sandbox.why, missing }, 'this host cannot run perf VMs; it takes no perf jobs');
+        const problem = await vmHostProblem(config);
+        if (problem) {
+          log.error({ why: problem }, 'this host takes no perf jobs');
           return [];
         }
       } else if (!existsSync('/usr/bin/ssh')) {

@@ -37,14 +37,9 @@ export const testStage: StageDefinition = {
     all: (config) => [config.build.arch],
     of: (run) => run.build.arch,
     async served(config, log) {
-      const sandbox = await sandboxAvailable();
-      if (!sandbox.ok) {
-        log.error({ why: sandbox.why }, 'bubblewrap cannot create its sandbox here; this host takes no test jobs');
-        return [];
-      }
-      const missing = ['/usr/bin/qemu-system-x86_64', config.test.busybox, '/usr/bin/cpio'].filter((f) => !existsSync(f));
-      if (missing.length) {
-        log.error({ missing }, 'this host cannot run test VMs (apt-get install qemu-system-x86 busybox-static cpio)');
+      const problem = await vmHostProblem(config);
+      if (problem) {
+        log.error({ why: problem }, 'this host takes no test jobs');
         return [];
       }
       return ['x86_64'];
@@ -98,6 +93,15 @@ export const testStage: StageDefinition = {
     return testResult({ suites: results });
   },
 };
+
+/** Why this host cannot run VMs (the sandbox, QEMU, the guest's userspace), or null when it can. */
+export async function vmHostProblem(config: Config): Promise<string | null> {
+  const sandbox = await sandboxAvailable();
+  if (!sandbox.ok) return `bubblewrap cannot create its sandbox here: ${sandbox.why}`;
+  const missing = ['/usr/bin/qemu-system-x86_64', config.test.busybox, '/usr/bin/cpio'].filter((f) => !existsSync(f));
+  if (missing.length) return `missing ${missing.join(', ')} (apt-get install qemu-system-x86 busybox-static cpio)`;
+  return null;
+}
 
 function testResult(data: TestStageData): StageResult {
   const broken = data.suites.filter((s) => s.series.bootFailure || s.comparison.newFailures.length > 0 || s.comparison.newSplats.length > 0);
