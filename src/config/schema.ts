@@ -128,7 +128,7 @@ export type TestConfig = z.infer<typeof Test>;
 
 const PERF_DEFAULTS = {
   suites: ['pktgen'],
-  rounds: 6,
+  rounds: 8,
   warmup: 1,
   repetitions: 3,
   sampleUnit: 'session' as const,

@@ -64,7 +64,7 @@ describe('analyzeAb', () => {
 
   it('a clear drop on every round is a regression; a side without samples is no comparison', () => {
     const samples: PerfSample[] = [];
-    for (let r = 1; r <= 6; r++) {
+    for (let r = 1; r <= 8; r++) {
       for (let k = 1; k <= 3; k++) {
         samples.push(sample('base', r, k, 1000 + ((r * 7 + k * 3) % 11)));
         samples.push(sample('series', r, k, 900 + ((r * 5 + k * 2) % 11)));
@@ -73,7 +73,7 @@ describe('analyzeAb', () => {
     const run: AbRun = { sessions: [], samples, invalid: [{ scenario: 'b', side: 'series', round: 1, rep: 1, reason: 'exit 1: boom' }], stoppedBy: null };
     const [a, b] = analyzeAb(run, [scenario('a'), scenario('b')], DEFAULT_THRESHOLDS, 'session');
     assert.equal(a!.comparison!.verdict, 'regression');
-    assert.equal(a!.base.length, 6);
+    assert.equal(a!.base.length, 8);
     assert.equal(b!.comparison, null);
     assert.equal(b!.missing, 'no valid base samples');
   });

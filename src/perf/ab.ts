@@ -161,25 +161,40 @@ export interface ScenarioVerdict {
 }
 
 export function unitValues(samples: PerfSample[], unit: SampleUnit): number[] {
-  if (unit === 'run') return samples.map((s) => s.pps);
-  const rounds = [...new Set(samples.map((s) => s.round))].sort((a, b) => a - b);
-  return rounds.map((r) => median(samples.filter((s) => s.round === r).map((s) => s.pps)));
+  return [...keyedValues(samples, unit).values()];
 }
 
+/** The unit values by where they ran (`3`: round 3; `3.2`: its second run), in run order. */
+function keyedValues(samples: PerfSample[], unit: SampleUnit): Map<string, number> {
+  const sorted = [...samples].sort((a, b) => a.round - b.round || a.rep - b.rep);
+  if (unit === 'run') return new Map(sorted.map((s) => [`${s.round}.${s.rep}`, s.pps]));
+  const rounds = [...new Set(sorted.map((s) => s.round))];
+  return new Map(rounds.map((r) => [String(r), median(sorted.filter((s) => s.round === r).map((s) => s.pps))]));
+}
+
+/**
+ * A verdict per scenario. Base and series values of the same round (or the
+ * same run of it) ran back to back, so they are compared as pairs (see
+ * comparePerf); a round that lost its number on one side drops out of the
+ * pairs, and `base`/`series` list only the paired values.
+ */
 export function analyzeAb(run: AbRun, scenarios: PerfScenario[], thresholds: PerfThresholds, unit: SampleUnit): ScenarioVerdict[] {
   return scenarios.map((sc) => {
-    const of = (side: Side) => unitValues(run.samples.filter((s) => s.scenario === sc.name && s.side === side), unit);
-    const base = of('base');
-    const series = of('series');
+    const of = (side: Side) => keyedValues(run.samples.filter((s) => s.scenario === sc.name && s.side === side), unit);
+    const b = of('base');
+    const sr = of('series');
+    const keys = [...b.keys()].filter((k) => sr.has(k));
+    const base = keys.map((k) => b.get(k)!);
+    const series = keys.map((k) => sr.get(k)!);
     const invalid = run.invalid.filter((x) => x.scenario === sc.name);
     const empty = (side: Side, n: number) => (n === 0 ? `no valid ${side} samples${invalid.some((x) => x.side === side) ? ` (${invalid.filter((x) => x.side === side)[0]!.reason})` : ''}` : null);
-    const missing = empty('base', base.length) ?? empty('series', series.length);
+    const missing = empty('base', b.size) ?? empty('series', sr.size) ?? (keys.length === 0 ? 'no round has a valid number on both kernels' : null);
     return {
       scenario: sc.name,
       description: sc.description,
       base,
       series,
-      comparison: missing ? null : comparePerf(base, series, thresholds, { higherIsBetter: true }),
+      comparison: missing ? null : comparePerf(base, series, thresholds, { higherIsBetter: true, paired: true }),
       missing,
       invalid,
     };

@@ -33,7 +33,7 @@ function fakeRunner(slowFrom: number): PerfRunner & { booted: string[] } {
 }
 
 const prefixes: SeriesPrefix[] = [1, 2, 3, 4].map((c) => ({ counter: c, title: `patch ${c}`, kernel: `k${c}` }));
-const plan = { scenarios: [{ name: 'dummy-xmit', description: '', run: './xmit.sh', env: { PKTGEN_COUNT: '1000000' }, timeoutSeconds: 60 }], rounds: 6, warmup: 0, repetitions: 1 };
+const plan = { scenarios: [{ name: 'dummy-xmit', description: '', run: './xmit.sh', env: { PKTGEN_COUNT: '1000000' }, timeoutSeconds: 60 }], rounds: 8, warmup: 0, repetitions: 1 };
 const opts = { thresholds: DEFAULT_THRESHOLDS, unit: 'session' as const, outDir: '/tmp/unused', log: silentLogger };
 
 describe('perf bisection over a series', () => {

@@ -7,6 +7,7 @@ import {
   mannWhitneyU,
   median,
   summarize,
+  wilcoxonSignedRank,
   type PerfThresholds,
   type PerfVerdict,
 } from './stats.js';
@@ -275,5 +276,94 @@ describe('comparePerf: error rates on synthetic pktgen noise', () => {
     assert.equal(n8.improvement + n12.improvement, 0, msg);
     // A 3 % shift sits on the ±3 % margin: a calibrated 95 % interval claims "no-change" <= ~2.5 % of the time (measured ~1.5 % over 1000 trials).
     assert.ok(n8['no-change'] + n12['no-change'] <= 20, msg);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Paired rounds: the host's speed drifts between A/B rounds (another job, thermal state), and
+// both sessions of a round see the same drift.
+
+describe('wilcoxonSignedRank', () => {
+  it('exact p from counting sign assignments (2/2^n when every round agrees)', () => {
+    assert.deepEqual(wilcoxonSignedRank([1, 2, 3, 4, 5, 6, 7, 8]), { w: 36, p: 2 / 256, exact: true });
+    // The smallest difference negative: W+ = 35; sums >= 35 are {all}, {all but 1}: p = 2 * 2/256.
+    assert.deepEqual(wilcoxonSignedRank([-1, 2, 3, 4, 5, 6, 7, 8]), { w: 35, p: 4 / 256, exact: true });
+  });
+
+  it('agrees with brute force over all 2^n sign assignments, with and without ties', () => {
+    const brute = (d: number[]) => {
+      const abs = d.map(Math.abs);
+      const rank = (x: number) => abs.filter((y) => y < x).length + (abs.filter((y) => y === x).length + 1) / 2;
+      const ranks = abs.map(rank);
+      const w = d.reduce((s, x, i) => (x > 0 ? s + ranks[i]! : s), 0);
+      let lower = 0;
+      let upper = 0;
+      for (let mask = 0; mask < 2 ** d.length; mask++) {
+        const sum = ranks.reduce((s, r, i) => (mask & (1 << i) ? s + r : s), 0);
+        if (sum <= w + 1e-9) lower++;
+        if (sum >= w - 1e-9) upper++;
+      }
+      return Math.min(1, (2 * Math.min(lower, upper)) / 2 ** d.length);
+    };
+    for (const d of [[0.1, -0.2, 0.3, -0.4, 0.5, -0.6], [3, -1, 4, 1, -5, 9, 2, 6, -5, 3], [-0.02, -0.05, -0.01, 0.01, -0.03, -0.05, -0.04, -0.02, -0.06]]) {
+      close(wilcoxonSignedRank(d).p, brute(d), 1e-12, JSON.stringify(d));
+    }
+  });
+
+  it('ties stay exact: eight equal magnitudes, one negative, is the sign test', () => {
+    // Every rank is 4.5; P(at most one negative) = 9/256, two-sided 18/256.
+    const r = wilcoxonSignedRank([1, 1, -1, 1, 1, 1, 1, 1]);
+    assert.equal(r.exact, true);
+    close(r.p, 18 / 256, 1e-12, 'p');
+  });
+
+  it('zeros drop out; beyond 30 pairs the normal approximation', () => {
+    assert.deepEqual(wilcoxonSignedRank([0, 0, 0]), { w: 0, p: 1, exact: true });
+    const big = wilcoxonSignedRank(Array.from({ length: 40 }, (_, i) => (i % 2 ? 1 : -1) * (i + 1)));
+    assert.equal(big.exact, false);
+    assert.ok(big.p > 0.5, `alternating signs: no evidence (p=${big.p})`);
+  });
+});
+
+describe('comparePerf, paired rounds', () => {
+  /** n rounds; each round's host speed drifts by `drift` (cv), each session adds `cv` of its own. */
+  function rounds(seed: number, n: number, shift: number, drift = 0.08, cv = 0.01) {
+    const host = noiseModel(seed);
+    const factors = host(n, 1, drift, 0);
+    const base = host(n, 1, cv, 0).map((x, i) => 400_000 * x * factors[i]!);
+    const series = host(n, 1, cv, 0).map((x, i) => 400_000 * (1 - shift) * x * factors[i]!);
+    return { base, series };
+  }
+  const fast: PerfThresholds = { ...DEFAULT_THRESHOLDS, resamples: 500 };
+  const rate = (trials: number, shift: number, paired: boolean, want: PerfVerdict[]) => {
+    let hits = 0;
+    for (let k = 0; k < trials; k++) {
+      const { base, series } = rounds(9000 + k, 8, shift);
+      if (want.includes(comparePerf(base, series, fast, { paired, seed: k }).verdict)) hits++;
+    }
+    return hits / trials;
+  };
+
+  it('a 5% drop under 8% round-to-round drift: paired finds it almost always, unpaired rarely', () => {
+    const paired = rate(200, 0.05, true, ['regression']);
+    const unpaired = rate(200, 0.05, false, ['regression']);
+    assert.ok(paired >= 0.95, `paired detection ${paired}`);
+    assert.ok(unpaired < 0.5, `unpaired detection ${unpaired}`);
+  });
+
+  it('A/A under the same drift: a change in at most 1% of 500 trials', () => {
+    const fp = rate(500, 0, true, ['regression', 'improvement']);
+    assert.ok(fp <= 0.01, `false positives ${fp}`);
+  });
+
+  it('the change is the median ratio, the test named in the reason; too few rounds say so', () => {
+    const c = comparePerf([100, 200, 300, 400, 500, 600, 700, 800], [90, 180, 270, 360, 450, 540, 630, 720], fast, { paired: true });
+    close(c.change, -0.1, 1e-12, 'change');
+    assert.deepEqual([c.verdict, c.test.name, c.test.p], ['regression', 'Wilcoxon signed-rank', 2 / 256]);
+    assert.match(c.reason, /8 paired rounds, Wilcoxon signed-rank p=0\.0078 < 0\.01: regression/);
+    const six = comparePerf([100, 200, 300, 400, 500, 600], [90, 180, 270, 360, 450, 540], fast, { paired: true });
+    assert.equal(six.verdict, 'noisy');
+    assert.match(six.reason, /6 rounds cannot reach p < 0\.01 \(the smallest possible is 0\.031\): run more rounds/);
+    assert.throws(() => comparePerf([1, 2], [1], fast, { paired: true }), /do not pair/);
   });
 });

@@ -101,6 +101,10 @@ export interface PerfComparison {
   /** Bootstrap percentile interval of that relative change of medians at `confidence`. */
   ci: [number, number];
   mannWhitney: { u: number; p: number; exact: boolean };
+  /** The test the verdict used: Mann-Whitney on the two samples, or Wilcoxon signed-rank on the rounds' log ratios when paired. */
+  test: { name: 'Mann-Whitney' | 'Wilcoxon signed-rank'; p: number; exact: boolean };
+  /** Paired: series/base per round, in round order. */
+  ratios: number[] | null;
   verdict: PerfVerdict;
   /** One plain sentence saying why, with the numbers (percentages to 1 decimal). */
   reason: string;
@@ -283,6 +287,71 @@ function resampledMedian(sorted: Float64Array, counts: Int32Array, rng: () => nu
   throw new Error('unreachable: resample counts do not add up');
 }
 
+/**
+ * Two-sided Wilcoxon signed-rank test of "symmetric around 0" (here: the log
+ * ratios of paired rounds). Zeros are dropped (Wilcoxon's convention), ties
+ * get average ranks. Exact null distribution (counting sign assignments of
+ * the ranks by their sum, ties included) for n <= MW_EXACT_MAX; beyond, the
+ * normal approximation with tie and continuity correction. The smallest exact p
+ * for n pairs is 2/2^n: 6 pairs cannot go below 0.031, 8 reach 0.0078.
+ */
+export function wilcoxonSignedRank(d: number[]): { w: number; p: number; exact: boolean } {
+  checkFinite(d, 'wilcoxonSignedRank');
+  const nz = d.filter((x) => x !== 0);
+  const n = nz.length;
+  if (n === 0) return { w: 0, p: 1, exact: true };
+  const order = nz.map((x, i) => [Math.abs(x), i] as const).sort((a, b) => a[0] - b[0]);
+  const ranks = new Array<number>(n);
+  let tieTerm = 0;
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && order[j + 1]![0] === order[i]![0]) j++;
+    for (let k = i; k <= j; k++) ranks[order[k]![1]] = (i + j + 2) / 2;
+    const t = j - i + 1;
+    if (t > 1) tieTerm += t * t * t - t;
+    i = j + 1;
+  }
+  const w = nz.reduce((sum, x, i) => (x > 0 ? sum + ranks[i]! : sum), 0);
+  if (n <= MW_EXACT_MAX) {
+    // Every sign assignment of these ranks is equally likely under H0. Ranks are
+    // multiples of 1/2 (ties average), so doubled they are integers and the
+    // distribution of the sum is a subset-sum count: exact, ties included.
+    const doubled = ranks.map((r) => Math.round(r * 2));
+    const max = doubled.reduce((a, b) => a + b, 0);
+    const ways = new Float64Array(max + 1);
+    ways[0] = 1;
+    for (const r of doubled) for (let sum = max; sum >= r; sum--) ways[sum]! += ways[sum - r]!;
+    const w2 = Math.round(w * 2);
+    let lower = 0;
+    let upper = 0;
+    for (let sum = 0; sum <= max; sum++) {
+      if (sum <= w2) lower += ways[sum]!;
+      if (sum >= w2) upper += ways[sum]!;
+    }
+    return { w, p: Math.min(1, (2 * Math.min(lower, upper)) / 2 ** n), exact: true };
+  }
+  const mu = (n * (n + 1)) / 4;
+  const variance = (n * (n + 1) * (2 * n + 1)) / 24 - tieTerm / 48;
+  if (!(variance > 0)) return { w, p: 1, exact: false };
+  const z = Math.max(0, Math.abs(w - mu) - 0.5) / Math.sqrt(variance);
+  return { w, p: Math.min(1, erfc(z / Math.SQRT2)), exact: false };
+}
+
+/** Percentile bootstrap interval of median(b_i / a_i) - 1, resampling the pairs. */
+export function bootstrapPairedChange(a: number[], b: number[], resamples: number, confidence: number, rng: () => number): [number, number] {
+  checkPositive(a, 'bootstrapPairedChange(a)');
+  checkPositive(b, 'bootstrapPairedChange(b)');
+  if (a.length !== b.length) throw new Error(`bootstrapPairedChange: ${a.length} base and ${b.length} series samples do not pair`);
+  if (!(confidence > 0 && confidence < 1)) throw new Error(`bootstrapPairedChange: confidence must be in (0, 1), got ${confidence}`);
+  const ratios = Float64Array.from(a.map((x, i) => b[i]! / x)).sort();
+  const counts = new Int32Array(ratios.length);
+  const stats = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) stats[r] = resampledMedian(ratios, counts, rng) - 1;
+  stats.sort();
+  const tail = (1 - confidence) / 2;
+  return [quantileSorted(stats, tail), quantileSorted(stats, 1 - tail)];
+}
+
 /** Percentile bootstrap interval of (median(b) - median(a)) / median(a), resampling each side independently. */
 export function bootstrapRelativeChange(a: number[], b: number[], resamples: number, confidence: number, rng: () => number): [number, number] {
   checkPositive(a, 'bootstrapRelativeChange(a)');
@@ -338,12 +407,18 @@ function formatP(p: number): string {
  * Compare base (A) and series (B) samples. higherIsBetter: true (default) for pps, where a drop
  * is a regression. seed: bootstrap seed, defaults to DEFAULT_SEED so the same samples always
  * give the same verdict. label: the metric name used in `reason` (default "throughput").
+ *
+ * paired: base[i] and series[i] ran back to back (one A/B round). Then the change is the median
+ * of the rounds' ratios, its interval a bootstrap over rounds, and the test Wilcoxon
+ * signed-rank on their logs: a slowdown of the whole host between rounds hits both sides of a
+ * round, so it drops out, where the unpaired comparison counts it as noise. Mann-Whitney is
+ * still computed and shown.
  */
 export function comparePerf(
   base: number[],
   series: number[],
   t: PerfThresholds = DEFAULT_THRESHOLDS,
-  o: { higherIsBetter?: boolean; seed?: number; label?: string } = {},
+  o: { higherIsBetter?: boolean; seed?: number; label?: string; paired?: boolean } = {},
 ): PerfComparison {
   checkPositive(base, 'comparePerf(base)');
   checkPositive(series, 'comparePerf(series)');
@@ -351,20 +426,28 @@ export function comparePerf(
   const higherIsBetter = o.higherIsBetter ?? true;
   const label = o.label ?? 'throughput';
 
+  const paired = o.paired === true;
+  if (paired && base.length !== series.length) throw new Error(`comparePerf: ${base.length} base and ${series.length} series samples do not pair`);
   const sa = summarize(base);
   const sb = summarize(series);
-  const change = (sb.median - sa.median) / sa.median;
-  const ci = bootstrapRelativeChange(base, series, t.resamples, t.confidence, seededRng(o.seed ?? DEFAULT_SEED));
+  const rng = seededRng(o.seed ?? DEFAULT_SEED);
+  const ratios = paired ? base.map((x, i) => series[i]! / x) : null;
+  const change = ratios ? median(ratios) - 1 : (sb.median - sa.median) / sa.median;
+  const ci = ratios ? bootstrapPairedChange(base, series, t.resamples, t.confidence, rng) : bootstrapRelativeChange(base, series, t.resamples, t.confidence, rng);
   const mw = mannWhitneyU(base, series);
+  const wsr = ratios ? wilcoxonSignedRank(ratios.map(Math.log)) : null;
+  const test = wsr ? { name: 'Wilcoxon signed-rank' as const, p: wsr.p, exact: wsr.exact } : { name: 'Mann-Whitney' as const, p: mw.p, exact: mw.exact };
 
   const confPct = `${+(t.confidence * 100).toFixed(1)}%`;
-  const head = `${label} ${formatPct(change)} (${confPct} CI ${formatPct(ci[0])} .. ${formatPct(ci[1])}), Mann-Whitney p${formatP(mw.p)}`;
+  const head = `${label} ${formatPct(change)} (${confPct} CI ${formatPct(ci[0])} .. ${formatPct(ci[1])}), ${ratios ? `${ratios.length} paired rounds, Wilcoxon signed-rank` : 'Mann-Whitney'} p${formatP(test.p)}`;
   const done = (verdict: PerfVerdict, why: string): PerfComparison => ({
     base: sa,
     series: sb,
     change,
     ci,
     mannWhitney: mw,
+    test,
+    ratios,
     verdict,
     reason: `${head}${why}: ${verdict}`,
   });
@@ -372,8 +455,13 @@ export function comparePerf(
   if (sa.n < t.minSamples || sb.n < t.minSamples) {
     return done('noisy', `; only ${sa.n} base and ${sb.n} series samples, need ${t.minSamples} per side to tell`);
   }
+  // The exact test's floor: below it no change can ever be called, however clear.
+  if (ratios && 2 / 2 ** ratios.length >= t.alpha) {
+    const inside = ci[0] >= -t.equivalence && ci[1] <= t.equivalence;
+    return done(inside ? 'no-change' : 'noisy', `; ${ratios.length} rounds cannot reach p < ${t.alpha} (the smallest possible is ${(2 / 2 ** ratios.length).toPrecision(2)}): run more rounds`);
+  }
 
-  const significant = mw.p < t.alpha;
+  const significant = test.p < t.alpha;
   const ciExcludesZero = change > 0 ? ci[0] > 0 : change < 0 ? ci[1] < 0 : false;
   const bigEnough = Math.abs(change) >= t.minChange;
   const inside = ci[0] >= -t.equivalence && ci[1] <= t.equivalence;

@@ -11,6 +11,8 @@ const Comparison = z.object({
   change: z.number(),
   ci: z.tuple([z.number(), z.number()]),
   mannWhitney: z.object({ u: z.number(), p: z.number(), exact: z.boolean() }),
+  test: z.object({ name: z.enum(['Mann-Whitney', 'Wilcoxon signed-rank']), p: z.number(), exact: z.boolean() }),
+  ratios: z.array(z.number()).nullable(),
   verdict: z.enum(['improvement', 'regression', 'no-change', 'noisy']),
   reason: z.string(),
 });
@@ -109,7 +111,7 @@ export function perfTable(verdicts: ScenarioVerdict[]): string[] {
   const rows = verdicts.map((v) => {
     const c = v.comparison;
     if (!c) return `| ${v.scenario} | | | | | | ${v.missing} |`;
-    return `| ${v.scenario} | ${pps(c.base.median)} | ${pps(c.series.median)} | ${formatPct(c.change)} | ${formatPct(c.ci[0])} .. ${formatPct(c.ci[1])} | ${c.mannWhitney.p.toPrecision(2)} | ${VERDICT_WORD[c.verdict]} |`;
+    return `| ${v.scenario} | ${pps(c.base.median)} | ${pps(c.series.median)} | ${formatPct(c.change)} | ${formatPct(c.ci[0])} .. ${formatPct(c.ci[1])} | ${c.test.p.toPrecision(2)} | ${VERDICT_WORD[c.verdict]} |`;
   });
   return ['| scenario | base pps | series pps | change | CI | p | verdict |', '|---|---:|---:|---:|---|---:|---|', ...rows];
 }
