@@ -75,6 +75,11 @@
 #define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 #define LD_MAP_FD(d, fd) INSN(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), INSN(0, 0, 0, 0, 0)
+/* counters[idx] += 1 in the per-CPU array map, idx a register; clobbers r0-r5. */
+#define COUNT(idx, map)                                                                            \
+	STX_W(BPF_REG_10, idx, -4), MOV64_REG(BPF_REG_2, BPF_REG_10), ADD64_IMM(BPF_REG_2, -4),     \
+		LD_MAP_FD(BPF_REG_1, map), CALL(BPF_FUNC_map_lookup_elem), JEQ_IMM(BPF_REG_0, 0, 3), \
+		LDX_DW(BPF_REG_1, BPF_REG_0, 0), ADD64_IMM(BPF_REG_1, 1), STX_DW(BPF_REG_0, BPF_REG_1, 0)
 
 static long sys_bpf(int cmd, union bpf_attr *attr)
 {
@@ -182,15 +187,7 @@ static int attach(const char *ifname, const char *dir)
 		JGT_REG(BPF_REG_4, BPF_REG_2, 2),
 		ST_DW(BPF_REG_3, 0, META_TAG),
 		MOV64_IMM(BPF_REG_7, 2), /* tagged */
-		STX_W(BPF_REG_10, BPF_REG_7, -4),
-		MOV64_REG(BPF_REG_2, BPF_REG_10),
-		ADD64_IMM(BPF_REG_2, -4),
-		LD_MAP_FD(BPF_REG_1, map),
-		CALL(BPF_FUNC_map_lookup_elem),
-		JEQ_IMM(BPF_REG_0, 0, 3),
-		LDX_DW(BPF_REG_1, BPF_REG_0, 0),
-		ADD64_IMM(BPF_REG_1, 1),
-		STX_DW(BPF_REG_0, BPF_REG_1, 0),
+		COUNT(BPF_REG_7, map),
 		MOV64_IMM(BPF_REG_0, XDP_PASS),
 		EXIT(),
 	};
@@ -206,15 +203,7 @@ static int attach(const char *ifname, const char *dir)
 		MOV64_IMM(BPF_REG_4, META_TAG),
 		JNE_REG(BPF_REG_5, BPF_REG_4, 1),
 		MOV64_IMM(BPF_REG_1, 0),
-		STX_W(BPF_REG_10, BPF_REG_1, -4),
-		MOV64_REG(BPF_REG_2, BPF_REG_10),
-		ADD64_IMM(BPF_REG_2, -4),
-		LD_MAP_FD(BPF_REG_1, map),
-		CALL(BPF_FUNC_map_lookup_elem),
-		JEQ_IMM(BPF_REG_0, 0, 3),
-		LDX_DW(BPF_REG_1, BPF_REG_0, 0),
-		ADD64_IMM(BPF_REG_1, 1),
-		STX_DW(BPF_REG_0, BPF_REG_1, 0),
+		COUNT(BPF_REG_1, map),
 		MOV64_IMM(BPF_REG_0, TC_ACT_SHOT),
 		EXIT(),
 	};
