@@ -24,7 +24,8 @@ import {
 } from './baremetal.js';
 import { hostLockKey, withHostLock } from './hostlock.js';
 import type { PerfRunSpec, PerfScenario } from './runner.js';
-import { runSsh, shJoin, shQuote, type SshTarget } from './ssh.js';
+import { shJoin, shQuote } from '../shell.js';
+import { runSsh, type SshTarget } from './ssh.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../../../test/fixtures/baremetal');
 const CONSOLE_FIXTURES = resolve(import.meta.dirname, '../../../test/fixtures/console');

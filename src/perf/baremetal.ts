@@ -21,7 +21,8 @@ import type { Logger } from '../log.js';
 import { classifySplats, findSplats, type KnownSplat, type Splat } from '../splat/splat.js';
 import type { SplatSummary } from '../vm/outcome.js';
 import type { PerfRunOutput, PerfRunSpec, PerfRunner, PerfSessionFailure, PerfSessionRequest, PerfSessionResult } from './runner.js';
-import { runSsh, shJoin, shQuote, sshError, SSH_FAILED, type SshResult, type SshRunOptions, type SshTarget } from './ssh.js';
+import { shJoin, shQuote } from '../shell.js';
+import { runSsh, sshError, SSH_FAILED, type SshResult, type SshRunOptions, type SshTarget } from './ssh.js';
 
 // ---------------------------------------------------------------------------
 // Configuration

@@ -7,14 +7,14 @@ import { UsageError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { TEST_NAME } from '../vm/protocol.js';
 
+/** Environment for a test's command: names a shell can export, values plain. */
+const EnvSchema = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'environment names are [A-Z0-9_]'), z.union([z.string(), z.number()]).transform(String)).default({});
+
 /**
  * A test suite: a directory under selftests/ with a suite.yaml saying which
  * kernel config it boots, which host binaries the guest needs, and the
  * tests, each a shell command run by the guest init in the suite directory.
  */
-/** Environment for a test's command: names a shell can export, values plain. */
-const EnvSchema = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'environment names are [A-Z0-9_]'), z.union([z.string(), z.number()]).transform(String)).default({});
-
 const TestSchema = z.object({
   name: z.string().regex(TEST_NAME, 'test names are [A-Za-z0-9._+-], starting with a letter or digit'),
   description: z.string().optional(),
@@ -38,7 +38,7 @@ const SuiteSchema = z.object({
    * Programs of the suite's own, in C: the host builds each statically
    * (cc -static) and the guest finds it on PATH (/ksci/bin/<name>).
    */
-  tools: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), source: z.string().regex(/^[^/].*\.c$/, 'a .c file of the suite directory') })).default([]),
+  tools: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), source: z.string().regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[^/].*\.c$/, 'a .c file of the suite directory') })).default([]),
   /** The build config (build.configs) whose kernel this suite boots. */
   config: z.string().min(1),
   /** Default per-test timeout, seconds. */

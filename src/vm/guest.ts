@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { GUEST_INIT, type Suite, type SuiteTest } from '../suite/suite.js';
+import { shQuote } from '../shell.js';
 import { buildInitramfs } from './initramfs.js';
 import { kvmDevice, runVm, type Accel, type VmLimits, type VmRun } from './qemu.js';
 
@@ -107,15 +108,11 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
   }
 }
 
-/** A test's command as the init runs it: its environment exported first, single-quoted so no value is expanded. */
+/** A test's command as the init runs it: its environment exported first, quoted so no value is expanded. */
 export function testScript(t: SuiteTest, index: number): string {
-  const env = Object.entries(t.env ?? {}).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
+  const env = Object.entries(t.env ?? {}).map(([k, v]) => `export ${k}=${shQuote(v)}\n`);
   if (t.only) env.push(`export KSCI_ONLY=/ksci/only/${index}\n`);
   return `${env.join('')}${t.run}\n`;
-}
-
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function readQuiet(f: string): string {
