@@ -98,4 +98,17 @@ describe('ksci CLI', () => {
     const r = ksci(join(dir, 'data'), config, 'frobnicate');
     assert.equal(r.code, 2);
   });
+
+  it('asking for a perf run or a perf suite where it cannot be is a usage error that says what to do', () => {
+    const perfOff = ksci(join(dir, 'data'), config, 'run', '--perf', goodMbox);
+    assert.equal(perfOff.code, 2, perfOff.stderr);
+    assert.match(perfOff.stderr, /a perf run was asked for, but the perf stage is off/);
+    assert.match(perfOff.stderr, /add "perf" to stages/);
+    const kernel = join(dir, 'fake-bzImage');
+    writeFileSync(kernel, 'not a kernel');
+    const asTest = ksci(join(dir, 'data'), config, 'test', '--kernel', kernel, '--suite', 'pktgen');
+    assert.equal(asTest.code, 2, asTest.stderr);
+    assert.match(asTest.stderr, /suite pktgen is a perf suite/);
+    assert.match(asTest.stderr, /ksci perf --base .* --suite pktgen/);
+  });
 });
