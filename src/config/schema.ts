@@ -135,7 +135,9 @@ const PERF_DEFAULTS = {
   thresholds: {},
   runner: 'vm',
   memoryMiB: 1024,
-  cpus: 2,
+  // One vCPU: one TCG thread on the host, where two competed with each other
+  // and the host's own work (runs within a session spread 2-3x wider at 2).
+  cpus: 1,
   set: {},
   hosts: [],
   nightly: { trees: [], cron: '0 2 * * *', tz: 'UTC', alpha: 0.001, minChange: 0.03, minSegment: 3 },
