@@ -5,9 +5,8 @@
  * its key (reinstalled, or someone in the middle) is refused, never trusted.
  *
  * Remote commands are strings that the remote login shell parses: every
- * word that is not a literal of ours goes through shQuote.
+ * word that is not a literal of ours goes through shQuote (src/shell.ts).
  */
-import { shQuote } from '../shell.js';
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
