@@ -66,5 +66,22 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
       problems.push(`known splats: ${errorMessage(err)}`);
     }
   }
+  if (config.stages.includes('perf')) {
+    const dir = suitesDir(config.test.suitesDir);
+    for (const name of config.perf.suites) {
+      try {
+        const suite = loadSuite(dir, name);
+        if (suite.kind !== 'perf') problems.push(`perf suite ${name} is not kind: perf`);
+        if (!config.build.configs[suite.config]) problems.push(`perf suite ${name} boots config "${suite.config}", which is not one of build.configs`);
+        if (suite.tools.length && !(await onPath(process.env['CC'] || 'cc', ['--version']))) problems.push(`perf suite ${name} builds tools with cc: apt-get install build-essential`);
+      } catch (err) {
+        problems.push(`perf suite ${name}: ${errorMessage(err)}`);
+      }
+    }
+    if (config.perf.runner !== 'vm' && !(await onPath('ssh', ['-V']))) problems.push(`perf.runner is the host ${config.perf.runner}, reached over SSH: apt-get install openssh-client`);
+    for (const h of config.perf.hosts) {
+      for (const f of [h.ssh.identityFile, h.ssh.knownHostsFile]) if (!existsSync(f)) problems.push(`perf host ${h.name}: ${f} does not exist`);
+    }
+  }
   return problems;
 }
