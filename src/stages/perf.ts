@@ -56,39 +56,25 @@ export const perfStage: StageDefinition = {
       const plan = perfPlan(config, scenarios);
       const kernels = { base: join(build.base.artifactDir, 'bzImage'), series: join(build.series.artifactDir, 'bzImage') };
       const { runner, exclusive } = await perfRunner(config, suite, { tree: run.tree.name, log: ctx.log, ...(ctx.redis ? { redis: ctx.redis } : {}) });
-      const ab = await exclusive(
-        (signal) =>
-          runAb(runner, plan, kernels, {
-            outDir: join(config.dataDir, 'runs', run.runId, 'perf', name),
-            log: ctx.log,
-            signal: signal ?? ctx.signal,
-            onProgress: (m) => void ctx.progress({ message: `${name}: ${m}` }),
-          }),
-        ctx.signal,
-      );
-      if (ctx.signal.aborted) throw new CancelledError(`perf of run ${run.runId} cancelled`);
-      if (ab.stoppedBy?.side === 'base') {
-        const f = ab.stoppedBy.failure!;
-        throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) failed under pktgen (${f.kind}: ${f.reason}); nothing to compare the series with (console: ${ab.stoppedBy.logFile})`);
-      }
-      const verdicts = analyzeAb(ab, scenarios, perfThresholds(config), config.perf.sampleUnit);
-      const worst = verdicts.filter((v) => v.comparison?.verdict === 'regression').sort((a, b) => a.comparison!.change - b.comparison!.change)[0];
-      let bisect: PerfSuiteData['bisect'] = null;
-      if (worst && run.build.perfBisect) {
+      const thresholds = perfThresholds(config);
+      const outDir = join(config.dataDir, 'runs', run.runId, 'perf', name);
+      const onProgress = (m: string) => void ctx.progress({ message: `${name}: ${m}` });
+      // One hold of the runner for the comparison and the bisection: a host is not handed to another job in between.
+      const { ab, verdicts, bisect } = await exclusive(async (signal) => {
+        const ab = await runAb(runner, plan, kernels, { outDir, log: ctx.log, signal: signal ?? ctx.signal, onProgress });
+        if (ctx.signal.aborted) throw new CancelledError(`perf of run ${run.runId} cancelled`);
+        if (ab.stoppedBy?.side === 'base') {
+          const f = ab.stoppedBy.failure!;
+          throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) failed under pktgen (${f.kind}: ${f.reason}); nothing to compare the series with (console: ${ab.stoppedBy.logFile})`);
+        }
+        const verdicts = analyzeAb(ab, scenarios, thresholds, config.perf.sampleUnit);
+        const worst = verdicts.filter((v) => v.comparison?.verdict === 'regression').sort((a, b) => a.comparison!.change - b.comparison!.change)[0];
+        if (!worst || !run.build.perfBisect) return { ab, verdicts, bisect: null };
         const prefixes = build.perPatch.flatMap((p) => (p.outcome.status === 'ok' ? [{ counter: p.counter, title: p.title, kernel: join(p.outcome.artifactDir, 'bzImage') }] : []));
-        bisect = await exclusive(
-          (signal) =>
-            bisectSeries(runner, plan, kernels.base, prefixes, worst.scenario, {
-              thresholds: perfThresholds(config),
-              unit: config.perf.sampleUnit,
-              outDir: join(config.dataDir, 'runs', run.runId, 'perf', name),
-              log: ctx.log,
-              signal: signal ?? ctx.signal,
-              onProgress: (m) => void ctx.progress({ message: `${name}: ${m}` }),
-            }),
-          ctx.signal,
-        );
-      }
+        const bisect = await bisectSeries(runner, plan, kernels.base, prefixes, worst.scenario, { thresholds, unit: config.perf.sampleUnit, outDir, log: ctx.log, signal: signal ?? ctx.signal, onProgress });
+        return { ab, verdicts, bisect };
+      }, ctx.signal);
+      if (ctx.signal.aborted) throw new CancelledError(`perf of run ${run.runId} cancelled`);
       suites.push({
         suite: name,
         config: suite.config,
