@@ -1,5 +1,6 @@
 FROM node:20-bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends git linux-source-6.12 xz-utils build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap \
+    qemu-system-x86 busybox-static cpio iproute2 ethtool openssh-client \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/ksci
 COPY package.json package-lock.json ./
