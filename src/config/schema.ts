@@ -139,6 +139,7 @@ const PERF_DEFAULTS = {
   // and the host's own work (runs within a session spread 2-3x wider at 2).
   cpus: 1,
   set: {},
+  modules: [],
   hosts: [],
   nightly: { trees: [], cron: '0 2 * * *', tz: 'UTC', alpha: 0.001, minChange: 0.03, minSegment: 3 },
 };
@@ -172,6 +173,8 @@ const Perf = z.object({
   hosts: z.array(BareMetalHostSchema).default([]),
   memoryMiB: z.number().int().min(128).default(PERF_DEFAULTS.memoryMiB),
   cpus: z.number().int().min(1).max(64).default(PERF_DEFAULTS.cpus),
+  /** Kernel modules (.ko) perf VMs load first, in order: for kernels that build pktgen, dummy or veth as modules. */
+  modules: z.array(z.string().startsWith('/')).default([]),
   /**
    * Nightly tracking: the heads of these trees are built and measured on
    * the cron schedule (by `ksci serve`), and a change point in a scenario's

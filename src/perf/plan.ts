@@ -87,7 +87,7 @@ export async function perfRunner(config: Config, suite: Suite, o: { tree: string
     accel: o.accel ?? vm.accel,
     limits: vm.limits,
     busybox: vm.busybox,
-    ...(o.modules ? { modules: o.modules } : {}),
+    modules: [...config.perf.modules, ...(o.modules ?? [])],
   });
   return { runner, exclusive: (fn, signal) => fn(signal) };
 }
