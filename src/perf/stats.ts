@@ -30,6 +30,12 @@
  *     when its interval is within +-equivalence, else "noisy" - we do not claim "no change"
  *     while the interval still admits a change bigger than the equivalence margin.
  *
+ * Paired (comparePerf with paired: true, what the perf stage uses for interleaved rounds): the
+ * same rules with the change taken as the median of the rounds' series/base ratios, its interval
+ * bootstrapped over rounds, and Wilcoxon signed-rank on the log ratios in place of Mann-Whitney
+ * (which is still reported). Its exact p cannot go below 2/2^n, so fewer than 8 rounds can never
+ * beat alpha = 0.01, and the reason says so.
+ *
  * Non-finite or non-positive samples are a programming error (a failed run must be dropped by
  * the caller, not recorded as 0 pps) and throw.
  */
