@@ -25,7 +25,8 @@ import { analyzeAb, runAb } from '../perf/ab.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
 import { formatPerf } from '../report/perf.js';
 import { detectChangePoints } from '../perf/changepoint.js';
-import { bisectRange, measureTreeHead, NIGHTLY_QUEUE, trackNightly } from '../perf/nightly.js';
+import { bisectRange, changePointOptions, measureTreeHead, NIGHTLY_QUEUE, trackNightly } from '../perf/nightly.js';
+import { formatPps } from '../perf/stats.js';
 import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
 import { Queue } from 'bullmq';
 
@@ -337,7 +338,7 @@ nightlyCmd
       const jobId = `manual-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       const result = await measureTreeHead(config, tree, { jobId, log, redis: () => services.redis.client(), onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) });
       const alerts = await trackNightly(services.store!, result, { config, log });
-      process.stdout.write(`${tree} at ${result.commit.slice(0, 12)}:\n${result.points.map((p) => `  ${p.scenario}: ${Math.round(p.value).toLocaleString('en-US')} pps (${p.samples.length} sessions)`).join('\n')}\n`);
+      process.stdout.write(`${tree} at ${result.commit.slice(0, 12)}:\n${result.points.map((p) => `  ${p.scenario}: ${formatPps(p.value)} pps (${p.samples.length} sessions)`).join('\n')}\n`);
       for (const m of result.missing) process.stdout.write(`  ${m}: no valid runs\n`);
       for (const a of alerts) process.stdout.write(`\n${a.report}`);
     } finally {
@@ -373,13 +374,13 @@ nightlyCmd
     const services = await openServices(config, log, { db: true });
     try {
       const store = services.store!;
-      const cpo = { alpha: config.perf.nightly.alpha, minChange: config.perf.nightly.minChange, minSegment: config.perf.nightly.minSegment };
+      const cpo = changePointOptions(config);
       const out: string[] = [];
       for (const scenario of await store.nightlyScenarios(tree)) {
         const history = await store.nightlyHistory(tree, scenario);
         const points = detectChangePoints(history.map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value })), cpo);
         out.push(`${scenario}: ${history.length} nights`);
-        for (const p of history) out.push(`  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${Math.round(p.value).toLocaleString('en-US')} pps${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`);
+        for (const p of history) out.push(`  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${formatPps(p.value)} pps${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`);
         for (const c of points) out.push(`  change point: ${c.direction} ${(c.change * 100).toFixed(1)}% between ${c.lastGood.slice(0, 12)} and ${c.firstChanged.slice(0, 12)} (p=${c.p.toPrecision(2)})`);
         for (const a of await store.alerts(tree, scenario)) out.push(`  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`);
       }

@@ -23,7 +23,7 @@ import { samplesOf, sessionRuns, unitValues, type PerfSample } from './ab.js';
 import { detectChangePoints, pendingAlerts, type ChangePoint, type ChangePointOptions, type HistoryPoint } from './changepoint.js';
 import { bisectSeries, type BisectResult } from './bisect.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from './plan.js';
-import { formatPct, median } from './stats.js';
+import { formatPct, formatPps, median } from './stats.js';
 
 export const NIGHTLY_QUEUE = 'ksci-nightly';
 export const NightlyJobSchema = z.object({ tree: z.string().min(1) });
@@ -36,26 +36,38 @@ export interface NightlyResult {
   missing: string[];
 }
 
+/** A tree of the config, prepared, and a kernel builder for it (the build stage's builder, outside a run). */
+async function treeBuilders(config: Config, treeName: string, o: { log: Logger; signal?: AbortSignal; onProgress?: (m: string) => void }) {
+  const treeConfig = config.trees.find((t) => t.name === treeName);
+  if (!treeConfig) throw new UsageError(`no tree "${treeName}" in the config`);
+  const cacheDir = join(config.dataDir, 'cache');
+  const tree = await ensureTree(treeConfig, { cacheDir, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
+  const toolchain = await detectToolchain(config.build.toolchain);
+  if (!toolchain) throw new InfraError(`no ${config.build.toolchain} toolchain on this host for ${treeName}'s kernels`);
+  const env = buildEnv(config, toolchain, config.build.arch, { log: o.log, ...(o.signal ? { signal: o.signal } : {}), onProgress: (p) => o.onProgress?.(p.message) });
+  const source = new SourceTree(tree, cacheDir, o.log);
+  return { tree, builderFor: (kconfig: string) => new KernelBuilder(tree, source, loadKernelConfig(config.build, kconfig), env) };
+}
+
+/** perf.nightly's change-point settings. */
+export function changePointOptions(config: Config): ChangePointOptions {
+  const { alpha, minChange, minSegment } = config.perf.nightly;
+  return { alpha, minChange, minSegment };
+}
+
 export async function measureTreeHead(
   config: Config,
   treeName: string,
   o: { jobId: string; log: Logger; signal?: AbortSignal; redis?: () => import('ioredis').Redis; onProgress?: (m: string) => void },
 ): Promise<NightlyResult> {
-  const treeConfig = config.trees.find((t) => t.name === treeName);
-  if (!treeConfig) throw new UsageError(`no tree "${treeName}" in the config`);
-  const cacheDir = join(config.dataDir, 'cache');
-  const tree = await ensureTree(treeConfig, { cacheDir, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
+  const { tree, builderFor } = await treeBuilders(config, treeName, o);
   const { commit } = await resolveBase(tree, null);
-  const toolchain = await detectToolchain(config.build.toolchain);
-  if (!toolchain) throw new InfraError(`no ${config.build.toolchain} toolchain on this host for the nightly build`);
-  const env = buildEnv(config, toolchain, config.build.arch, { log: o.log, ...(o.signal ? { signal: o.signal } : {}), onProgress: (p) => o.onProgress?.(p.message) });
-  const source = new SourceTree(tree, cacheDir, o.log);
   const points: NightlyPoint[] = [];
   const missing: string[] = [];
   const measuredAt = new Date().toISOString();
   for (const name of config.perf.suites) {
     const suite = loadPerfSuite(config, name);
-    const builder = new KernelBuilder(tree, source, loadKernelConfig(config.build, suite.config), env);
+    const builder = builderFor(suite.config);
     o.onProgress?.(`${name}: building ${treeName} at ${commit.slice(0, 12)} (config ${suite.config})`);
     const built = await builder.buildBase(commit);
     if (built.status !== 'ok') throw new InfraError(`the head of ${treeName} (${commit.slice(0, 12)}) does not build with config ${suite.config} (log: ${built.artifactDir})`);
@@ -94,12 +106,12 @@ export function nightlyAlertText(tree: string, scenario: string, cp: ChangePoint
     `ksci nightly: ${scenario} on ${tree}: throughput ${cp.direction} of ${formatPct(cp.change)}`,
     '',
     `between ${cp.lastGood.slice(0, 12)} (last before) and ${cp.firstChanged.slice(0, 12)} (first after):`,
-    `  mean ${Math.round(cp.meanBefore).toLocaleString('en-US')} -> ${Math.round(cp.meanAfter).toLocaleString('en-US')} pps, Welch t-test p=${cp.p.toPrecision(2)}`,
+    `  mean ${formatPps(cp.meanBefore)} -> ${formatPps(cp.meanAfter)} pps, Welch t-test p=${cp.p.toPrecision(2)}`,
     `  commit range: git log ${cp.lastGood.slice(0, 12)}..${cp.firstChanged.slice(0, 12)}`,
     `  find the commit: ksci nightly bisect ${tree} ${scenario} ${cp.lastGood.slice(0, 12)} ${cp.firstChanged.slice(0, 12)}`,
     '',
     'nights around it:',
-    ...around.map((p) => `  ${p.time.slice(0, 10)}  ${p.commit.slice(0, 12)}  ${Math.round(p.value).toLocaleString('en-US')} pps`),
+    ...around.map((p) => `  ${p.time.slice(0, 10)}  ${p.commit.slice(0, 12)}  ${formatPps(p.value)} pps`),
     '',
   ].join('\n');
 }
@@ -112,7 +124,7 @@ export function nightlyAlertText(tree: string, scenario: string, cp: ChangePoint
  */
 export async function trackNightly(store: ResultsStore, result: NightlyResult, o: { config: Config; log: Logger }): Promise<PerfAlert[]> {
   await store.recordNightly(result.points);
-  const cpo: ChangePointOptions = { alpha: o.config.perf.nightly.alpha, minChange: o.config.perf.nightly.minChange, minSegment: o.config.perf.nightly.minSegment };
+  const cpo = changePointOptions(o.config);
   const sent: PerfAlert[] = [];
   for (const scenario of await store.nightlyScenarios(result.tree)) {
     const history: HistoryPoint[] = (await store.nightlyHistory(result.tree, scenario)).map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value }));
@@ -144,20 +156,14 @@ export async function bisectRange(
   range: { good: string; bad: string; scenario: string },
   o: { log: Logger; signal?: AbortSignal; redis?: () => import('ioredis').Redis; onProgress?: (m: string) => void },
 ): Promise<BisectResult & { commits: number }> {
-  const treeConfig = config.trees.find((t) => t.name === treeName);
-  if (!treeConfig) throw new UsageError(`no tree "${treeName}" in the config`);
   const [suiteName, scenarioName] = range.scenario.split('/');
   if (!suiteName || !scenarioName) throw new UsageError(`scenario "${range.scenario}" is not <suite>/<scenario> (as ksci nightly show names them)`);
-  const cacheDir = join(config.dataDir, 'cache');
-  const tree = await ensureTree(treeConfig, { cacheDir, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
+  const suite = loadPerfSuite(config, suiteName);
+  const { tree, builderFor } = await treeBuilders(config, treeName, o);
   const git = gitAt(tree.gitDir, o.signal);
   const lines = (await git.raw(['log', '--first-parent', '--reverse', '--format=%H %s', `${range.good}..${range.bad}`])).trim().split('\n').filter(Boolean);
   if (lines.length === 0) throw new UsageError(`${range.good.slice(0, 12)}..${range.bad.slice(0, 12)} has no commits on ${treeName}`);
-  const toolchain = await detectToolchain(config.build.toolchain);
-  if (!toolchain) throw new InfraError(`no ${config.build.toolchain} toolchain on this host`);
-  const env = buildEnv(config, toolchain, config.build.arch, { log: o.log, ...(o.signal ? { signal: o.signal } : {}), onProgress: (p) => o.onProgress?.(p.message) });
-  const suite = loadPerfSuite(config, suiteName);
-  const builder = new KernelBuilder(tree, new SourceTree(tree, cacheDir, o.log), loadKernelConfig(config.build, suite.config), env);
+  const builder = builderFor(suite.config);
   const kernelAt = async (commit: string) => {
     const b = await builder.buildBase(commit);
     if (b.status !== 'ok') throw new InfraError(`${commit.slice(0, 12)} of ${treeName} does not build with config ${suite.config} (log: ${b.artifactDir}); bisect by hand from here`);

@@ -397,6 +397,11 @@ function validateThresholds(t: PerfThresholds): void {
   if (!(Number.isInteger(t.resamples) && t.resamples >= 1)) bad(`resamples ${t.resamples}`);
 }
 
+/** Packets per second as a reader counts them: 372,292. */
+export function formatPps(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
 /** Signed percentage to 1 decimal, e.g. "-4.8%", "+0.3%", "0.0%". */
 export function formatPct(x: number): string {
   const s = (x * 100).toFixed(1);

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { AbRun, ScenarioVerdict } from '../perf/ab.js';
-import { formatPct } from '../perf/stats.js';
+import { formatPct, formatPps as pps } from '../perf/stats.js';
 import type { StageOutcome } from '../pipeline/payload.js';
 import type { PerfSample as StoredSample } from '../store/results.js';
+import { SplatSchema } from './test.js';
 
 const Summary = z.object({ n: z.number(), median: z.number(), mean: z.number(), stddev: z.number(), cv: z.number(), min: z.number(), max: z.number() });
 const Comparison = z.object({
@@ -17,13 +18,12 @@ const Comparison = z.object({
   reason: z.string(),
 });
 const Invalid = z.object({ scenario: z.string(), side: z.enum(['base', 'series']), round: z.number(), rep: z.number(), reason: z.string() });
-const Splat = z.object({ kind: z.string(), title: z.string(), fingerprint: z.string(), test: z.string().nullable(), excerpt: z.array(z.string()) });
 const Session = z.object({
   side: z.enum(['base', 'series']),
   round: z.number(),
   failure: z.object({ kind: z.enum(['boot-failure', 'kernel-crash', 'hang', 'wrong-kernel', 'infra-error', 'cancelled']), reason: z.string(), excerpt: z.array(z.string()) }).nullable(),
   kernelRelease: z.string().nullable(),
-  splats: z.array(Splat),
+  splats: z.array(SplatSchema),
   logFile: z.string(),
   where: z.string(),
 });
@@ -67,9 +67,6 @@ export type PerfStageData = z.infer<typeof PerfStageDataSchema>;
 
 const VERDICT_WORD = { improvement: 'IMPROVEMENT', regression: 'REGRESSION', 'no-change': 'no change', noisy: 'too noisy to tell' } as const;
 
-function pps(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
 
 /** What ran where, and how often: the first lines of every perf report. */
 export function perfHeader(run: Pick<AbRun, 'sessions' | 'stoppedBy'> & { samples: { env: Record<string, string> }[] }, unit: string): string[] {

@@ -5,7 +5,7 @@ import type { TestResult } from '../store/results.js';
 
 const Status = z.enum(['pass', 'fail', 'skip', 'timeout', 'crash', 'hang', 'not-run']);
 const Settled = z.enum(['pass', 'fail', 'flaky', 'skip', 'not-run']);
-const Splat = z.object({ kind: z.string(), title: z.string(), fingerprint: z.string(), test: z.string().nullable(), excerpt: z.array(z.string()) });
+export const SplatSchema = z.object({ kind: z.string(), title: z.string(), fingerprint: z.string(), test: z.string().nullable(), excerpt: z.array(z.string()) });
 const TestOutcome = z.object({ name: z.string(), status: Status, exitCode: z.number().nullable(), seconds: z.number().nullable(), output: z.array(z.string()) });
 const Boot = z.object({
   tests: z.array(z.string()),
@@ -27,8 +27,8 @@ const KernelRun = z.object({
   cached: z.boolean(),
   boots: z.array(Boot),
   tests: z.array(z.object({ name: z.string(), attempts: z.array(Status), last: TestOutcome })),
-  splats: z.array(Splat),
-  ignoredSplats: z.array(Splat.extend({ reason: z.string() })),
+  splats: z.array(SplatSchema),
+  ignoredSplats: z.array(SplatSchema.extend({ reason: z.string() })),
   bootFailure: z.string().nullable(),
 });
 const Row = z.object({ name: z.string(), base: Settled, series: Settled, seriesAttempts: z.array(Status), history: z.string().optional() });
@@ -44,8 +44,8 @@ export const SuiteRunSchema = z.object({
     flaky: z.array(Row),
     fixed: z.array(Row),
     notRun: z.array(z.string()),
-    newSplats: z.array(Splat),
-    preExistingSplats: z.array(Splat),
+    newSplats: z.array(SplatSchema),
+    preExistingSplats: z.array(SplatSchema),
   }),
   /** Shell lines that rerun a failure locally. */
   reproducer: z.array(z.string()),
