@@ -15,9 +15,11 @@
 #   iproute2 ethtool   ip/tc/ethtool for network tests in the guest
 #   openssh-client     bare-metal perf hosts are driven over SSH
 #   openssh-server     the real sshd on loopback the bare-metal runner's tests talk to
+#   public-inbox b4    a real lore server (public-inbox-httpd) and b4 for the lore tests
 KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils
   build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap
-  qemu-system-x86 busybox-static cpio iproute2 ethtool openssh-client openssh-server)
+  qemu-system-x86 busybox-static cpio iproute2 ethtool openssh-client openssh-server
+  public-inbox b4)
 
 ensure_debian_packages() {
   local missing=() p
