@@ -9,6 +9,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { openRedis, type RedisHandle } from './queue/redis.js';
 import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrations.js';
+import { LoreStore } from './store/lore.js';
 import { ResultsStore } from './store/results.js';
 
 export interface Services {
@@ -16,6 +17,8 @@ export interface Services {
   log: Logger;
   redis: RedisHandle;
   store: ResultsStore | null;
+  /** The lore poller's memory; with the results database. */
+  lore: LoreStore | null;
   close(): Promise<void>;
 }
 
@@ -38,6 +41,7 @@ export async function openServices(config: Config, log: Logger, opts: { db: bool
     log,
     redis,
     store: db ? new ResultsStore(db) : null,
+    lore: db ? new LoreStore(db) : null,
     async close() {
       await db?.close();
       await redis.stop();

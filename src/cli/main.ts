@@ -12,13 +12,13 @@ import { CancelledError, EXIT, KsciError, UsageError, errorMessage, type ExitCod
 import { createLogger, type Logger } from '../log.js';
 import { requestCancel } from '../pipeline/cancel.js';
 import { pipelineStages, rolesOf } from '../stages/index.js';
-import { loadSeries } from '../series/load.js';
 import type { RunRecord, RunStatus } from '../store/results.js';
 import { settle } from '../compare/tests.js';
 import { loadKnownSplats, vmSettings } from '../stages/test.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import { runKernel } from '../vm/kernel-run.js';
 import { checkEnvironment } from './doctor.js';
+import { loadInput } from './input.js';
 import { formatKernelRun } from './vm.js';
 import { printStatus } from './status.js';
 import { analyzeAb, runAb } from '../perf/ab.js';
@@ -29,6 +29,8 @@ import { bisectRange, changePointOptions, measureTreeHead, NIGHTLY_QUEUE, trackN
 import { formatPps } from '../perf/stats.js';
 import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
 import { Queue } from 'bullmq';
+import { LORE_QUEUE, scheduleLorePolls, startLoreWorker } from '../lore/schedule.js';
+import { formatPoll, loreSubmitter, pollThroughService } from '../lore/service.js';
 
 const STATUS_EXIT: Record<RunStatus, ExitCode> = {
   queued: EXIT.infra,
@@ -94,8 +96,8 @@ program
 
 program
   .command('run')
-  .description('run the whole pipeline on a series (mbox file, single patch, or directory of .patch files) with in-process workers, and print the report')
-  .argument('<series>', 'mbox, .patch/.eml file, or directory of format-patch output')
+  .description('run the whole pipeline on a series (mbox file, single patch, directory of .patch files, or a message on lore) with in-process workers, and print the report')
+  .argument('<series>', 'mbox, .patch/.eml file, directory of format-patch output, lore URL or Message-ID')
   .option('-f, --force', 'run even if this series version was already run on this tree')
   .option('-t, --tree <name>', 'test on this tree instead of routing by subject tag')
   .option('--series-version <n>', 'pick this version from an mbox that holds several', parseIntOption)
@@ -110,8 +112,9 @@ program
   .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts, cmd: Command) => {
     const { config, log } = setup(cmd);
     // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
-    const series = await loadSeries(resolve(path), { ...config.limits, ...(opts.seriesVersion ? { version: opts.seriesVersion } : {}) });
-    log.info({ title: series.title, version: series.version, patches: series.patches.length }, 'series loaded');
+    const input = await loadInput(path, config, opts.seriesVersion);
+    const series = input.series;
+    log.info({ title: series.title, version: series.version, patches: series.patches.length, source: input.source }, 'series loaded');
 
     const services = await openServices(config, log, { db: true });
     const stages = pipelineStages(config);
@@ -137,11 +140,13 @@ program
         ...(opts.tree ? { tree: opts.tree } : {}),
         build: buildRequest(opts),
         requestedBy: 'cli',
-        source: { kind: 'mbox', ref: resolve(path) },
+        source: input.source,
+        ...(input.routeOrder ? { routeOrder: input.routeOrder } : {}),
       });
       runId = sub.runId;
       if (!sub.created) process.stderr.write(`ksci: this series version was already run on ${sub.tree} as run ${sub.runId}; showing that run (--force runs it again)\n`);
       else process.stderr.write(`ksci: run ${sub.runId} queued on tree ${sub.tree} (${sub.treeReason})\n`);
+      for (const old of sub.superseded) process.stderr.write(`ksci: cancelled run ${old} of an earlier version of this series\n`);
       const rec = await coordinator.waitForRun(sub.runId, (opts.timeout ?? 0) * 1000);
       const file = writeReport(config, rec, opts.output);
       process.stdout.write(rec.reportText ?? `${rec.status}: ${rec.summary ?? ''}\n`);
@@ -201,10 +206,16 @@ program
     const nightly = config.perf.nightly.trees.length ? new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection }) : null;
     const nightlyWorker = nightly ? startNightlyWorker({ config, store: services.store!, connection: services.redis.connection, redis: () => services.redis.client(), log }) : null;
     if (nightly) log.info({ schedulers: await scheduleNightly(nightly, config), cron: config.perf.nightly.cron }, 'nightly tracking scheduled');
+    // Lore polling lives with the coordinator too: it submits to it and remembers what it saw in the results database.
+    const lore = new Queue(LORE_QUEUE, { connection: services.redis.connection });
+    const loreWorker = startLoreWorker({ config, store: services.lore!, submit: loreSubmitter(coordinator), connection: services.redis.connection, log });
+    log.info({ schedulers: await scheduleLorePolls(lore, config), everySeconds: config.lore.pollSeconds }, 'lore polling scheduled');
     log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
     await untilStopped(log, async (force) => {
       await nightlyWorker?.close(force);
       await nightly?.close();
+      await loreWorker.close(force);
+      await lore.close();
       await workers?.close(force);
       await ingest.close(force);
       await coordinator.close();
@@ -385,6 +396,52 @@ nightlyCmd
         for (const a of await store.alerts(tree, scenario)) out.push(`  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`);
       }
       process.stdout.write(out.length ? `${out.join('\n')}\n` : `no nightly history for ${tree}\n`);
+    } finally {
+      await services.close();
+    }
+  });
+
+const loreCmd = program.command('lore').description('lore (public-inbox) lists: polling state and polls on demand (lore.lists; `ksci serve` polls on schedule)');
+
+loreCmd
+  .command('poll')
+  .description('poll lists now through the running "ksci serve", and print what was found')
+  .argument('[lists...]', 'list names (default: every configured list)')
+  .option('--timeout <seconds>', 'how long to wait for the poll', parseIntOption, 300)
+  .action(async (names: string[], opts: { timeout: number }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const lists = names.length ? names : config.lore.lists.map((l) => l.name);
+    const unknown = lists.filter((n) => !config.lore.lists.some((l) => l.name === n));
+    if (lists.length === 0) throw new UsageError('no lore lists are configured', 'add lore.lists to the config file');
+    if (unknown.length) throw new UsageError(`no list(s) ${unknown.join(', ')}`, `configured: ${config.lore.lists.map((l) => l.name).join(', ') || 'none'}`);
+    const services = await openServices(config, log, { db: false });
+    try {
+      for (const list of lists) {
+        const r = await pollThroughService(services.redis, list, opts.timeout * 1000);
+        process.stdout.write(formatPoll(r));
+      }
+    } finally {
+      await services.close();
+    }
+  });
+
+loreCmd
+  .command('status')
+  .description('per list: last poll, and what became of the patches seen')
+  .option('-n, --limit <n>', 'messages to list per list', parseIntOption, 20)
+  .action(async (opts: { limit: number }, cmd: Command) => {
+    const { config, log } = setup(cmd);
+    const services = await openServices(config, log, { db: true });
+    try {
+      const out: string[] = [];
+      for (const l of config.lore.lists) {
+        const st = await services.lore!.state(l.name);
+        out.push(`${l.name} (${l.url}${l.poll ? '' : ', not polled'}): last poll ${st.lastPollAt?.toISOString() ?? 'never'}${st.lastError ? `, last error: ${st.lastError}` : ''}`);
+        for (const m of await services.lore!.messages(l.name, { limit: opts.limit, status: ['pending', 'submitted', 'incomplete', 'invalid'] })) {
+          out.push(`  ${m.status.padEnd(10)} ${m.title.slice(0, 60)}${m.detail ? `\n             ${m.detail}` : ''}`);
+        }
+      }
+      process.stdout.write(out.length ? `${out.join('\n')}\n` : 'no lore lists are configured (lore.lists)\n');
     } finally {
       await services.close();
     }

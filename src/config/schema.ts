@@ -197,6 +197,64 @@ const Perf = z.object({
 });
 export type PerfConfig = z.infer<typeof Perf>;
 
+/** Who gets ksci's reply to a series from a list. */
+const ReplyPolicy = z.object({
+  /** off: no mail; author: to the author only; list: to the list, the author in Cc (as the reference bots do). */
+  mode: z.enum(['off', 'author', 'list']).default('off'),
+  /** Opt-in: when not empty, only authors matching one of these (an address, or "*@domain") get a reply. */
+  allow: z.array(z.string().min(3)).default([]),
+  /** Also copied on every reply (a maintainer, a CI archive list). */
+  cc: z.array(z.string().email()).default([]),
+});
+
+const LoreList = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'list names are [A-Za-z0-9._-]'),
+  /** The inbox on a public-inbox server, e.g. https://lore.kernel.org/bpf/ */
+  url: z
+    .string()
+    .url()
+    .transform((u) => (u.endsWith('/') ? u : `${u}/`)),
+  /** The list's posting address: To: of replies in "list" mode. */
+  address: z.string().email(),
+  /** Poll it on schedule (`ksci serve`); off: only `ksci run <message-id>` and `ksci lore poll` use it. */
+  poll: z.boolean().default(true),
+  /** Trees a series from this list may go to, in order, when no subject tag names one (base-commit, then "applies to"). */
+  trees: z.array(z.string().min(1)).default([]),
+  reply: ReplyPolicy.default({ mode: 'off', allow: [], cc: [] }),
+});
+
+const LORE_DEFAULTS = {
+  lists: [],
+  pollSeconds: 300,
+  incompleteWaitMinutes: 120,
+  maxThreadBytes: 32 * 1024 * 1024,
+  timeoutSeconds: 60,
+  lookupUrl: 'https://lore.kernel.org/all/',
+  searchPages: 10,
+};
+
+const Lore = z.object({
+  lists: z.array(LoreList).default(LORE_DEFAULTS.lists),
+  /** How often `ksci serve` polls each list. */
+  pollSeconds: z.number().int().min(10).default(LORE_DEFAULTS.pollSeconds),
+  /** How long a series with parts missing is waited for before it is recorded as incomplete. */
+  incompleteWaitMinutes: z.number().min(0).default(LORE_DEFAULTS.incompleteWaitMinutes),
+  /** A thread larger than this (decompressed) is refused. */
+  maxThreadBytes: z.number().int().positive().default(LORE_DEFAULTS.maxThreadBytes),
+  timeoutSeconds: z.number().int().positive().default(LORE_DEFAULTS.timeoutSeconds),
+  /** Where `ksci run <message-id>` looks when no configured list has the message; null: nowhere else. */
+  lookupUrl: z
+    .string()
+    .url()
+    .transform((u) => (u.endsWith('/') ? u : `${u}/`))
+    .nullable()
+    .default(LORE_DEFAULTS.lookupUrl),
+  /** When more mail arrived between two polls than the feed holds, this many search pages fill the gap. */
+  searchPages: z.number().int().min(0).max(100).default(LORE_DEFAULTS.searchPages),
+});
+export type LoreConfig = z.infer<typeof Lore>;
+export type LoreListConfig = LoreConfig['lists'][number];
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -207,6 +265,13 @@ export const ConfigSchema = z
     trees: z.array(Tree).min(1),
     /** Tree used when no subject tag matches. */
     defaultTree: z.string().min(1),
+    routing: z
+      .object({
+        /** Candidate trees, in order, for the base-commit and "applies to" rules; empty: every tree, as listed. */
+        order: z.array(z.string().min(1)).default([]),
+      })
+      .default({ order: [] }),
+    lore: Lore.default(LORE_DEFAULTS),
     queue: z
       .object({
         /** Attempts for infrastructure failures; bad input is never retried. */
@@ -255,6 +320,17 @@ export const ConfigSchema = z
     if (cfg.stages.includes('perf') && !cfg.stages.includes('build')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the perf stage needs the build stage (it boots the kernels built)' });
     for (const name of cfg.build.defaultConfigs) {
       if (!cfg.build.configs[name]) ctx.addIssue({ code: 'custom', path: ['build', 'defaultConfigs'], message: `"${name}" is not one of build.configs (${Object.keys(cfg.build.configs).join(', ')})` });
+    }
+    for (const [i, t] of cfg.routing.order.entries()) {
+      if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['routing', 'order', i], message: `routing tree "${t}" is not one of the trees` });
+    }
+    const lists = new Set<string>();
+    for (const [i, l] of cfg.lore.lists.entries()) {
+      if (lists.has(l.name)) ctx.addIssue({ code: 'custom', path: ['lore', 'lists', i, 'name'], message: `list "${l.name}" is defined twice` });
+      lists.add(l.name);
+      for (const t of l.trees) {
+        if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['lore', 'lists', i, 'trees'], message: `list ${l.name}: tree "${t}" is not one of the trees` });
+      }
     }
     for (const t of cfg.perf.nightly.trees) {
       if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['perf', 'nightly', 'trees'], message: `nightly tree "${t}" is not one of the trees` });

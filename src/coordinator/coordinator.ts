@@ -13,7 +13,8 @@ import type { Report } from '../report/render.js';
 import { ReportSchema } from '../report/schema.js';
 import { TestStageDataSchema, testResultRows } from '../report/test.js';
 import { PerfStageDataSchema, perfSampleRows } from '../report/perf.js';
-import { routeTree } from '../routing/tree.js';
+import { gitTreeProbe } from '../routing/probe.js';
+import { routeTree, type TreeProbe } from '../routing/tree.js';
 import type { Series } from '../series/types.js';
 import type { ResultsStore, RunRecord, RunStatus, StageStatus } from '../store/results.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
@@ -27,6 +28,10 @@ export interface SubmitOptions {
   /** Kernel configs, toolchain, per-patch builds; config defaults fill the rest. */
   build?: BuildRequest;
   source: { kind: 'mbox' | 'lore' | 'github'; ref: string };
+  /** Candidate trees in order for the base-commit and "applies to" rules (a lore list's trees). */
+  routeOrder?: string[];
+  /** What links this series' versions when the series cannot say (a GitHub PR); default: author and title. */
+  lineage?: string;
 }
 
 export interface BuildRequest {
@@ -63,10 +68,14 @@ export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
 
 export interface Submitted {
   runId: string;
-  /** False when an earlier run of the same series version was found (dedup). */
+  /** False when an earlier run of the same series version was found (dedup), or a later version was already run. */
   created: boolean;
   tree: string;
   treeReason: string;
+  /** Runs of earlier versions this one cancelled. */
+  superseded: string[];
+  /** Set when not queued because a later version of the series was already queued or run. */
+  staleAgainst?: { runId: string; version: number };
 }
 
 const TERMINAL: RunStatus[] = ['passed', 'failed', 'error', 'cancelled', 'skipped'];
@@ -101,6 +110,8 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       store: ResultsStore;
       stages: StageDefinition[];
       log: Logger;
+      /** How routing asks the trees; default: git on ksci's mirrors. */
+      probe?: TreeProbe;
     },
   ) {
     super();
@@ -144,9 +155,19 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
 
   async submit(series: Series, opts: SubmitOptions): Promise<Submitted> {
     const { config, store, stages, log } = this.deps;
-    const choice = routeTree(series, config, opts.tree);
     const build = resolveBuild(config, opts.build);
-    const seriesId = await store.saveSeries(series, opts.source);
+    const choice = await routeTree(series, config, {
+      ...(opts.tree ? { explicit: opts.tree } : {}),
+      ...(opts.routeOrder ? { order: opts.routeOrder } : {}),
+      probe: this.deps.probe ?? gitTreeProbe(config, log),
+    });
+    const seriesId = await store.saveSeries(series, opts.source, opts.lineage);
+    const related = await store.relatedRuns(seriesId);
+    // A mailbox given by hand is run as asked; automatic sources skip a version that a later one already replaced.
+    if (related.newer && opts.source.kind !== 'mbox' && !opts.force) {
+      log.info({ title: series.title, version: series.version, newer: related.newer }, 'a later version of this series was already queued; not running this one');
+      return { runId: related.newer.runId, created: false, tree: choice.tree.name, treeReason: choice.reason, superseded: [], staleAgainst: related.newer };
+    }
     // The same series version on the same tree, built the same way, is the same run.
     const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}${build.perfBisect ? ':bisect' : ''}`;
     const { runId, created } = await store.createRun({
@@ -157,13 +178,18 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       options: build,
       ...(opts.requestedBy ? { requestedBy: opts.requestedBy } : {}),
     });
-    const submitted = { runId, created, tree: choice.tree.name, treeReason: choice.reason };
+    const submitted: Submitted = { runId, created, tree: choice.tree.name, treeReason: choice.reason, superseded: [] };
     if (!created) {
       log.info({ runId, fingerprint: series.fingerprint }, 'series version already run; not queued again (use --force to re-run)');
       return submitted;
     }
     await this.enqueue(runId, series, choice.tree.name, choice.reason, build);
-    log.info({ runId, tree: choice.tree.name, title: series.title, version: series.version }, 'run queued');
+    log.info({ runId, tree: choice.tree.name, treeReason: choice.reason, title: series.title, version: series.version }, 'run queued');
+    // Testing a version nobody will merge wastes the queue: the older runs stop.
+    for (const old of related.older) {
+      await this.cancel(old.runId, `superseded by v${series.version} (run ${runId})`);
+      submitted.superseded.push(old.runId);
+    }
     return submitted;
   }
 
@@ -341,9 +367,9 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       return;
     }
     this.deps.log.warn({ runId: run.id }, 'no jobs found for an unfinished run; queueing it again');
-    const choice = routeTree(series, this.deps.config, run.tree);
+    const { tree } = await routeTree(series, this.deps.config, { explicit: run.tree });
     const stored = RunBuildSchema.safeParse(run.options);
-    await this.enqueue(run.id, series, choice.tree.name, choice.reason, stored.success ? stored.data : resolveBuild(this.deps.config));
+    await this.enqueue(run.id, series, tree.name, 'as routed when the run was submitted', stored.success ? stored.data : resolveBuild(this.deps.config));
   }
 }
 

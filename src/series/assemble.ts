@@ -88,16 +88,18 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
   if (total > max) throw new BadInputError(`series has ${total} patches, more than the limit of ${max}`);
 
   // An archive can hold several series of the same version and size; their
-  // patches must not be mixed. Threaded mail names its root (the cover or
-  // patch 1) first in References; unthreaded format-patch output names none
-  // and is taken as one series.
+  // patches must not be mixed. Threaded mail names the series' lead (the
+  // cover, else patch 1) among its References, even when the whole series
+  // answers an older version (v3 sent In-Reply-To v2's cover); unthreaded
+  // format-patch output names none and is taken as one series.
+  const leadId = cover?.msg.messageId ?? chosen.get(1)?.msg.messageId ?? null;
   const roots = new Set<string>();
   for (const c of chosen.values()) {
-    const root = c.msg.references[0] ?? c.msg.inReplyTo ?? null;
-    if (root !== null) roots.add(root);
+    if (c.msg.messageId === leadId) continue;
+    const refs = [...c.msg.references, ...(c.msg.inReplyTo ? [c.msg.inReplyTo] : [])];
+    if (refs.length === 0 || (leadId !== null && refs.includes(leadId))) continue;
+    roots.add(refs[0]!);
   }
-  if (cover) roots.delete(cover.msg.messageId);
-  else if (chosen.get(1)) roots.delete(chosen.get(1)!.msg.messageId);
   if (roots.size > 0) {
     throw new BadInputError(
       `the input mixes patches of ${roots.size + 1} different v${version} series (threads ${[...roots].slice(0, 3).map((r) => `<${r}>`).join(', ')}${roots.size > 3 ? ', ...' : ''} besides the chosen one)`,

@@ -134,6 +134,48 @@ CREATE TABLE perf_alerts (
 CREATE INDEX perf_alerts_scenario ON perf_alerts (tree, scenario);
 `,
   },
+  {
+    version: 4,
+    name: 'series lineage (supersession), lore polling state, email replies sent',
+    sql: `
+ALTER TABLE series ADD COLUMN lineage text;
+CREATE INDEX series_lineage ON series (lineage);
+CREATE TABLE lore_lists (
+  list text PRIMARY KEY,
+  newest_seen timestamptz,
+  last_poll_at timestamptz,
+  last_ok_at timestamptz,
+  last_error text
+);
+CREATE TABLE lore_messages (
+  list text NOT NULL,
+  message_id text NOT NULL,
+  title text NOT NULL,
+  updated timestamptz,
+  status text NOT NULL CHECK (status IN ('ignored', 'pending', 'submitted', 'incomplete', 'invalid')),
+  detail text,
+  run_id text,
+  first_seen_at timestamptz NOT NULL DEFAULT now(),
+  deadline timestamptz,
+  settled_at timestamptz,
+  PRIMARY KEY (list, message_id)
+);
+CREATE INDEX lore_messages_pending ON lore_messages (list, status);
+CREATE TABLE email_replies (
+  id bigserial PRIMARY KEY,
+  series_id bigint NOT NULL REFERENCES series(id),
+  run_id text NOT NULL REFERENCES runs(id),
+  verdict text NOT NULL,
+  message_id text NOT NULL UNIQUE,
+  recipients text NOT NULL,
+  status text NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+  error text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  sent_at timestamptz
+);
+CREATE INDEX email_replies_series ON email_replies (series_id, id);
+`,
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction; safe to run concurrently on a server. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { SeriesSchema } from '../pipeline/payload.js';
+import { titleLineage } from '../series/lineage.js';
 import type { Series } from '../series/types.js';
 import type { Db } from './db.js';
 
@@ -116,16 +117,17 @@ function toSummary(row: Record<string, unknown>): RunSummary {
 export class ResultsStore {
   constructor(private readonly db: Db) {}
 
-  async saveSeries(series: Series, source: { kind: 'mbox' | 'lore' | 'github'; ref: string }): Promise<number> {
+  /** `lineage` links the versions of one series (src/series/lineage.ts); the author-and-title one by default. */
+  async saveSeries(series: Series, source: { kind: 'mbox' | 'lore' | 'github'; ref: string }, lineage = titleLineage(series)): Promise<number> {
     return this.db.transaction(async (tx) => {
       const existing = await tx.query<{ id: string }>('SELECT id FROM series WHERE message_id = $1 AND fingerprint = $2', [series.messageId, series.fingerprint]);
       if (existing[0]) return Number(existing[0].id);
       const [row] = await tx.query<{ id: string }>(
         `INSERT INTO series (message_id, fingerprint, title, version, total, is_rfc, is_resend, tree_tags, author_name, author_email,
-           base_commit, change_id, source_kind, source_ref, data)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id`,
+           base_commit, change_id, source_kind, source_ref, data, lineage)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id`,
         [series.messageId, series.fingerprint, series.title, series.version, series.total, series.isRfc, series.isResend, series.treeTags,
-          series.author.name, series.author.address, series.baseCommit, series.changeId, source.kind, source.ref, JSON.stringify(series)],
+          series.author.name, series.author.address, series.baseCommit, series.changeId, source.kind, source.ref, JSON.stringify(series), lineage],
       );
       const id = Number(row!.id);
       for (const p of series.patches) {
@@ -135,6 +137,34 @@ export class ResultsStore {
       }
       return id;
     });
+  }
+
+  /**
+   * Runs of the other versions of a series: same lineage, or the same
+   * change-id. `older` are the unfinished runs a new version supersedes
+   * (a lower version, or for a PR an earlier push of the same version);
+   * `newer` is a run of a later version, which makes this one stale.
+   */
+  async relatedRuns(seriesId: number): Promise<{ older: { runId: string; version: number }[]; newer: { runId: string; version: number } | null }> {
+    const rows = await this.db.query<{ id: string; version: number; status: string; series_id: string; created_at: string }>(
+      `SELECT r.id, s.version, r.status, r.series_id, r.created_at FROM runs r JOIN series s ON s.id = r.series_id, series me
+       WHERE me.id = $1 AND s.id <> me.id AND s.fingerprint <> me.fingerprint
+         AND (s.lineage = me.lineage OR (me.change_id IS NOT NULL AND s.change_id = me.change_id))
+       ORDER BY r.created_at`,
+      [seriesId],
+    );
+    const [me] = await this.db.query<{ version: number }>('SELECT version FROM series WHERE id = $1', [seriesId]);
+    const mine = Number(me?.version ?? 0);
+    const older = rows.filter((r) => Number(r.version) <= mine && (r.status === 'queued' || r.status === 'running')).map((r) => ({ runId: r.id, version: Number(r.version) }));
+    const later = rows.filter((r) => Number(r.version) > mine && r.status !== 'cancelled');
+    const newest = later[later.length - 1];
+    return { older, newer: newest ? { runId: newest.id, version: Number(newest.version) } : null };
+  }
+
+  /** Where a series came from (its source kind and reference). */
+  async seriesSource(seriesId: number): Promise<{ kind: 'mbox' | 'lore' | 'github'; ref: string } | null> {
+    const [row] = await this.db.query<{ source_kind: 'mbox' | 'lore' | 'github'; source_ref: string }>('SELECT source_kind, source_ref FROM series WHERE id = $1', [seriesId]);
+    return row ? { kind: row.source_kind, ref: row.source_ref } : null;
   }
 
   async getSeries(seriesId: number): Promise<Series | null> {
