@@ -9,6 +9,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { openRedis, type RedisHandle } from './queue/redis.js';
 import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrations.js';
+import { EmailStore } from './store/email.js';
 import { LoreStore } from './store/lore.js';
 import { ResultsStore } from './store/results.js';
 
@@ -19,6 +20,8 @@ export interface Services {
   store: ResultsStore | null;
   /** The lore poller's memory; with the results database. */
   lore: LoreStore | null;
+  /** The replies sent on lists; with the results database. */
+  email: EmailStore | null;
   close(): Promise<void>;
 }
 
@@ -42,6 +45,7 @@ export async function openServices(config: Config, log: Logger, opts: { db: bool
     redis,
     store: db ? new ResultsStore(db) : null,
     lore: db ? new LoreStore(db) : null,
+    email: db ? new EmailStore(db) : null,
     async close() {
       await db?.close();
       await redis.stop();

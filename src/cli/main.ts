@@ -29,6 +29,8 @@ import { bisectRange, changePointOptions, measureTreeHead, NIGHTLY_QUEUE, trackN
 import { formatPps } from '../perf/stats.js';
 import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
 import { Queue } from 'bullmq';
+import { EmailReporter, formatMail, previewReply } from '../mail/reply.js';
+import { smtpSender } from '../mail/send.js';
 import { LORE_QUEUE, scheduleLorePolls, startLoreWorker } from '../lore/schedule.js';
 import { formatPoll, loreSubmitter, pollThroughService } from '../lore/service.js';
 
@@ -210,12 +212,23 @@ program
     const lore = new Queue(LORE_QUEUE, { connection: services.redis.connection });
     const loreWorker = startLoreWorker({ config, store: services.lore!, submit: loreSubmitter(coordinator), connection: services.redis.connection, log });
     log.info({ schedulers: await scheduleLorePolls(lore, config), everySeconds: config.lore.pollSeconds }, 'lore polling scheduled');
+    const replies = config.email.smtp
+      ? new EmailReporter({ config, results: services.store!, email: services.email!, sender: smtpSender(config.email.smtp), connection: services.redis.connection, log })
+      : null;
+    if (replies) {
+      replies.start();
+      coordinator.on('run-finished', (rec) => void replies.enqueue(rec.id).catch((err) => log.error({ runId: rec.id, err: errorMessage(err) }, 'could not queue the reply; it is queued on the next start')));
+      log.info({ missed: await replies.reconcile() }, 'email replies on');
+    } else if (config.lore.lists.some((l) => l.reply.mode !== 'off')) {
+      log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
+    }
     log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
     await untilStopped(log, async (force) => {
       await nightlyWorker?.close(force);
       await nightly?.close();
       await loreWorker.close(force);
       await lore.close();
+      await replies?.close(force);
       await workers?.close(force);
       await ingest.close(force);
       await coordinator.close();
@@ -459,13 +472,21 @@ program
 
 program
   .command('show')
-  .description("print a run's report")
+  .alias('report')
+  .description("print a run's report; with --email, the reply ksci sends (or would send) on the list, without sending it")
   .argument('<run>', 'run id (or its first 8+ characters)')
   .option('--markdown', 'Markdown instead of plain text')
-  .action(async (id: string, opts: { markdown?: boolean }, cmd: Command) => {
+  .option('--email', 'the plain-text reply with its headers, and whether policy sends it')
+  .action(async (id: string, opts: { markdown?: boolean; email?: boolean }, cmd: Command) => {
     const { config, log } = setup(cmd);
     const services = await openServices(config, log, { db: true });
     try {
+      if (opts.email) {
+        const plan = await previewReply(config, services.store!, id);
+        process.stdout.write(formatMail(plan.mail));
+        process.stderr.write(plan.skip ? `ksci: this reply is not sent: ${plan.skip}\n` : 'ksci: policy sends this reply when the run finishes (ksci serve)\n');
+        return;
+      }
       const rec = await services.store!.getRun(id);
       if (!rec) throw new UsageError(`no run ${id}`, '"ksci status" lists runs');
       const body = opts.markdown ? rec.reportMarkdown : rec.reportText;

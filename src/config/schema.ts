@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SmtpConfigSchema } from '../mail/send.js';
 import { BareMetalHostSchema } from '../perf/baremetal.js';
 
 /** Where a tree's history comes from. */
@@ -255,6 +256,18 @@ const Lore = z.object({
 export type LoreConfig = z.infer<typeof Lore>;
 export type LoreListConfig = LoreConfig['lists'][number];
 
+const Email = z.object({
+  /** The replies' From:; its domain names their Message-IDs. */
+  from: z.string().min(3).default('ksci <ksci@localhost>'),
+  /** null: no mail is sent (`ksci report --email` still previews it). */
+  smtp: SmtpConfigSchema.nullable().default(null),
+  /** A link to a run's full results in replies: "{run}" is replaced by the run id; null: no link. */
+  resultsUrl: z.string().min(1).nullable().default(null),
+  /** Verdicts that get a reply (an infrastructure error is ksci's problem, not the author's). */
+  on: z.array(z.enum(['pass', 'fail', 'error'])).default(['pass', 'fail']),
+});
+export type EmailConfig = z.infer<typeof Email>;
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -272,6 +285,7 @@ export const ConfigSchema = z
       })
       .default({ order: [] }),
     lore: Lore.default(LORE_DEFAULTS),
+    email: Email.default({ from: 'ksci <ksci@localhost>', smtp: null, resultsUrl: null, on: ['pass', 'fail'] }),
     queue: z
       .object({
         /** Attempts for infrastructure failures; bad input is never retried. */

@@ -173,6 +173,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     const { runId, created } = await store.createRun({
       seriesId,
       tree: choice.tree.name,
+      treeReason: choice.reason,
       dedupKey,
       stages: stages.map((s) => s.name),
       options: build,
@@ -369,7 +370,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     this.deps.log.warn({ runId: run.id }, 'no jobs found for an unfinished run; queueing it again');
     const { tree } = await routeTree(series, this.deps.config, { explicit: run.tree });
     const stored = RunBuildSchema.safeParse(run.options);
-    await this.enqueue(run.id, series, tree.name, 'as routed when the run was submitted', stored.success ? stored.data : resolveBuild(this.deps.config));
+    await this.enqueue(run.id, series, tree.name, run.treeReason ?? 'as routed when the run was submitted', stored.success ? stored.data : resolveBuild(this.deps.config));
   }
 }
 

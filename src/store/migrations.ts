@@ -136,9 +136,10 @@ CREATE INDEX perf_alerts_scenario ON perf_alerts (tree, scenario);
   },
   {
     version: 4,
-    name: 'series lineage (supersession), lore polling state, email replies sent',
+    name: 'series lineage (supersession), why a tree was chosen, lore polling state, email replies sent',
     sql: `
 ALTER TABLE series ADD COLUMN lineage text;
+ALTER TABLE runs ADD COLUMN tree_reason text;
 CREATE INDEX series_lineage ON series (lineage);
 CREATE TABLE lore_lists (
   list text PRIMARY KEY,
@@ -168,7 +169,7 @@ CREATE TABLE email_replies (
   verdict text NOT NULL,
   message_id text NOT NULL UNIQUE,
   recipients text NOT NULL,
-  status text NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+  status text NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'skipped')),
   error text,
   created_at timestamptz NOT NULL DEFAULT now(),
   sent_at timestamptz

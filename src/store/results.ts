@@ -36,6 +36,8 @@ export interface RunSummary {
 }
 
 export interface RunRecord extends RunSummary {
+  /** Why routing chose the tree; null for runs older than that record. */
+  treeReason: string | null;
   dedupKey: string | null;
   requestedBy: string | null;
   /** What the run asked for (RunBuild), as stored when it was created; null for runs older than that. */
@@ -95,7 +97,7 @@ export interface PerfAlert {
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
 const RUN_COLUMNS = `r.id, r.series_id, s.title AS series_title, s.version AS series_version, r.tree, r.status, r.verdict,
-  r.summary, r.created_at, r.started_at, r.finished_at, r.dedup_key, r.requested_by, r.report_md, r.report_text, r.options`;
+  r.summary, r.created_at, r.started_at, r.finished_at, r.dedup_key, r.requested_by, r.report_md, r.report_text, r.options, r.tree_reason`;
 
 function toSummary(row: Record<string, unknown>): RunSummary {
   return {
@@ -177,7 +179,7 @@ export class ResultsStore {
    * A new run, unless one with the same dedup key exists that did not end
    * in an error or cancellation: the same series version is not run twice.
    */
-  async createRun(input: { seriesId: number; tree: string; dedupKey: string | null; stages: string[]; requestedBy?: string; options?: unknown }): Promise<{ runId: string; created: boolean }> {
+  async createRun(input: { seriesId: number; tree: string; treeReason?: string; dedupKey: string | null; stages: string[]; requestedBy?: string; options?: unknown }): Promise<{ runId: string; created: boolean }> {
     return this.db.transaction(async (tx) => {
       if (input.dedupKey !== null) {
         const [prev] = await tx.query<{ id: string }>(
@@ -187,8 +189,8 @@ export class ResultsStore {
         if (prev) return { runId: prev.id, created: false };
       }
       const runId = randomUUID();
-      await tx.query('INSERT INTO runs (id, series_id, tree, status, dedup_key, requested_by, options) VALUES ($1,$2,$3,$4,$5,$6,$7)', [
-        runId, input.seriesId, input.tree, 'queued', input.dedupKey, input.requestedBy ?? null, input.options === undefined ? null : JSON.stringify(input.options),
+      await tx.query('INSERT INTO runs (id, series_id, tree, tree_reason, status, dedup_key, requested_by, options) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)', [
+        runId, input.seriesId, input.tree, input.treeReason ?? null, 'queued', input.dedupKey, input.requestedBy ?? null, input.options === undefined ? null : JSON.stringify(input.options),
       ]);
       for (const [i, name] of input.stages.entries()) {
         await tx.query(`INSERT INTO stages (run_id, name, ordinal, status) VALUES ($1,$2,$3,'pending')`, [runId, name, i]);
@@ -243,6 +245,7 @@ export class ResultsStore {
     const stages = await this.db.query<Record<string, unknown>>('SELECT * FROM stages WHERE run_id = $1 ORDER BY ordinal', [row['id']]);
     return {
       ...toSummary(row),
+      treeReason: (row['tree_reason'] as string | null) ?? null,
       dedupKey: (row['dedup_key'] as string | null) ?? null,
       requestedBy: (row['requested_by'] as string | null) ?? null,
       options: row['options'] ? (JSON.parse(String(row['options'])) as unknown) : null,

@@ -1,0 +1,180 @@
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { z } from 'zod';
+import type { Config, LoreListConfig } from '../config/schema.js';
+import { errorMessage, UsageError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { RunBuildSchema } from '../pipeline/payload.js';
+import { messageIdFor, renderEmail, type RenderedEmail } from '../report/email.js';
+import type { Verdict } from '../report/verdict.js';
+import type { Series } from '../series/types.js';
+import type { EmailStore } from '../store/email.js';
+import type { ResultsStore, RunRecord } from '../store/results.js';
+import { MailRejectedError, type MailSender } from './send.js';
+
+export const EMAIL_QUEUE = 'ksci-email';
+const ReplyJobSchema = z.object({ runId: z.string().min(1) });
+const VERDICTS = ['pass', 'fail', 'error', 'cancelled', 'skipped'] as const;
+
+/** "*@kernel.org" or an exact address, compared without case. */
+export function authorAllowed(allow: string[], address: string): boolean {
+  if (allow.length === 0) return true;
+  const a = address.toLowerCase();
+  return allow.some((p) => {
+    const pat = p.toLowerCase();
+    return pat.startsWith('*@') ? a.endsWith(pat.slice(1)) : a === pat;
+  });
+}
+
+/** The configured list a lore source reference belongs to. */
+export function listOf(config: Config, source: { kind: string; ref: string }): LoreListConfig | null {
+  if (source.kind !== 'lore') return null;
+  return config.lore.lists.find((l) => source.ref.startsWith(l.url)) ?? null;
+}
+
+export interface ReplyPlan {
+  /** The mail as it would go out (rendered even when it will not, for `ksci report --email`). */
+  mail: RenderedEmail;
+  /** Why it is not sent, or null when policy says send. */
+  skip: string | null;
+}
+
+/**
+ * The reply to a finished run and whether policy lets it go out. Pure:
+ * everything comes from the stored run, its series and the config, so a
+ * preview shows exactly what the worker sends.
+ */
+export function planReply(config: Config, run: RunRecord, series: Series, source: { kind: string; ref: string }): ReplyPlan {
+  const verdict = (VERDICTS as readonly string[]).includes(run.verdict ?? '') ? (run.verdict as Verdict) : 'error';
+  const list = listOf(config, source);
+  const build = RunBuildSchema.safeParse(run.options);
+  const configs = build.success ? build.data.configs : [];
+  const lead = series.cover ?? series.patches[0]!;
+  const reproducer = [
+    `ksci run ${source.kind === 'mbox' ? '<the series mbox>' : source.ref} --tree ${run.tree}`,
+    configs.length ? ` -k ${configs.join(',')}` : '',
+    build.success && build.data.suites.length ? ` -s ${build.data.suites.join(',')}` : '',
+    build.success && build.data.perfBisect ? ' --perf-bisect' : build.success && build.data.perfSuites.length ? ' --perf' : '',
+  ].join('');
+  const mail = renderEmail({
+    series: { title: series.title, version: series.version, isRfc: series.isRfc, total: series.total, author: series.author, messageId: series.messageId, references: [], subject: lead.subject.raw },
+    runId: run.id,
+    verdict,
+    headline: run.summary ?? run.status,
+    report: run.reportText ?? '',
+    tree: { name: run.tree, reason: run.treeReason ?? 'not recorded' },
+    baseCommit: baseCommitOf(run),
+    configs,
+    resultsUrl: config.email.resultsUrl ? config.email.resultsUrl.replaceAll('{run}', run.id) : null,
+    reproducer,
+    policy: { mode: list?.reply.mode === 'list' ? 'list' : 'author', listAddress: list?.address ?? '', from: config.email.from, cc: list?.reply.cc ?? [] },
+  });
+  let skip: string | null = null;
+  if (source.kind !== 'lore') skip = `the series did not come from a list (${source.kind})`;
+  else if (!list) skip = `${source.ref} is on no configured list (lore.lists)`;
+  else if (list.reply.mode === 'off') skip = `replies are off for list ${list.name} (lore.lists[].reply.mode)`;
+  else if (!(config.email.on as string[]).includes(verdict)) skip = `no reply for a ${verdict} verdict (email.on: ${config.email.on.join(', ')})`;
+  else if (!authorAllowed(list.reply.allow, series.author.address)) skip = `${series.author.address} is not on list ${list.name}'s reply allowlist`;
+  else if (!config.email.smtp) skip = 'no SMTP server is configured (email.smtp)';
+  return { mail, skip };
+}
+
+function baseCommitOf(run: RunRecord): string | null {
+  const apply = run.stages.find((s) => s.name === 'apply');
+  const parsed = z.object({ data: z.object({ baseCommit: z.string() }) }).safeParse(apply?.result);
+  return parsed.success ? parsed.data.data.baseCommit : null;
+}
+
+/**
+ * Replies on the list: a job per finished run of a lore series (deduped
+ * by run id), sent by a worker in the coordinator's process. At most one
+ * mail per change of a series version's verdict (src/store/email.ts);
+ * SMTP outages are retried with backoff, a permanent refusal is recorded.
+ */
+export class EmailReporter {
+  private readonly queue: Queue;
+  private worker: Worker | null = null;
+
+  constructor(private readonly deps: { config: Config; results: ResultsStore; email: EmailStore; sender: MailSender; connection: ConnectionOptions; log: Logger }) {
+    this.queue = new Queue(EMAIL_QUEUE, { connection: deps.connection });
+  }
+
+  async enqueue(runId: string): Promise<void> {
+    await this.queue.add('reply', { runId }, { jobId: `reply-${runId}`, attempts: 6, backoff: { type: 'exponential', delay: 30_000 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 30 * 86400 } });
+  }
+
+  /** Runs that finished while no coordinator listened (or Redis lost the job) get their decision now. */
+  async reconcile(sinceMs = 7 * 86400_000): Promise<number> {
+    const ids = await this.deps.email.undecided(new Date(Date.now() - sinceMs));
+    for (const id of ids) await this.enqueue(id);
+    return ids.length;
+  }
+
+  start(): Worker {
+    this.worker = new Worker(EMAIL_QUEUE, async (job) => {
+      const data = ReplyJobSchema.safeParse(job.data);
+      if (!data.success) throw new UnrecoverableError(`reply job ${job.id}: bad payload`);
+      return this.reply(data.data.runId);
+    }, { connection: this.deps.connection, concurrency: 1 });
+    this.worker.on('failed', (job, err) => this.deps.log.error({ job: job?.id, err: errorMessage(err) }, 'email reply failed'));
+    return this.worker;
+  }
+
+  /** Decide and, when policy says so, send the reply of one run. */
+  async reply(runId: string): Promise<{ status: 'sent' | 'skipped' | 'unchanged' | 'done'; detail: string }> {
+    const { results, email, sender, config, log } = this.deps;
+    const run = await results.getRun(runId);
+    if (!run) throw new UnrecoverableError(`no run ${runId}`);
+    if (!run.finishedAt) throw new UnrecoverableError(`run ${runId} has not finished`);
+    const series = await results.getSeries(run.seriesId);
+    const source = await results.seriesSource(run.seriesId);
+    if (!series || !source) throw new UnrecoverableError(`run ${runId}: its series is not in the database`);
+    const { mail, skip } = planReply(config, run, series, source);
+    if (skip) {
+      await email.skip({ seriesId: run.seriesId, runId, verdict: run.verdict ?? run.status, messageId: mail.messageId, reason: skip });
+      return { status: 'skipped', detail: skip };
+    }
+    const claim = await email.claim({ seriesId: run.seriesId, runId, verdict: run.verdict ?? run.status, messageId: mail.messageId, recipients: [...mail.to, ...mail.cc] });
+    if (claim !== 'claimed') return { status: claim, detail: claim === 'unchanged' ? 'the last reply on this series version said the same' : 'already decided' };
+    try {
+      const sent = await sender.send(mail);
+      await email.finish(runId, { status: 'sent' });
+      log.info({ runId, messageId: sent.messageId, to: mail.to, cc: mail.cc, rejected: sent.rejected }, 'reply sent');
+      return { status: 'sent', detail: `to ${[...mail.to, ...mail.cc].join(', ')}` };
+    } catch (err) {
+      await email.finish(runId, { status: 'failed', error: errorMessage(err) });
+      if (err instanceof MailRejectedError) throw new UnrecoverableError(`the server refused the reply for good: ${err.message}`);
+      throw err;
+    }
+  }
+
+  async close(force = false): Promise<void> {
+    await this.worker?.close(force);
+    await this.queue.close();
+  }
+}
+
+/** For `ksci report --email`: the reply of a run as it would be sent, or why it would not be. */
+export async function previewReply(config: Config, results: ResultsStore, runId: string): Promise<ReplyPlan> {
+  const run = await results.getRun(runId);
+  if (!run) throw new UsageError(`no run ${runId}`, '"ksci status" lists runs');
+  const series = await results.getSeries(run.seriesId);
+  const source = await results.seriesSource(run.seriesId);
+  if (!series || !source) throw new UsageError(`run ${runId}: its series is not in the database`);
+  if (!run.finishedAt) throw new UsageError(`run ${run.id} has not finished (${run.status})`, 'a reply is written when the run ends');
+  return planReply(config, run, series, source);
+}
+
+/** The mail as text, headers first: what `ksci report --email` prints. */
+export function formatMail(mail: RenderedEmail): string {
+  const h = [
+    `From: ${mail.from}`,
+    `To: ${mail.to.join(', ')}`,
+    ...(mail.cc.length ? [`Cc: ${mail.cc.join(', ')}`] : []),
+    `Subject: ${mail.subject}`,
+    `Message-ID: <${mail.messageId}>`,
+    `In-Reply-To: <${mail.inReplyTo}>`,
+    `References: ${mail.references.map((r) => `<${r}>`).join(' ')}`,
+    ...Object.entries(mail.headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  return `${h.join('\n')}\n\n${mail.text}`;
+}

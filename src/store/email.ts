@@ -1,0 +1,95 @@
+import type { Db } from './db.js';
+
+export type ReplyStatus = 'sending' | 'sent' | 'failed' | 'skipped';
+
+export interface ReplyRecord {
+  runId: string;
+  seriesId: number;
+  verdict: string;
+  messageId: string;
+  recipients: string[];
+  status: ReplyStatus;
+  error: string | null;
+  sentAt: Date | null;
+}
+
+function toRecord(r: Record<string, unknown>): ReplyRecord {
+  return {
+    runId: String(r['run_id']),
+    seriesId: Number(r['series_id']),
+    verdict: String(r['verdict']),
+    messageId: String(r['message_id']),
+    recipients: String(r['recipients']).split(',').filter(Boolean),
+    status: r['status'] as ReplyStatus,
+    error: (r['error'] as string | null) ?? null,
+    sentAt: r['sent_at'] ? new Date(r['sent_at'] as string) : null,
+  };
+}
+
+/**
+ * The replies sent for each series version. A reply is claimed before it
+ * is sent, under a lock on the series row, so two workers never both mail
+ * the same result; the rule is one mail per change of a version's verdict.
+ */
+export class EmailStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Claims the reply of a run. 'claimed': send it (again, for a claim left
+   * 'sending' or 'failed' by an earlier attempt: the Message-ID is the
+   * same, so a list archive keeps one copy). 'unchanged': the last reply
+   * on this series version already said this verdict. 'done': this run's
+   * reply was sent or decided already.
+   */
+  async claim(c: { seriesId: number; runId: string; verdict: string; messageId: string; recipients: string[] }): Promise<'claimed' | 'unchanged' | 'done'> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT id FROM series WHERE id = $1 FOR UPDATE', [c.seriesId]);
+      const [mine] = await tx.query<Record<string, unknown>>('SELECT * FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1', [c.runId]);
+      if (mine) {
+        if (mine['status'] === 'sent' || mine['status'] === 'skipped') return 'done';
+        await tx.query(`UPDATE email_replies SET status = 'sending', error = NULL, recipients = $2 WHERE run_id = $1`, [c.runId, c.recipients.join(',')]);
+        return 'claimed';
+      }
+      const [last] = await tx.query<{ verdict: string }>(`SELECT verdict FROM email_replies WHERE series_id = $1 AND status IN ('sent', 'sending') ORDER BY id DESC LIMIT 1`, [c.seriesId]);
+      if (last?.verdict === c.verdict) {
+        await tx.query(`INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, error) VALUES ($1,$2,$3,$4,$5,'skipped',$6)`, [
+          c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(','), 'the last reply on this series version said the same',
+        ]);
+        return 'unchanged';
+      }
+      await tx.query(`INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status) VALUES ($1,$2,$3,$4,$5,'sending')`, [
+        c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(','),
+      ]);
+      return 'claimed';
+    });
+  }
+
+  /** A run whose reply is not sent by policy: recorded, so it is decided once. */
+  async skip(c: { seriesId: number; runId: string; verdict: string; messageId: string; reason: string }): Promise<void> {
+    await this.db.query(
+      `INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, error) VALUES ($1,$2,$3,$4,'','skipped',$5) ON CONFLICT (message_id) DO NOTHING`,
+      [c.seriesId, c.runId, c.verdict, c.messageId, c.reason],
+    );
+  }
+
+  async finish(runId: string, u: { status: 'sent' | 'failed'; error?: string }): Promise<void> {
+    await this.db.query(`UPDATE email_replies SET status = $2, error = $3, sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END WHERE run_id = $1`, [runId, u.status, u.error ?? null]);
+  }
+
+  async forRun(runId: string): Promise<ReplyRecord | null> {
+    const [r] = await this.db.query<Record<string, unknown>>('SELECT * FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1', [runId]);
+    return r ? toRecord(r) : null;
+  }
+
+  /** Finished runs of lore series since `since` with no reply decided: what a restart must still look at. */
+  async undecided(since: Date): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT r.id FROM runs r JOIN series s ON s.id = r.series_id
+       WHERE s.source_kind = 'lore' AND r.finished_at >= $1 AND r.status IN ('passed', 'failed', 'error', 'cancelled', 'skipped')
+         AND NOT EXISTS (SELECT 1 FROM email_replies e WHERE e.run_id = r.id)
+       ORDER BY r.finished_at`,
+      [since.toISOString()],
+    );
+    return rows.map((r) => r.id);
+  }
+}
