@@ -31,6 +31,8 @@ const parser = new XMLParser({
   // Subjects such as "1234" must stay strings.
   parseTagValue: false,
   processEntities: true,
+  // public-inbox writes non-ASCII as numeric character references (the feed is us-ascii).
+  htmlEntities: true,
   isArray: (name) => name === 'entry' || name === 'link' || name === 'thr:in-reply-to',
 });
 

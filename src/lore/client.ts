@@ -58,8 +58,11 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
     return { status: res.status, body: Buffer.concat(chunks) };
   }
 
-  async function atom(url: string, signal?: AbortSignal): Promise<FeedEntry[]> {
+  async function atom(url: string, signal?: AbortSignal, opts: { notFoundIsEmpty?: boolean } = {}): Promise<FeedEntry[]> {
     const { status, body } = await get(url, FEED_BYTES, signal);
+    if (status === 404 && opts.notFoundIsEmpty) return [];
+    // public-inbox 1.9 answers a search page past the last hit with a bare "</feed>".
+    if (opts.notFoundIsEmpty && body.toString('utf8').trim() === '</feed>') return [];
     if (status !== 200) throw new InfraError(`${url} answered HTTP ${status}`, 'check the list URL in lore.lists: it should end in the inbox name, e.g. https://lore.kernel.org/bpf/');
     return parseAtomFeed(body.toString('utf8'));
   }
@@ -71,7 +74,8 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
       url.searchParams.set('q', query);
       url.searchParams.set('x', 'A');
       if (offset > 0) url.searchParams.set('o', String(offset));
-      return atom(url.href, signal);
+      // public-inbox answers a search without hits with 404, not an empty feed.
+      return atom(url.href, signal, { notFoundIsEmpty: true });
     },
     async thread(listUrl, messageId, signal) {
       const url = new URL(`${escapeMessageId(messageId)}/t.mbox.gz`, listUrl).href;

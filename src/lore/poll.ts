@@ -54,9 +54,17 @@ export function isSeriesCandidate(title: string): boolean {
   return s.isPatch && !s.isReply;
 }
 
-/** public-inbox's search syntax for "received since": rt: takes seconds since the epoch. */
+/** Mail dated up to this long before the newest seen can still arrive (slow relays, wrong clocks). */
+const GAP_SLACK_MS = 24 * 3600_000;
+
+/**
+ * public-inbox's search for "dated since": dt: takes YYYYMMDDHHMMSS in UTC
+ * (rt: and d: go through git's approxidate, which on 1.9 silently uses the
+ * current time of day for a bare date).
+ */
 export function sinceQuery(since: Date): string {
-  return `rt:${Math.floor(since.getTime() / 1000)}..`;
+  const t = new Date(since.getTime() - GAP_SLACK_MS).toISOString();
+  return `dt:${t.slice(0, 19).replace(/[-T:]/g, '')}..`;
 }
 
 /**
