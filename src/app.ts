@@ -10,6 +10,7 @@ import { openRedis, type RedisHandle } from './queue/redis.js';
 import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrations.js';
 import { EmailStore } from './store/email.js';
+import { GitHubStore } from './store/github.js';
 import { LoreStore } from './store/lore.js';
 import { ResultsStore } from './store/results.js';
 
@@ -22,6 +23,8 @@ export interface Services {
   lore: LoreStore | null;
   /** The replies sent on lists; with the results database. */
   email: EmailStore | null;
+  /** Runs of pull requests and their check runs; with the results database. */
+  github: GitHubStore | null;
   close(): Promise<void>;
 }
 
@@ -46,6 +49,7 @@ export async function openServices(config: Config, log: Logger, opts: { db: bool
     store: db ? new ResultsStore(db) : null,
     lore: db ? new LoreStore(db) : null,
     email: db ? new EmailStore(db) : null,
+    github: db ? new GitHubStore(db) : null,
     async close() {
       await db?.close();
       await redis.stop();

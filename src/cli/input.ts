@@ -2,6 +2,9 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
+import { prLineage } from '../github/bot.js';
+import { createAppClient, createTokenClient } from '../github/client.js';
+import { loadPrSeries, parsePrUrl } from '../github/pr.js';
 import { fetchLoreSeries } from '../lore/lookup.js';
 import { parseLoreRef } from '../lore/ref.js';
 import { loreClientFor } from '../lore/schedule.js';
@@ -10,9 +13,30 @@ import type { Series } from '../series/types.js';
 
 export interface SeriesInput {
   series: Series;
-  source: { kind: 'mbox' | 'lore'; ref: string };
+  source: { kind: 'mbox' | 'lore' | 'github'; ref: string };
   /** A lore list's trees, for routing. */
   routeOrder?: string[];
+  /** A PR's: its pushes are versions of one series. */
+  lineage?: string;
+  /** A configured repository's tree. */
+  tree?: string;
+}
+
+const PR_URL = /^https?:\/\/[^/]+\/[^/]+\/[^/]+\/pull\/\d+/;
+
+/** A PR through the App when one is configured, else a token from the environment. */
+async function loadPr(url: string, config: Config): Promise<SeriesInput> {
+  const ref = parsePrUrl(url);
+  const token = process.env[config.github.tokenEnv];
+  const client = config.github.app
+    ? await createAppClient(config.github.app)
+    : token
+      ? createTokenClient({ token })
+      : null;
+  if (!client) throw new UsageError(`reading ${url} needs GitHub credentials`, `set ${config.github.tokenEnv} to a token with read access, or configure github.app`);
+  const { pr, series } = await loadPrSeries(await client.forRepo(ref), ref.number, { ...config.limits, maxPatches: Math.min(config.limits.maxPatches, config.github.maxCommits) });
+  const repo = config.github.repos.find((r) => r.repo.toLowerCase() === `${ref.owner}/${ref.repo}`.toLowerCase());
+  return { series, source: { kind: 'github', ref: pr.htmlUrl }, lineage: prLineage(`${ref.owner}/${ref.repo}`, ref.number), ...(repo?.tree ? { tree: repo.tree } : {}) };
 }
 
 /** What `ksci run` was given: a file or directory when one exists by that name, else a lore URL or Message-ID. */
@@ -20,8 +44,9 @@ export async function loadInput(arg: string, config: Config, version?: number): 
   const limits = { ...config.limits, ...(version ? { version } : {}) };
   const path = resolve(arg);
   if (existsSync(path)) return { series: await loadSeries(path, limits), source: { kind: 'mbox', ref: path } };
+  if (PR_URL.test(arg)) return loadPr(arg, config);
   const ref = parseLoreRef(arg);
-  if (!ref) throw new UsageError(`${arg} is neither a file nor a lore URL or Message-ID`, 'give an mbox, a .patch file, a directory of them, https://lore.kernel.org/<list>/<message-id>/ or <message-id>');
+  if (!ref) throw new UsageError(`${arg} is neither a file, a pull request nor a lore URL or Message-ID`, 'give an mbox, a .patch file, a directory of them, https://github.com/<owner>/<repo>/pull/<n>, https://lore.kernel.org/<list>/<message-id>/ or <message-id>');
   const found = await fetchLoreSeries(ref, config.lore, loreClientFor(config), limits);
   return { series: found.series, source: { kind: 'lore', ref: found.ref }, ...(found.list?.trees.length ? { routeOrder: found.list.trees } : {}) };
 }

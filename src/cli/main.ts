@@ -31,6 +31,7 @@ import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
 import { Queue } from 'bullmq';
 import { EmailReporter, formatMail, previewReply } from '../mail/reply.js';
 import { smtpSender } from '../mail/send.js';
+import { startGitHubBot } from '../github/service.js';
 import { LORE_QUEUE, scheduleLorePolls, startLoreWorker } from '../lore/schedule.js';
 import { formatPoll, loreSubmitter, pollThroughService } from '../lore/service.js';
 
@@ -99,7 +100,7 @@ program
 program
   .command('run')
   .description('run the whole pipeline on a series (mbox file, single patch, directory of .patch files, or a message on lore) with in-process workers, and print the report')
-  .argument('<series>', 'mbox, .patch/.eml file, directory of format-patch output, lore URL or Message-ID')
+  .argument('<series>', 'mbox, .patch/.eml file, directory of format-patch output, GitHub PR URL, lore URL or Message-ID')
   .option('-f, --force', 'run even if this series version was already run on this tree')
   .option('-t, --tree <name>', 'test on this tree instead of routing by subject tag')
   .option('--series-version <n>', 'pick this version from an mbox that holds several', parseIntOption)
@@ -144,6 +145,8 @@ program
         requestedBy: 'cli',
         source: input.source,
         ...(input.routeOrder ? { routeOrder: input.routeOrder } : {}),
+        ...(input.lineage ? { lineage: input.lineage } : {}),
+        ...(!opts.tree && input.tree ? { tree: input.tree } : {}),
       });
       runId = sub.runId;
       if (!sub.created) process.stderr.write(`ksci: this series version was already run on ${sub.tree} as run ${sub.runId}; showing that run (--force runs it again)\n`);
@@ -222,6 +225,7 @@ program
     } else if (config.lore.lists.some((l) => l.reply.mode !== 'off')) {
       log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
     }
+    const github = config.github.app ? await startGitHubBot({ config, coordinator, services, log }) : null;
     log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
     await untilStopped(log, async (force) => {
       await nightlyWorker?.close(force);
@@ -229,6 +233,7 @@ program
       await loreWorker.close(force);
       await lore.close();
       await replies?.close(force);
+      await github?.close(force);
       await workers?.close(force);
       await ingest.close(force);
       await coordinator.close();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GitHubConfigSchema } from '../github/client.js';
 import { SmtpConfigSchema } from '../mail/send.js';
 import { BareMetalHostSchema } from '../perf/baremetal.js';
 
@@ -261,12 +262,41 @@ const Email = z.object({
   from: z.string().min(3).default('ksci <ksci@localhost>'),
   /** null: no mail is sent (`ksci report --email` still previews it). */
   smtp: SmtpConfigSchema.nullable().default(null),
-  /** A link to a run's full results in replies: "{run}" is replaced by the run id; null: no link. */
-  resultsUrl: z.string().min(1).nullable().default(null),
   /** Verdicts that get a reply (an infrastructure error is ksci's problem, not the author's). */
   on: z.array(z.enum(['pass', 'fail', 'error'])).default(['pass', 'fail']),
 });
 export type EmailConfig = z.infer<typeof Email>;
+
+const GitHubRepo = z.object({
+  /** "owner/name" of the kernel fork whose pull requests are tested. */
+  repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'repo is "owner/name"'),
+  /** The tree its PRs are tested on; null: routed like mail (the PR's base commit finds the tree). */
+  tree: z.string().min(1).nullable().default(null),
+  /** Test draft PRs too. */
+  drafts: z.boolean().default(false),
+  /** A PR with this label is not tested. */
+  skipLabel: z.string().min(1).default('ksci:skip'),
+  /** A PR with this label also gets the pktgen runs (perf.suites). */
+  perfLabel: z.string().min(1).default('ksci:perf'),
+});
+
+const GITHUB_DEFAULTS = { app: null, tokenEnv: 'GITHUB_TOKEN', webhook: { host: '127.0.0.1', port: 8090 }, pollSeconds: 0, maxCommits: 100, repos: [] };
+
+const GitHub = z.object({
+  /** The GitHub App ksci acts as (check runs, comments, labels); null: no PR bot. */
+  app: GitHubConfigSchema.nullable().default(null),
+  /** For `ksci run <PR URL>` without an App: the environment variable holding a token (read access is enough). */
+  tokenEnv: z.string().min(1).default(GITHUB_DEFAULTS.tokenEnv),
+  /** Where `ksci serve` listens for the App's webhook deliveries (put a TLS proxy in front). */
+  webhook: z.object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8090) }).default(GITHUB_DEFAULTS.webhook),
+  /** Poll open PRs this often when webhooks cannot reach ksci; 0: webhooks only. */
+  pollSeconds: z.number().int().min(0).default(GITHUB_DEFAULTS.pollSeconds),
+  /** A PR with more commits is refused. */
+  maxCommits: z.number().int().min(1).max(250).default(GITHUB_DEFAULTS.maxCommits),
+  repos: z.array(GitHubRepo).default(GITHUB_DEFAULTS.repos),
+});
+export type GitHubBotConfig = z.infer<typeof GitHub>;
+export type GitHubRepoConfig = GitHubBotConfig['repos'][number];
 
 export const ConfigSchema = z
   .object({
@@ -285,7 +315,10 @@ export const ConfigSchema = z
       })
       .default({ order: [] }),
     lore: Lore.default(LORE_DEFAULTS),
-    email: Email.default({ from: 'ksci <ksci@localhost>', smtp: null, resultsUrl: null, on: ['pass', 'fail'] }),
+    email: Email.default({ from: 'ksci <ksci@localhost>', smtp: null, on: ['pass', 'fail'] }),
+    github: GitHub.default(GITHUB_DEFAULTS),
+    /** A page with a run's full results, linked from replies and check runs: "{run}" is replaced by the run id; null: no link. */
+    resultsUrl: z.string().min(1).nullable().default(null),
     queue: z
       .object({
         /** Attempts for infrastructure failures; bad input is never retried. */
@@ -346,6 +379,9 @@ export const ConfigSchema = z
         if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['lore', 'lists', i, 'trees'], message: `list ${l.name}: tree "${t}" is not one of the trees` });
       }
     }
+    for (const [i, r] of cfg.github.repos.entries()) {
+      if (r.tree !== null && !names.has(r.tree)) ctx.addIssue({ code: 'custom', path: ['github', 'repos', i, 'tree'], message: `repo ${r.repo}: tree "${r.tree}" is not one of the trees` });
+    }
     for (const t of cfg.perf.nightly.trees) {
       if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['perf', 'nightly', 'trees'], message: `nightly tree "${t}" is not one of the trees` });
     }
@@ -366,3 +402,8 @@ export type Config = z.infer<typeof ConfigSchema>;
 export type TreeConfig = Config['trees'][number];
 export type BuildConfig = Config['build'];
 export type KernelConfigSpec = z.infer<typeof KernelConfig>;
+
+/** The configured link to a run's full results, or null. */
+export function resultsUrl(config: Config, runId: string): string | null {
+  return config.resultsUrl ? config.resultsUrl.replaceAll('{run}', runId) : null;
+}

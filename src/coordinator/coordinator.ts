@@ -94,7 +94,7 @@ const VERDICT_STATUS: Record<string, RunStatus> = {
  * the jobs themselves (not from the stream of events), missed events — the
  * coordinator was down, Redis restarted — are repaired by `reconcile()`.
  */
-export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
+export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'run-started': [RunRecord] }> {
   private readonly flows: FlowProducer;
   private readonly queues = new Map<string, Queue>();
   private readonly events: QueueEvents[] = [];
@@ -180,16 +180,22 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
       ...(opts.requestedBy ? { requestedBy: opts.requestedBy } : {}),
     });
     const submitted: Submitted = { runId, created, tree: choice.tree.name, treeReason: choice.reason, superseded: [] };
-    if (!created) {
+    if (created) {
+      await this.enqueue(runId, series, choice.tree.name, choice.reason, build);
+      log.info({ runId, tree: choice.tree.name, treeReason: choice.reason, title: series.title, version: series.version }, 'run queued');
+    } else {
       log.info({ runId, fingerprint: series.fingerprint }, 'series version already run; not queued again (use --force to re-run)');
-      return submitted;
     }
-    await this.enqueue(runId, series, choice.tree.name, choice.reason, build);
-    log.info({ runId, tree: choice.tree.name, treeReason: choice.reason, title: series.title, version: series.version }, 'run queued');
-    // Testing a version nobody will merge wastes the queue: the older runs stop.
+    // Testing a version nobody will merge wastes the queue: the older runs stop, also when this
+    // version was run before (a PR pushed back to a tested head). A failed cancel is retried by the
+    // next submission of this version, so it does not fail this one.
     for (const old of related.older) {
-      await this.cancel(old.runId, `superseded by v${series.version} (run ${runId})`);
-      submitted.superseded.push(old.runId);
+      try {
+        await this.cancel(old.runId, `superseded by v${series.version} (run ${runId})`);
+        submitted.superseded.push(old.runId);
+      } catch (err) {
+        log.error({ runId: old.runId, err: errorMessage(err) }, 'could not cancel a superseded run');
+      }
     }
     return submitted;
   }
@@ -352,6 +358,8 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord] }> {
     if (after && TERMINAL.includes(after.status)) {
       log.info({ runId, status: after.status, summary: after.summary }, 'run finished');
       this.emit('run-finished', after);
+    } else if (after?.status === 'running' && before.status === 'queued') {
+      this.emit('run-started', after);
     }
     return after;
   }

@@ -38,7 +38,8 @@ describe('replies on the list, through a real SMTP server', () => {
     p = await startPipeline([check, reportStage({})], {
       config: {
         lore: { lists: [{ name: 'bpf', url: LIST_URL, address: 'bpf@vger.kernel.org', reply: { mode: 'list', allow: ['*@example.org'], cc: ['ci-watch@example.org'] } }] },
-        email: { from: 'ksci <ksci@ci.example.org>', smtp: { host: smtp.host, port: smtp.port }, resultsUrl: 'https://ci.example.org/runs/{run}' },
+        email: { from: 'ksci <ksci@ci.example.org>', smtp: { host: smtp.host, port: smtp.port } },
+        resultsUrl: 'https://ci.example.org/runs/{run}',
       },
     });
     replies = new EmailReporter({ config: p.config, results: p.services.store!, email: p.services.email!, sender: smtpSender(p.config.email.smtp!), connection: p.services.redis.connection, log: silentLogger });

@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
-import type { Config, LoreListConfig } from '../config/schema.js';
+import { resultsUrl, type Config, type LoreListConfig } from '../config/schema.js';
 import { errorMessage, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { RunBuildSchema } from '../pipeline/payload.js';
@@ -64,7 +64,7 @@ export function planReply(config: Config, run: RunRecord, series: Series, source
     tree: { name: run.tree, reason: run.treeReason ?? 'not recorded' },
     baseCommit: baseCommitOf(run),
     configs,
-    resultsUrl: config.email.resultsUrl ? config.email.resultsUrl.replaceAll('{run}', run.id) : null,
+    resultsUrl: resultsUrl(config, run.id),
     reproducer,
     policy: { mode: list?.reply.mode === 'list' ? 'list' : 'author', listAddress: list?.address ?? '', from: config.email.from, cc: list?.reply.cc ?? [] },
   });

@@ -136,7 +136,7 @@ CREATE INDEX perf_alerts_scenario ON perf_alerts (tree, scenario);
   },
   {
     version: 4,
-    name: 'series lineage (supersession), why a tree was chosen, lore polling state, email replies sent',
+    name: 'series lineage (supersession), why a tree was chosen, lore polling state, email replies sent, runs of GitHub PRs',
     sql: `
 ALTER TABLE series ADD COLUMN lineage text;
 ALTER TABLE runs ADD COLUMN tree_reason text;
@@ -175,6 +175,19 @@ CREATE TABLE email_replies (
   sent_at timestamptz
 );
 CREATE INDEX email_replies_series ON email_replies (series_id, id);
+CREATE TABLE github_runs (
+  run_id text NOT NULL REFERENCES runs(id),
+  repo text NOT NULL,
+  number integer NOT NULL,
+  head_sha text NOT NULL,
+  installation_id bigint,
+  check_run_id bigint,
+  published text,
+  deferred text,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (run_id, repo, number)
+);
+CREATE INDEX github_runs_pr ON github_runs (repo, number);
 `,
   },
 ];

@@ -142,23 +142,27 @@ export class ResultsStore {
   }
 
   /**
-   * Runs of the other versions of a series: same lineage, or the same
-   * change-id. `older` are the unfinished runs a new version supersedes
-   * (a lower version, or for a PR an earlier push of the same version);
-   * `newer` is a run of a later version, which makes this one stale.
+   * Runs of the other versions of a series, from the last 60 days: the same
+   * change-id when both carry one, else the same lineage. `older` are the
+   * unfinished runs a new version supersedes: a lower version, or for an
+   * explicit lineage (a PR) any other push; `newer` is a run of a later
+   * version, which makes this one stale.
    */
   async relatedRuns(seriesId: number): Promise<{ older: { runId: string; version: number }[]; newer: { runId: string; version: number } | null }> {
-    const rows = await this.db.query<{ id: string; version: number; status: string; series_id: string; created_at: string }>(
-      `SELECT r.id, s.version, r.status, r.series_id, r.created_at FROM runs r JOIN series s ON s.id = r.series_id, series me
+    const rows = await this.db.query<{ id: string; version: number; status: string; explicit: boolean; mine: number }>(
+      `SELECT r.id, s.version, r.status, me.lineage NOT LIKE 'title:%' AS explicit, me.version AS mine
+       FROM runs r JOIN series s ON s.id = r.series_id, series me
        WHERE me.id = $1 AND s.id <> me.id AND s.fingerprint <> me.fingerprint
-         AND (s.lineage = me.lineage OR (me.change_id IS NOT NULL AND s.change_id = me.change_id))
+         AND CASE WHEN me.change_id IS NOT NULL AND s.change_id IS NOT NULL THEN s.change_id = me.change_id ELSE s.lineage = me.lineage END
+         AND r.created_at > now() - interval '60 days'
        ORDER BY r.created_at`,
       [seriesId],
     );
-    const [me] = await this.db.query<{ version: number }>('SELECT version FROM series WHERE id = $1', [seriesId]);
-    const mine = Number(me?.version ?? 0);
-    const older = rows.filter((r) => Number(r.version) <= mine && (r.status === 'queued' || r.status === 'running')).map((r) => ({ runId: r.id, version: Number(r.version) }));
-    const later = rows.filter((r) => Number(r.version) > mine && r.status !== 'cancelled');
+    const unfinished = (r: { status: string }) => r.status === 'queued' || r.status === 'running';
+    const older = rows
+      .filter((r) => unfinished(r) && (Number(r.version) < Number(r.mine) || (r.explicit && Number(r.version) === Number(r.mine))))
+      .map((r) => ({ runId: r.id, version: Number(r.version) }));
+    const later = rows.filter((r) => Number(r.version) > Number(r.mine) && r.status !== 'cancelled');
     const newest = later[later.length - 1];
     return { older, newer: newest ? { runId: newest.id, version: Number(newest.version) } : null };
   }

@@ -1,0 +1,49 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Services } from '../app.js';
+import type { Config } from '../config/schema.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { InfraError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { GitHubBot } from './bot.js';
+import { createAppClient, type GitHubClient } from './client.js';
+import { createWebhookHandler, MemoryDeliveryLog } from './webhook.js';
+
+export interface RunningGitHubBot {
+  bot: GitHubBot;
+  /** Where the webhook listens: http://host:port/ */
+  webhookUrl: string;
+  close(force?: boolean): Promise<void>;
+}
+
+/**
+ * The PR bot inside `ksci serve`: the App client, the bot's worker, the
+ * coordinator's run events, optional polling, and the webhook endpoint.
+ */
+export async function startGitHubBot(deps: { config: Config; coordinator: Coordinator; services: Services; log: Logger; client?: GitHubClient }): Promise<RunningGitHubBot> {
+  const { config, services, log } = deps;
+  const app = config.github.app!;
+  const client = deps.client ?? (await createAppClient(app, { log: log.child({ component: 'github' }) }));
+  const bot = new GitHubBot({ config, coordinator: deps.coordinator, results: services.store!, store: services.github!, client, connection: services.redis.connection, log: log.child({ component: 'github' }) });
+  bot.start();
+  bot.watch(deps.coordinator);
+  await bot.schedulePolls();
+  const handler = createWebhookHandler({ secret: app.webhookSecret, deliveries: new MemoryDeliveryLog(), onEvent: (ev) => bot.enqueueEvent(ev), log });
+  const server: Server = createServer((req, res) => void handler(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new InfraError(`cannot listen for GitHub webhooks on ${config.github.webhook.host}:${config.github.webhook.port}: ${errorMessage(err)}`, 'pick a free github.webhook.port')));
+    server.listen(config.github.webhook.port, config.github.webhook.host, resolve);
+  });
+  const addr = server.address() as AddressInfo;
+  const webhookUrl = `http://${addr.address}:${addr.port}/`;
+  log.info({ webhook: webhookUrl, repos: config.github.repos.map((r) => r.repo), pollSeconds: config.github.pollSeconds }, 'GitHub pull-request bot on');
+  return {
+    bot,
+    webhookUrl,
+    async close(force = false) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await bot.close(force);
+    },
+  };
+}
