@@ -207,6 +207,33 @@ describe('lore ingestion against a real public-inbox server', { skip, timeout: 2
     assert.deepEqual(r.submitted.map((s) => s.messageId), ['burst-root-20261201@example.org']);
   });
 
+  it('a standalone patch posted into a series\' thread is tested on its own, the series is not touched', async () => {
+    const fix = [
+      'From: Build Fixer <fixer@example.org>',
+      'To: bpf@vger.kernel.org',
+      'Subject: [PATCH bpf-next] selftests/bpf: fix the build of the dynptr test',
+      'Date: Tue, 01 Dec 2026 10:00:00 +0000',
+      'Message-ID: <standalone-fix@example.org>',
+      `In-Reply-To: <${MSGID.skbMetaV3.patches[1]}>`,
+      `References: <${MSGID.skbMetaV2.cover}> <${MSGID.skbMetaV3.cover}> <${MSGID.skbMetaV3.patches[1]}>`,
+      '',
+      'Signed-off-by: Build Fixer <fixer@example.org>',
+      '---',
+      'diff --git a/tools/testing/selftests/bpf/Makefile b/tools/testing/selftests/bpf/Makefile',
+      '--- a/tools/testing/selftests/bpf/Makefile',
+      '+++ b/tools/testing/selftests/bpf/Makefile',
+      '@@ -1 +1,2 @@',
+      ' # SPDX-License-Identifier: GPL-2.0',
+      '+# fixed',
+      '',
+    ].join('\n');
+    await inbox.deliverMbox('bpf', mboxrd([fix]));
+    const r = await pollList(list('bpf'), options, deps);
+    assert.deepEqual(r.submitted.map((x) => [x.messageId, x.title, x.created]), [['standalone-fix@example.org', 'selftests/bpf: fix the build of the dynptr test', true]]);
+    const s = await seriesOfRun(r.submitted[0]!.runId);
+    assert.equal(s.patches.length, 1);
+  });
+
   it('a thread over the size limit, a hostile patch, a series never completed: recorded with the reason, nothing else lost', async () => {
     // Few enough messages for the feed to show the thread's patch, more bytes than the limit below.
     const huge = hugeThread(20).mbox;

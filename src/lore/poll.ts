@@ -12,6 +12,13 @@ import type { FeedEntry } from './atom.js';
 import type { LoreClient } from './client.js';
 import { escapeMessageId } from './ref.js';
 
+/** An infrastructure failure while trying a thread: the poll stops there, its messages stay pending. */
+class OutageError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(errorMessage(cause));
+  }
+}
+
 export interface SubmitResult {
   runId: string;
   created: boolean;
@@ -91,7 +98,9 @@ async function freshEntries(list: LoreListConfig, opts: PollOptions, deps: PollD
         fresh.set(e.messageId, e);
         filled++;
       }
-      if (page === opts.searchPages - 1) error = `more than ${opts.searchPages} search pages since ${newestSeen.toISOString()}; older messages of the gap were not read`;
+      if (page === opts.searchPages - 1 && (await deps.client.search(list.url, sinceQuery(newestSeen), offset, deps.signal)).length > 0) {
+        error = `more than ${opts.searchPages} search pages since ${newestSeen.toISOString()}; older messages of the gap were not read`;
+      }
     }
   } catch (err) {
     error = errorMessage(err);
@@ -129,14 +138,24 @@ export async function pollList(list: LoreListConfig, opts: PollOptions, deps: Po
 
   const result: PollResult = { list: list.name, fresh: fresh.length, gap, submitted: [], waiting: [], incomplete: [], invalid: [] };
   const covered = new Set<string>();
+  let outage: string | null = null;
   for (const msg of await deps.store.pending(list.name)) {
     if (covered.has(msg.messageId)) continue;
     if (deps.signal?.aborted) break;
-    await tryThread(list, msg, now, deps, covered, result);
+    try {
+      await tryThread(list, msg, now, deps, covered, result);
+    } catch (err) {
+      // The rest would meet the same outage, each after a timeout: the next poll tries them.
+      if (!(err instanceof OutageError)) throw err;
+      outage = errorMessage(err.cause);
+      deps.log.warn({ list: list.name, err: outage }, 'lore: stopped trying threads for this poll');
+      break;
+    }
   }
 
-  const newest = fresh.map((e) => (e.updated ? Date.parse(e.updated) : NaN)).filter((t) => !Number.isNaN(t));
-  await deps.store.recordPoll(list.name, { at: now, ok: true, error: gap?.error ?? null, newestSeen: newest.length ? new Date(Math.max(...newest)) : null });
+  // A sender sets its own Date: one mail dated 2038 must not move the gap search past everything.
+  const newest = fresh.map((e) => (e.updated ? Math.min(Date.parse(e.updated), now.getTime()) : NaN)).filter((t) => !Number.isNaN(t));
+  await deps.store.recordPoll(list.name, { at: now, ok: outage === null, error: outage ?? gap?.error ?? null, newestSeen: newest.length ? new Date(Math.max(...newest)) : null });
   deps.log.info(
     { list: list.name, fresh: result.fresh, gap: result.gap, submitted: result.submitted.length, waiting: result.waiting.length, incomplete: result.incomplete.length, invalid: result.invalid.length },
     'lore poll done',
@@ -146,9 +165,11 @@ export async function pollList(list: LoreListConfig, opts: PollOptions, deps: Po
 
 async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps: PollDeps, covered: Set<string>, result: PollResult): Promise<void> {
   const { store } = deps;
-  const waitOrGiveUp = async (ids: LoreMessage[], detail: string) => {
+  // Only a series with parts missing runs out of time; an outage (lore, Redis, the database)
+  // keeps its messages pending however long it lasts, so nothing that arrived during it is lost.
+  const wait = async (ids: LoreMessage[], detail: string, opts: { mayExpire: boolean }) => {
     for (const m of ids) {
-      const expired = m.deadline !== null && m.deadline.getTime() <= now.getTime();
+      const expired = opts.mayExpire && m.deadline !== null && m.deadline.getTime() <= now.getTime();
       await store.settle(list.name, [m.messageId], { status: expired ? 'incomplete' : 'pending', detail }, now);
       (expired ? result.incomplete : result.waiting).push({ messageId: m.messageId, detail });
     }
@@ -164,13 +185,14 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps
       result.invalid.push({ messageId: msg.messageId, detail: err.message });
     } else {
       // The server is busy or down: the message stays pending and the next poll tries again.
-      await waitOrGiveUp([msg], `thread not fetched: ${errorMessage(err)}`);
+      await wait([msg], `thread not fetched: ${errorMessage(err)}`, { mayExpire: false });
+      throw new OutageError(err);
     }
     return;
   }
   if (raw === null) {
     covered.add(msg.messageId);
-    await waitOrGiveUp([msg], 'the server does not have the message (yet)');
+    await wait([msg], 'the server does not have the message (yet)', { mayExpire: true });
     return;
   }
 
@@ -194,8 +216,31 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps
   let series: Series;
   try {
     series = assembleSeries(messages, deps.limits);
+    const inSeries = new Set([series.messageId, ...series.patches.map((p) => p.messageId)]);
+    // An older version's patch carries a title of the series (b4 pairs revisions by subject); a patch with a title of its own is not one.
+    const titles = new Set([series.title, ...series.patches.map((p) => p.subject.title)].map((t) => t.toLowerCase()));
+    const ownPatch = (m: { messageId: string; title: string }) => !inSeries.has(m.messageId) && !titles.has(m.title.toLowerCase()) && parseSubject(m.title).counter === null;
+    const mine = messages.find((m) => m.messageId === msg.messageId);
+    if (mine && ownPatch({ messageId: mine.messageId, title: parseSubject(mine.subject).title })) {
+      // A patch of its own posted in another series' thread: it and the replies to it are its series.
+      const own = messages.filter((m) => m.messageId === mine.messageId || m.references.includes(mine.messageId) || m.inReplyTo === mine.messageId);
+      series = assembleSeries(own, deps.limits);
+      // The thread's own series is tried for its own messages, later in this poll.
+      for (const s of siblings) if (s.messageId !== mine.messageId) covered.delete(s.messageId);
+      ids.splice(0, ids.length, mine.messageId);
+      siblings.splice(0, siblings.length, msg);
+    } else {
+      // Patches of this version that are not in the series (a standalone patch in its thread) get their own turn.
+      for (const s of [...siblings]) {
+        if (ownPatch({ messageId: s.messageId, title: parseSubject(s.title).title })) {
+          covered.delete(s.messageId);
+          siblings.splice(siblings.indexOf(s), 1);
+          ids.splice(ids.indexOf(s.messageId), 1);
+        }
+      }
+    }
   } catch (err) {
-    if (err instanceof IncompleteSeriesError) return waitOrGiveUp(siblings, err.message);
+    if (err instanceof IncompleteSeriesError) return wait(siblings, err.message, { mayExpire: true });
     const detail = errorMessage(err);
     await store.settle(list.name, ids, { status: 'invalid', detail }, now);
     for (const id of ids) result.invalid.push({ messageId: id, detail });
@@ -211,12 +256,15 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps
     await store.settle(list.name, ids, { status: 'submitted', detail, runId: sub.runId }, now);
     result.submitted.push({ messageId: series.messageId, runId: sub.runId, created: sub.created, title: series.title, version: series.version });
   } catch (err) {
-    // A series the pipeline refuses is recorded with the reason; anything else is retried next poll.
-    if (err instanceof KsciError && (err instanceof BadInputError || err instanceof UsageError)) {
+    // A series the pipeline refuses is recorded with the reason. A usage error is ksci's
+    // configuration (an unknown tree, say), an infrastructure error an outage: both wait for the
+    // next poll, after the fix.
+    if (err instanceof BadInputError) {
       await store.settle(list.name, ids, { status: 'invalid', detail: err.message }, now);
       for (const id of ids) result.invalid.push({ messageId: id, detail: err.message });
     } else {
-      await waitOrGiveUp(siblings, `not submitted: ${errorMessage(err)}`);
+      await wait(siblings, `not submitted: ${errorMessage(err)}${err instanceof KsciError && err.hint ? ` (${err.hint})` : ''}`, { mayExpire: false });
+      if (!(err instanceof UsageError)) throw new OutageError(err);
     }
   }
 }

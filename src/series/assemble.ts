@@ -73,7 +73,10 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
 
   const chosen = new Map<number, Classified>();
   let total = 1;
-  for (const c of patchesAll.filter((p) => p.subject.version === version)) {
+  const ofVersion = patchesAll.filter((p) => p.subject.version === version);
+  // A bare "[PATCH] fix the build" sent into a numbered series' thread is a patch of its own, not part 1.
+  const numbered = ofVersion.some((p) => p.subject.counter !== null);
+  for (const c of ofVersion.filter((p) => !numbered || p.subject.counter !== null)) {
     const counter = c.subject.counter ?? 1;
     total = Math.max(total, c.subject.total ?? 1);
     const prev = chosen.get(counter);
