@@ -215,16 +215,12 @@ program
     const lore = new Queue(LORE_QUEUE, { connection: services.redis.connection });
     const loreWorker = startLoreWorker({ config, store: services.lore!, submit: loreSubmitter(coordinator), connection: services.redis.connection, log });
     log.info({ schedulers: await scheduleLorePolls(lore, config), everySeconds: config.lore.pollSeconds }, 'lore polling scheduled');
-    const replies = config.email.smtp
-      ? new EmailReporter({ config, results: services.store!, email: services.email!, sender: smtpSender(config.email.smtp), connection: services.redis.connection, log })
-      : null;
-    if (replies) {
-      replies.start();
-      coordinator.on('run-finished', (rec) => void replies.enqueue(rec.id).catch((err) => log.error({ runId: rec.id, err: errorMessage(err) }, 'could not queue the reply; it is queued on the next start')));
-      log.info({ missed: await replies.reconcile() }, 'email replies on');
-    } else if (config.lore.lists.some((l) => l.reply.mode !== 'off')) {
-      log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
-    }
+    // Always on: without SMTP every reply is recorded as not sent, so turning SMTP on later mails no backlog.
+    const replies = new EmailReporter({ config, results: services.store!, email: services.email!, sender: config.email.smtp ? smtpSender(config.email.smtp) : null, connection: services.redis.connection, log });
+    replies.start();
+    coordinator.on('run-finished', (rec) => void replies.enqueue(rec.id).catch((err) => log.error({ runId: rec.id, err: errorMessage(err) }, 'could not queue the reply; it is queued on the next start')));
+    log.info({ missed: await replies.reconcile(), smtp: config.email.smtp ? `${config.email.smtp.host}:${config.email.smtp.port}` : null }, 'email replies on');
+    if (!config.email.smtp && config.lore.lists.some((l) => l.reply.mode !== 'off')) log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
     const github = config.github.app ? await startGitHubBot({ config, coordinator, services, log }) : null;
     log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
     await untilStopped(log, async (force) => {
@@ -232,7 +228,7 @@ program
       await nightly?.close();
       await loreWorker.close(force);
       await lore.close();
-      await replies?.close(force);
+      await replies.close(force);
       await github?.close(force);
       await workers?.close(force);
       await ingest.close(force);

@@ -54,7 +54,7 @@ describe('replies on the list, through a real SMTP server', () => {
 
   it('a finished run of a list series is answered once, threaded on the cover, plain text', async () => {
     const series = fakeSeries('bpf: reply once');
-    const sub = await p.coordinator.submit(series, { source: lore(series.messageId) });
+    const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(sub.runId, 20_000);
     const before = smtp.received.length;
     assert.deepEqual(await replies.reply(sub.runId), { status: 'sent', detail: 'to bpf@vger.kernel.org, Test Developer <dev@example.org>, ci-watch@example.org' });
@@ -87,18 +87,18 @@ describe('replies on the list, through a real SMTP server', () => {
 
   it('a rerun of the same version: the same verdict sends nothing, a changed verdict sends again', async () => {
     const series = fakeSeries('bpf: verdict changes');
-    const first = await p.coordinator.submit(series, { source: lore(series.messageId) });
+    const first = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(first.runId, 20_000);
     assert.equal((await replies.reply(first.runId)).status, 'sent');
     const n = smtp.received.length;
 
-    const again = await p.coordinator.submit(series, { source: lore(series.messageId), force: true });
+    const again = await p.coordinator.submit(series, { source: lore(series.messageId), force: true, requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(again.runId, 20_000);
     assert.deepEqual(await replies.reply(again.runId), { status: 'unchanged', detail: 'the last reply on this series version said the same' });
     assert.equal(smtp.received.length, n, 'the same result is never mailed twice');
 
     verdicts.set('bpf: verdict changes', 'failed');
-    const third = await p.coordinator.submit(series, { source: lore(series.messageId), force: true });
+    const third = await p.coordinator.submit(series, { source: lore(series.messageId), force: true, requestedBy: 'lore:bpf' });
     assert.equal((await p.coordinator.waitForRun(third.runId, 20_000)).verdict, 'fail');
     assert.equal((await replies.reply(third.runId)).status, 'sent');
     assert.equal(smtp.received.length, n + 1);
@@ -113,16 +113,21 @@ describe('replies on the list, through a real SMTP server', () => {
     assert.deepEqual(await replies.reply(a.runId), { status: 'skipped', detail: 'the series did not come from a list (mbox)' });
 
     const stranger = fakeSeries('bpf: stranger', { author: { name: 'S', address: 's@elsewhere.net' } });
-    const b = await p.coordinator.submit(stranger, { source: lore(stranger.messageId) });
+    const b = await p.coordinator.submit(stranger, { source: lore(stranger.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(b.runId, 20_000);
     assert.deepEqual(await replies.reply(b.runId), { status: 'skipped', detail: "s@elsewhere.net is not on list bpf's reply allowlist" });
+    // `ksci run <message-id>` by hand tests a list series without mailing the list.
+    const byHand = fakeSeries('bpf: by hand');
+    const c = await p.coordinator.submit(byHand, { source: lore(byHand.messageId), requestedBy: 'cli' });
+    await p.coordinator.waitForRun(c.runId, 20_000);
+    assert.deepEqual(await replies.reply(c.runId), { status: 'skipped', detail: 'run by hand (cli), not by the list poller' });
     assert.equal(smtp.received.length, n);
     assert.equal((await p.services.email!.forRun(b.runId))?.status, 'skipped');
   });
 
   it('the SMTP server down: an error to retry with a hint, and the retry sends it', async () => {
     const series = fakeSeries('bpf: smtp down');
-    const sub = await p.coordinator.submit(series, { source: lore(series.messageId) });
+    const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(sub.runId, 20_000);
     const down = new EmailReporter({ config: p.config, results: p.services.store!, email: p.services.email!, sender: smtpSender({ host: '127.0.0.1', port: 1 }), connection: p.services.redis.connection, log: silentLogger });
     try {
@@ -131,15 +136,30 @@ describe('replies on the list, through a real SMTP server', () => {
       await down.close();
     }
     assert.equal((await p.services.email!.forRun(sub.runId))?.status, 'failed');
+    assert.ok((await p.services.email!.undecided(new Date(0))).includes(sub.runId), 'a failed send stays on the list reconcile works through');
     const n = smtp.received.length;
     assert.equal((await replies.reply(sub.runId)).status, 'sent');
     assert.equal(smtp.received.length, n + 1);
+    assert.equal((await p.services.email!.undecided(new Date(0))).includes(sub.runId), false);
+  });
+
+  it('without SMTP: every reply is decided as not sent, so enabling SMTP later mails no backlog', async () => {
+    const series = fakeSeries('bpf: no smtp yet');
+    const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
+    await p.coordinator.waitForRun(sub.runId, 20_000);
+    const off = new EmailReporter({ config: p.config, results: p.services.store!, email: p.services.email!, sender: null, connection: p.services.redis.connection, log: silentLogger });
+    try {
+      assert.deepEqual(await off.reply(sub.runId), { status: 'skipped', detail: 'no SMTP server is configured (email.smtp)' });
+    } finally {
+      await off.close();
+    }
+    assert.equal((await replies.reply(sub.runId)).status, 'done');
   });
 
   it('through the queue: a finished run is enqueued, the worker sends, and a missed run is found by reconcile', async () => {
     replies.start();
     const series = fakeSeries('bpf: queued reply');
-    const sub = await p.coordinator.submit(series, { source: lore(series.messageId) });
+    const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(sub.runId, 20_000);
     const n = smtp.received.length;
     // Nobody enqueued it (the coordinator was "down" when it finished): reconcile does.

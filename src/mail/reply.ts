@@ -1,10 +1,10 @@
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { Job, Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { resultsUrl, type Config, type LoreListConfig } from '../config/schema.js';
 import { errorMessage, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { RunBuildSchema } from '../pipeline/payload.js';
-import { messageIdFor, renderEmail, type RenderedEmail } from '../report/email.js';
+import { renderEmail, type RenderedEmail } from '../report/email.js';
 import type { Verdict } from '../report/verdict.js';
 import type { Series } from '../series/types.js';
 import type { EmailStore } from '../store/email.js';
@@ -71,10 +71,12 @@ export function planReply(config: Config, run: RunRecord, series: Series, source
   let skip: string | null = null;
   if (source.kind !== 'lore') skip = `the series did not come from a list (${source.kind})`;
   else if (!list) skip = `${source.ref} is on no configured list (lore.lists)`;
+  // Someone testing a list series by hand (`ksci run <message-id>`) has not asked to mail the list.
+  else if (!(run.requestedBy ?? '').startsWith('lore:')) skip = `run by hand (${run.requestedBy ?? 'unknown'}), not by the list poller`;
+  else if (!series.author.address) skip = 'the series has no author address to answer';
   else if (list.reply.mode === 'off') skip = `replies are off for list ${list.name} (lore.lists[].reply.mode)`;
   else if (!(config.email.on as string[]).includes(verdict)) skip = `no reply for a ${verdict} verdict (email.on: ${config.email.on.join(', ')})`;
   else if (!authorAllowed(list.reply.allow, series.author.address)) skip = `${series.author.address} is not on list ${list.name}'s reply allowlist`;
-  else if (!config.email.smtp) skip = 'no SMTP server is configured (email.smtp)';
   return { mail, skip };
 }
 
@@ -94,7 +96,8 @@ export class EmailReporter {
   private readonly queue: Queue;
   private worker: Worker | null = null;
 
-  constructor(private readonly deps: { config: Config; results: ResultsStore; email: EmailStore; sender: MailSender; connection: ConnectionOptions; log: Logger }) {
+  /** Without a sender (no email.smtp) every reply is decided and recorded as not sent, so enabling SMTP later mails no backlog. */
+  constructor(private readonly deps: { config: Config; results: ResultsStore; email: EmailStore; sender: MailSender | null; connection: ConnectionOptions; log: Logger }) {
     this.queue = new Queue(EMAIL_QUEUE, { connection: deps.connection });
   }
 
@@ -105,7 +108,12 @@ export class EmailReporter {
   /** Runs that finished while no coordinator listened (or Redis lost the job) get their decision now. */
   async reconcile(sinceMs = 7 * 86400_000): Promise<number> {
     const ids = await this.deps.email.undecided(new Date(Date.now() - sinceMs));
-    for (const id of ids) await this.enqueue(id);
+    for (const id of ids) {
+      // A reply whose job used up its attempts (SMTP down for long) gets a fresh job.
+      const old = await Job.fromId(this.queue, `reply-${id}`);
+      if (old && (await old.isFailed())) await old.remove();
+      await this.enqueue(id);
+    }
     return ids.length;
   }
 
@@ -128,10 +136,12 @@ export class EmailReporter {
     const series = await results.getSeries(run.seriesId);
     const source = await results.seriesSource(run.seriesId);
     if (!series || !source) throw new UnrecoverableError(`run ${runId}: its series is not in the database`);
-    const { mail, skip } = planReply(config, run, series, source);
-    if (skip) {
-      await email.skip({ seriesId: run.seriesId, runId, verdict: run.verdict ?? run.status, messageId: mail.messageId, reason: skip });
-      return { status: 'skipped', detail: skip };
+    const plan = planReply(config, run, series, source);
+    const { mail } = plan;
+    const skip = plan.skip ?? (sender ? null : 'no SMTP server is configured (email.smtp)');
+    if (skip || !sender) {
+      await email.skip({ seriesId: run.seriesId, runId, verdict: run.verdict ?? run.status, messageId: mail.messageId, reason: skip ?? 'no sender' });
+      return { status: 'skipped', detail: skip ?? 'no sender' };
     }
     const claim = await email.claim({ seriesId: run.seriesId, runId, verdict: run.verdict ?? run.status, messageId: mail.messageId, recipients: [...mail.to, ...mail.cc] });
     if (claim !== 'claimed') return { status: claim, detail: claim === 'unchanged' ? 'the last reply on this series version said the same' : 'already decided' };
@@ -141,8 +151,9 @@ export class EmailReporter {
       log.info({ runId, messageId: sent.messageId, to: mail.to, cc: mail.cc, rejected: sent.rejected }, 'reply sent');
       return { status: 'sent', detail: `to ${[...mail.to, ...mail.cc].join(', ')}` };
     } catch (err) {
-      await email.finish(runId, { status: 'failed', error: errorMessage(err) });
-      if (err instanceof MailRejectedError) throw new UnrecoverableError(`the server refused the reply for good: ${err.message}`);
+      const permanent = err instanceof MailRejectedError;
+      await email.finish(runId, { status: permanent ? 'rejected' : 'failed', error: errorMessage(err) });
+      if (permanent) throw new UnrecoverableError(`the server refused the reply for good: ${err.message}`);
       throw err;
     }
   }
@@ -161,7 +172,8 @@ export async function previewReply(config: Config, results: ResultsStore, runId:
   const source = await results.seriesSource(run.seriesId);
   if (!series || !source) throw new UsageError(`run ${runId}: its series is not in the database`);
   if (!run.finishedAt) throw new UsageError(`run ${run.id} has not finished (${run.status})`, 'a reply is written when the run ends');
-  return planReply(config, run, series, source);
+  const plan = planReply(config, run, series, source);
+  return plan.skip || config.email.smtp ? plan : { ...plan, skip: 'no SMTP server is configured (email.smtp)' };
 }
 
 /** The mail as text, headers first: what `ksci report --email` prints. */

@@ -1,6 +1,7 @@
 import type { Db } from './db.js';
 
-export type ReplyStatus = 'sending' | 'sent' | 'failed' | 'skipped';
+/** failed: worth another attempt (SMTP down); rejected: refused for good by the server. */
+export type ReplyStatus = 'sending' | 'sent' | 'failed' | 'rejected' | 'skipped';
 
 export interface ReplyRecord {
   runId: string;
@@ -44,10 +45,12 @@ export class EmailStore {
   async claim(c: { seriesId: number; runId: string; verdict: string; messageId: string; recipients: string[] }): Promise<'claimed' | 'unchanged' | 'done'> {
     return this.db.transaction(async (tx) => {
       await tx.query('SELECT id FROM series WHERE id = $1 FOR UPDATE', [c.seriesId]);
-      const [mine] = await tx.query<Record<string, unknown>>('SELECT * FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1', [c.runId]);
+      const [mine] = await tx.query<Record<string, unknown>>(`SELECT *, claimed_at < now() - interval '10 minutes' AS stale FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1`, [c.runId]);
       if (mine) {
-        if (mine['status'] === 'sent' || mine['status'] === 'skipped') return 'done';
-        await tx.query(`UPDATE email_replies SET status = 'sending', error = NULL, recipients = $2 WHERE run_id = $1`, [c.runId, c.recipients.join(',')]);
+        if (mine['status'] === 'sent' || mine['status'] === 'skipped' || mine['status'] === 'rejected') return 'done';
+        // Another worker may be sending it right now; a claim older than any SMTP timeout is one that died.
+        if (mine['status'] === 'sending' && !mine['stale']) return 'done';
+        await tx.query(`UPDATE email_replies SET status = 'sending', error = NULL, recipients = $2, claimed_at = now() WHERE run_id = $1`, [c.runId, c.recipients.join(',')]);
         return 'claimed';
       }
       const [last] = await tx.query<{ verdict: string }>(`SELECT verdict FROM email_replies WHERE series_id = $1 AND status IN ('sent', 'sending') ORDER BY id DESC LIMIT 1`, [c.seriesId]);
@@ -57,7 +60,7 @@ export class EmailStore {
         ]);
         return 'unchanged';
       }
-      await tx.query(`INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status) VALUES ($1,$2,$3,$4,$5,'sending')`, [
+      await tx.query(`INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, claimed_at) VALUES ($1,$2,$3,$4,$5,'sending',now())`, [
         c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(','),
       ]);
       return 'claimed';
@@ -72,7 +75,7 @@ export class EmailStore {
     );
   }
 
-  async finish(runId: string, u: { status: 'sent' | 'failed'; error?: string }): Promise<void> {
+  async finish(runId: string, u: { status: 'sent' | 'failed' | 'rejected'; error?: string }): Promise<void> {
     await this.db.query(`UPDATE email_replies SET status = $2, error = $3, sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END WHERE run_id = $1`, [runId, u.status, u.error ?? null]);
   }
 
@@ -81,12 +84,17 @@ export class EmailStore {
     return r ? toRecord(r) : null;
   }
 
-  /** Finished runs of lore series since `since` with no reply decided: what a restart must still look at. */
+  /**
+   * Finished runs of lore series since `since` whose reply is not decided,
+   * or failed for a reason worth another attempt, or was claimed by a worker
+   * that died: what a restart must still look at.
+   */
   async undecided(since: Date): Promise<string[]> {
     const rows = await this.db.query<{ id: string }>(
       `SELECT r.id FROM runs r JOIN series s ON s.id = r.series_id
        WHERE s.source_kind = 'lore' AND r.finished_at >= $1 AND r.status IN ('passed', 'failed', 'error', 'cancelled', 'skipped')
-         AND NOT EXISTS (SELECT 1 FROM email_replies e WHERE e.run_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM email_replies e WHERE e.run_id = r.id
+                         AND (e.status IN ('sent', 'skipped', 'rejected') OR (e.status = 'sending' AND e.claimed_at >= now() - interval '10 minutes')))
        ORDER BY r.finished_at`,
       [since.toISOString()],
     );

@@ -139,6 +139,9 @@ CREATE INDEX perf_alerts_scenario ON perf_alerts (tree, scenario);
     name: 'series lineage (supersession), why a tree was chosen, lore polling state, email replies sent, runs of GitHub PRs',
     sql: `
 ALTER TABLE series ADD COLUMN lineage text;
+-- The lineage of series stored before (src/series/lineage.ts titleLineage), so they are superseded too.
+UPDATE series SET lineage = 'title:' || lower(author_email) || ':' || array_to_string(ARRAY(SELECT lower(t) FROM unnest(tree_tags) t ORDER BY 1), ',')
+  || ':' || CASE WHEN is_rfc THEN 'rfc' ELSE '' END || ':' || lower(regexp_replace(trim(title), '\s+', ' ', 'g'));
 ALTER TABLE runs ADD COLUMN tree_reason text;
 CREATE INDEX series_lineage ON series (lineage);
 CREATE TABLE lore_lists (
@@ -169,8 +172,9 @@ CREATE TABLE email_replies (
   verdict text NOT NULL,
   message_id text NOT NULL UNIQUE,
   recipients text NOT NULL,
-  status text NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'skipped')),
+  status text NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'rejected', 'skipped')),
   error text,
+  claimed_at timestamptz,
   created_at timestamptz NOT NULL DEFAULT now(),
   sent_at timestamptz
 );
