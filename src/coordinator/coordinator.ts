@@ -102,6 +102,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
   /** Per-run promise chain: syncs of one run never overlap. */
   private readonly syncing = new Map<string, Promise<RunRecord | null>>();
   private reconcileTimer: NodeJS.Timeout | null = null;
+  private readonly probe: TreeProbe;
 
   constructor(
     private readonly deps: {
@@ -115,6 +116,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
     },
   ) {
     super();
+    this.probe = deps.probe ?? gitTreeProbe(deps.config, deps.log);
     this.flows = new FlowProducer({ connection: deps.redis.connection });
     for (const s of deps.stages) {
       for (const q of stageQueues(s, deps.config)) this.queues.set(q, new Queue(q, { connection: deps.redis.connection }));
@@ -156,18 +158,19 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
   async submit(series: Series, opts: SubmitOptions): Promise<Submitted> {
     const { config, store, stages, log } = this.deps;
     const build = resolveBuild(config, opts.build);
-    const choice = await routeTree(series, config, {
-      ...(opts.tree ? { explicit: opts.tree } : {}),
-      ...(opts.routeOrder ? { order: opts.routeOrder } : {}),
-      probe: this.deps.probe ?? gitTreeProbe(config, log),
-    });
     const seriesId = await store.saveSeries(series, opts.source, opts.lineage);
     const related = await store.relatedRuns(seriesId);
     // A mailbox given by hand is run as asked; automatic sources skip a version that a later one already replaced.
     if (related.newer && opts.source.kind !== 'mbox' && !opts.force) {
+      const newer = await store.getRun(related.newer.runId);
       log.info({ title: series.title, version: series.version, newer: related.newer }, 'a later version of this series was already queued; not running this one');
-      return { runId: related.newer.runId, created: false, tree: choice.tree.name, treeReason: choice.reason, superseded: [], staleAgainst: related.newer };
+      return { runId: related.newer.runId, created: false, tree: newer?.tree ?? '', treeReason: 'not routed: a later version was run', superseded: [], staleAgainst: related.newer };
     }
+    const choice = await routeTree(series, config, {
+      ...(opts.tree ? { explicit: opts.tree } : {}),
+      ...(opts.routeOrder ? { order: opts.routeOrder } : {}),
+      probe: this.probe,
+    });
     // The same series version on the same tree, built the same way, is the same run.
     const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}${build.perfBisect ? ':bisect' : ''}`;
     const { runId, created } = await store.createRun({

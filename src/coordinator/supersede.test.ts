@@ -77,6 +77,18 @@ describe('a new version of a series supersedes the old one', () => {
     await p.coordinator.cancel(theirs.runId, 'test done');
   });
 
+  it('mail with the same title and version is not a new version: a backport for another tree, a second pull of the same name', async () => {
+    const title = 'netfilter: fixes for net';
+    const a = await p.coordinator.submit(version(1, { title, messageId: 'nf-1@example.org', fingerprint: 'nf-1'.padEnd(64, '0') }), { source: lore(1) });
+    await waitFor('the first to start', active(a.runId));
+    const b = await p.coordinator.submit(version(1, { title, messageId: 'nf-2@example.org', fingerprint: 'nf-2'.padEnd(64, '0') }), { source: lore(1) });
+    const backport = await p.coordinator.submit(version(2, { title, treeTags: ['6.1'], messageId: 'nf-61@example.org', fingerprint: 'nf-61'.padEnd(64, '0') }), { source: lore(2) });
+    assert.deepEqual([b.superseded, backport.superseded], [[], []]);
+    assert.equal(b.created && backport.created, true);
+    assert.equal((await p.services.store!.getRun(a.runId))?.status, 'running');
+    for (const r of [a, b, backport]) await p.coordinator.cancel(r.runId, 'test done');
+  });
+
   it('a PR names its lineage: a new push supersedes the last even at the same version', async () => {
     const source = { kind: 'github' as const, ref: 'https://github.com/o/linux/pull/7' };
     const push1 = await p.coordinator.submit(version(1, { title: 'PR push 1', messageId: 'pr7-1@github', fingerprint: 'pr7-1'.padEnd(64, '0') }), { source, lineage: 'github:o/linux#7' });

@@ -2,6 +2,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
 import { BadInputError } from '../errors.js';
 import type { Person } from '../series/types.js';
+import { decodePathSegment } from './ref.js';
 
 /** One message as a public-inbox Atom feed (new.atom, or a search with x=A) lists it. */
 export interface FeedEntry {
@@ -51,17 +52,10 @@ export function messageIdFromUrl(href: string): string | null {
   }
   const segments = path.split('/').filter(Boolean);
   // .../<inbox>/<mid>/ or .../<inbox>/<mid>/T/ and friends: the mid is the one with an "@".
-  const mid = segments.reverse().find((s) => decodeSafe(s).includes('@'));
-  return mid ? decodeSafe(mid) : null;
+  const mid = segments.reverse().find((s) => decodePathSegment(s).includes('@'));
+  return mid ? decodePathSegment(mid) : null;
 }
 
-function decodeSafe(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
 
 /** Parse an Atom feed from public-inbox; entries whose message cannot be named are dropped, not guessed. */
 export function parseAtomFeed(xml: string): FeedEntry[] {

@@ -48,12 +48,17 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res.body ?? []) {
-      size += chunk.length;
-      if (size > maxBytes) {
-        throw new BadInputError(`${url} is larger than the ${maxBytes}-byte limit; stopped reading`, 'raise lore.maxThreadBytes if such threads are expected');
+    try {
+      for await (const chunk of res.body ?? []) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          throw new BadInputError(`${url} is larger than the ${maxBytes}-byte limit; stopped reading`, 'raise lore.maxThreadBytes if such threads are expected');
+        }
+        chunks.push(Buffer.from(chunk));
       }
-      chunks.push(Buffer.from(chunk));
+    } catch (err) {
+      if (err instanceof BadInputError) throw err;
+      throw new InfraError(`reading ${url} failed: ${errorMessage(err)}`, 'the server or the network dropped the connection; the poll is retried on schedule');
     }
     return { status: res.status, body: Buffer.concat(chunks) };
   }
@@ -88,7 +93,8 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
         if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
           throw new BadInputError(`the thread of <${messageId}> decompresses to more than ${opts.maxThreadBytes} bytes; not parsed`, 'raise lore.maxThreadBytes if such threads are expected');
         }
-        throw new BadInputError(`${url} is not valid gzip: ${errorMessage(err)}`);
+        // Not a thread: a proxy's error page, or a server that is not public-inbox.
+        throw new InfraError(`${url} is not valid gzip: ${errorMessage(err)}`, 'check that lore.lists[].url points at a public-inbox inbox; the next poll tries again');
       }
     },
   };

@@ -23,7 +23,7 @@ export function parseLoreRef(arg: string): LoreRef | null {
     } catch {
       throw new UsageError(`"${s}" is not a valid URL`);
     }
-    const segments = url.pathname.split('/').filter(Boolean).map(decode);
+    const segments = url.pathname.split('/').filter(Boolean).map(decodePathSegment);
     const at = segments.findIndex((p) => p.includes('@'));
     if (at < 0) throw new UsageError(`${s} names no message (no Message-ID in the path)`, 'give the URL of a message, e.g. https://lore.kernel.org/bpf/<message-id>/');
     const inbox = segments.slice(0, at);
@@ -35,7 +35,8 @@ export function parseLoreRef(arg: string): LoreRef | null {
   return m ? { messageId: m[1]!, listUrl: null } : null;
 }
 
-function decode(p: string): string {
+/** A percent-escaped URL path segment; a malformed escape is left as it is. */
+export function decodePathSegment(p: string): string {
   try {
     return decodeURIComponent(p);
   } catch {

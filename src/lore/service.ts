@@ -22,8 +22,8 @@ export async function pollThroughService(redis: RedisHandle, list: string, timeo
       return (await job.waitUntilFinished(events, timeoutMs)) as PollResult;
     } catch (err) {
       const msg = errorMessage(err);
-      if (/timed out/i.test(msg)) throw new UsageError(`no coordinator polled ${list} within ${Math.round(timeoutMs / 1000)} s`, 'start one with "ksci serve"');
-      throw new InfraError(`polling ${list} failed: ${msg}`);
+      if (/timed out/i.test(msg)) throw new UsageError(`no coordinator finished polling ${list} within ${Math.round(timeoutMs / 1000)} s`, 'is "ksci serve" running? if it is, the poll is still going: see "ksci lore status" later, or raise --timeout');
+      throw new InfraError(`polling ${list} failed: ${msg}`, '"ksci lore status" shows the list\'s last error; the scheduled polls go on');
     }
   } finally {
     await events.close();

@@ -15,18 +15,23 @@ import type { TreeProbe } from './tree.js';
  * submission asks each tree once. A tree that cannot be fetched answers
  * "no" and is logged: routing then falls through to the next rule.
  */
-export function gitTreeProbe(config: Config, log: Logger): TreeProbe {
-  const prepared = new Map<string, Promise<PreparedTree | null>>();
+export function gitTreeProbe(config: Config, log: Logger, opts: { freshForMs?: number } = {}): TreeProbe {
+  const freshFor = opts.freshForMs ?? 5 * 60_000;
+  const prepared = new Map<string, { at: number; tree: Promise<PreparedTree | null> }>();
+  // One probe serves every submission: a tree is fetched at most once per freshForMs, not per series.
   const prepare = (tree: TreeConfig) => {
     let p = prepared.get(tree.name);
-    if (!p) {
-      p = ensureTree(tree, { cacheDir: join(config.dataDir, 'cache'), log }).catch((err) => {
-        log.warn({ tree: tree.name, err: errorMessage(err) }, 'routing: tree unavailable; skipping it');
-        return null;
-      });
+    if (!p || Date.now() - p.at > freshFor) {
+      p = {
+        at: Date.now(),
+        tree: ensureTree(tree, { cacheDir: join(config.dataDir, 'cache'), log }).catch((err) => {
+          log.warn({ tree: tree.name, err: errorMessage(err) }, 'routing: tree unavailable; skipping it');
+          return null;
+        }),
+      };
       prepared.set(tree.name, p);
     }
-    return p;
+    return p.tree;
   };
   return {
     async hasCommit(tree, commit) {
@@ -34,8 +39,10 @@ export function gitTreeProbe(config: Config, log: Logger): TreeProbe {
       if (!t || !/^[0-9a-f]{7,64}$/i.test(commit)) return false;
       try {
         // Not --quiet: simple-git only fails a command that exits non-zero with something on stderr.
-        await gitAt(t.gitDir).raw(['rev-parse', '--verify', `${commit}^{commit}`]);
-        return true;
+        const full = (await gitAt(t.gitDir).raw(['rev-parse', '--verify', `${commit}^{commit}`])).trim();
+        // On the branch, not merely in the mirror: a rebased tree keeps its old commits around.
+        const base = (await gitAt(t.gitDir).raw(['merge-base', full, `refs/heads/${t.branch}`])).trim();
+        return base === full;
       } catch {
         return false;
       }
