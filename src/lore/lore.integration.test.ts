@@ -234,6 +234,15 @@ describe('lore ingestion against a real public-inbox server', { skip, timeout: 2
     assert.equal(s.patches.length, 1);
   });
 
+  it('one oversized reply in a thread is dropped, the series is still tested', async () => {
+    const thread = burst('2026-12-01T11:00:00Z', 2).toString('latin1').replaceAll('burst-', 'bloat-').replace('bpf: document the burst', 'bpf: document the bloat');
+    const huge = thread.replace('Reply 2.', `Reply 2.\n${'x'.repeat(70).concat('\n').repeat(100)}`);
+    await inbox.deliverMbox('bpf', Buffer.from(huge, 'latin1'));
+    const r = await pollList(list('bpf'), options, { ...deps, limits: { ...limits, maxMessageBytes: 4096 } });
+    assert.deepEqual(r.submitted.map((x) => x.messageId), ['bloat-root-20261201@example.org']);
+    assert.deepEqual(r.invalid, []);
+  });
+
   it('a thread over the size limit, a hostile patch, a series never completed: recorded with the reason, nothing else lost', async () => {
     // Few enough messages for the feed to show the thread's patch, more bytes than the limit below.
     const huge = hugeThread(20).mbox;

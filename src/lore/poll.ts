@@ -196,10 +196,18 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps
     return;
   }
 
-  let messages: MailMessage[];
+  // Anyone on the list can post a broken or huge reply: it is dropped, not the thread. A patch
+  // dropped this way leaves its series incomplete, which says so when the wait runs out.
+  const messages: MailMessage[] = [];
+  const dropped: string[] = [];
   try {
-    messages = [];
-    for (const m of splitMbox(raw, deps.limits)) messages.push(await parseMessage(m));
+    for (const m of splitMbox(raw, deps.limits, { onBadMessage: (e) => dropped.push(e.message) })) {
+      try {
+        messages.push(await parseMessage(m));
+      } catch (err) {
+        dropped.push(errorMessage(err));
+      }
+    }
   } catch (err) {
     covered.add(msg.messageId);
     const detail = `thread unreadable: ${errorMessage(err)}`;
@@ -207,6 +215,7 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps
     result.invalid.push({ messageId: msg.messageId, detail });
     return;
   }
+  if (dropped.length) deps.log.warn({ list: list.name, thread: msg.messageId, dropped }, 'lore: messages of the thread dropped');
   const inThread = new Set(messages.map((m) => m.messageId));
   inThread.add(msg.messageId);
   const siblings = (await store.pending(list.name)).filter((p) => inThread.has(p.messageId));
@@ -240,7 +249,7 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps
       }
     }
   } catch (err) {
-    if (err instanceof IncompleteSeriesError) return wait(siblings, err.message, { mayExpire: true });
+    if (err instanceof IncompleteSeriesError) return wait(siblings, dropped.length ? `${err.message}; dropped from the thread: ${dropped.join('; ')}` : err.message, { mayExpire: true });
     const detail = errorMessage(err);
     await store.settle(list.name, ids, { status: 'invalid', detail }, now);
     for (const id of ids) result.invalid.push({ messageId: id, detail });

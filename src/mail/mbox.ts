@@ -18,7 +18,7 @@ const SNIFF_BYTES = 64 * 1024;
  * messages. Bytes are handled as latin1 so nothing is re-encoded: what
  * `git am` later receives is exactly what was sent.
  */
-export function splitMbox(data: Buffer, limits: { maxMessageBytes: number }): Buffer[] {
+export function splitMbox(data: Buffer, limits: { maxMessageBytes: number }, opts: { onBadMessage?: (err: BadInputError) => void } = {}): Buffer[] {
   if (data.toString('latin1').trim().length === 0) throw new BadInputError('the input is empty: no mail in it');
   if (data.subarray(0, SNIFF_BYTES).includes(0)) {
     throw new BadInputError('the input is binary (NUL bytes), not mail', 'give an mbox, a .patch file from git format-patch, or a directory of them');
@@ -49,15 +49,23 @@ export function splitMbox(data: Buffer, limits: { maxMessageBytes: number }): Bu
     }
   }
 
-  return raw.map((m, i) => {
-    const size = Buffer.byteLength(m, 'latin1');
-    if (size > limits.maxMessageBytes) {
-      throw new BadInputError(`message ${i + 1} is ${size} bytes, larger than the ${limits.maxMessageBytes}-byte limit; it was not parsed`, 'a patch this large is not reviewable mail; split it, or raise limits.maxMessageBytes');
-    }
-    if (!/\r?\n\r?\n/.test(m)) {
-      throw new BadInputError(`message ${i + 1} is truncated: its headers never end (no blank line before a body)`, 'the mbox was cut off; fetch it again');
-    }
-    if (!HEADER_LINE.test(m)) throw new BadInputError(`message ${i + 1} does not start with mail headers`);
-    return Buffer.from(m, 'latin1');
-  });
+  const out: Buffer[] = [];
+  for (const [i, m] of raw.entries()) {
+    const problem = messageProblem(m, i, limits);
+    if (!problem) out.push(Buffer.from(m, 'latin1'));
+    // A thread from a list can carry one broken reply among good patches: the caller may drop it.
+    else if (opts.onBadMessage) opts.onBadMessage(problem);
+    else throw problem;
+  }
+  return out;
+}
+
+function messageProblem(m: string, i: number, limits: { maxMessageBytes: number }): BadInputError | null {
+  const size = Buffer.byteLength(m, 'latin1');
+  if (size > limits.maxMessageBytes) {
+    return new BadInputError(`message ${i + 1} is ${size} bytes, larger than the ${limits.maxMessageBytes}-byte limit; it was not parsed`, 'a patch this large is not reviewable mail; split it, or raise limits.maxMessageBytes');
+  }
+  if (!/\r?\n\r?\n/.test(m)) return new BadInputError(`message ${i + 1} is truncated: its headers never end (no blank line before a body)`, 'the mbox was cut off; fetch it again');
+  if (!HEADER_LINE.test(m)) return new BadInputError(`message ${i + 1} does not start with mail headers`);
+  return null;
 }
