@@ -187,6 +187,19 @@ describe('the pull-request bot against the local GitHub', { timeout: 180_000 }, 
     assert.equal((await p.services.store!.getRun(runs[0]!.id))?.requestedBy, 'github:kmaint');
   });
 
+  it('a PR that cannot be a series (a merge commit) gets a failed check run that says why, and no run', async () => {
+    const merged = { ...fx, number: 8, commits: [...fx.commits.slice(0, 2), { ...fx.commits[2]!, sha: 'd'.repeat(40), parents: [...fx.commits[2]!.parents, { sha: '1'.repeat(40), url: '', html_url: '' }] }] };
+    gh.addPullRequest(merged);
+    const runs = (await p.services.store!.listRuns()).length;
+    const pr8 = (await (await fetch(`${gh.baseUrl}/repos/kdev/linux/pulls/8`, { headers: { authorization: `token ${token}` } })).json()) as Record<string, unknown>;
+    const ev = await prEvent('opened');
+    assert.equal((await deliver('pull_request', { ...ev, number: 8, pull_request: pr8 })).status, 202);
+    const check = await until('the refusal', () => checkRunsFor('d'.repeat(40)).find((c) => c.run.status === 'completed'));
+    assert.equal(check.run.conclusion, 'failure');
+    assert.match(String((check.run.output as { summary?: string }).summary), /merge commit d{12}; ksci tests a linear series/);
+    assert.equal((await p.services.store!.listRuns()).length, runs);
+  });
+
   it('webhooks off: a poll finds a push that no delivery announced', async () => {
     const polled = { ...fx, commits: [...fx.commits.slice(0, 2), { ...fx.commits[2]!, sha: 'e'.repeat(40) }] };
     fx.patches.set('e'.repeat(40), repush(fx.commits[2]!.sha, 'e'.repeat(40), 'v3'));

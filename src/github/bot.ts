@@ -101,6 +101,8 @@ export const prLineage = (repo: string, number: number) => `github:${repo}#${num
 export class GitHubBot {
   private readonly queue: Queue;
   private worker: Worker | null = null;
+  /** Heads refused as series ("repo#n@sha"), so polling does not refuse them on every pass. */
+  private readonly refused = new Set<string>();
 
   constructor(
     private readonly deps: {
@@ -197,8 +199,27 @@ export class GitHubBot {
       await this.cancelPr(repo.repo, job.number, decision.reason);
       return { decision };
     }
-    const submitted = await this.test(await this.client(job), repo, job.number, job.installationId, { perf: decision.perf, force: false, requestedBy: `github:${job.sender}` });
-    return { decision, submitted };
+    const client = await this.client(job);
+    try {
+      const submitted = await this.test(client, repo, job.number, job.installationId, { perf: decision.perf, force: false, requestedBy: `github:${job.sender}` });
+      return { decision, submitted };
+    } catch (err) {
+      if (!(err instanceof BadInputError)) throw err;
+      // A PR ksci cannot make a series of (a merge commit, too many commits): the author hears why, on the PR.
+      this.refused.add(`${repo.repo}#${job.number}@${job.headSha}`);
+      await this.refuse(client, job.number, job.headSha, err);
+      throw err;
+    }
+  }
+
+  private async refuse(client: RepoClient, number: number, headSha: string, err: BadInputError): Promise<void> {
+    const why = `${err.message}${err.hint ? `\n\n${err.hint}` : ''}`;
+    const result = await publishRun(client, {
+      number,
+      checkRunId: null,
+      run: { status: 'completed', runId: `refused-${headSha.slice(0, 12)}`, headSha, report: { verdict: 'fail', headline: `FAIL: cannot test this pull request: ${err.message}`, markdown: `## ksci: cannot test this pull request\n\n${why}\n`, text: why } },
+    }, this.deps.log);
+    this.deps.log.info({ pr: `${client.owner}/${client.repo}#${number}`, reason: err.message, deferred: result.deferred }, 'pull request refused');
   }
 
   private async test(client: RepoClient, repo: GitHubRepoConfig, number: number, installationId: number | null, opts: { perf: boolean; force: boolean; requestedBy: string }): Promise<Submitted> {
@@ -302,9 +323,14 @@ export class GitHubBot {
     let submitted = 0;
     for (const p of pulls) {
       const known = await this.deps.store.forPr(repo.repo, p.number);
-      if (known.some((k) => k.headSha === p.head.sha)) continue;
-      const res = await this.onPullRequest({ kind: 'pr', action: 'synchronize', repo: { owner, repo: name }, number: p.number, installationId: null, sender: p.user.login, draft: p.draft ?? false, labels: p.labels.map((l) => l.name), label: null, headSha: p.head.sha });
-      if (res.submitted) submitted++;
+      if (known.some((k) => k.headSha === p.head.sha) || this.refused.has(`${repo.repo}#${p.number}@${p.head.sha}`)) continue;
+      try {
+        const res = await this.onPullRequest({ kind: 'pr', action: 'synchronize', repo: { owner, repo: name }, number: p.number, installationId: null, sender: p.user.login, draft: p.draft ?? false, labels: p.labels.map((l) => l.name), label: null, headSha: p.head.sha });
+        if (res.submitted) submitted++;
+      } catch (err) {
+        // One PR that cannot be tested (told so on the PR) does not stop the others.
+        if (!(err instanceof BadInputError)) throw err;
+      }
     }
     return { submitted };
   }
