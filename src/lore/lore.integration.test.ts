@@ -140,6 +140,7 @@ describe('lore ingestion against a real public-inbox server', { skip, timeout: 2
     const v3 = await seriesOfRun(r.submitted[1]!.runId);
     assert.deepEqual(v3.patches.map((x) => x.messageId), MSGID.skbMetaV3.patches);
     assert.equal(v3.changeId, '20261130-skb-meta-dynptr-1a2b3c4d5e6f');
+    assert.deepEqual(v3.leadReferences, [MSGID.skbMetaV2.cover], 'a reply keeps the chain up to the v2 cover');
     const acked = 'Acked-by: Maintainer One <m1@example.org>';
     assert.ok(trailerLines(v3, 1, { withCover: true }).includes(acked), 'a reply to the cover acks every patch');
     assert.deepEqual(trailerLines(v3, 2, { withCover: true }), ['Signed-off-by: Kalle Virtanen <kalle.virtanen@example.org>', 'Reviewed-by: Reviewer Two <r2@example.org>', 'Tested-by: Tester Three <t3@example.org>', acked]);

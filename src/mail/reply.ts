@@ -56,7 +56,7 @@ export function planReply(config: Config, run: RunRecord, series: Series, source
     build.success && build.data.perfBisect ? ' --perf-bisect' : build.success && build.data.perfSuites.length ? ' --perf' : '',
   ].join('');
   const mail = renderEmail({
-    series: { title: series.title, version: series.version, isRfc: series.isRfc, total: series.total, author: series.author, messageId: series.messageId, references: [], subject: lead.subject.raw },
+    series: { title: series.title, version: series.version, isRfc: series.isRfc, total: series.total, author: series.author, messageId: series.messageId, references: series.leadReferences ?? [], subject: lead.subject.raw },
     runId: run.id,
     verdict,
     headline: run.summary ?? run.status,

@@ -65,6 +65,7 @@ export const SeriesSchema: z.ZodType<Series> = z.object({
   treeTags: z.array(z.string()),
   author: PersonSchema,
   messageId: z.string().min(1),
+  leadReferences: z.array(z.string()).optional(),
   cover: CoverSchema.nullable(),
   patches: z.array(PatchSchema).min(1),
   baseCommit: z.string().nullable(),

@@ -170,6 +170,7 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
     treeTags: lead.treeTags,
     author: cover?.msg.from ?? first.author,
     messageId: cover?.msg.messageId ?? first.messageId,
+    leadReferences: (cover ?? chosen.get(present[0]!)!).msg.references,
     cover: coverLetter,
     patches,
     baseCommit: bodies.map(extractBaseCommit).find((b) => b !== null) ?? null,

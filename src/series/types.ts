@@ -88,6 +88,8 @@ export interface Series {
   author: Person;
   /** Message-ID a reply should thread on: the cover letter, else the first patch. */
   messageId: string;
+  /** That message's own References (oldest first), so a reply keeps the whole thread's chain. */
+  leadReferences?: string[];
   cover: CoverLetter | null;
   patches: Patch[];
   /** From a `base-commit:` line (cover letter first, then patches). */
