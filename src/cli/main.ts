@@ -31,7 +31,7 @@ import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
 import { Queue } from 'bullmq';
 import { EmailReporter, formatMail, previewReply } from '../mail/reply.js';
 import { smtpSender } from '../mail/send.js';
-import { startGitHubBot } from '../github/service.js';
+import { nightlyIssuePublisher, startGitHubBot } from '../github/service.js';
 import { LORE_QUEUE, scheduleLorePolls, startLoreWorker } from '../lore/schedule.js';
 import { formatPoll, loreSubmitter, pollThroughService } from '../lore/service.js';
 
@@ -207,9 +207,11 @@ program
     await coordinator.start();
     const ingest = startIngestWorker(coordinator, { redis: services.redis, config, log });
     const workers = opts.withWorkers ? await startWorkers(stages, rolesOf(stages), services) : null;
+    const github = config.github.app ? await startGitHubBot({ config, coordinator, services, log }) : null;
     // Nightly tracking lives with the coordinator: it records into the results database.
     const nightly = config.perf.nightly.trees.length ? new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection }) : null;
-    const nightlyWorker = nightly ? startNightlyWorker({ config, store: services.store!, connection: services.redis.connection, redis: () => services.redis.client(), log }) : null;
+    const onAlerts = github && config.github.nightlyIssues ? nightlyIssuePublisher(config, github.client, log) : undefined;
+    const nightlyWorker = nightly ? startNightlyWorker({ config, store: services.store!, connection: services.redis.connection, redis: () => services.redis.client(), log, ...(onAlerts ? { onAlerts } : {}) }) : null;
     if (nightly) log.info({ schedulers: await scheduleNightly(nightly, config), cron: config.perf.nightly.cron }, 'nightly tracking scheduled');
     // Lore polling lives with the coordinator too: it submits to it and remembers what it saw in the results database.
     const lore = new Queue(LORE_QUEUE, { connection: services.redis.connection });
@@ -221,7 +223,6 @@ program
     coordinator.on('run-finished', (rec) => void replies.enqueue(rec.id).catch((err) => log.error({ runId: rec.id, err: errorMessage(err) }, 'could not queue the reply; it is queued on the next start')));
     log.info({ missed: await replies.reconcile(), smtp: config.email.smtp ? `${config.email.smtp.host}:${config.email.smtp.port}` : null }, 'email replies on');
     if (!config.email.smtp && config.lore.lists.some((l) => l.reply.mode !== 'off')) log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
-    const github = config.github.app ? await startGitHubBot({ config, coordinator, services, log }) : null;
     log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
     await untilStopped(log, async (force) => {
       await nightlyWorker?.close(force);

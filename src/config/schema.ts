@@ -280,7 +280,7 @@ const GitHubRepo = z.object({
   perfLabel: z.string().min(1).default('ksci:perf'),
 });
 
-const GITHUB_DEFAULTS = { app: null, tokenEnv: 'GITHUB_TOKEN', webhook: { host: '127.0.0.1', port: 8090 }, pollSeconds: 0, maxCommits: 100, repos: [] };
+const GITHUB_DEFAULTS = { app: null, tokenEnv: 'GITHUB_TOKEN', webhook: { host: '127.0.0.1', port: 8090 }, pollSeconds: 0, maxCommits: 100, repos: [], nightlyIssues: null };
 
 const GitHub = z.object({
   /** The GitHub App ksci acts as (check runs, comments, labels); null: no PR bot. */
@@ -294,6 +294,8 @@ const GitHub = z.object({
   /** A PR with more commits is refused. */
   maxCommits: z.number().int().min(1).max(250).default(GITHUB_DEFAULTS.maxCommits),
   repos: z.array(GitHubRepo).default(GITHUB_DEFAULTS.repos),
+  /** Nightly change points (perf.nightly) as issues in this repository, one per change, updated when seen again; null: none. */
+  nightlyIssues: z.object({ repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/), label: z.string().min(1).default('ksci:perf-change') }).nullable().default(null),
 });
 export type GitHubBotConfig = z.infer<typeof GitHub>;
 export type GitHubRepoConfig = GitHubBotConfig['repos'][number];

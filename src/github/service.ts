@@ -2,6 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Services } from '../app.js';
 import type { Config } from '../config/schema.js';
+import type { PerfAlert } from '../store/results.js';
+import { upsertTrackingIssue } from './tracking.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { InfraError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -11,6 +13,7 @@ import { createWebhookHandler, MemoryDeliveryLog } from './webhook.js';
 
 export interface RunningGitHubBot {
   bot: GitHubBot;
+  client: GitHubClient;
   /** Where the webhook listens: http://host:port/ */
   webhookUrl: string;
   close(force?: boolean): Promise<void>;
@@ -39,11 +42,28 @@ export async function startGitHubBot(deps: { config: Config; coordinator: Coordi
   log.info({ webhook: webhookUrl, repos: config.github.repos.map((r) => r.repo), pollSeconds: config.github.pollSeconds }, 'GitHub pull-request bot on');
   return {
     bot,
+    client,
     webhookUrl,
     async close(force = false) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await bot.close(force);
     },
+  };
+}
+
+/** Nightly change points as GitHub issues (github.nightlyIssues); a failure is logged, the alert stays in the database and the report file. */
+export function nightlyIssuePublisher(config: Config, client: GitHubClient, log: Logger): (alerts: PerfAlert[]) => Promise<void> {
+  const target = config.github.nightlyIssues!;
+  const [owner, repo] = target.repo.split('/') as [string, string];
+  return async (alerts) => {
+    for (const a of alerts) {
+      try {
+        const issue = await upsertTrackingIssue(await client.forRepo({ owner, repo }), a, { label: target.label });
+        log.info({ tree: a.tree, scenario: a.scenario, issue: issue.url, created: issue.created }, 'nightly change point on GitHub');
+      } catch (err) {
+        log.error({ tree: a.tree, scenario: a.scenario, err: errorMessage(err) }, 'could not open the tracking issue');
+      }
+    }
   };
 }

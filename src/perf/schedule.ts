@@ -2,7 +2,7 @@ import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullm
 import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ResultsStore } from '../store/results.js';
+import type { PerfAlert, ResultsStore } from '../store/results.js';
 import { measureTreeHead, NIGHTLY_QUEUE, NightlyJobSchema, trackNightly } from './nightly.js';
 
 const schedulerId = (tree: string) => `nightly:${tree}`;
@@ -34,7 +34,7 @@ export async function scheduleNightly(queue: Queue, config: Config): Promise<str
  * tracking needs the results database, which only the coordinator writes.
  * The measurement itself builds and boots kernels on this host.
  */
-export function startNightlyWorker(deps: { config: Config; store: ResultsStore; connection: ConnectionOptions; redis: () => import('ioredis').Redis; log: Logger }): Worker {
+export function startNightlyWorker(deps: { config: Config; store: ResultsStore; connection: ConnectionOptions; redis: () => import('ioredis').Redis; log: Logger; onAlerts?: (alerts: PerfAlert[]) => Promise<void> }): Worker {
   const worker = new Worker(
     NIGHTLY_QUEUE,
     async (job) => {
@@ -43,6 +43,7 @@ export function startNightlyWorker(deps: { config: Config; store: ResultsStore; 
       const log = deps.log.child({ job: job.id, tree: data.data.tree });
       const result = await measureTreeHead(deps.config, data.data.tree, { jobId: String(job.id), log, redis: deps.redis, onProgress: (m) => void job.updateProgress({ message: m }) });
       const alerts = await trackNightly(deps.store, result, { config: deps.config, log });
+      if (alerts.length) await deps.onAlerts?.(alerts);
       log.info({ commit: result.commit, points: result.points.length, missing: result.missing, alerts: alerts.length }, 'nightly measured');
       return { commit: result.commit, points: result.points.map((p) => ({ scenario: p.scenario, value: p.value })), missing: result.missing, alerts: alerts.map((a) => a.report) };
     },

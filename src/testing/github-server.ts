@@ -123,6 +123,8 @@ interface RepoState {
   issueLabels: Map<number, string[]>;
   labels: Map<string, S['label']>;
   roles: Map<string, Role>;
+  /** Plain issues (not PRs), numbered from 100: the tracking issues of nightly change points. */
+  issues: Map<number, { number: number; title: string; body: string; state: 'open' | 'closed'; labels: string[]; user: S['simple-user']; createdAt: string; updatedAt: string }>;
 }
 
 type Auth = { kind: 'app' } | { kind: 'installation'; installationId: number } | { kind: 'user'; login: string } | { kind: 'none' };
@@ -341,6 +343,9 @@ export class FakeGitHub {
       ['GET', new RegExp(`^${R}/installation$`), ({ auth }, [o, r]) => (auth.kind !== 'app' ? jwtRequired() : this.withRepo(o!, r!, (repo) => new Reply(200, this.installation(repo))))],
       ['POST', /^\/app\/installations\/(\d+)\/access_tokens$/, ({ auth }, [id]) => (auth.kind !== 'app' ? jwtRequired() : this.accessToken(Number(id)))],
       ['GET', /^\/user$/, ({ auth }) => (auth.kind === 'user' ? new Reply(200, this.privateUser(auth.login)) : error(auth.kind === 'installation' ? 403 : 401, auth.kind === 'installation' ? 'Resource not accessible by integration' : 'Requires authentication'))],
+      ['GET', new RegExp(`^${R}/issues$`), (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.listIssues(repo, c.query, `/repos/${o}/${r}/issues`))],
+      ['POST', new RegExp(`^${R}/issues$`), (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.createIssue(repo, c.auth, c.body))],
+      ['PATCH', new RegExp(`^${R}/issues/(\\d+)$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.editIssue(repo, Number(n), c.body))],
       // The simple listing GitHub answers with the same pull-request object (open ones, the default state).
       ['GET', new RegExp(`^${R}/pulls$`), (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.page(c.query, [...repo.pulls.values()].map((pr) => this.pullRequest(repo, pr)), `/repos/${o}/${r}/pulls`))],
       ['GET', new RegExp(`^${R}/pulls/(\\d+)$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.withPull(repo, Number(n), (pr) => new Reply(200, this.pullRequest(repo, pr))))],
@@ -364,7 +369,7 @@ export class FakeGitHub {
     const key = `${owner}/${name}`.toLowerCase();
     let repo = this.repos.get(key);
     if (!repo) {
-      repo = { id: 700000 + this.repos.size, owner, name, installationId: 1, pulls: new Map(), comments: new Map(), issueLabels: new Map(), labels: new Map(), roles: new Map() };
+      repo = { id: 700000 + this.repos.size, owner, name, installationId: 1, pulls: new Map(), comments: new Map(), issueLabels: new Map(), labels: new Map(), roles: new Map(), issues: new Map() };
       this.repos.set(key, repo);
     }
     return repo;
@@ -518,6 +523,66 @@ export class FakeGitHub {
     if (text.length > 65536) return error(422, 'Validation Failed: body is too long (maximum is 65536 characters)');
     if (!repo.pulls.has(number)) return error(404, 'Not Found');
     return new Reply(201, this.createComment(repo, number, this.caller(auth), text));
+  }
+
+  /** Issues as GET /repos/{o}/{r}/issues lists them (state=open by default, labels= all of them). */
+  issuesOf(owner: string, repo: string): ReturnType<FakeGitHub['issueObject']>[] {
+    const r = this.repoState(owner, repo);
+    return [...r.issues.values()].map((i) => this.issueObject(r, i));
+  }
+
+  private issueObject(repo: RepoState, i: RepoState['issues'] extends Map<number, infer V> ? V : never) {
+    const api = `https://api.github.com/repos/${repo.owner}/${repo.name}`;
+    return {
+      id: 500000 + i.number,
+      node_id: `I_kwDO${i.number}`,
+      url: `${api}/issues/${i.number}`,
+      repository_url: api,
+      labels_url: `${api}/issues/${i.number}/labels{/name}`,
+      comments_url: `${api}/issues/${i.number}/comments`,
+      events_url: `${api}/issues/${i.number}/events`,
+      html_url: `https://github.com/${repo.owner}/${repo.name}/issues/${i.number}`,
+      number: i.number,
+      state: i.state,
+      title: i.title,
+      body: i.body,
+      user: i.user,
+      labels: i.labels.map((name, k) => ({ id: 900 + k, node_id: `LA_${k}`, url: `${api}/labels/${encodeURIComponent(name)}`, name, color: 'ededed', default: false, description: null })),
+      assignee: null,
+      assignees: [],
+      locked: false,
+      comments: 0,
+      created_at: i.createdAt,
+      updated_at: i.updatedAt,
+      closed_at: i.state === 'closed' ? i.updatedAt : null,
+      author_association: 'NONE',
+    };
+  }
+
+  private listIssues(repo: RepoState, query: Record<string, string>, path: string): Reply {
+    const state = query['state'] ?? 'open';
+    const wanted = (query['labels'] ?? '').split(',').filter(Boolean);
+    const list = [...repo.issues.values()].filter((i) => (state === 'all' || i.state === state) && wanted.every((l) => i.labels.includes(l)));
+    return this.page(query, list.map((i) => this.issueObject(repo, i)), path);
+  }
+
+  private createIssue(repo: RepoState, auth: Auth, body: Record<string, unknown>): Reply {
+    if (typeof body['title'] !== 'string' || body['title'].length === 0) return error(422, 'Validation Failed: title is missing');
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const number = 100 + repo.issues.size;
+    const issue = { number, title: body['title'], body: typeof body['body'] === 'string' ? body['body'] : '', state: 'open' as const, labels: Array.isArray(body['labels']) ? body['labels'].map(String) : [], user: this.caller(auth), createdAt: now, updatedAt: now };
+    repo.issues.set(number, issue);
+    return new Reply(201, this.issueObject(repo, issue));
+  }
+
+  private editIssue(repo: RepoState, number: number, body: Record<string, unknown>): Reply {
+    const issue = repo.issues.get(number);
+    if (!issue) return error(404, 'Not Found');
+    if (typeof body['title'] === 'string') issue.title = body['title'];
+    if (typeof body['body'] === 'string') issue.body = body['body'];
+    if (body['state'] === 'open' || body['state'] === 'closed') issue.state = body['state'];
+    issue.updatedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return new Reply(200, this.issueObject(repo, issue));
   }
 
   private createComment(repo: RepoState, number: number, user: S['simple-user'], text: string): S['issue-comment'] {
