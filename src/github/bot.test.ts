@@ -9,12 +9,34 @@ import { appKeys, FakeGitHub, loadPrFixture, type PrFixture } from '../testing/g
 import { startPipeline, type Pipeline } from '../testing/harness.js';
 import { fixturePath } from '../testing/paths.js';
 import { scriptedStage } from '../testing/stages.js';
-import { decidePullRequest } from './bot.js';
+import { analyzeBuildLog, type Diagnostic } from '../build/log.js';
+import type { RunRecord } from '../store/results.js';
+import { annotationsOf, decidePullRequest } from './bot.js';
 import { createAppClient, GitHubConfigSchema } from './client.js';
 import { startGitHubBot, type RunningGitHubBot } from './service.js';
 
 const SECRET = 'webhook-secret-for-tests';
 const REPO = { repo: 'kdev/linux', tree: null, drafts: false, skipLabel: 'ksci:skip', perfLabel: 'ksci:perf' };
+
+describe('annotationsOf', () => {
+  it('puts the compiler errors of the series and the warnings it added on their lines (real build logs)', () => {
+    const errors = analyzeBuildLog(readFileSync(fixturePath('build', 'build-error.log'), 'utf8')).errors;
+    const added = analyzeBuildLog(readFileSync(fixturePath('build', 'new-warnings.log'), 'utf8')).warnings.filter((d) => d.file !== null);
+    assert.ok(errors.length > 0 && added.length > 0);
+    const outcome = { errors, warnings: added };
+    const run = { stages: [{ name: 'build', result: { data: { toolchain: 'gcc', toolchainVersions: {}, builds: [buildOf('vm', outcome, added)] } } }] } as unknown as RunRecord;
+    const got = annotationsOf(run);
+    assert.deepEqual(got[0], { path: 'net/core/skbuff.c', line: 6218, level: 'failure', message: `${errors[0]!.message}${errors[0]!.flag ? ` [${errors[0]!.flag}]` : ''} (vm)` });
+    assert.equal(got.filter((a) => a.level === 'warning').length, added.filter((d) => d.line !== null).length);
+    assert.deepEqual(annotationsOf({ stages: [] } as unknown as RunRecord), [], 'no build stage: nothing to annotate');
+  });
+});
+
+/** A build stage's per-config result around real diagnostics (the fields annotations read, the rest filled). */
+function buildOf(config: string, series: { errors: Diagnostic[]; warnings: Diagnostic[] }, added: Diagnostic[]) {
+  const outcome = (d: { errors: Diagnostic[]; warnings: Diagnostic[] }) => ({ config, commit: 'c', treeId: 't', status: d.errors.length ? 'failed' : 'ok', cacheHit: false, durationMs: 1, artifactKey: 'k', artifactDir: '/x', configMismatches: [], firstError: d.errors[0] ?? null, errors: d.errors, failedTargets: [], warnings: d.warnings, steps: 1, networkAttempt: false, logTail: [] });
+  return { config, configHash: 'h', base: outcome({ errors: [], warnings: [] }), series: outcome(series), perPatch: [], warnings: { before: 0, after: added.length, added, removed: [] }, selftests: null };
+}
 
 describe('decidePullRequest', () => {
   const ev = { action: 'opened' as const, draft: false, labels: [] as string[], label: null };
