@@ -14,6 +14,7 @@ import type { RunRecord } from '../store/results.js';
 import { annotationsOf, decidePullRequest } from './bot.js';
 import { createAppClient, GitHubConfigSchema } from './client.js';
 import { startGitHubBot, type RunningGitHubBot } from './service.js';
+import { RedisDeliveryLog } from './webhook.js';
 
 const SECRET = 'webhook-secret-for-tests';
 const REPO = { repo: 'kdev/linux', tree: null, drafts: false, skipLabel: 'ksci:skip', perfLabel: 'ksci:perf' };
@@ -156,6 +157,13 @@ describe('the pull-request bot against the local GitHub', { timeout: 180_000 }, 
     await until('the run to start', () => checkRunsFor(head())[0]?.run.status === 'in_progress');
     assert.equal(ksciComments().length, 1);
     assert.equal((await deliver('pull_request', await prEvent('opened'), { id: first.id })).status, 409, 'a replayed delivery is refused');
+    // The memory of deliveries is in Redis: another receiver (or this one after a restart) refuses it too.
+    const other = p.services.redis.client();
+    try {
+      assert.equal(await new RedisDeliveryLog(other).claim(first.id), false);
+    } finally {
+      other.disconnect();
+    }
 
     hold = false;
     const done = await until('the check run to complete', () => (checkRunsFor(head())[0]?.run.status === 'completed' ? checkRunsFor(head())[0] : null));

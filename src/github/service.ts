@@ -9,7 +9,7 @@ import { InfraError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { GitHubBot } from './bot.js';
 import { createAppClient, type GitHubClient } from './client.js';
-import { createWebhookHandler, MemoryDeliveryLog } from './webhook.js';
+import { createWebhookHandler, RedisDeliveryLog } from './webhook.js';
 
 export interface RunningGitHubBot {
   bot: GitHubBot;
@@ -31,7 +31,8 @@ export async function startGitHubBot(deps: { config: Config; coordinator: Coordi
   bot.start();
   bot.watch(deps.coordinator);
   await bot.schedulePolls();
-  const handler = createWebhookHandler({ secret: app.webhookSecret, deliveries: new MemoryDeliveryLog(), onEvent: (ev) => bot.enqueueEvent(ev), log });
+  const redis = services.redis.client();
+  const handler = createWebhookHandler({ secret: app.webhookSecret, deliveries: new RedisDeliveryLog(redis), onEvent: (ev) => bot.enqueueEvent(ev), log });
   const server: Server = createServer((req, res) => void handler(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new InfraError(`cannot listen for GitHub webhooks on ${config.github.webhook.host}:${config.github.webhook.port}: ${errorMessage(err)}`, 'pick a free github.webhook.port')));
@@ -48,6 +49,7 @@ export async function startGitHubBot(deps: { config: Config; coordinator: Coordi
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await bot.close(force);
+      redis.disconnect();
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -59,6 +60,22 @@ export class MemoryDeliveryLog implements DeliveryLog {
 
   async release(id: string): Promise<void> {
     this.seen.delete(id);
+  }
+}
+
+/** The DeliveryLog `ksci serve` uses: in Redis, so a replay is refused after a restart and by every receiver. */
+export class RedisDeliveryLog implements DeliveryLog {
+  constructor(
+    private readonly redis: Pick<Redis, 'set' | 'del'>,
+    private readonly ttlSeconds = 72 * 3600,
+  ) {}
+
+  async claim(id: string): Promise<boolean> {
+    return (await this.redis.set(`ksci:gh-delivery:${id}`, '1', 'EX', this.ttlSeconds, 'NX')) === 'OK';
+  }
+
+  async release(id: string): Promise<void> {
+    await this.redis.del(`ksci:gh-delivery:${id}`);
   }
 }
 
