@@ -90,9 +90,15 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
 
   it('sharded over two VMs at once: the same results, merged', async () => {
     const r = await run(fixturePath('suites'), 'mixed', { parallel: 2 });
-    assert.deepEqual(r.boots.map((b) => [b.purpose, b.outcome.verdict, b.outcome.reason]).filter((b) => b[1] !== 'completed'), [], 'every boot completed');
+    // Two TCG guests on two cores can oops in early boot ("int3 in sched_clock_cpu", seen in CI);
+    // the runner boots such a guest once more (src/vm/kernel-run.ts). Every other boot completes.
+    const bootedAgain = (i: number) => {
+      const b = r.boots[i]!;
+      return b.outcome.verdict === 'boot-failure' && r.boots.slice(i + 1).some((n) => n.purpose === b.purpose && n.outcome.verdict === 'completed' && n.tests.join() === b.tests.join());
+    };
+    assert.deepEqual(r.boots.filter((b, i) => b.outcome.verdict !== 'completed' && !bootedAgain(i)).map((b) => [b.purpose, b.outcome.verdict, b.outcome.reason]), [], 'every boot completed, or was booted again and then completed');
     assert.deepEqual(status(r), MIXED);
-    const firstPass = r.boots.filter((b) => b.purpose === 'run');
+    const firstPass = r.boots.filter((b) => b.purpose === 'run' && b.outcome.verdict === 'completed');
     assert.equal(firstPass.length, 2);
     assert.deepEqual(firstPass.flatMap((b) => b.tests).sort(), ['fails', 'flaky', 'hands-back-a-file', 'passes', 'skips', 'too-slow']);
   });
