@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BadInputError, InfraError, UsageError } from '../errors.js';
 import { parseMbox } from '../series/load.js';
-import { git, writeFiles } from '../testing/git.js';
-import { appKeys, FakeGitHub, loadPrFixture, type PrFixture } from '../testing/github-server.js';
+import { git, kernelishBase } from '../testing/git.js';
+import { loadPrFixture, startGitHubWithApp, type FakeGitHub, type PrFixture } from '../testing/github-server.js';
 import { fixturePath } from '../testing/paths.js';
-import { createAppClient, GitHubConfigSchema, type RepoClient } from './client.js';
+import type { RepoClient } from './client.js';
 import { fetchPullRequest, fetchPrPatches, loadPrSeries, parsePrUrl, prToMbox } from './pr.js';
 
 const limits = { maxMboxBytes: 64 << 20, maxMessageBytes: 10 << 20, maxPatches: 500 };
@@ -32,13 +32,8 @@ describe('a pull request as a series (App client against the local GitHub)', () 
   let fx: PrFixture;
 
   before(async () => {
-    const keys = appKeys();
     // Two per page: the fixture's three commits take two pages.
-    gh = await FakeGitHub.start({ appPublicKey: keys.publicKey, maxPerPage: 2 });
-    fx = loadPrFixture();
-    gh.addPullRequest(fx);
-    const config = GitHubConfigSchema.parse({ appId: gh.appId, privateKey: keys.privateKey, webhookSecret: 'x', baseUrl: gh.baseUrl });
-    client = await (await createAppClient(config, { msPerSecond: 1 })).forRepo({ owner: 'kdev', repo: 'linux' });
+    ({ gh, fx, client } = await startGitHubWithApp({ maxPerPage: 2 }));
   });
   after(() => gh.close());
 
@@ -80,13 +75,7 @@ describe('a pull request as a series (App client against the local GitHub)', () 
     const { series } = await loadPrSeries(client, 7, limits);
     const dir = mkdtempSync(join(tmpdir(), 'ksci-gh-am-'));
     try {
-      git(dir, 'init', '-q', '-b', 'master');
-      writeFiles(dir, {
-        'net/core/skbuff.c': 'int skb_alloc(void)\n{\n\treturn 0;\n}\n',
-        'include/linux/skbuff.h': '#ifndef _LINUX_SKBUFF_H\n#define _LINUX_SKBUFF_H\nint skb_alloc(void);\n#endif\n',
-      });
-      git(dir, 'add', '-A');
-      git(dir, 'commit', '-q', '-m', 'Initial import');
+      kernelishBase(dir);
       for (const p of series.patches) {
         execFileSync('git', ['am', '-q'], { cwd: dir, input: Buffer.from(p.rawBase64, 'base64'), env: { ...process.env, HOME: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_COMMITTER_NAME: 'ksci', GIT_COMMITTER_EMAIL: 'ksci@example.org' } });
       }

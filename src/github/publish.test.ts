@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { appKeys, assertGolden, FakeGitHub, loadPrFixture, sampleReport } from '../testing/github-server.js';
-import { createAppClient, GitHubConfigSchema, type RepoClient } from './client.js';
+import { assertGolden, sampleReport, startGitHubWithApp, type FakeGitHub } from '../testing/github-server.js';
+import type { RepoClient } from './client.js';
 import { publishCheckRun, publishRun } from './publish.js';
 import { buildCheckRun, type BuildAnnotation } from './report.js';
 
@@ -20,11 +20,7 @@ describe('publishing to a pull request (App client against the local GitHub)', (
   let client: RepoClient;
 
   before(async () => {
-    const keys = appKeys();
-    gh = await FakeGitHub.start({ appPublicKey: keys.publicKey });
-    gh.addPullRequest(loadPrFixture());
-    const config = GitHubConfigSchema.parse({ appId: gh.appId, privateKey: keys.privateKey, webhookSecret: 'x', baseUrl: gh.baseUrl });
-    client = await (await createAppClient(config, { msPerSecond: 1 })).forRepo({ owner: 'kdev', repo: 'linux' });
+    ({ gh, client } = await startGitHubWithApp());
   });
   after(() => gh.close());
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PerfAlert } from '../store/results.js';
-import { appKeys, FakeGitHub, loadPrFixture } from '../testing/github-server.js';
-import { createAppClient, GitHubConfigSchema, type RepoClient } from './client.js';
+import { startGitHubWithApp, type FakeGitHub } from '../testing/github-server.js';
+import type { RepoClient } from './client.js';
 import { trackingIssue, upsertTrackingIssue } from './tracking.js';
 
 const alert: PerfAlert = {
@@ -20,11 +20,7 @@ describe('nightly change points as GitHub issues (local GitHub, App client)', ()
   let gh: FakeGitHub;
   let client: RepoClient;
   before(async () => {
-    const keys = appKeys();
-    gh = await FakeGitHub.start({ appPublicKey: keys.publicKey });
-    gh.addPullRequest(loadPrFixture());
-    const config = GitHubConfigSchema.parse({ appId: gh.appId, privateKey: keys.privateKey, webhookSecret: 'x', baseUrl: gh.baseUrl });
-    client = await (await createAppClient(config, { msPerSecond: 1 })).forRepo({ owner: 'kdev', repo: 'linux' });
+    ({ gh, client } = await startGitHubWithApp());
   });
   after(() => gh.close());
 

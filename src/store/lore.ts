@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { dateOrNull } from './results.js';
 
 /**
  * What the lore poller remembers, so a restart neither loses nor repeats
@@ -35,7 +36,6 @@ export interface LoreListState {
   lastError: string | null;
 }
 
-const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
 function toMessage(r: Record<string, unknown>): LoreMessage {
   return {
@@ -46,7 +46,7 @@ function toMessage(r: Record<string, unknown>): LoreMessage {
     detail: (r['detail'] as string | null) ?? null,
     runId: (r['run_id'] as string | null) ?? null,
     firstSeenAt: new Date(r['first_seen_at'] as string),
-    deadline: date(r['deadline']),
+    deadline: dateOrNull(r['deadline']),
   };
 }
 
@@ -96,7 +96,7 @@ export class LoreStore {
 
   async state(list: string): Promise<LoreListState> {
     const [r] = await this.db.query<Record<string, unknown>>('SELECT * FROM lore_lists WHERE list = $1', [list]);
-    return { list, newestSeen: date(r?.['newest_seen']), lastPollAt: date(r?.['last_poll_at']), lastOkAt: date(r?.['last_ok_at']), lastError: (r?.['last_error'] as string | null) ?? null };
+    return { list, newestSeen: dateOrNull(r?.['newest_seen']), lastPollAt: dateOrNull(r?.['last_poll_at']), lastOkAt: dateOrNull(r?.['last_ok_at']), lastError: (r?.['last_error'] as string | null) ?? null };
   }
 
   /** After a poll: the newest message seen only moves forward. */

@@ -94,7 +94,8 @@ export interface PerfAlert {
   report: string;
 }
 
-const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
+/** A nullable timestamp column as a Date. */
+export const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
 const RUN_COLUMNS = `r.id, r.series_id, s.title AS series_title, s.version AS series_version, r.tree, r.status, r.verdict,
   r.summary, r.created_at, r.started_at, r.finished_at, r.dedup_key, r.requested_by, r.report_md, r.report_text, r.options, r.tree_reason`;
@@ -110,8 +111,8 @@ function toSummary(row: Record<string, unknown>): RunSummary {
     verdict: (row['verdict'] as string | null) ?? null,
     summary: (row['summary'] as string | null) ?? null,
     createdAt: new Date(row['created_at'] as string),
-    startedAt: date(row['started_at']),
-    finishedAt: date(row['finished_at']),
+    startedAt: dateOrNull(row['started_at']),
+    finishedAt: dateOrNull(row['finished_at']),
   };
 }
 
@@ -263,8 +264,8 @@ export class ResultsStore {
         progress: s['progress'] ?? null,
         result: s['result'] ?? null,
         error: (s['error'] as string | null) ?? null,
-        startedAt: date(s['started_at']),
-        finishedAt: date(s['finished_at']),
+        startedAt: dateOrNull(s['started_at']),
+        finishedAt: dateOrNull(s['finished_at']),
       })),
     };
   }

@@ -28,12 +28,8 @@ export function writeFiles(root: string, files: Record<string, string>): void {
   }
 }
 
-/**
- * A small kernel-shaped repository with one commit, and a 2-patch series on
- * top of it produced by real `git format-patch --cover-letter` (returned as
- * one mbox). The repository is left at the base commit.
- */
-export function kernelishRepoWithSeries(dir: string): { mbox: string; base: string } {
+/** The base of kernelishRepoWithSeries alone: one commit, the tree the GitHub PR fixture's patches apply to. Returns its id. */
+export function kernelishBase(dir: string): string {
   mkdirSync(dir, { recursive: true });
   git(dir, 'init', '-q', '-b', 'master');
   writeFiles(dir, {
@@ -42,7 +38,16 @@ export function kernelishRepoWithSeries(dir: string): { mbox: string; base: stri
   });
   git(dir, 'add', '-A');
   git(dir, 'commit', '-q', '-m', 'Initial import');
-  const base = git(dir, 'rev-parse', 'HEAD').trim();
+  return git(dir, 'rev-parse', 'HEAD').trim();
+}
+
+/**
+ * A small kernel-shaped repository with one commit, and a 2-patch series on
+ * top of it produced by real `git format-patch --cover-letter` (returned as
+ * one mbox). The repository is left at the base commit.
+ */
+export function kernelishRepoWithSeries(dir: string): { mbox: string; base: string } {
+  const base = kernelishBase(dir);
   git(dir, 'checkout', '-q', '-b', 'series');
   writeFiles(dir, { 'net/core/skbuff.c': 'int skb_alloc(void)\n{\n\treturn 1;\n}\n' });
   git(dir, 'commit', '-q', '-a', '-m', 'net: skbuff: return 1 from skb_alloc\n\nSigned-off-by: Jane Developer <jane@example.org>');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createAppClient, GitHubConfigSchema, type RepoClient } from '../github/client.js';
 import { generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -62,6 +63,21 @@ export function loadPrFixture(): PrFixture {
 /** A GitHub App key pair as GitHub issues it (PKCS#1 PEM private key). */
 export function appKeys(): { privateKey: string; publicKey: string } {
   return generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+}
+
+/**
+ * The local GitHub holding the PR fixture (kdev/linux#7), and the production
+ * App client for that repository pointed at it; writes are not spaced out
+ * (msPerSecond 1), everything else is as against api.github.com.
+ */
+export async function startGitHubWithApp(opts: Omit<FakeGitHubOptions, 'appPublicKey'> = {}): Promise<{ gh: FakeGitHub; fx: PrFixture; client: RepoClient }> {
+  const keys = appKeys();
+  const gh = await FakeGitHub.start({ ...opts, appPublicKey: keys.publicKey });
+  const fx = loadPrFixture();
+  gh.addPullRequest(fx);
+  const config = GitHubConfigSchema.parse({ appId: gh.appId, privateKey: keys.privateKey, webhookSecret: 'x', baseUrl: gh.baseUrl });
+  const client = await (await createAppClient(config, { msPerSecond: 1 })).forRepo({ owner: 'kdev', repo: 'linux' });
+  return { gh, fx, client };
 }
 
 /** Compares with test/fixtures/github/golden/<name>; UPDATE_GOLDEN=1 writes it instead. */
