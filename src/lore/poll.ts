@@ -139,11 +139,12 @@ export async function pollList(list: LoreListConfig, opts: PollOptions, deps: Po
   const result: PollResult = { list: list.name, fresh: fresh.length, gap, submitted: [], waiting: [], incomplete: [], invalid: [] };
   const covered = new Set<string>();
   let outage: string | null = null;
-  for (const msg of await deps.store.pending(list.name)) {
+  const pending = await deps.store.pending(list.name);
+  for (const msg of pending) {
     if (covered.has(msg.messageId)) continue;
     if (deps.signal?.aborted) break;
     try {
-      await tryThread(list, msg, now, deps, covered, result);
+      await tryThread(list, msg, pending, now, deps, covered, result);
     } catch (err) {
       // The rest would meet the same outage, each after a timeout: the next poll tries them.
       if (!(err instanceof OutageError)) throw err;
@@ -163,7 +164,8 @@ export async function pollList(list: LoreListConfig, opts: PollOptions, deps: Po
   return result;
 }
 
-async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps: PollDeps, covered: Set<string>, result: PollResult): Promise<void> {
+/** `pending` is the list the poll loaded; a message another thread of this poll settled is in `covered`. */
+async function tryThread(list: LoreListConfig, msg: LoreMessage, pending: LoreMessage[], now: Date, deps: PollDeps, covered: Set<string>, result: PollResult): Promise<void> {
   const { store } = deps;
   // Only a series with parts missing runs out of time; an outage (lore, Redis, the database)
   // keeps its messages pending however long it lasts, so nothing that arrived during it is lost.
@@ -218,7 +220,7 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, now: Date, deps
   if (dropped.length) deps.log.warn({ list: list.name, thread: msg.messageId, dropped }, 'lore: messages of the thread dropped');
   const inThread = new Set(messages.map((m) => m.messageId));
   inThread.add(msg.messageId);
-  const siblings = (await store.pending(list.name)).filter((p) => inThread.has(p.messageId));
+  const siblings = pending.filter((p) => inThread.has(p.messageId) && (p.messageId === msg.messageId || !covered.has(p.messageId)));
   for (const s of siblings) covered.add(s.messageId);
   const ids = siblings.map((s) => s.messageId);
 
