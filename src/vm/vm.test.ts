@@ -139,7 +139,8 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
     const r = await run(fixturePath('suites'), 'no-init');
     assert.deepEqual(r.boots.map((b) => b.outcome.verdict), ['boot-failure', 'boot-failure'], 'booted once more, then concluded; no test retries');
     assert.match(r.bootFailure ?? '', /^boot-failure: /);
-    assert.match(r.boots[0]!.outcome.excerpt.join('\n'), /Unable to mount root fs|No working init|Kernel panic/);
+    // Either boot may instead hit the early-boot TCG oops of a loaded host ("int3 in sched_clock_cpu", see kernel-run.ts); both doing so is not expected.
+    assert.ok(r.boots.some((b) => /Unable to mount root fs|No working init|Kernel panic/.test(b.outcome.excerpt.join('\n'))), r.boots.map((b) => b.outcome.excerpt.slice(0, 3).join(' | ')).join(' || '));
     assert.deepEqual(status(r), { 'never-runs': '' });
   });
 });
