@@ -1,5 +1,5 @@
 import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 
 const ManifestSchema = z.object({
@@ -43,19 +43,26 @@ export class ArtifactStore {
     return { key, dir, manifest, path: (n) => join(dir, n) };
   }
 
-  /** Stores the files (host paths) under their base names. */
-  put(key: string, files: string[], inputs: Record<string, string>): ArtifactSet {
+  /**
+   * Stores the files (host paths) under their base names, or under the
+   * relative name given with one (`{ from, name }`: a flavour's
+   * no_alu32/x.bpf.o must not overwrite x.bpf.o).
+   */
+  put(key: string, files: (string | { from: string; name: string })[], inputs: Record<string, string>): ArtifactSet {
     const dir = this.dirOf(key);
     const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     mkdirSync(tmp, { recursive: true });
     const listed: Manifest['files'] = {};
     try {
       for (const f of files) {
-        const name = basename(f);
+        const from = typeof f === 'string' ? f : f.from;
+        const name = typeof f === 'string' ? basename(f) : f.name;
+        if (name.startsWith('/') || name.split('/').includes('..')) throw new Error(`artifact file name ${name} leaves the artifact directory`);
+        mkdirSync(dirname(join(tmp, name)), { recursive: true });
         // Copied, not hard-linked: the next build in the same build dir
         // rewrites some outputs in place (bzImage is truncated and written).
-        copyFileSync(f, join(tmp, name), constants.COPYFILE_FICLONE);
-        listed[name] = { bytes: statSync(f).size };
+        copyFileSync(from, join(tmp, name), constants.COPYFILE_FICLONE);
+        listed[name] = { bytes: statSync(from).size };
       }
       const manifest: Manifest = { key, createdAt: new Date().toISOString(), inputs, files: listed };
       writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));
