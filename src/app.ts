@@ -13,6 +13,11 @@ import { EmailStore } from './store/email.js';
 import { GitHubStore } from './store/github.js';
 import { LoreStore } from './store/lore.js';
 import { ResultsStore } from './store/results.js';
+import { vmHostProblem } from './stages/test.js';
+import { VM_QUEUE, VmWorker } from './vm/remote.js';
+
+/** A role of no stage: a host that only boots VMs from ksci-vm (`ksci worker --role vm`). */
+export const VM_ROLE = 'vm';
 
 export interface Services {
   config: Config;
@@ -80,22 +85,47 @@ export async function startWorkers(stages: StageDefinition[], roles: string[], s
       workers.push(w);
     }
   }
+  const vm = await startVmHost(roles, services);
+  if (vm) capabilities['vmSlots'] = vm.slots;
   const client = redis.client();
   // Redis restarts are normal; the key is rewritten once it is back.
   client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'worker advertisement: redis unavailable'));
-  const stopAdvertising = advertiseWorker(client, { roles, queues: workers.map((w) => w.queue), capabilities: { ...capabilities, ...hostFacts() } });
+  const stopAdvertising = advertiseWorker(client, { roles, queues: [...workers.map((w) => w.queue), ...(vm ? [VM_QUEUE] : [])], capabilities: { ...capabilities, ...hostFacts() } });
   return {
     workers,
+    vm,
     async close(force = false) {
-      await Promise.all(workers.map((w) => w.close(force)));
+      await Promise.all([...workers.map((w) => w.close(force)), vm?.close(force)]);
       await stopAdvertising();
       client.disconnect();
     },
   };
 }
 
+/**
+ * The VM host half of test.vmHosts: queue: a process of the test role (the
+ * test stage's boots go to ksci-vm, so its hosts boot them), or of the vm
+ * role (a host that only boots VMs), takes test.vmSlots boots at a time.
+ */
+async function startVmHost(roles: string[], services: Services): Promise<VmWorker | null> {
+  const { config, log, redis } = services;
+  const wanted = roles.includes(VM_ROLE) || (roles.includes('test') && config.test.vmHosts === 'queue');
+  if (!wanted) return null;
+  if (config.test.vmHosts !== 'queue') log.warn({ queue: VM_QUEUE }, 'test.vmHosts is "local" in this config: this host boots VMs from the queue, but a test worker with this config would not queue any');
+  const problem = await vmHostProblem(config);
+  if (problem) {
+    log.error({ why: problem, queue: VM_QUEUE }, 'this host cannot boot VMs; not consuming the VM queue');
+    return null;
+  }
+  const vm = new VmWorker({ redis, config, log });
+  await vm.start();
+  return vm;
+}
+
 export interface StageWorkers {
   workers: StageWorker[];
+  /** The ksci-vm consumer, when this process boots VMs for the queue. */
+  vm: VmWorker | null;
   close(force?: boolean): Promise<void>;
 }
 

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
-import { onShutdown, openServices, startWorkers } from '../app.js';
+import { onShutdown, openServices, startWorkers, VM_ROLE } from '../app.js';
 import { openRedis } from '../queue/redis.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -240,8 +240,8 @@ program
 
 program
   .command('worker')
-  .description('run stage workers of the given roles')
-  .addOption(new Option('-r, --role <role...>', 'roles to run').choices(rolesOf(pipelineStages())).makeOptionMandatory())
+  .description('run stage workers of the given roles (vm: only boot VMs from the ksci-vm queue, for test.vmHosts: queue)')
+  .addOption(new Option('-r, --role <role...>', 'roles to run').choices([...rolesOf(pipelineStages()), VM_ROLE]).makeOptionMandatory())
   .action(async (opts: { role: string[] }, cmd: Command) => {
     const { config, log } = setup(cmd);
     // A database server can be shared (test history for reports); the embedded PGlite belongs to the coordinator.

@@ -10,6 +10,7 @@ import { pipelineStages } from '../stages/index.js';
 import { openDb } from '../store/db.js';
 import { migrate } from '../store/migrations.js';
 import { ResultsStore, type RunSummary } from '../store/results.js';
+import { VM_QUEUE } from '../vm/remote.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'waiting-children', 'failed', 'completed'] as const;
 
@@ -30,7 +31,8 @@ export async function printStatus(config: Config, log: Logger, opts: { json?: bo
     } finally {
       client.disconnect();
     }
-    for (const name of [INGEST_QUEUE, ...pipelineStages(config).flatMap((s) => stageQueues(s, config))]) {
+    const vm = config.test.vmHosts === 'queue' ? [VM_QUEUE] : [];
+    for (const name of [INGEST_QUEUE, ...pipelineStages(config).flatMap((s) => stageQueues(s, config)), ...vm]) {
       const q = new Queue(name, { connection: redis.connection });
       try {
         queues.push({ queue: name, counts: await q.getJobCounts(...STATES), workers: (await q.getWorkers()).length });

@@ -96,6 +96,8 @@ const TEST_DEFAULTS = {
   retries: 1,
   maxBoots: 4,
   parallel: 1,
+  vmHosts: 'local' as const,
+  vmSlots: 1,
   busybox: '/bin/busybox',
 };
 
@@ -123,6 +125,15 @@ const Test = z.object({
   maxBoots: z.number().int().min(1).max(50).default(TEST_DEFAULTS.maxBoots),
   /** VMs per kernel booted at once, each with a share of the tests (longest first, by the base's durations). */
   parallel: z.number().int().min(1).max(16).default(TEST_DEFAULTS.parallel),
+  /**
+   * Where the test stage boots its VMs. local: on the host running the test
+   * stage. queue: each boot is a job of the ksci-vm queue, taken by any
+   * process of the test (or vm) worker role, so `parallel` VMs can run on
+   * several hosts; they must mount the data directory at the same path.
+   */
+  vmHosts: z.enum(['local', 'queue']).default(TEST_DEFAULTS.vmHosts),
+  /** Boots a VM host runs at once from ksci-vm (with vmHosts: queue). */
+  vmSlots: z.number().int().min(1).max(64).default(TEST_DEFAULTS.vmSlots),
   /** A static busybox: the guest's userspace. */
   busybox: z.string().startsWith('/').default(TEST_DEFAULTS.busybox),
 });

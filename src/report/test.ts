@@ -20,6 +20,8 @@ const Boot = z.object({
     accel: z.string(),
   }).passthrough(),
   consoleFile: z.string(),
+  /** The VM host that ran the boot (`hostname:pid`); absent in results stored before it was recorded. */
+  host: z.string().optional(),
 });
 const KernelRun = z.object({
   commit: z.string(),
@@ -97,7 +99,7 @@ export function testDetails(outcome: StageOutcome): string[] {
       if (t) lines.push(...t.last.output.slice(-EXCERPT_LINES).map((l) => `    | ${l}`));
     }
     for (const b of s.series.boots.filter((x) => x.outcome.verdict !== 'completed')) {
-      lines.push(`  boot (${b.purpose}): ${b.outcome.verdict}: ${b.outcome.reason}`);
+      lines.push(`  boot (${b.purpose}${b.host ? ` on ${b.host}` : ''}): ${b.outcome.verdict}: ${b.outcome.reason}`);
       lines.push(...b.outcome.excerpt.slice(0, EXCERPT_LINES).map((l) => `    | ${l}`));
       lines.push(`    console: ${b.consoleFile}`);
     }

@@ -16,6 +16,7 @@ import { splitExpanded } from '../selftests/expand.js';
 import { parseKnownSplats, type KnownSplat } from '../splat/splat.js';
 import { loadSuite, suitesDir, type Suite } from '../suite/suite.js';
 import { runKernel, type KernelRun } from '../vm/kernel-run.js';
+import { remoteExecutor, type BootExecutor, type RemoteExecutor } from '../vm/remote.js';
 
 /** Bumped when what a base result means changes (the runner, the verdict rules). */
 const RESULTS_FORMAT = 'vm-results-v1';
@@ -37,6 +38,8 @@ export const testStage: StageDefinition = {
     all: (config) => [config.build.arch],
     of: (run) => run.build.arch,
     async served(config, log) {
+      // With vmHosts: queue a test job only coordinates: its boots run wherever ksci-vm is consumed.
+      if (config.test.vmHosts === 'queue') return ['x86_64'];
       const problem = await vmHostProblem(config);
       if (problem) {
         log.error({ why: problem }, 'this host takes no test jobs');
@@ -52,43 +55,52 @@ export const testStage: StageDefinition = {
     const known = loadKnownSplats(config);
     const dir = suitesDir(config.test.suitesDir);
     const results: SuiteRunData[] = [];
-    for (const name of run.build.suites) {
-      const suite = loadSuite(dir, name);
-      const build = built.data.builds.find((b) => b.config === suite.config);
-      if (!build || build.series.status !== 'ok') throw new InfraError(`suite ${name} needs config ${suite.config}, which this run did not build`);
-      const outDir = join(config.dataDir, 'runs', run.runId, 'test', name);
-      const common = { suite, known, tree: run.tree.name, config, log: ctx.log, signal: ctx.signal };
-      if (suite.needs.includes('bpf-selftests') && !build.selftests) throw new InfraError(`suite ${name} needs the BPF selftests, which the build stage did not build`);
-      const shipped = (dir: string | undefined) => (dir ? selftestsFiles(dir).map((f) => ({ host: join(dir, f), guest: `/ksci/suite/bpf-selftests/${f}` })) : []);
+    let remote: RemoteExecutor | null = null;
+    if (config.test.vmHosts === 'queue') {
+      if (!ctx.redis) throw new InfraError('test.vmHosts is "queue" but this test worker has no Redis connection to reach the ksci-vm queue');
+      remote = await remoteExecutor({ redis: ctx.redis, shared: config.dataDir, log: ctx.log });
+    }
+    try {
+      for (const name of run.build.suites) {
+        const suite = loadSuite(dir, name);
+        const build = built.data.builds.find((b) => b.config === suite.config);
+        if (!build || build.series.status !== 'ok') throw new InfraError(`suite ${name} needs config ${suite.config}, which this run did not build`);
+        const outDir = join(config.dataDir, 'runs', run.runId, 'test', name);
+        const common = { suite, known, tree: run.tree.name, config, log: ctx.log, signal: ctx.signal, ...(remote ? { executor: remote.boot } : {}) };
+        if (suite.needs.includes('bpf-selftests') && !build.selftests) throw new InfraError(`suite ${name} needs the BPF selftests, which the build stage did not build`);
+        const shipped = (dir: string | undefined) => (dir ? selftestsFiles(dir).map((f) => ({ host: join(dir, f), guest: `/ksci/suite/bpf-selftests/${f}` })) : []);
 
-      await ctx.progress({ message: `${name}: base ${build.base.commit.slice(0, 12)}` });
-      const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, build.selftests?.base.artifactKey ?? null, suite.hash, vmShape(config)])).digest('hex');
-      const cachedBase = readCachedBase(config, baseKey);
-      const base = cachedBase ?? (await runOn(join(build.base.artifactDir, 'bzImage'), join(outDir, 'base'), { ...common, extraFiles: shipped(build.selftests?.base.artifactDir) }, (m) => void ctx.progress({ message: `${name} base: ${m}` })));
-      if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
-      if (base.bootFailure) {
-        // Not the series' fault, and no comparison is possible: an infrastructure error that retrying will not fix.
-        throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) does not run suite ${name}: ${base.bootFailure} (console: ${base.boots[0]?.consoleFile})`);
+        await ctx.progress({ message: `${name}: base ${build.base.commit.slice(0, 12)}` });
+        const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, build.selftests?.base.artifactKey ?? null, suite.hash, vmShape(config)])).digest('hex');
+        const cachedBase = readCachedBase(config, baseKey);
+        const base = cachedBase ?? (await runOn(join(build.base.artifactDir, 'bzImage'), join(outDir, 'base'), { ...common, extraFiles: shipped(build.selftests?.base.artifactDir) }, (m) => void ctx.progress({ message: `${name} base: ${m}` })));
+        if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
+        if (base.bootFailure) {
+          // Not the series' fault, and no comparison is possible: an infrastructure error that retrying will not fix.
+          throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) does not run suite ${name}: ${base.bootFailure} (console: ${base.boots[0]?.consoleFile})`);
+        }
+        if (!cachedBase) writeCachedBase(config, baseKey, base);
+
+        await ctx.progress({ message: `${name}: series ${build.series.commit.slice(0, 12)}` });
+        const seriesKernel = join(build.series.artifactDir, 'bzImage');
+        const durations = new Map(base.tests.filter((t) => t.last.seconds !== null).map((t) => [t.name, t.last.seconds!]));
+        const series = await runOn(seriesKernel, join(outDir, 'series'), { ...common, durations, extraFiles: shipped(build.selftests?.series.artifactDir) }, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
+        if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
+        const troubled = series.tests.filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip')).map((t) => t.name);
+        const stability = troubled.length && ctx.history ? await ctx.history.baseStability({ tree: run.tree.name, suite: name, tests: troubled, limit: HISTORY_RUNS }) : {};
+        const comparison = compareRuns(base.tests, series.tests, { base: base.splats, series: series.splats }, stability);
+        const blamed = [...comparison.newFailures.map((r) => r.name), ...comparison.newSplats.map((s) => s.test).filter((t): t is string => t !== null)];
+        results.push({
+          suite: name,
+          config: suite.config,
+          base: { ...base, commit: build.base.commit, kernel: join(build.base.artifactDir, 'bzImage'), cached: cachedBase !== null },
+          series: { ...series, commit: build.series.commit, kernel: seriesKernel, cached: false },
+          comparison,
+          reproducer: series.bootFailure || blamed.length ? reproducer(seriesKernel, suite, [...new Set(blamed)], build.series.commit, run.tree.name) : [],
+        });
       }
-      if (!cachedBase) writeCachedBase(config, baseKey, base);
-
-      await ctx.progress({ message: `${name}: series ${build.series.commit.slice(0, 12)}` });
-      const seriesKernel = join(build.series.artifactDir, 'bzImage');
-      const durations = new Map(base.tests.filter((t) => t.last.seconds !== null).map((t) => [t.name, t.last.seconds!]));
-      const series = await runOn(seriesKernel, join(outDir, 'series'), { ...common, durations, extraFiles: shipped(build.selftests?.series.artifactDir) }, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
-      if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
-      const troubled = series.tests.filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip')).map((t) => t.name);
-      const stability = troubled.length && ctx.history ? await ctx.history.baseStability({ tree: run.tree.name, suite: name, tests: troubled, limit: HISTORY_RUNS }) : {};
-      const comparison = compareRuns(base.tests, series.tests, { base: base.splats, series: series.splats }, stability);
-      const blamed = [...comparison.newFailures.map((r) => r.name), ...comparison.newSplats.map((s) => s.test).filter((t): t is string => t !== null)];
-      results.push({
-        suite: name,
-        config: suite.config,
-        base: { ...base, commit: build.base.commit, kernel: join(build.base.artifactDir, 'bzImage'), cached: cachedBase !== null },
-        series: { ...series, commit: build.series.commit, kernel: seriesKernel, cached: false },
-        comparison,
-        reproducer: series.bootFailure || blamed.length ? reproducer(seriesKernel, suite, [...new Set(blamed)], build.series.commit, run.tree.name) : [],
-      });
+    } finally {
+      await remote?.close();
     }
     return testResult({ suites: results });
   },
@@ -111,7 +123,7 @@ function testResult(data: TestStageData): StageResult {
 async function runOn(
   kernel: string,
   outDir: string,
-  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number>; extraFiles?: { host: string; guest: string }[] },
+  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number>; extraFiles?: { host: string; guest: string }[]; executor?: BootExecutor },
   onProgress: (m: string) => void,
 ): Promise<KernelRun> {
   return runKernel({
@@ -120,6 +132,7 @@ async function runOn(
     ...vmSettings(c.config, c.suite),
     ...(c.durations ? { durations: c.durations } : {}),
     ...(c.extraFiles ? { extraFiles: c.extraFiles } : {}),
+    ...(c.executor ? { executor: c.executor } : {}),
     known: c.known,
     tree: c.tree,
     outDir,

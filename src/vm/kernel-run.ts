@@ -3,7 +3,8 @@ import type { TestHistory } from '../compare/tests.js';
 import type { Logger } from '../log.js';
 import type { KnownSplat } from '../splat/splat.js';
 import type { Suite, SuiteTest } from '../suite/suite.js';
-import { runGuest, type GuestOptions } from './guest.js';
+import type { GuestOptions } from './guest.js';
+import { localBoot, type BootExecutor } from './remote.js';
 import { splitExpanded } from '../selftests/expand.js';
 import { failed, judgeVm, type SplatSummary, type TestOutcome, type VmOutcome } from './outcome.js';
 
@@ -13,6 +14,8 @@ export interface BootRecord {
   purpose: 'run' | 'continue' | 'retry';
   outcome: Omit<VmOutcome, 'tests'>;
   consoleFile: string;
+  /** Which host ran the boot (`hostname:pid`), when the executor says. */
+  host?: string;
 }
 
 /** Everything one kernel did with one suite: its boots, and each test's attempts. */
@@ -38,6 +41,8 @@ export interface KernelRunOptions extends Omit<GuestOptions, 'tests' | 'outDir'>
   parallel?: number;
   /** Seconds each test took before (the base's run), to balance the shards. */
   durations?: Map<string, number>;
+  /** Where each boot runs: on this host (runGuest), or on a VM host through the queue (remote.ts). */
+  executor?: BootExecutor;
 }
 
 /**
@@ -61,10 +66,10 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   };
   const bootOnce = async (tests: SuiteTest[], purpose: BootRecord['purpose']): Promise<VmOutcome> => {
     const n = ++booted;
-    const g = await runGuest({ ...o, tests, bootIndex: n, outDir: join(o.outDir, `boot-${n}`) });
+    const g = await (o.executor ?? localBoot)({ ...o, tests, bootIndex: n, outDir: join(o.outDir, `boot-${n}`) });
     const outcome = judgeVm({ ...g, results: o.suite.results }, o.known, o.tree);
     const { tests: results, ...rest } = outcome;
-    run.boots.push({ tests: tests.map((t) => t.name), purpose, outcome: rest, consoleFile: g.consoleFile });
+    run.boots.push({ tests: tests.map((t) => t.name), purpose, outcome: rest, consoleFile: g.consoleFile, ...(g.host ? { host: g.host } : {}) });
     for (const r of results) {
       if (r.status === 'not-run') continue;
       // A test_progs runner's tests appear as they are found.
@@ -73,7 +78,7 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
     }
     run.splats.push(...outcome.splats);
     run.ignoredSplats.push(...outcome.ignoredSplats);
-    o.log.info({ suite: o.suite.name, boot: n, purpose, verdict: outcome.verdict, reason: outcome.reason, tests: tests.length }, 'vm finished');
+    o.log.info({ suite: o.suite.name, boot: n, purpose, verdict: outcome.verdict, reason: outcome.reason, tests: tests.length, host: g.host }, 'vm finished');
     return outcome;
   };
 
