@@ -1,22 +1,25 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, constants, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { z } from 'zod';
 import type { BuildEnv, BuildOutcome } from './kernel.js';
 import { BuildOutcomeSchema } from './kernel.js';
+import { RUNNERS, type Runner } from '../selftests/runners.js';
 import { buildSelftests, findLlvmBinDir } from './selftests.js';
 import type { SourceTree } from './workspace.js';
 
 /** Bumped when what goes into the shipped set changes. */
-const FORMAT = 'bpf-selftests-v1';
+const FORMAT = 'bpf-selftests-v2';
 
 export const SelftestsOutcomeSchema = z.object({
   status: z.enum(['ok', 'failed']),
   cacheHit: z.boolean(),
   durationMs: z.number(),
   artifactKey: z.string(),
-  /** The files the guest needs, flat (test_progs, *.bpf.o, helpers); '' when the build failed. */
+  /** The files the guest needs (test_progs, *.bpf.o, helpers; a flavour's in its subdirectory); '' when the build failed. */
   artifactDir: z.string(),
+  /** The runners built (test_progs, test_progs-no_alu32...); results stored before there was a choice built test_progs. */
+  runners: z.array(z.enum(RUNNERS)).default(['test_progs']),
   files: z.number(),
   /** Host libraries the shipped executables load. */
   libraries: z.array(z.string()),
@@ -27,17 +30,19 @@ export const SelftestsOutcomeSchema = z.object({
 export type SelftestsOutcome = z.infer<typeof SelftestsOutcomeSchema>;
 
 /**
- * test_progs for one kernel ksci built, cached by that kernel's artifact
- * key. The selftests compile against the kernel's BTF (its vmlinux) and
- * generated headers; they are built from the tree at the kernel's commit,
- * in the sandbox, and only what the guest needs is stored.
+ * The BPF selftest runners for one kernel ksci built, cached by that
+ * kernel's artifact key and the runners. The selftests compile against the
+ * kernel's BTF (its vmlinux) and generated headers; they are built from the
+ * tree at the kernel's commit, in the sandbox, and only what the guest needs
+ * is stored.
  */
 export async function bpfSelftestsFor(
   kernel: BuildOutcome,
-  o: { source: SourceTree; baseObjDir: string; workDir: string; env: BuildEnv },
+  o: { source: SourceTree; baseObjDir: string; workDir: string; env: BuildEnv; runners: Runner[] },
 ): Promise<SelftestsOutcome> {
   const llvm = findLlvmBinDir();
-  const key = createHash('sha256').update(JSON.stringify([FORMAT, kernel.artifactKey, llvm])).digest('hex');
+  const runners = RUNNERS.filter((r) => o.runners.includes(r));
+  const key = createHash('sha256').update(JSON.stringify([FORMAT, kernel.artifactKey, llvm, runners])).digest('hex');
   const hit = o.env.artifacts.get(key);
   if (hit) {
     const meta = SelftestsOutcomeSchema.safeParse(hit.manifest.inputs['outcome'] ? JSON.parse(hit.manifest.inputs['outcome']) : null);
@@ -55,12 +60,12 @@ export async function bpfSelftestsFor(
   try {
     const built = await o.source.use(async (checkout) => {
       await checkout(kernel.commit);
-      return buildSelftests({ sourceDir: o.source.dir, kernelObjDir: obj, outDir: out, env: o.env });
+      return buildSelftests({ sourceDir: o.source.dir, kernelObjDir: obj, outDir: out, runners, env: o.env });
     }, o.env.signal);
-    const base = { cacheHit: false, durationMs: built.durationMs, files: built.files.length, libraries: built.libraries, dropped: built.dropped, firstError: built.firstError, logTail: built.logTail };
+    const base = { cacheHit: false, runners, durationMs: built.durationMs, files: built.files.length, libraries: built.libraries, dropped: built.dropped, firstError: built.firstError, logTail: built.logTail };
     if (built.status !== 'ok') return { ...base, status: 'failed', artifactKey: '', artifactDir: '' };
     const outcome: SelftestsOutcome = { ...base, status: 'ok', artifactKey: key, artifactDir: '' };
-    const set = o.env.artifacts.put(key, built.files.map((f) => join(built.outDir, f)), { kernel: kernel.artifactKey, outcome: JSON.stringify(outcome) });
+    const set = o.env.artifacts.put(key, built.files.map((f) => ({ from: join(built.outDir, f), name: f })), { kernel: kernel.artifactKey, outcome: JSON.stringify(outcome) });
     return { ...outcome, artifactDir: set.dir };
   } finally {
     rmSync(obj, { recursive: true, force: true });
@@ -68,7 +73,11 @@ export async function bpfSelftestsFor(
   }
 }
 
-/** The shipped files of a stored set, for the guest. */
+/** The shipped files of a stored set, for the guest: relative paths, a flavour's under its subdirectory. */
 export function selftestsFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => f !== 'manifest.json').sort();
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .filter((f) => f !== 'manifest.json')
+    .sort();
 }

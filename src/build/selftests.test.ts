@@ -37,6 +37,7 @@ describe('shipList', () => {
     'test_pkt_access.bpf.o',
     'no_alu32/xdp_dummy.bpf.o',
     'cpuv4/xdp_dummy.bpf.o',
+    'no_alu32/urandom_read',
     'urandom_read',
     'liburandom_read.so',
     'uprobe_multi',
@@ -72,6 +73,10 @@ describe('shipList', () => {
     assert.ok(files.includes('no_alu32/xdp_dummy.bpf.o'));
     assert.ok(!files.includes('xdp_dummy.bpf.o'));
     assert.ok(!files.some((f) => f.startsWith('cpuv4/')));
+    // It runs in no_alu32/: the helpers the Makefile copied there are the ones it starts.
+    assert.ok(files.includes('no_alu32/urandom_read'));
+    assert.ok(!files.includes('urandom_read'));
+    assert.ok(files.includes('uprobe_multi'), 'a helper the Makefile did not copy stays where it is');
   });
 
   it('ships test_verifier alone', () => {

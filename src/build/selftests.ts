@@ -8,6 +8,7 @@ import { runSandboxed } from '../sandbox/run.js';
 import { parseLdd } from '../vm/initramfs.js';
 import type { BuildEnv } from './kernel.js';
 import { analyzeBuildLog, isBuildStep, type Diagnostic } from './log.js';
+import type { Runner } from '../selftests/runners.js';
 
 const execFileP = promisify(execFile);
 
@@ -53,10 +54,6 @@ const SRC = '/ksci/src';
 const OBJ = '/ksci/obj';
 const OUT = '/ksci/out';
 const SELFTESTS = 'tools/testing/selftests/bpf';
-
-/** The test runners the Makefile can build; each a `make` target of that name. */
-export const RUNNERS = ['test_progs', 'test_progs-no_alu32', 'test_progs-cpuv4', 'test_verifier', 'test_maps'] as const;
-export type Runner = (typeof RUNNERS)[number];
 
 /**
  * The test_progs runtime files the Makefile copies next to it, minus the
@@ -138,7 +135,8 @@ export function selftestsMakeArgv(o: { jobs: number; runners: readonly Runner[] 
  * embedded as skeletons) and starts urandom_read, uprobe_multi, xdp_synproxy
  * and the two scripts; a flavour (test_progs-no_alu32) runs in its
  * subdirectory with that flavour's .bpf.o. test_maps opens a few ./X.bpf.o
- * too; test_verifier needs nothing but itself.
+ * too; test_verifier needs nothing but itself and bpf_testmod.ko (which
+ * ksci does not build: see the top of this file).
  */
 export function shipList(listing: string[], runners: readonly Runner[]): string[] {
   const want = new Set<string>();
@@ -152,7 +150,9 @@ export function shipList(listing: string[], runners: readonly Runner[]): string[
     if (flavour === '') topBpf.concat(extras).forEach((f) => want.add(f));
     else {
       listing.filter((f) => f.startsWith(`${flavour}/`) && f.endsWith('.bpf.o')).forEach((f) => want.add(f));
-      extras.forEach((f) => want.add(f));
+      // The flavour runs in its subdirectory (cd_flavor_subdir) and starts ./urandom_read
+      // and friends from there: the Makefile copies them in, and so must the guest.
+      extras.forEach((f) => want.add(listing.includes(`${flavour}/${f}`) ? `${flavour}/${f}` : f));
     }
   }
   return [...want].sort();
@@ -196,7 +196,7 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
   const runners = o.runners ?? ['test_progs'];
   const started = Date.now();
   const llvm = o.llvmBinDir ?? findLlvmBinDir();
-  if (!llvm) throw new InfraError('the BPF selftests need clang, llc and ld.lld (LLVM 17 or newer) and none was found under /usr/lib/llvm-*/bin', 'apt-get install clang-19 lld-19 llvm-19');
+  if (!llvm) throw new InfraError('the BPF selftests need clang, llc and ld.lld (LLVM 17 or newer) and none was found under /usr/lib/llvm-*/bin', 'apt-get install clang-19 lld-19 llvm-19 rsync');
   const vmlinux = join(o.kernelObjDir, 'vmlinux');
   if (!existsSync(vmlinux)) throw new InfraError(`no vmlinux in ${o.kernelObjDir}: the selftests are built against a built kernel (with CONFIG_DEBUG_INFO_BTF)`);
 

@@ -17,6 +17,7 @@ import { sandboxAvailable } from '../sandbox/run.js';
 import { ensureTree } from '../tree/trees.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import { bpfSelftestsFor } from '../build/bpf-selftests.js';
+import type { Runner } from '../selftests/runners.js';
 
 const TOOLCHAINS = ['gcc', 'llvm'] as const;
 
@@ -87,8 +88,9 @@ export const buildStage: StageDefinition = {
         const perPatch = run.build.perPatch ? apply.patches.map((p) => ({ counter: p.counter, commit: p.commit })) : [];
         const series = await builder.buildSeries(base, apply.headCommit, workDir, perPatch);
         let selftests: ConfigBuild['selftests'] = null;
-        if (series.head.status === 'ok' && suitesNeeding(config, run.build.suites, name).length > 0) {
-          const st = { source, baseObjDir: builder.baseDir, workDir, env };
+        const runners = selftestRunners(config, run.build.suites, name);
+        if (series.head.status === 'ok' && runners.length > 0) {
+          const st = { source, baseObjDir: builder.baseDir, workDir, env, runners };
           await ctx.progress({ message: `${name}: BPF selftests for the base` });
           const stBase = await bpfSelftestsFor(base, st);
           if (stBase.status !== 'ok') {
@@ -136,13 +138,15 @@ export function buildEnv(config: Config, toolchain: Toolchain, arch: string, dep
   };
 }
 
-/** The run's suites that boot this config and need the BPF selftests built. */
-function suitesNeeding(config: Config, suites: string[], kconfig: string): string[] {
+/** The BPF selftest runners the run's suites that boot this config need: built once, for all of them. */
+function selftestRunners(config: Config, suites: string[], kconfig: string): Runner[] {
   const dir = suitesDir(config.test.suitesDir);
-  return suites.filter((n) => {
+  const wanted = new Set<Runner>();
+  for (const n of suites) {
     const s = loadSuite(dir, n);
-    return s.config === kconfig && s.needs.includes('bpf-selftests');
-  });
+    if (s.config === kconfig && s.needs.includes('bpf-selftests')) s.bpfRunners.forEach((r) => wanted.add(r));
+  }
+  return [...wanted];
 }
 
 export function buildResult(data: BuildStageData, newWarnings: 'fail' | 'report'): StageResult {

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../paths.js';
+import { RUNNERS, type Runner } from '../selftests/runners.js';
 import { TEST_NAME } from '../vm/protocol.js';
 
 /** Environment for a test's command: names a shell can export, values plain. */
@@ -55,6 +56,12 @@ const SuiteSchema = z.object({
   results: z.enum(['exit-code', 'test_progs']).default('exit-code'),
   /** Build products the guest needs besides the kernel: bpf-selftests puts test_progs and its files in /ksci/suite/bpf-selftests. */
   needs: z.array(z.enum(['bpf-selftests'])).default([]),
+  /**
+   * With bpf-selftests: the runners the build stage builds for this suite
+   * (make targets of tools/testing/selftests/bpf); they land side by side
+   * in /ksci/suite/bpf-selftests, a flavour's objects in its subdirectory.
+   */
+  bpfRunners: z.array(z.enum(RUNNERS)).min(1).default(['test_progs']),
   vm: z.object({ memoryMiB: z.number().int().min(128).optional(), cpus: z.number().int().min(1).max(64).optional() }).default({}),
   tests: z.array(TestSchema).min(1),
 });
@@ -81,6 +88,7 @@ export interface Suite {
   cmdline: string[];
   results: 'exit-code' | 'test_progs';
   needs: 'bpf-selftests'[];
+  bpfRunners: Runner[];
   vm: { memoryMiB?: number | undefined; cpus?: number | undefined };
   tests: SuiteTest[];
   /** Files of the suite directory, copied to the guest's /ksci/suite. */
@@ -134,6 +142,7 @@ export function loadSuite(dir: string, name: string): Suite {
     cmdline: s.cmdline,
     results: s.results,
     needs: s.needs,
+    bpfRunners: s.bpfRunners,
     vm: s.vm,
     tests: s.tests.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), run: t.run, env: { ...s.env, ...t.env }, timeoutSeconds: t.timeout ?? s.timeout })),
     files,
