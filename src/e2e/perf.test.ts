@@ -7,28 +7,25 @@
  * has too few samples rather than claim anything.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import type { AbRun, ScenarioVerdict } from '../perf/ab.js';
-import { sandboxAvailable } from '../sandbox/run.js';
 import { repoRoot } from '../testing/paths.js';
+import { testKernel, vmTestSkip } from '../testing/vm.js';
 
 const execFileP = promisify(execFile);
-const required = process.env['KSCI_REQUIRE_E2E'] === '1';
-const sandbox = await sandboxAvailable();
-const missing = ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio', '/usr/bin/ip'].filter((f) => !existsSync(f));
-const skip = required ? false : !sandbox.ok ? 'bubblewrap cannot run here' : missing.length ? `missing ${missing.join(', ')}` : false;
+const skip = await vmTestSkip(['/usr/bin/ip']);
 
 describe('ksci perf on a real kernel in QEMU', { skip, timeout: 15 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ksci-perf-e2e-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('A/A on Debian 6.12: every scenario gives real pktgen numbers from every session, and n=2 is called too few', async () => {
-    const kernel = process.env['KSCI_TEST_KERNEL'] || execFileSync(join(repoRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    const kernel = testKernel();
     const list = join(dirname(kernel), `modules-${kernel.split('/vmlinuz-')[1]}`, 'modules.list');
     const modules = readFileSync(list, 'utf8').trim().split('\n');
     const { stdout } = await execFileP(

@@ -8,7 +8,6 @@
  * report's perf section.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,7 +17,7 @@ import type { BuildStageData } from '../report/build.js';
 import { perfDetails } from '../report/perf.js';
 import { sandboxAvailable } from '../sandbox/run.js';
 import { fakeSeries, startPipeline, type Pipeline } from '../testing/harness.js';
-import { repoRoot } from '../testing/paths.js';
+import { testKernel } from '../testing/vm.js';
 import { scriptedStage } from '../testing/stages.js';
 import { perfStage } from './perf.js';
 import { reportStage } from './report.js';
@@ -31,7 +30,7 @@ describe('perf stage in the pipeline, on a real kernel', { skip, timeout: 10 * 6
   let p: Pipeline;
   let dir: string;
   before(async () => {
-    const kernel = process.env['KSCI_TEST_KERNEL'] || execFileSync(join(repoRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    const kernel = testKernel();
     const modules = readFileSync(join(dirname(kernel), `modules-${kernel.split('/vmlinuz-')[1]}`, 'modules.list'), 'utf8').trim().split('\n');
     dir = mkdtempSync(join(tmpdir(), 'ksci-perf-stage-'));
     const artifacts = join(dir, 'artifacts');

@@ -5,7 +5,7 @@
  * kernel, as in vm.test.ts. At most two VMs run at once (two cores, TCG).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,23 +15,17 @@ import { Queue } from 'bullmq';
 import type { Config } from '../config/schema.js';
 import { silentLogger } from '../log.js';
 import { openRedis, type RedisHandle } from '../queue/redis.js';
-import { sandboxAvailable } from '../sandbox/run.js';
 import { testStage } from '../stages/test.js';
 import { loadSuite, type Suite } from '../suite/suite.js';
 import { testConfig } from '../testing/harness.js';
 import { fixturePath, repoRoot } from '../testing/paths.js';
+import { testKernel, vmTestSkip } from '../testing/vm.js';
 import type { GuestOptions, GuestRun } from './guest.js';
 import { runKernel, type KernelRun, type KernelRunOptions } from './kernel-run.js';
 import { remoteExecutor, toVmJob, VM_QUEUE, VmJobSchema, VmWorker, type BootExecutor, type RemoteExecutor } from './remote.js';
 
-const required = process.env['KSCI_REQUIRE_E2E'] === '1';
-const sandbox = await sandboxAvailable();
-const tools = ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio'].filter((f) => !existsSync(f));
-const skipVm = required ? false : !sandbox.ok ? 'bubblewrap cannot run here' : tools.length ? `missing ${tools.join(', ')}` : false;
+const skipVm = await vmTestSkip();
 
-function testKernel(): string {
-  return process.env['KSCI_TEST_KERNEL'] || execFileSync(join(repoRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-}
 
 const LIMITS = { bootTimeoutMs: 120_000, runTimeoutMs: 10 * 60_000, testGraceMs: 5_000, maxOutputBytes: 64 << 20 };
 

@@ -4,26 +4,19 @@
  * Each way a guest can go wrong must give its own verdict in bounded time.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { settle } from '../compare/tests.js';
 import { silentLogger } from '../log.js';
-import { sandboxAvailable } from '../sandbox/run.js';
 import { loadSuite } from '../suite/suite.js';
 import { fixturePath, repoRoot } from '../testing/paths.js';
+import { testKernel, vmTestSkip } from '../testing/vm.js';
 import { runKernel, type KernelRun, type KernelRunOptions } from './kernel-run.js';
 
-const required = process.env['KSCI_REQUIRE_E2E'] === '1';
-const sandbox = await sandboxAvailable();
-const tools = ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio'].filter((f) => !existsSync(f));
-const skip = required ? false : !sandbox.ok ? 'bubblewrap cannot run here' : tools.length ? `missing ${tools.join(', ')}` : false;
+const skip = await vmTestSkip();
 
-function testKernel(): string {
-  return process.env['KSCI_TEST_KERNEL'] || execFileSync(join(repoRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-}
 
 describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
   let kernel: string;
