@@ -152,9 +152,10 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
     const failedJob = async (id: string) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const j = await queue.getJob(id);
-        if (j && (await j.getState()) === 'failed') return j;
-        if (Date.now() > deadline) throw new Error(`job ${id} did not fail within 30 s (state ${await j?.getState()})`);
+        // State first, then the job: a job read before it failed and checked after has no failedReason yet.
+        const state = await queue.getJobState(id);
+        if (state === 'failed') return (await queue.getJob(id))!;
+        if (Date.now() > deadline) throw new Error(`job ${id} did not fail within 30 s (state ${state})`);
         await sleep(100);
       }
     };
