@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { qemuArgs } from './qemu.js';
+
+describe('qemuArgs', () => {
+  const m = { kernel: '/k', initramfs: '/i', memoryMiB: 512, cpus: 2, append: ['x=1'] };
+  const accel = (a: string[]) => a[a.indexOf('-accel') + 1];
+
+  it('TCG runs every vCPU on one host thread; KVM is KVM with the host CPU', () => {
+    const tcg = qemuArgs({ ...m, accel: 'tcg' }, { channel: '/c' });
+    assert.equal(accel(tcg), 'tcg,thread=single');
+    assert.equal(tcg[tcg.indexOf('-cpu') + 1], 'max');
+    const kvm = qemuArgs({ ...m, accel: 'kvm' }, { channel: '/c' });
+    assert.equal(accel(kvm), 'kvm');
+    assert.equal(kvm[kvm.indexOf('-cpu') + 1], 'host');
+  });
+
+  it('no network, the console and the channel on two serial ports, a panic ends QEMU', () => {
+    const a = qemuArgs({ ...m, accel: 'tcg' }, { channel: '/c' });
+    assert.deepEqual(a.slice(a.indexOf('-nic'), a.indexOf('-nic') + 2), ['-nic', 'none']);
+    assert.deepEqual(a.filter((_, i) => a[i - 1] === '-serial'), ['stdio', 'file:/c']);
+    assert.ok(a.includes('-no-reboot'));
+    assert.match(a[a.indexOf('-append') + 1]!, /panic=-1 .*oops=panic.* x=1$/);
+  });
+});
