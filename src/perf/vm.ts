@@ -47,7 +47,7 @@ export class VmPerfRunner implements PerfRunner {
       log: req.log,
       signal: req.signal,
     });
-    const outcome = judgeVm({ ...g, results: 'exit-code' }, this.o.known, this.o.tree);
+    const outcome = judgeVm(g, this.o.known, this.o.tree);
     const byName = new Map(g.channel.tests.map((t) => [t.name, t]));
     const runs = req.runs.flatMap((r) => {
       const t = byName.get(runName(r.scenario.name, r.rep, r.warmup));

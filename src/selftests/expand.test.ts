@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fixturePath } from '../testing/paths.js';
 import { retryPlan } from '../vm/kernel-run.js';
-import { expandTestProgs, splitExpanded, TEST_PROGS_JSON } from './expand.js';
+import { expandTestProgs, expandTestVerifier, splitExpanded, TEST_PROGS_JSON } from './expand.js';
 
 const capture = (name: string) => readFileSync(fixturePath('selftests', name), 'utf8');
 
@@ -55,5 +55,35 @@ describe('retryPlan', () => {
   it('a runner that crashed as a whole reruns whole', () => {
     assert.deepEqual(retryPlan(tests, ['test_progs', 'test_progs:xdp_metadata']).map((t) => t.only ?? null), [null]);
     assert.deepEqual(splitExpanded('test_progs:a/b: c'), { suiteTest: 'test_progs', id: 'a/b: c' });
+  });
+});
+
+describe('expandTestVerifier on real test_verifier output', () => {
+  const lines = (name: string) => capture(name).split('\n');
+
+  it('one result per table entry and mode, named by description: numbers shift when a series adds a test', () => {
+    const e = expandTestVerifier({ name: 'test_verifier', output: lines('test_verifier_lkp_head.txt'), files: {} })!;
+    assert.equal(e.results.length, 198);
+    const byName = new Map(e.results.map((r) => [r.name, r]));
+    assert.equal(byName.get('test_verifier:invalid and of negative number (unpriv)')?.status, 'pass');
+    assert.equal(byName.get('test_verifier:invalid and of negative number (priv)')?.status, 'pass');
+    const fail = byName.get('test_verifier:calls: conditional call 6 (priv)')!;
+    assert.equal(fail.status, 'fail');
+    assert.deepEqual(fail.log.slice(0, 2), ['Unexpected error message!', '\tEXP: back-edge from insn']);
+    assert.equal(new Set(e.results.map((r) => r.name)).size, e.results.length, 'names are unique');
+    assert.ok(e.results.every((r) => splitExpanded(r.name).suiteTest === 'test_verifier'));
+  });
+
+  it('a description the table repeats keeps apart by its number', () => {
+    const out = ['#0/p same thing OK', '#1/p same thing FAIL', 'Unexpected success to load!', '#2/p other OK', 'Summary: 2 PASSED, 0 SKIPPED, 1 FAILED'];
+    const e = expandTestVerifier({ name: 'tv', output: out, files: {} })!;
+    assert.deepEqual(e.results.map((r) => [r.name, r.status]), [['tv:same thing (priv) #0', 'pass'], ['tv:same thing (priv) #1', 'fail'], ['tv:other (priv)', 'pass']]);
+  });
+
+  it('a run cut short: the entries it finished stand, a last line without a result is not taken for a failure', () => {
+    const out = ['#0/u a OK', '#0/p a OK', '#1/u b'];
+    const e = expandTestVerifier({ name: 'tv', output: out, files: {} })!;
+    assert.deepEqual(e.results.map((r) => [r.name, r.status]), [['tv:a (unpriv)', 'pass'], ['tv:a (priv)', 'pass']]);
+    assert.equal(expandTestVerifier({ name: 'tv', output: ['Can\'t find bpf_testmod.ko kernel module: -2'], files: {} }), null, 'no results: the runner\'s own status stands');
   });
 });

@@ -1,11 +1,12 @@
 /**
- * One test_progs run is one test of a suite, but what a report compares is
- * each test_progs test and subtest: this turns the run's output (the text on
- * the channel and the `-J` file it handed back) into one result per
- * test_progs test and subtest, named `<suite test>:<test>[/<subtest>]`.
- * Pure.
+ * One run of a BPF selftests runner is one test of a suite, but what a
+ * report compares is each test it ran: this turns the run's output into one
+ * result per test, named `<suite test>:<id>`. For test_progs (the text on
+ * the channel and the `-J` file it handed back) the id is `test[/subtest]`;
+ * for test_verifier, `<description> (priv)` or `(unpriv)`. Pure.
  */
-import { mergeTestProgs, parseTestProgsJson, parseTestProgsText, resultId, type TestProgsJson } from './test-progs.js';
+import type { ResultsKind } from '../suite/suite.js';
+import { mergeTestProgs, parseTestProgsJson, parseTestProgsText, parseTestVerifier, resultId, type TestProgsJson } from './test-progs.js';
 
 /** What the expansion needs of a finished (or interrupted) suite test. */
 export interface RunnerOutput {
@@ -29,7 +30,7 @@ export const TEST_PROGS_JSON = 'test_progs.json';
  * status stands. `died` says how the VM ended if the run was cut short: the
  * test that was running then gets that status.
  */
-export function expandTestProgs(t: RunnerOutput, died: 'crash' | 'hang' | null): { results: ExpandedResult[]; jsonError: string | null } | null {
+export function expandTestProgs(t: RunnerOutput, died: 'crash' | 'hang' | null): Expansion {
   const text = parseTestProgsText(t.output.join('\n'));
   let json: TestProgsJson | null = null;
   let jsonError: string | null = null;
@@ -47,6 +48,36 @@ export function expandTestProgs(t: RunnerOutput, died: 'crash' | 'hang' | null):
     results.push({ name: `${t.name}:${resultId(run.running)}`, status: died, log: run.trailing.slice(-20) });
   }
   return results.length ? { results, jsonError } : null;
+}
+
+type Expansion = { results: ExpandedResult[]; jsonError: string | null } | null;
+
+/** Per-test results of a runner whose results are read the `kind` way. */
+export function expandRunner(kind: Exclude<ResultsKind, 'exit-code'>, t: RunnerOutput, died: 'crash' | 'hang' | null): Expansion {
+  return kind === 'test_progs' ? expandTestProgs(t, died) : expandTestVerifier(t);
+}
+
+/**
+ * Per-entry results of one test_verifier run; null when it printed none.
+ * Its table has no stable names but the descriptions (the numbers shift
+ * when a series adds a test); the few that repeat get their number too.
+ * A run the guest cut short keeps the entries it finished; the last line,
+ * if it has no result, was the one running (stdout is a pipe and
+ * buffered, so it may not be shown at all): the runner's own crash or hang
+ * says so.
+ */
+export function expandTestVerifier(t: RunnerOutput): Expansion {
+  const run = parseTestVerifier(t.output.join('\n'));
+  const ids = run.results.map((r) => `${r.description} (${r.mode})`);
+  const count = new Map<string, number>();
+  for (const id of ids) count.set(id, (count.get(id) ?? 0) + 1);
+  const results: ExpandedResult[] = run.results.map((r, i) => ({
+    name: `${t.name}:${count.get(ids[i]!)! > 1 ? `${ids[i]} #${r.number}` : ids[i]}`,
+    status: r.status,
+    log: r.log,
+  }));
+  if (!run.complete && run.results.length > 0 && !run.results[run.results.length - 1]!.finished) results.pop();
+  return results.length ? { results, jsonError: null } : null;
 }
 
 /** The suite test an expanded result belongs to, and its test_progs id. */

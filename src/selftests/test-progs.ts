@@ -384,6 +384,8 @@ export interface VerifierResult {
   mode: 'unpriv' | 'priv';
   description: string;
   status: Status;
+  /** The line ended with a result; a line cut short (the run died in this test) did not, and counts as failed. */
+  finished: boolean;
   /** For failures: the reason and the verifier log printed after the result line. Capped. */
   log: string[];
 }
@@ -435,7 +437,7 @@ export function parseTestVerifier(text: string): TestVerifierOutput {
         }
         else status = rest.slice(description.length + 1).startsWith('SKIP') ? 'skip' : 'pass';
       }
-      const result: VerifierResult = { number: Number(v[1]), mode: v[2] === 'u' ? 'unpriv' : 'priv', description, status, log: [] };
+      const result: VerifierResult = { number: Number(v[1]), mode: v[2] === 'u' ? 'unpriv' : 'priv', description, status, finished: st !== null, log: [] };
       results.push(result);
       current = { result, log };
       continue;

@@ -8,6 +8,15 @@ import { packageRoot } from '../paths.js';
 import { RUNNERS, type Runner } from '../selftests/runners.js';
 import { TEST_NAME } from '../vm/protocol.js';
 
+/**
+ * How a test's results are read: its exit code; or the output of a BPF
+ * selftests runner, one result per test it ran: test_progs (its text and
+ * `-J $KSCI_RESULTS/test_progs.json`: each test and subtest), test_verifier
+ * (its text: each table entry, privileged and unprivileged apart).
+ */
+export const RESULT_KINDS = ['exit-code', 'test_progs', 'test_verifier'] as const;
+export type ResultsKind = (typeof RESULT_KINDS)[number];
+
 /** Environment for a test's command: names a shell can export, values plain. */
 const EnvSchema = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'environment names are [A-Z0-9_]'), z.union([z.string(), z.number()]).transform(String)).default({});
 
@@ -23,6 +32,8 @@ const TestSchema = z.object({
   env: EnvSchema,
   /** Seconds; the guest kills the test after this, the host gives up on the guest a little later. */
   timeout: z.number().int().positive().optional(),
+  /** This test's results, when not read the suite's way. */
+  results: z.enum(RESULT_KINDS).optional(),
 });
 
 const SuiteSchema = z.object({
@@ -48,12 +59,8 @@ const SuiteSchema = z.object({
   binaries: z.array(z.string().startsWith('/')).default([]),
   /** Extra kernel command line for this suite's boots. */
   cmdline: z.array(z.string().regex(/^\S+$/, 'one kernel parameter per entry')).default([]),
-  /**
-   * How a test's results are read: its exit code, or (test_progs) its output
-   * and `-J $KSCI_RESULTS/test_progs.json`, one result per test_progs test
-   * and subtest.
-   */
-  results: z.enum(['exit-code', 'test_progs']).default('exit-code'),
+  /** How its tests' results are read (RESULT_KINDS); a test may say otherwise. */
+  results: z.enum(RESULT_KINDS).default('exit-code'),
   /** Build products the guest needs besides the kernel: bpf-selftests puts test_progs and its files in /ksci/suite/bpf-selftests. */
   needs: z.array(z.enum(['bpf-selftests'])).default([]),
   /**
@@ -75,6 +82,8 @@ export interface SuiteTest {
   timeoutSeconds: number;
   /** A retry of some of a runner's tests: the guest gets their ids in the file $KSCI_ONLY. */
   only?: string[];
+  /** How its results are read (a loaded suite's: its `results`, unless the test says otherwise); exit-code when absent. */
+  results?: ResultsKind;
 }
 
 export interface Suite {
@@ -86,7 +95,7 @@ export interface Suite {
   binaries: string[];
   tools: { name: string; source: string }[];
   cmdline: string[];
-  results: 'exit-code' | 'test_progs';
+  results: ResultsKind;
   needs: 'bpf-selftests'[];
   bpfRunners: Runner[];
   vm: { memoryMiB?: number | undefined; cpus?: number | undefined };
@@ -144,7 +153,7 @@ export function loadSuite(dir: string, name: string): Suite {
     needs: s.needs,
     bpfRunners: s.bpfRunners,
     vm: s.vm,
-    tests: s.tests.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), run: t.run, env: { ...s.env, ...t.env }, timeoutSeconds: t.timeout ?? s.timeout })),
+    tests: s.tests.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), run: t.run, env: { ...s.env, ...t.env }, timeoutSeconds: t.timeout ?? s.timeout, results: t.results ?? s.results })),
     files,
     hash: h.digest('hex'),
   };

@@ -5,7 +5,7 @@
  * state, the console text and how the host stopped QEMU.
  */
 import { classifySplats, consoleLines, findSplats, type KnownSplat, type Splat } from '../splat/splat.js';
-import { expandTestProgs } from '../selftests/expand.js';
+import { expandRunner } from '../selftests/expand.js';
 import type { SuiteTest } from '../suite/suite.js';
 import type { ChannelState, ChannelTest } from './protocol.js';
 import type { VmStop } from './qemu.js';
@@ -61,8 +61,6 @@ export interface VmEvidence {
   tests: SuiteTest[];
   durationMs: number;
   accel: string;
-  /** How tests' results are read (the suite's `results`). */
-  results?: 'exit-code' | 'test_progs';
 }
 
 const CRASH_KINDS = new Set(['panic', 'oops', 'bug', 'boot-failure']);
@@ -119,20 +117,21 @@ export function judgeVm(e: VmEvidence, known: KnownSplat[], tree: string): VmOut
 }
 
 /**
- * One outcome per planned test; a test_progs runner's results also become
- * one outcome per test_progs test and subtest (`runner:test/subtest`), and
- * the runner's own outcome is kept only when it says more than they do (it
- * crashed, hung, timed out, or printed no results).
+ * One outcome per planned test; a BPF selftests runner's results also
+ * become one outcome per test it ran (`runner:test/subtest` for
+ * test_progs), and the runner's own outcome is kept only when it says more
+ * than they do (it crashed, hung, timed out, or printed no results).
  */
 function testOutcomes(e: VmEvidence, verdict: VmVerdict): TestOutcome[] {
   const seen = new Map(e.channel.tests.map((t) => [t.name, t]));
+  const kinds = new Map(e.tests.map((t) => [t.name, t.results ?? 'exit-code']));
   const own = runnerOutcomes(e.tests, seen, verdict);
-  if (e.results !== 'test_progs') return own;
   return own.flatMap((o) => {
     const t = seen.get(o.name);
-    if (!t) return [o];
+    const kind = kinds.get(o.name) ?? 'exit-code';
+    if (!t || kind === 'exit-code') return [o];
     const died = o.status === 'crash' || o.status === 'hang' ? o.status : null;
-    const expanded = expandTestProgs(t, died);
+    const expanded = expandRunner(kind, t, died);
     if (!expanded) return [o];
     const results: TestOutcome[] = expanded.results.map((r) => ({ name: r.name, status: r.status, exitCode: null, seconds: null, output: r.log }));
     return o.status === 'pass' || o.status === 'fail' ? results : [o, ...results];
