@@ -1,15 +1,19 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, constants, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, constants, cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 import type { BuildEnv, BuildOutcome } from './kernel.js';
-import { BuildOutcomeSchema } from './kernel.js';
+import { BuildOutcomeSchema, EXTMOD_KIT } from './kernel.js';
 import { RUNNERS, type Runner } from '../selftests/runners.js';
 import { buildSelftests, findLlvmBinDir } from './selftests.js';
 import type { SourceTree } from './workspace.js';
 
+const execFileP = promisify(execFile);
+
 /** Bumped when what goes into the shipped set changes. */
-const FORMAT = 'bpf-selftests-v2';
+const FORMAT = 'bpf-selftests-v3';
 
 export const SelftestsOutcomeSchema = z.object({
   status: z.enum(['ok', 'failed']),
@@ -21,6 +25,8 @@ export const SelftestsOutcomeSchema = z.object({
   /** The runners built (test_progs, test_progs-no_alu32...); results stored before there was a choice built test_progs. */
   runners: z.array(z.enum(RUNNERS)).default(['test_progs']),
   files: z.number(),
+  /** The test modules (bpf_testmod.ko...) were built against the kernel and shipped; not without a kernel built with modules. */
+  modules: z.boolean().default(false),
   /** Host libraries the shipped executables load. */
   libraries: z.array(z.string()),
   dropped: z.array(z.object({ test: z.string(), missing: z.string() })),
@@ -48,21 +54,26 @@ export async function bpfSelftestsFor(
     const meta = SelftestsOutcomeSchema.safeParse(hit.manifest.inputs['outcome'] ? JSON.parse(hit.manifest.inputs['outcome']) : null);
     if (meta.success) return { ...meta.data, cacheHit: true, durationMs: 0, artifactDir: hit.dir };
   }
-  // vmlinux from the kernel's artifacts, generated headers from the base's
-  // build directory (only autoconf.h's presence matters to the Makefile):
-  // the series' own build directory is gone by now.
+  // The series' own build directory is gone by now. A kernel built with
+  // modules left its external module kit: that, with its vmlinux, is a
+  // build directory the test modules compile against. Otherwise vmlinux
+  // and the base's generated headers (only autoconf.h's presence matters
+  // to the Makefile) do for the rest.
   const obj = join(o.workDir, `selftests-obj-${kernel.artifactKey.slice(0, 12)}`);
   const out = join(o.workDir, `selftests-${kernel.artifactKey.slice(0, 12)}`);
   rmSync(obj, { recursive: true, force: true });
   mkdirSync(join(obj, 'include'), { recursive: true });
+  const kit = join(kernel.artifactDir, EXTMOD_KIT);
+  const modules = existsSync(kit);
+  if (modules) await execFileP('tar', ['-xzf', kit, '-C', obj], { signal: o.env.signal });
+  else cpSync(join(o.baseObjDir, 'include', 'generated'), join(obj, 'include', 'generated'), { recursive: true });
   copyFileSync(join(kernel.artifactDir, 'vmlinux'), join(obj, 'vmlinux'), constants.COPYFILE_FICLONE);
-  cpSync(join(o.baseObjDir, 'include', 'generated'), join(obj, 'include', 'generated'), { recursive: true });
   try {
     const built = await o.source.use(async (checkout) => {
       await checkout(kernel.commit);
-      return buildSelftests({ sourceDir: o.source.dir, kernelObjDir: obj, outDir: out, runners, env: o.env });
+      return buildSelftests({ sourceDir: o.source.dir, kernelObjDir: obj, modules, outDir: out, runners, env: o.env });
     }, o.env.signal);
-    const base = { cacheHit: false, runners, durationMs: built.durationMs, files: built.files.length, libraries: built.libraries, dropped: built.dropped, firstError: built.firstError, logTail: built.logTail };
+    const base = { cacheHit: false, runners, modules, durationMs: built.durationMs, files: built.files.length, libraries: built.libraries, dropped: built.dropped, firstError: built.firstError, logTail: built.logTail };
     if (built.status !== 'ok') return { ...base, status: 'failed', artifactKey: '', artifactDir: '' };
     const outcome: SelftestsOutcome = { ...base, status: 'ok', artifactKey: key, artifactDir: '' };
     const set = o.env.artifacts.put(key, built.files.map((f) => ({ from: join(built.outDir, f), name: f })), { kernel: kernel.artifactKey, outcome: JSON.stringify(outcome) });
@@ -71,6 +82,14 @@ export async function bpfSelftestsFor(
     rmSync(obj, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });
   }
+}
+
+/** Where a suite that needs the BPF selftests finds them in the guest. */
+export const GUEST_SELFTESTS_DIR = '/ksci/suite/bpf-selftests';
+
+/** A stored set (or any directory of runners and their files) as the guest gets it. */
+export function selftestsGuestFiles(dir: string): { host: string; guest: string }[] {
+  return selftestsFiles(dir).map((f) => ({ host: join(dir, f), guest: `${GUEST_SELFTESTS_DIR}/${f}` }));
 }
 
 /** The shipped files of a stored set, for the guest: relative paths, a flavour's under its subdirectory. */

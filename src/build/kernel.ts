@@ -26,8 +26,19 @@ const OBJ = '/ksci/obj';
 const CCACHE = '/ksci/ccache';
 const KCONFIGS = '/ksci/kconfigs';
 
-const TARGETS = ['bzImage'];
 const ARTIFACT_FILES = ['arch/x86/boot/bzImage', 'vmlinux', '.config', 'System.map'];
+/**
+ * What out-of-tree modules are built against (bpf_testmod for the BPF
+ * selftests), packed by the kernel's own scripts/package/install-extmod-build
+ * (what distributions ship as linux-headers), plus .config: kept with every
+ * kernel built with modules, since a series' build directory is gone after its build.
+ */
+export const EXTMOD_KIT = 'extmod.tar.gz';
+
+/** make targets for a config: modules too when its fragments turn them on (Module.symvers, and the kit above). Pure. */
+export function kernelTargets(fragments: KernelConfig['fragments']): string[] {
+  return requestedSettings(fragments).get('CONFIG_MODULES')?.value === 'y' ? ['bzImage', 'modules'] : ['bzImage'];
+}
 const MAX_ERRORS = 20;
 const LOG_TAIL_LINES = 40;
 
@@ -92,6 +103,7 @@ type DirState = z.infer<typeof DirStateSchema>;
  */
 export class KernelBuilder {
   private readonly objDir: string;
+  private readonly targets: string[];
 
   constructor(
     private readonly tree: PreparedTree,
@@ -100,13 +112,14 @@ export class KernelBuilder {
     private readonly env: BuildEnv,
   ) {
     this.objDir = join(env.cacheDir, 'build', 'obj', tree.name, `${config.name}-${config.hash.slice(0, 12)}-${env.toolchain.id}`);
+    this.targets = kernelTargets(config.fragments);
   }
 
   /** The artifact key: everything that decides the output. The tree's content id, not the commit id: a rebased-but-identical tree is the same build. */
   async keyOf(commit: string): Promise<{ key: string; treeId: string }> {
     const treeId = (await gitAt(this.tree.gitDir).raw(['rev-parse', `${commit}^{tree}`])).trim();
     const key = createHash('sha256')
-      .update(JSON.stringify({ treeId, config: this.config.hash, toolchain: this.env.toolchain.id, arch: this.env.arch, targets: TARGETS }))
+      .update(JSON.stringify({ treeId, config: this.config.hash, toolchain: this.env.toolchain.id, arch: this.env.arch, targets: this.targets }))
       .digest('hex');
     return { key, treeId };
   }
@@ -214,6 +227,10 @@ export class KernelBuilder {
           // After an incremental build the previous count overstates the work: show it as a bound only.
           env.onProgress?.({ message: `${this.config.name} ${job.label}: ${done} build steps${total ? ` (a full build has ${total})` : ''}: ${line.trim()}`, done, ...(total ? { total } : {}) });
         });
+        if (run.exitCode === 0 && run.killed === null && this.targets.includes('modules')) {
+          env.onProgress?.({ message: `${this.config.name} ${job.label}: packing the external module kit` });
+          run = await this.sandboxed(dir, ['sh', '-ec', extmodKitScript()], buildLog);
+        }
       }
     }
     if (run.killed === 'cancelled' || env.signal?.aborted) throw new CancelledError(`build of ${this.config.name} cancelled`);
@@ -247,7 +264,8 @@ export class KernelBuilder {
     if (status === 'config') env.log.warn({ config: this.config.name, mismatches: mismatches.map(describeMismatch) }, 'config options did not survive olddefconfig');
     env.log.info({ config: this.config.name, label: job.label, status, seconds: Math.round(outcome.durationMs / 1000), steps: analysis.steps, errors: analysis.errors.length, warnings: warnings.length }, 'build finished');
 
-    const files = [configLog, buildLog, ...(status === 'ok' ? ARTIFACT_FILES.map((f) => join(dir, f)) : [join(dir, '.config')])].filter(existsSync);
+    const products = status === 'ok' ? [...ARTIFACT_FILES, ...(this.targets.includes('modules') ? [EXTMOD_KIT] : [])] : ['.config'];
+    const files = [configLog, buildLog, ...products.map((f) => join(dir, f))].filter(existsSync);
     const outcomeFile = join(logs, 'outcome.json');
     writeFileSync(outcomeFile, JSON.stringify(outcome));
     // Only deterministic results answer the next request for the same inputs:
@@ -277,7 +295,7 @@ export class KernelBuilder {
 
   /** make's command line for the targets, as run inside the sandbox. */
   makeCommand(): string[] {
-    return ['make', ...this.makeArgs(), `-j${this.env.jobs}`, ...TARGETS];
+    return ['make', ...this.makeArgs(), `-j${this.env.jobs}`, ...this.targets];
   }
 
   private makeArgs(): string[] {
@@ -334,6 +352,21 @@ export class KernelBuilder {
       diskWatch: { dir, maxBytes: env.limits.buildDirBytes },
     });
   }
+}
+
+/**
+ * Packs the external module kit in the build directory (run there, in the
+ * sandbox). CC and HOSTCC are named equal: the script would otherwise
+ * rebuild the host programs with CC, which only matters when cross-compiling.
+ */
+function extmodKitScript(): string {
+  return [
+    'rm -rf ksci-extmod',
+    `srctree=${SRC} SRCARCH=x86 CC=cc HOSTCC=cc MAKE=make sh ${SRC}/scripts/package/install-extmod-build ksci-extmod`,
+    'cp .config ksci-extmod/.config',
+    `tar -czf ${EXTMOD_KIT} -C ksci-extmod .`,
+    'rm -rf ksci-extmod',
+  ].join('\n');
 }
 
 /** Kconfig sources and the kconfig tool itself decide what olddefconfig makes of the fragments. */

@@ -3,11 +3,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { EXTRA_FILES, findLlvmBinDir, orphanTests, selftestsMakeArgv, shipList } from './selftests.js';
+import { extraFiles, findLlvmBinDir, orphanTests, selftestsMakeArgv, shipList } from './selftests.js';
 
 describe('selftestsMakeArgv', () => {
   it('builds out of the read-only tree against the kernel build, without modules', () => {
-    const argv = selftestsMakeArgv({ jobs: 2, runners: ['test_progs', 'test_verifier'] });
+    const argv = selftestsMakeArgv({ jobs: 2, runners: ['test_progs', 'test_verifier'], modules: false });
     assert.deepEqual(argv, [
       'make',
       '-C',
@@ -16,14 +16,29 @@ describe('selftestsMakeArgv', () => {
       'VMLINUX_BTF=/ksci/obj/vmlinux',
       'GENDIR=/ksci/obj/include/generated',
       'feature-llvm=0',
-      `TRUNNER_EXTRA_FILES=${EXTRA_FILES}`,
+      `TRUNNER_EXTRA_FILES=${extraFiles(false)}`,
       '-j2',
       'test_progs',
       'test_verifier',
     ]);
     // O= would send libbpf's and bpftool's output into the read-only kernel build directory.
     assert.ok(!argv.some((a) => a.startsWith('O=')));
-    assert.ok(!EXTRA_FILES.includes('.ko'));
+    assert.ok(!argv.some((a) => a.includes('.ko') || a.startsWith('KDIR=')));
+  });
+
+  it('with a kernel built with modules: KDIR is the module kit, and the test modules are built and copied like the helpers', () => {
+    const argv = selftestsMakeArgv({ jobs: 2, runners: ['test_verifier'], modules: true });
+    assert.ok(argv.includes('KDIR=/ksci/obj'));
+    // test_verifier does not depend on bpf_testmod.ko in the Makefile: the modules are targets of their own.
+    assert.deepEqual(argv.slice(argv.indexOf('-j2') + 1), [
+      'test_verifier',
+      '/ksci/out/bpf/bpf_testmod.ko',
+      '/ksci/out/bpf/bpf_test_no_cfi.ko',
+      '/ksci/out/bpf/bpf_test_modorder_x.ko',
+      '/ksci/out/bpf/bpf_test_modorder_y.ko',
+    ]);
+    const extra = argv.find((a) => a.startsWith('TRUNNER_EXTRA_FILES='))!;
+    assert.match(extra, /\$\(OUTPUT\)\/bpf_testmod\.ko .*\$\(OUTPUT\)\/bpf_test_modorder_y\.ko/);
   });
 });
 
@@ -46,6 +61,9 @@ describe('shipList', () => {
     'ima_setup.sh',
     'verify_sig_setup.sh',
     'btf_dump_test_case_bitfields.c',
+    'bpf_testmod.ko',
+    'bpf_test_no_cfi.ko',
+    'no_alu32/bpf_testmod.ko',
     'test_progs.o',
     'xdp_dummy.skel.h',
     'FEATURE-DUMP.selftests',
@@ -53,6 +71,8 @@ describe('shipList', () => {
 
   it('ships test_progs with its runtime .bpf.o files and helpers, not build leftovers', () => {
     assert.deepEqual(shipList(listing, ['test_progs']), [
+      'bpf_test_no_cfi.ko',
+      'bpf_testmod.ko',
       'btf_dump_test_case_bitfields.c',
       'ima_setup.sh',
       'liburandom_read.so',
@@ -77,10 +97,12 @@ describe('shipList', () => {
     assert.ok(files.includes('no_alu32/urandom_read'));
     assert.ok(!files.includes('urandom_read'));
     assert.ok(files.includes('uprobe_multi'), 'a helper the Makefile did not copy stays where it is');
+    assert.ok(files.includes('no_alu32/bpf_testmod.ko') && !files.includes('bpf_testmod.ko'), 'it loads the test modules from its directory');
   });
 
-  it('ships test_verifier alone', () => {
-    assert.deepEqual(shipList(listing, ['test_verifier']), ['test_verifier']);
+  it('ships test_verifier with bpf_testmod.ko, which it loads from its directory', () => {
+    assert.deepEqual(shipList(listing, ['test_verifier']), ['bpf_testmod.ko', 'test_verifier']);
+    assert.deepEqual(shipList(listing.filter((f) => !f.endsWith('.ko')), ['test_verifier']), ['test_verifier']);
   });
 
   it('leaves out a runner the build did not produce', () => {

@@ -31,10 +31,13 @@ const execFileP = promisify(execFile);
  *   points at its include/generated instead (autoconf.h: -DHAVE_GENHDR).
  * - VMLINUX_BTF is the kernel's vmlinux: vmlinux.h and every .bpf.o follow
  *   that kernel's types.
- * - bpf_testmod.ko and friends are out-of-tree modules built against the
- *   kernel tree; ksci builds bzImage only (no Module.symvers), so they are
- *   left out of TRUNNER_EXTRA_FILES. test_progs then prints "Selftests
- *   relying on bpf_testmod.ko will be skipped" and skips those.
+ * - bpf_testmod.ko and friends are out-of-tree modules, built by
+ *   `make -C $(KDIR) M=...`: with a kernel built with modules, the kernel's
+ *   external module kit (kernel.ts EXTMOD_KIT) is unpacked as /ksci/obj and
+ *   named KDIR, and the modules are built and shipped (test_verifier exits
+ *   at once without bpf_testmod.ko). Without one they are left out of
+ *   TRUNNER_EXTRA_FILES, and test_progs prints "Selftests relying on
+ *   bpf_testmod.ko will be skipped" and skips those.
  * - feature-llvm=0: with LLVM's static libraries installed, test_progs
  *   links LLVM's disassembler (jit_disasm_helpers.c) and with it -lzstd,
  *   libz3 and libxml2, which the guest would then need too; only a few
@@ -55,27 +58,36 @@ const OBJ = '/ksci/obj';
 const OUT = '/ksci/out';
 const SELFTESTS = 'tools/testing/selftests/bpf';
 
+/** The test modules test_progs loads from its directory (6.12), and test_verifier loads bpf_testmod.ko. */
+export const TEST_MODULES = ['bpf_testmod.ko', 'bpf_test_no_cfi.ko', 'bpf_test_modorder_x.ko', 'bpf_test_modorder_y.ko'];
+
 /**
- * The test_progs runtime files the Makefile copies next to it, minus the
- * kernel modules (see above). A make variable: $(OUTPUT) and $(wildcard)
- * expand inside make, in the selftests directory.
+ * The test_progs runtime files the Makefile copies next to it (and into a
+ * flavour's subdirectory), the kernel modules only when they can be built
+ * (see above). A make variable: $(OUTPUT) and $(wildcard) expand inside
+ * make, in the selftests directory.
  */
-export const EXTRA_FILES = [
-  '$(OUTPUT)/urandom_read',
-  '$(OUTPUT)/liburandom_read.so',
-  '$(OUTPUT)/xdp_synproxy',
-  '$(OUTPUT)/sign-file',
-  '$(OUTPUT)/uprobe_multi',
-  'ima_setup.sh',
-  'verify_sig_setup.sh',
-  '$(wildcard progs/btf_dump_test_case_*.c)',
-].join(' ');
+export function extraFiles(modules: boolean): string {
+  return [
+    '$(OUTPUT)/urandom_read',
+    '$(OUTPUT)/liburandom_read.so',
+    '$(OUTPUT)/xdp_synproxy',
+    '$(OUTPUT)/sign-file',
+    '$(OUTPUT)/uprobe_multi',
+    ...(modules ? TEST_MODULES.map((m) => `$(OUTPUT)/${m}`) : []),
+    'ima_setup.sh',
+    'verify_sig_setup.sh',
+    '$(wildcard progs/btf_dump_test_case_*.c)',
+  ].join(' ');
+}
 
 export interface SelftestsBuildOptions {
   /** The kernel source checkout on the host (mounted read-only). */
   sourceDir: string;
   /** The kernel's build directory on the host, after a successful build: vmlinux with BTF, include/generated (mounted read-only). */
   kernelObjDir: string;
+  /** kernelObjDir is a whole external module kit (with vmlinux): build and ship the test modules. */
+  modules?: boolean;
   /** Emptied, then holds bpf/ (make's OUTPUT), src-bpf/ (the writable copy of the selftests directory) and build.log. */
   outDir: string;
   runners?: Runner[];
@@ -112,8 +124,12 @@ export interface SelftestsBuild {
   logTail: string[];
 }
 
-/** make's command line, as run inside the sandbox. Pure. */
-export function selftestsMakeArgv(o: { jobs: number; runners: readonly Runner[] }): string[] {
+/**
+ * make's command line, as run inside the sandbox. With modules, the test
+ * modules are targets of their own too: test_verifier needs bpf_testmod.ko
+ * but, unlike test_progs, does not depend on it. Pure.
+ */
+export function selftestsMakeArgv(o: { jobs: number; runners: readonly Runner[]; modules: boolean }): string[] {
   return [
     'make',
     '-C',
@@ -121,10 +137,12 @@ export function selftestsMakeArgv(o: { jobs: number; runners: readonly Runner[] 
     `OUTPUT=${OUT}/bpf`,
     `VMLINUX_BTF=${OBJ}/vmlinux`,
     `GENDIR=${OBJ}/include/generated`,
+    ...(o.modules ? [`KDIR=${OBJ}`] : []),
     'feature-llvm=0',
-    `TRUNNER_EXTRA_FILES=${EXTRA_FILES}`,
+    `TRUNNER_EXTRA_FILES=${extraFiles(o.modules)}`,
     `-j${o.jobs}`,
     ...o.runners,
+    ...(o.modules ? TEST_MODULES.map((m) => `${OUT}/bpf/${m}`) : []),
   ];
 }
 
@@ -135,8 +153,8 @@ export function selftestsMakeArgv(o: { jobs: number; runners: readonly Runner[] 
  * embedded as skeletons) and starts urandom_read, uprobe_multi, xdp_synproxy
  * and the two scripts; a flavour (test_progs-no_alu32) runs in its
  * subdirectory with that flavour's .bpf.o. test_maps opens a few ./X.bpf.o
- * too; test_verifier needs nothing but itself and bpf_testmod.ko (which
- * ksci does not build: see the top of this file).
+ * too; test_verifier needs nothing but itself and bpf_testmod.ko (when
+ * modules were built: see the top of this file).
  */
 export function shipList(listing: string[], runners: readonly Runner[]): string[] {
   const want = new Set<string>();
@@ -144,9 +162,10 @@ export function shipList(listing: string[], runners: readonly Runner[]): string[
   for (const r of runners) {
     if (listing.includes(r)) want.add(r);
     if (r === 'test_maps') topBpf.forEach((f) => want.add(f));
+    if (r === 'test_verifier' && listing.includes('bpf_testmod.ko')) want.add('bpf_testmod.ko');
     if (!r.startsWith('test_progs')) continue;
     const flavour = r.slice('test_progs'.length + 1);
-    const extras = listing.filter((f) => !f.includes('/') && /^(urandom_read|liburandom_read\.so|uprobe_multi|xdp_synproxy|sign-file|ima_setup\.sh|verify_sig_setup\.sh|btf_dump_test_case_.*\.c)$/.test(f));
+    const extras = listing.filter((f) => !f.includes('/') && (TEST_MODULES.includes(f) || /^(urandom_read|liburandom_read\.so|uprobe_multi|xdp_synproxy|sign-file|ima_setup\.sh|verify_sig_setup\.sh|btf_dump_test_case_.*\.c)$/.test(f)));
     if (flavour === '') topBpf.concat(extras).forEach((f) => want.add(f));
     else {
       listing.filter((f) => f.startsWith(`${flavour}/`) && f.endsWith('.bpf.o')).forEach((f) => want.add(f));
@@ -224,10 +243,10 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
     ],
     cwd: OUT,
     env: { PATH: `${llvm}:/usr/bin:/bin:/usr/sbin:/sbin`, HOME: '/tmp', LC_ALL: 'C' },
-    argv: selftestsMakeArgv({ jobs: env.jobs, runners }),
+    argv: selftestsMakeArgv({ jobs: env.jobs, runners, modules: o.modules ?? false }),
     limits: { cpuSeconds: env.limits.cpuSeconds, fileBytes: env.limits.fileBytes },
   };
-  env.log.info({ runners, llvm, kernel: o.kernelObjDir }, 'building BPF selftests');
+  env.log.info({ runners, llvm, kernel: o.kernelObjDir, modules: o.modules ?? false }, 'building BPF selftests');
   let done = 0;
   let lastReport = 0;
   const run = await runSandboxed(spec, {
@@ -250,7 +269,8 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
 
   const logText = readFileSync(logFile, 'utf8');
   const analysis = analyzeBuildLog(logText);
-  const status = run.exitCode === 0 && runners.every((r) => existsSync(join(output, r))) ? 'ok' : 'failed';
+  const built = [...runners, ...(o.modules ? TEST_MODULES : [])];
+  const status = run.exitCode === 0 && built.every((r) => existsSync(join(output, r))) ? 'ok' : 'failed';
   const files = status === 'ok' ? shipList(listFiles(output), runners) : [];
   const strippable = files.filter((f) => !/\.(c|sh)$/.test(f));
   if (status === 'ok' && (o.strip ?? true) && strippable.length > 0) {
@@ -259,7 +279,7 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
     if (strip.exitCode !== 0) env.log.warn({ exitCode: strip.exitCode, log: logFile }, 'stripping the BPF selftests failed; shipping them unstripped');
   }
   const libraries = new Set<string>();
-  for (const f of files.filter((f) => !/\.(o|c|sh)$/.test(f))) {
+  for (const f of files.filter((f) => !/\.(o|ko|c|sh)$/.test(f))) {
     // Only ELF files answer; "not a dynamic executable" and scripts give nothing.
     const { stdout } = await execFileP('ldd', [join(output, f)]).catch(() => ({ stdout: '' }));
     for (const l of parseLdd(stdout)) libraries.add(l);

@@ -75,7 +75,7 @@ export function buildDetails(outcome: StageOutcome): string[] {
     if (b.selftests) {
       for (const [side, t] of [['base', b.selftests.base], ['series', b.selftests.series]] as const) {
         const how = t.cacheHit ? 'cached' : `${Math.round(t.durationMs / 1000)} s`;
-        lines.push(`  BPF selftests (${side}): ${t.status === 'ok' ? `built ${t.runners.join(', ')}, ${t.files} files` : 'FAILED'} ${how}${t.dropped.length ? `; left out (no BPF source in the tree): ${t.dropped.map((d) => d.test).join(', ')}` : ''}`);
+        lines.push(`  BPF selftests (${side}): ${t.status === 'ok' ? `built ${t.runners.join(', ')}${t.modules ? ' and the test modules' : ''}, ${t.files} files` : 'FAILED'} ${how}${t.dropped.length ? `; left out (no BPF source in the tree): ${t.dropped.map((d) => d.test).join(', ')}` : ''}`);
         if (t.status !== 'ok') lines.push(...(t.firstError ? t.firstError.context.slice(0, CONTEXT_LINES) : t.logTail.slice(-12)).map((l) => `    ${l}`));
       }
     }
