@@ -111,4 +111,15 @@ describe('ksci CLI', () => {
     assert.match(asTest.stderr, /suite pktgen is a perf suite/);
     assert.match(asTest.stderr, /ksci perf --base .* --suite pktgen/);
   });
+
+  it('ksci test of a BPF suite needs the selftests build to run, and one that holds its runners', () => {
+    const kernel = join(dir, 'fake-bzImage');
+    writeFileSync(kernel, 'not a kernel');
+    const none = ksci(join(dir, 'data'), config, 'test', '--kernel', kernel, '--suite', 'bpf');
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /suite bpf runs the BPF selftests: --selftests names the build to run/);
+    const empty = ksci(join(dir, 'data'), config, 'test', '--kernel', kernel, '--suite', 'bpf', '--selftests', dir);
+    assert.equal(empty.code, 2, empty.stderr);
+    assert.match(empty.stderr, /holds none of suite bpf's runners \(test_progs, test_progs-no_alu32, test_verifier\)/);
+  });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
@@ -15,6 +15,7 @@ import { pipelineStages, rolesOf } from '../stages/index.js';
 import type { RunRecord, RunStatus } from '../store/results.js';
 import { settle } from '../compare/tests.js';
 import { loadKnownSplats, vmSettings } from '../stages/test.js';
+import { selftestsGuestFiles } from '../build/bpf-selftests.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import { runKernel } from '../vm/kernel-run.js';
 import { checkEnvironment } from './doctor.js';
@@ -263,7 +264,8 @@ program
   .option('--retries <n>', 'run a failing test again this many times', (v) => Number(v))
   .option('-j, --parallel <n>', 'VMs at once, each with a share of the tests', parseIntOption)
   .option('-o, --out <dir>', 'console and channel logs go here (default: a new directory under the data dir)')
-  .action(async (opts: { kernel: string; suite: string; only?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; retries?: number; parallel?: number; out?: string }, cmd: Command) => {
+  .option('--selftests <dir>', 'the BPF selftests build a suite that needs them runs (its artifact directory, as a report\'s reproducer names it)')
+  .action(async (opts: { kernel: string; suite: string; only?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; retries?: number; parallel?: number; out?: string; selftests?: string }, cmd: Command) => {
     const { config, log } = setup(cmd);
     const kernel = resolve(opts.kernel);
     if (statSafe(kernel) <= 0) throw new UsageError(`no kernel image at ${kernel}`);
@@ -272,6 +274,9 @@ program
     const unknown = (opts.only ?? []).filter((n) => !full.tests.some((t) => t.name === n));
     if (unknown.length) throw new UsageError(`suite ${full.name} has no test(s) ${unknown.join(', ')}`, `its tests: ${full.tests.map((t) => t.name).join(', ')}`);
     const suite = opts.only ? { ...full, tests: full.tests.filter((t) => opts.only!.includes(t.name)) } : full;
+    const selftests = opts.selftests ? resolve(opts.selftests) : null;
+    if (full.needs.includes('bpf-selftests') && !selftests) throw new UsageError(`suite ${full.name} runs the BPF selftests: --selftests names the build to run`, 'a report\'s reproducer names it; the build stage stores one per kernel under the data directory\'s artifacts/');
+    if (selftests && !full.bpfRunners.some((r) => existsSync(join(selftests, r)))) throw new UsageError(`${selftests} holds none of suite ${full.name}'s runners (${full.bpfRunners.join(', ')})`);
     const outDir = resolve(opts.out ?? join(config.dataDir, 'vm', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`));
     const ctl = new AbortController();
     const removeHandlers = onShutdown(log, async () => ctl.abort(), () => process.exit(EXIT.interrupted));
@@ -285,6 +290,7 @@ program
         retries: opts.retries ?? vm.retries,
         maxBoots: Math.max(vm.maxBoots, opts.parallel ?? 1),
         parallel: opts.parallel ?? vm.parallel,
+        ...(selftests ? { extraFiles: selftestsGuestFiles(selftests) } : {}),
         known: loadKnownSplats(config),
         tree: 'local',
         outDir,

@@ -11,7 +11,7 @@ import type { StageDefinition, StageResult } from '../pipeline/stage.js';
 import { BuildStageDataSchema } from '../report/build.js';
 import { suiteSummary, type SuiteRunData, type TestStageData } from '../report/test.js';
 import { sandboxAvailable } from '../sandbox/run.js';
-import { selftestsFiles } from '../build/bpf-selftests.js';
+import { selftestsGuestFiles } from '../build/bpf-selftests.js';
 import { splitExpanded } from '../selftests/expand.js';
 import { parseKnownSplats, type KnownSplat } from '../splat/splat.js';
 import { loadSuite, suitesDir, type Suite } from '../suite/suite.js';
@@ -68,7 +68,7 @@ export const testStage: StageDefinition = {
         const outDir = join(config.dataDir, 'runs', run.runId, 'test', name);
         const common = { suite, known, tree: run.tree.name, config, log: ctx.log, signal: ctx.signal, ...(remote ? { executor: remote.boot } : {}) };
         if (suite.needs.includes('bpf-selftests') && !build.selftests) throw new InfraError(`suite ${name} needs the BPF selftests, which the build stage did not build`);
-        const shipped = (dir: string | undefined) => (dir ? selftestsFiles(dir).map((f) => ({ host: join(dir, f), guest: `/ksci/suite/bpf-selftests/${f}` })) : []);
+        const shipped = (dir: string | undefined) => (dir ? selftestsGuestFiles(dir) : []);
 
         await ctx.progress({ message: `${name}: base ${build.base.commit.slice(0, 12)}` });
         const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, build.selftests?.base.artifactKey ?? null, suite.hash, vmShape(config)])).digest('hex');
@@ -96,7 +96,7 @@ export const testStage: StageDefinition = {
           base: { ...base, commit: build.base.commit, kernel: join(build.base.artifactDir, 'bzImage'), cached: cachedBase !== null },
           series: { ...series, commit: build.series.commit, kernel: seriesKernel, cached: false },
           comparison,
-          reproducer: series.bootFailure || blamed.length ? reproducer(seriesKernel, suite, [...new Set(blamed)], build.series.commit, run.tree.name) : [],
+          reproducer: series.bootFailure || blamed.length ? reproducer(seriesKernel, build.selftests?.series.artifactDir ?? null, suite, [...new Set(blamed)], build.series.commit, run.tree.name) : [],
         });
       }
     } finally {
@@ -193,14 +193,17 @@ function writeCachedBase(config: Config, key: string, run: KernelRun): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** The commands that rerun the failing tests on the same kernel, locally. */
-function reproducer(kernel: string, suite: Suite, tests: string[], commit: string, tree: string): string[] {
+/** The commands that rerun the failing tests on the same kernel (and the same BPF selftests build), locally. */
+export function reproducer(kernel: string, selftests: string | null, suite: Suite, tests: string[], commit: string, tree: string): string[] {
   const parts = tests.map(splitExpanded);
   const runners = [...new Set(parts.map((p) => p.suiteTest))];
-  const inner = parts.filter((p) => p.id !== null).map((p) => p.id!);
+  const inner = (kind: string) => parts.filter((p) => p.id !== null && suite.tests.find((t) => t.name === p.suiteTest)?.results === kind).map((p) => p.id!);
+  const progs = inner('test_progs');
+  const verifier = inner('test_verifier');
   return [
     `# kernel: tree ${tree} at ${commit.slice(0, 12)}, config ${suite.config}`,
-    ...(inner.length ? [`# failing test_progs tests: ${inner.join(', ')} (test_progs -a NAME runs one)`] : []),
-    `ksci test --kernel ${kernel} --suite ${suite.name}${runners.length ? ` --only ${runners.join(',')}` : ''}`,
+    ...(progs.length ? [`# failing test_progs tests: ${progs.join(', ')} (test_progs -a NAME runs one)`] : []),
+    ...(verifier.length ? [`# failing test_verifier entries: ${verifier.join(', ')} (test_verifier N runs entry N of its table)`] : []),
+    `ksci test --kernel ${kernel}${selftests ? ` --selftests ${selftests}` : ''} --suite ${suite.name}${runners.length ? ` --only ${runners.join(',')}` : ''}`,
   ];
 }
