@@ -20,10 +20,17 @@ KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils
   build-essential flex bison bc libelf-dev libssl-dev dwarves ccache bubblewrap
   qemu-system-x86 busybox-static cpio iproute2 ethtool openssh-client openssh-server
   public-inbox b4)
+# What the tests need besides (.ci/run installs both lists):
+#   clang-19 lld-19 llvm-19 rsync zstd
+#                      building the BPF selftests (rsync: their Makefile;
+#                      zstd: unpacking Debian's kernel for its BTF)
+KSCI_TEST_PACKAGES=(clang-19 lld-19 llvm-19 rsync zstd)
 
+# ensure_debian_packages [PACKAGE...]: installs those missing (default: KSCI_DEBIAN_PACKAGES).
 ensure_debian_packages() {
   local missing=() p
-  for p in "${KSCI_DEBIAN_PACKAGES[@]}"; do
+  [ $# -gt 0 ] || set -- "${KSCI_DEBIAN_PACKAGES[@]}"
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
