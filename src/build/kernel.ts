@@ -27,6 +27,8 @@ const CCACHE = '/ksci/ccache';
 const KCONFIGS = '/ksci/kconfigs';
 
 const ARTIFACT_FILES = ['arch/x86/boot/bzImage', 'vmlinux', '.config', 'System.map'];
+const MAX_ERRORS = 20;
+const LOG_TAIL_LINES = 40;
 /**
  * What out-of-tree modules are built against (bpf_testmod for the BPF
  * selftests), packed by the kernel's own scripts/package/install-extmod-build
@@ -39,8 +41,6 @@ export const EXTMOD_KIT = 'extmod.tar.gz';
 export function kernelTargets(fragments: KernelConfig['fragments']): string[] {
   return requestedSettings(fragments).get('CONFIG_MODULES')?.value === 'y' ? ['bzImage', 'modules'] : ['bzImage'];
 }
-const MAX_ERRORS = 20;
-const LOG_TAIL_LINES = 40;
 
 export interface BuildEnv {
   arch: string;
