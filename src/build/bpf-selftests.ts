@@ -85,11 +85,11 @@ export async function bpfSelftestsFor(
 }
 
 /** Where a suite that needs the BPF selftests finds them in the guest. */
-export const GUEST_SELFTESTS_DIR = '/ksci/suite/bpf-selftests';
+const GUEST_SELFTESTS_DIR = '/ksci/suite/bpf-selftests';
 
-/** A stored set (or any directory of runners and their files) as the guest gets it. */
-export function selftestsGuestFiles(dir: string): { host: string; guest: string }[] {
-  return selftestsFiles(dir).map((f) => ({ host: join(dir, f), guest: `${GUEST_SELFTESTS_DIR}/${f}` }));
+/** A stored set (or any directory of runners and their files; `files`: only those, relative to it) as the guest gets it. */
+export function selftestsGuestFiles(dir: string, files: string[] = selftestsFiles(dir)): { host: string; guest: string }[] {
+  return files.map((f) => ({ host: join(dir, f), guest: `${GUEST_SELFTESTS_DIR}/${f}` }));
 }
 
 /** The shipped files of a stored set, for the guest: relative paths, a flavour's under its subdirectory. */

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GUEST_SELFTESTS_DIR } from '../build/bpf-selftests.js';
+import { selftestsGuestFiles } from '../build/bpf-selftests.js';
 import { buildSelftests, findLlvmBinDir } from '../build/selftests.js';
 import { silentLogger } from '../log.js';
 import { loadSuite } from '../suite/suite.js';
@@ -70,7 +70,7 @@ describe('BPF selftests subset on Debian\'s prebuilt kernel', { skip, timeout: 6
       accel: 'auto',
       limits: { bootTimeoutMs: 180_000, runTimeoutMs: 20 * 60_000, testGraceMs: 30_000, maxOutputBytes: 64 << 20 },
       busybox: '/bin/busybox',
-      extraFiles: built.files.map((f) => ({ host: join(built.outDir, f), guest: `${GUEST_SELFTESTS_DIR}/${f}` })),
+      extraFiles: selftestsGuestFiles(built.outDir, built.files),
       retries: 0,
       maxBoots: 2,
       known: [],

@@ -95,7 +95,6 @@ export interface Suite {
   binaries: string[];
   tools: { name: string; source: string }[];
   cmdline: string[];
-  results: ResultsKind;
   needs: 'bpf-selftests'[];
   bpfRunners: Runner[];
   vm: { memoryMiB?: number | undefined; cpus?: number | undefined };
@@ -149,7 +148,6 @@ export function loadSuite(dir: string, name: string): Suite {
     binaries: s.binaries,
     tools: s.tools,
     cmdline: s.cmdline,
-    results: s.results,
     needs: s.needs,
     bpfRunners: s.bpfRunners,
     vm: s.vm,
