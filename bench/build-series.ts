@@ -72,7 +72,7 @@ async function reference(): Promise<number> {
   return source.use(async (checkout) => {
     const start = performance.now();
     await checkout(head);
-    const r = await builder.sandboxed(dir, builder.makeCommand(), join(work, 'ref.log'));
+    const r = await builder.sandboxed(dir, false, builder.makeCommand(), join(work, 'ref.log'));
     const ms = performance.now() - start;
     if (r.exitCode !== 0) throw new Error(`reference make failed, see ${join(work, 'ref.log')}`);
     rmSync(dir, { recursive: true, force: true });

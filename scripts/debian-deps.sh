@@ -40,3 +40,16 @@ ensure_debian_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
+
+# ensure_sandbox_user [NAME]: when run as root (or with sudo), creates the
+# unprivileged system user a root worker runs builds and boots as
+# (config sandbox.user, default ksci-sandbox; src/sandbox/identity.ts).
+# A worker that is not root runs them as itself and needs none.
+ensure_sandbox_user() {
+  local user=${1:-ksci-sandbox}
+  id -u "$user" >/dev/null 2>&1 && return 0
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "ksci: creating the sandbox user $user (untrusted builds never run as root)" >&2
+  "${sudo[@]}" useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
+}

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/debian-deps.sh
 ensure_debian_packages
+[ "$(id -u)" -ne 0 ] || ensure_sandbox_user
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
 exec ./bin/ksci run "${1:-examples/series/pass.mbox}"

@@ -1,6 +1,7 @@
-import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
+import { copyRegular } from '../sandbox/outputs.js';
 
 const ManifestSchema = z.object({
   key: z.string(),
@@ -61,8 +62,9 @@ export class ArtifactStore {
         mkdirSync(dirname(join(tmp, name)), { recursive: true });
         // Copied, not hard-linked: the next build in the same build dir
         // rewrites some outputs in place (bzImage is truncated and written).
-        copyFileSync(from, join(tmp, name), constants.COPYFILE_FICLONE);
-        listed[name] = { bytes: statSync(from).size };
+        // Never through a link: the files come from directories untrusted
+        // builds wrote (a bzImage that is a link to a host file is refused).
+        listed[name] = { bytes: copyRegular(from, join(tmp, name)) };
       }
       const manifest: Manifest = { key, createdAt: new Date().toISOString(), inputs, files: listed };
       writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2));

@@ -1,16 +1,15 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, constants, cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, constants, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { promisify } from 'node:util';
 import { z } from 'zod';
+import { CancelledError, InfraError } from '../errors.js';
+import { runSandboxed } from '../sandbox/run.js';
 import type { BuildEnv, BuildOutcome } from './kernel.js';
 import { BuildOutcomeSchema, EXTMOD_KIT } from './kernel.js';
 import { RUNNERS, type Runner } from '../selftests/runners.js';
 import { buildSelftests, findLlvmBinDir } from './selftests.js';
 import type { SourceTree } from './workspace.js';
 
-const execFileP = promisify(execFile);
 
 /** Bumped when what goes into the shipped set changes. */
 const FORMAT = 'bpf-selftests-v3';
@@ -65,9 +64,9 @@ export async function bpfSelftestsFor(
   mkdirSync(join(obj, 'include'), { recursive: true });
   const kit = join(kernel.artifactDir, EXTMOD_KIT);
   const modules = existsSync(kit);
-  if (modules) await execFileP('tar', ['-xzf', kit, '-C', obj], { signal: o.env.signal });
-  else cpSync(join(o.baseObjDir, 'include', 'generated'), join(obj, 'include', 'generated'), { recursive: true });
   copyFileSync(join(kernel.artifactDir, 'vmlinux'), join(obj, 'vmlinux'), constants.COPYFILE_FICLONE);
+  if (modules) await unpackKit(kit, obj, o.env);
+  else cpSync(join(o.baseObjDir, 'include', 'generated'), join(obj, 'include', 'generated'), { recursive: true });
   try {
     const built = await o.source.use(async (checkout) => {
       await checkout(kernel.commit);
@@ -82,6 +81,32 @@ export async function bpfSelftestsFor(
     rmSync(obj, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });
   }
+}
+
+/**
+ * Unpacks a kernel's external module kit into `obj`. The kit is what the
+ * series' build packed: tar runs in the sandbox, where a member named
+ * ../../etc/x or a link pointing out can reach nothing of the host.
+ */
+async function unpackKit(kit: string, obj: string, env: BuildEnv): Promise<void> {
+  const logFile = `${obj}.unpack.log`;
+  const run = await runSandboxed(
+    {
+      binds: [
+        { host: kit, inside: '/ksci/kit.tar.gz', writable: false },
+        { host: obj, inside: '/ksci/obj', writable: true },
+      ],
+      cwd: '/ksci/obj',
+      env: { PATH: '/usr/bin:/bin', HOME: '/tmp', LC_ALL: 'C' },
+      argv: ['tar', '-xzf', '/ksci/kit.tar.gz', '--no-same-owner', '-C', '/ksci/obj'],
+      limits: { cpuSeconds: 600, fileBytes: env.limits.fileBytes, memoryBytes: env.limits.memoryBytes, pids: 64 },
+    },
+    { logFile, timeoutMs: 10 * 60_000, signal: env.signal, diskWatch: { dir: obj, maxBytes: env.limits.buildDirBytes } },
+  );
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim() : '';
+  rmSync(logFile, { force: true });
+  if (run.killed === 'cancelled' || env.signal?.aborted) throw new CancelledError('unpacking the external module kit was cancelled');
+  if (run.exitCode !== 0 || run.killed) throw new InfraError(`cannot unpack the kernel's external module kit ${kit}: ${run.killed ?? `tar exited ${run.exitCode}`}${log ? `: ${log.split('\n').slice(-3).join(' / ')}` : ''}`);
 }
 
 /** Where a suite that needs the BPF selftests finds them in the guest. */

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
@@ -9,7 +9,8 @@ import type { ArtifactStore } from '../artifacts/store.js';
 import { describeMismatch, requestedSettings, verifyConfig, type ConfigMismatch } from '../kconfig/fragment.js';
 import type { KernelConfig } from '../kconfig/load.js';
 import type { Logger } from '../log.js';
-import type { SandboxSpec } from '../sandbox/bwrap.js';
+import type { SandboxLimits, SandboxSpec } from '../sandbox/bwrap.js';
+import { outputPath, readOutput } from '../sandbox/outputs.js';
 import { runSandboxed, type SandboxRun } from '../sandbox/run.js';
 import { gitAt } from '../tree/git.js';
 import { withLock } from '../tree/lock.js';
@@ -49,7 +50,7 @@ export interface BuildEnv {
   cacheDir: string;
   ccacheDir: string;
   ccacheMaxSize: string;
-  limits: { timeoutMs: number; cpuSeconds: number; fileBytes: number; buildDirBytes: number };
+  limits: { timeoutMs: number; cpuSeconds: number; fileBytes: number; buildDirBytes: number; memoryBytes: number; pids: number; tmpBytes: number };
   artifacts: ArtifactStore;
   log: Logger;
   signal?: AbortSignal | undefined;
@@ -143,7 +144,7 @@ export class KernelBuilder {
         mkdirSync(this.objDir, { recursive: true });
         await checkout(commit);
         const state = readState(this.objDir);
-        const outcome = await this.make(this.objDir, { commit, treeId, key, label: 'base', before: state, changed: state ? await changedFiles(this.tree, state.commit, commit) : [] });
+        const outcome = await this.make(this.objDir, { commit, treeId, key, label: 'base', trusted: true, before: state, changed: state ? await changedFiles(this.tree, state.commit, commit) : [] });
         if (outcome.status === 'ok') writeState(this.objDir, { commit, steps: outcome.steps, warnings: outcome.warnings });
         return outcome;
       }, this.env.signal);
@@ -175,26 +176,32 @@ export class KernelBuilder {
         for (const c of commits) {
           await checkout(c.commit);
           const step = await this.keyOf(c.commit);
-          const outcome = await this.make(scratch, { commit: c.commit, treeId: step.treeId, key: step.key, label: `patch ${c.counter}`, before: prev, changed: await changedFiles(this.tree, prev.commit, c.commit) });
+          const outcome = await this.make(scratch, { commit: c.commit, treeId: step.treeId, key: step.key, label: `patch ${c.counter}`, trusted: false, before: prev, changed: await changedFiles(this.tree, prev.commit, c.commit) });
           perPatch.push({ counter: c.counter, outcome });
           if (outcome.status !== 'ok') return { head: outcome, perPatch };
           prev = { commit: c.commit, steps: outcome.steps, warnings: outcome.warnings };
         }
         if (commits.length > 0 && prev.commit === head) return { head: perPatch[perPatch.length - 1]!.outcome, perPatch };
         await checkout(head);
-        const outcome = await this.make(scratch, { commit: head, treeId, key, label: 'series', before: prev, changed: await changedFiles(this.tree, prev.commit, head) });
+        const outcome = await this.make(scratch, { commit: head, treeId, key, label: 'series', trusted: false, before: prev, changed: await changedFiles(this.tree, prev.commit, head) });
         return { head: outcome, perPatch };
       }, this.env.signal);
     } finally {
       rmSync(scratch, { recursive: true, force: true });
+      rmSync(logsDir(scratch), { recursive: true, force: true });
     }
   }
 
-  /** Configure and make in `dir` (the source is already at `commit`), analyse, and store the artifacts. */
-  private async make(dir: string, job: { commit: string; treeId: string; key: string; label: string; before: DirState | null; changed: string[] }): Promise<BuildOutcome> {
+  /**
+   * Configure and make in `dir` (the source is already at `commit`), analyse,
+   * and store the artifacts. `trusted`: a commit of the tree itself (a base),
+   * which may add to the shared ccache; a series' build only reads it.
+   */
+  private async make(dir: string, job: { commit: string; treeId: string; key: string; label: string; trusted: boolean; before: DirState | null; changed: string[] }): Promise<BuildOutcome> {
     const { env } = this;
     const started = Date.now();
-    const logs = join(dir, 'ksci-logs');
+    // Beside the build directory, not in it: the build cannot swap its own log for a link to a host file.
+    const logs = logsDir(dir);
     rmSync(logs, { recursive: true, force: true });
     mkdirSync(logs, { recursive: true });
     const configLog = join(logs, 'config.log');
@@ -203,22 +210,22 @@ export class KernelBuilder {
     // valid unless a Kconfig file changed: then configuring again (20 s
     // here) would only reproduce it. make still syncs it as usual.
     const reconfigure = !job.before || !existsSync(join(dir, '.config')) || job.changed.some(affectsKconfig);
-    let base: SandboxRun = { exitCode: 0, killed: null, durationMs: 0 };
+    let base: SandboxRun = { exitCode: 0, killed: null, durationMs: 0, outOfMemory: false, processCapHit: false };
     if (reconfigure) {
       env.log.info({ config: this.config.name, commit: job.commit, label: job.label }, 'configuring');
       env.onProgress?.({ message: `${this.config.name} ${job.label}: configuring` });
-      base = await this.sandboxed(dir, ['sh', '-ec', this.configureScript()], configLog);
+      base = await this.sandboxed(dir, job.trusted, ['sh', '-ec', this.configureScript()], configLog);
     }
     let mismatches: ConfigMismatch[] = [];
     let run: SandboxRun = base;
     if (base.exitCode === 0 && base.killed === null) {
-      mismatches = verifyConfig(requestedSettings(this.config.fragments), readFileSync(join(dir, '.config'), 'utf8'));
+      mismatches = verifyConfig(requestedSettings(this.config.fragments), readOutput(dir, '.config'));
       if (mismatches.length === 0) {
         env.log.info({ config: this.config.name, label: job.label, jobs: env.jobs }, 'building');
         const total = job.before?.steps;
         let done = 0;
         let lastReport = 0;
-        run = await this.sandboxed(dir, this.makeCommand(), buildLog, (line) => {
+        run = await this.sandboxed(dir, job.trusted, this.makeCommand(), buildLog, (line) => {
           if (!isBuildStep(line)) return;
           done++;
           const now = Date.now();
@@ -229,13 +236,14 @@ export class KernelBuilder {
         });
         if (run.exitCode === 0 && run.killed === null && this.targets.includes('modules')) {
           env.onProgress?.({ message: `${this.config.name} ${job.label}: packing the external module kit` });
-          run = await this.sandboxed(dir, ['sh', '-ec', extmodKitScript()], buildLog);
+          run = await this.sandboxed(dir, job.trusted, ['sh', '-ec', extmodKitScript()], buildLog);
         }
       }
     }
     if (run.killed === 'cancelled' || env.signal?.aborted) throw new CancelledError(`build of ${this.config.name} cancelled`);
     if (run.killed === 'timeout') throw new InfraError(`the ${this.config.name} build (${job.label}) took longer than ${Math.round(env.limits.timeoutMs / 60000)} min and was stopped`, 'raise build.timeoutMinutes, or look for a series that makes the build hang');
     if (run.killed === 'disk') throw new InfraError(`the ${this.config.name} build (${job.label}) grew past ${Math.round(env.limits.buildDirBytes / 2 ** 30)} GiB and was stopped`, 'raise build.maxBuildDirGiB, or look for a series that fills the disk');
+    if (run.outOfMemory && run.exitCode !== 0) throw new InfraError(`the ${this.config.name} build (${job.label}) ran out of its memory cap (${(env.limits.memoryBytes / 2 ** 30).toFixed(1)} GiB)`, 'raise build.memoryGiB or lower build.jobs, or look for a series that makes the build use far more memory');
 
     const logText = [configLog, buildLog].filter(existsSync).map((f) => readFileSync(f, 'utf8')).join('\n');
     const analysis: BuildLogAnalysis = analyzeBuildLog(logText);
@@ -265,7 +273,8 @@ export class KernelBuilder {
     env.log.info({ config: this.config.name, label: job.label, status, seconds: Math.round(outcome.durationMs / 1000), steps: analysis.steps, errors: analysis.errors.length, warnings: warnings.length }, 'build finished');
 
     const products = status === 'ok' ? [...ARTIFACT_FILES, ...(this.targets.includes('modules') ? [EXTMOD_KIT] : [])] : ['.config'];
-    const files = [configLog, buildLog, ...products.map((f) => join(dir, f))].filter(existsSync);
+    // Checked for links before they are read: the build chose what these names are.
+    const files = [configLog, buildLog, ...products.map((f) => outputPath(dir, f))].filter(existsSync);
     const outcomeFile = join(logs, 'outcome.json');
     writeFileSync(outcomeFile, JSON.stringify(outcome));
     // Only deterministic results answer the next request for the same inputs:
@@ -320,30 +329,11 @@ export class KernelBuilder {
   }
 
   /** Runs a command in `dir` in the build sandbox (source, ccache and fragments mounted as for a build). */
-  sandboxed(dir: string, argv: string[], logFile: string, onLine?: (l: string) => void): Promise<SandboxRun> {
+  sandboxed(dir: string, trusted: boolean, argv: string[], logFile: string, onLine?: (l: string) => void): Promise<SandboxRun> {
     const { env } = this;
     mkdirSync(env.ccacheDir, { recursive: true });
     const kconfigDir = this.config.files[0] ? join(this.config.files[0], '..') : dir;
-    const spec: SandboxSpec = {
-      binds: [
-        { host: this.source.dir, inside: SRC, writable: false },
-        { host: dir, inside: OBJ, writable: true },
-        { host: env.ccacheDir, inside: CCACHE, writable: true },
-        { host: kconfigDir, inside: KCONFIGS, writable: false },
-      ],
-      cwd: OBJ,
-      env: {
-        PATH: '/usr/bin:/bin:/usr/sbin:/sbin',
-        HOME: '/tmp',
-        LC_ALL: 'C',
-        CCACHE_DIR: CCACHE,
-        CCACHE_MAXSIZE: env.ccacheMaxSize,
-        KBUILD_BUILD_USER: 'ksci',
-        KBUILD_BUILD_HOST: 'ksci',
-      },
-      argv,
-      limits: { cpuSeconds: env.limits.cpuSeconds, fileBytes: env.limits.fileBytes },
-    };
+    const spec = kernelBuildSpec({ sourceDir: this.source.dir, objDir: dir, ccacheDir: env.ccacheDir, ccacheMaxSize: env.ccacheMaxSize, kconfigDir, trusted, argv, limits: env.limits });
     return runSandboxed(spec, {
       logFile,
       timeoutMs: env.limits.timeoutMs,
@@ -352,6 +342,55 @@ export class KernelBuilder {
       diskWatch: { dir, maxBytes: env.limits.buildDirBytes },
     });
   }
+}
+
+/**
+ * The sandbox of a kernel build: the source read-only, the build directory
+ * writable, the kconfig fragments read-only, and ccache. A trusted build (a
+ * commit of the tree itself) reads and writes the shared ccache. A series'
+ * build gets it read-only, mounted so and with ccache told so: whatever its
+ * Makefile does (a fake gcc with the real one's size and mtime fools ccache's
+ * default compiler check), nothing it compiled can be taken from the cache
+ * by a later build. Its own objects stay in its scratch build directory.
+ */
+export function kernelBuildSpec(o: {
+  sourceDir: string;
+  objDir: string;
+  ccacheDir: string;
+  ccacheMaxSize: string;
+  kconfigDir: string;
+  trusted: boolean;
+  argv: string[];
+  limits: SandboxLimits;
+}): SandboxSpec {
+  const ccache: Record<string, string> = o.trusted
+    ? { CCACHE_DIR: CCACHE, CCACHE_MAXSIZE: o.ccacheMaxSize }
+    : { CCACHE_DIR: CCACHE, CCACHE_READONLY: '1', CCACHE_NOSTATS: '1', CCACHE_TEMPDIR: '/tmp/ccache' };
+  return {
+    binds: [
+      { host: o.sourceDir, inside: SRC, writable: false },
+      { host: o.objDir, inside: OBJ, writable: true },
+      { host: o.ccacheDir, inside: CCACHE, writable: o.trusted },
+      { host: o.kconfigDir, inside: KCONFIGS, writable: false },
+    ],
+    cwd: OBJ,
+    env: {
+      PATH: '/usr/bin:/bin:/usr/sbin:/sbin',
+      HOME: '/tmp',
+      LC_ALL: 'C',
+      ...ccache,
+      KBUILD_BUILD_USER: 'ksci',
+      KBUILD_BUILD_HOST: 'ksci',
+    },
+    argv: o.argv,
+    limits: pickLimits(o.limits),
+  };
+}
+
+/** The sandbox's share of a build's limits (the rest, wall clock and build dir size, the worker watches). */
+export function pickLimits(l: SandboxLimits): SandboxLimits {
+  const { cpuSeconds, fileBytes, memoryBytes, pids, tmpBytes, shmBytes } = l;
+  return { cpuSeconds, fileBytes, ...(memoryBytes ? { memoryBytes } : {}), ...(pids ? { pids } : {}), ...(tmpBytes ? { tmpBytes } : {}), ...(shmBytes ? { shmBytes } : {}) };
 }
 
 /**
@@ -381,13 +420,24 @@ async function changedFiles(tree: PreparedTree, from: string, to: string): Promi
   return out.split('\n').filter(Boolean);
 }
 
+/** Where a build directory's logs go: beside it, out of the sandbox's reach. */
+function logsDir(dir: string): string {
+  return `${dir}.logs`;
+}
+
+/** Beside the directory too; ksci before 0.2 kept it inside (read once, then moved). */
+function stateFile(dir: string): string {
+  return `${dir}.state.json`;
+}
+
 function readState(dir: string): DirState | null {
-  const file = join(dir, 'ksci-state.json');
-  if (!existsSync(file) || !existsSync(join(dir, '.config'))) return null;
-  const parsed = DirStateSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  const legacy = join(dir, 'ksci-state.json');
+  if (!existsSync(stateFile(dir)) && existsSync(legacy)) renameSync(legacy, stateFile(dir));
+  if (!existsSync(stateFile(dir)) || !existsSync(join(dir, '.config'))) return null;
+  const parsed = DirStateSchema.safeParse(JSON.parse(readFileSync(stateFile(dir), 'utf8')));
   return parsed.success ? parsed.data : null;
 }
 
 function writeState(dir: string, state: DirState): void {
-  writeFileSync(join(dir, 'ksci-state.json'), JSON.stringify(state));
+  writeFileSync(stateFile(dir), JSON.stringify(state));
 }

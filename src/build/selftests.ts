@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { CancelledError, InfraError } from '../errors.js';
 import type { SandboxSpec } from '../sandbox/bwrap.js';
+import { outputPath } from '../sandbox/outputs.js';
 import { runSandboxed } from '../sandbox/run.js';
 import { parseLdd } from '../vm/initramfs.js';
-import type { BuildEnv } from './kernel.js';
+import { pickLimits, type BuildEnv } from './kernel.js';
 import { analyzeBuildLog, isBuildStep, type Diagnostic } from './log.js';
 import type { Runner } from '../selftests/runners.js';
 
@@ -225,7 +226,9 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
   mkdirSync(output, { recursive: true });
   // cp -a keeps the relative symlinks into the rest of the tree.
   await execFileP('cp', ['-a', join(o.sourceDir, SELFTESTS), srcCopy], { signal: env.signal });
-  const logFile = join(o.outDir, 'build.log');
+  // Beside the output directory: the build can write everything in it.
+  const logFile = `${o.outDir}.log`;
+  rmSync(logFile, { force: true });
   const progs = new Set(readdirSync(join(srcCopy, 'progs')).filter((f) => f.endsWith('.c')).map((f) => f.slice(0, -2)));
   const tests = readdirSync(join(srcCopy, 'prog_tests'))
     .filter((f) => f.endsWith('.c'))
@@ -244,7 +247,7 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
     cwd: OUT,
     env: { PATH: `${llvm}:/usr/bin:/bin:/usr/sbin:/sbin`, HOME: '/tmp', LC_ALL: 'C' },
     argv: selftestsMakeArgv({ jobs: env.jobs, runners, modules: o.modules ?? false }),
-    limits: { cpuSeconds: env.limits.cpuSeconds, fileBytes: env.limits.fileBytes },
+    limits: pickLimits(env.limits),
   };
   env.log.info({ runners, llvm, kernel: o.kernelObjDir, modules: o.modules ?? false }, 'building BPF selftests');
   let done = 0;
@@ -266,31 +269,28 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
   if (run.killed === 'cancelled' || env.signal?.aborted) throw new CancelledError('BPF selftests build cancelled');
   if (run.killed === 'timeout') throw new InfraError(`the BPF selftests build took longer than ${Math.round(env.limits.timeoutMs / 60000)} min and was stopped`);
   if (run.killed === 'disk') throw new InfraError(`the BPF selftests build grew past ${Math.round(env.limits.buildDirBytes / 2 ** 30)} GiB and was stopped`);
+  if (run.outOfMemory && run.exitCode !== 0) throw new InfraError(`the BPF selftests build ran out of its memory cap (${(env.limits.memoryBytes / 2 ** 30).toFixed(1)} GiB)`, 'raise build.memoryGiB or lower build.jobs');
 
   const logText = readFileSync(logFile, 'utf8');
   const analysis = analyzeBuildLog(logText);
   const built = [...runners, ...(o.modules ? TEST_MODULES : [])];
-  const status = run.exitCode === 0 && built.every((r) => existsSync(join(output, r))) ? 'ok' : 'failed';
-  const files = status === 'ok' ? shipList(listFiles(output), runners) : [];
+  // Walked without following links, from a root that is checked not to be one: the build wrote all of it.
+  const status = run.exitCode === 0 && built.every((r) => existsSync(outputPath(o.outDir, `bpf/${r}`))) ? 'ok' : 'failed';
+  const files = status === 'ok' ? shipList(listFiles(outputPath(o.outDir, 'bpf')), runners) : [];
   const strippable = files.filter((f) => !/\.(c|sh)$/.test(f));
   if (status === 'ok' && (o.strip ?? true) && strippable.length > 0) {
     // In the sandbox too: these are the series' outputs, and llvm-strip parses them.
     const strip = await runSandboxed({ ...spec, cwd: `${OUT}/bpf`, argv: ['llvm-strip', '-g', ...strippable] }, { logFile, timeoutMs: 10 * 60_000, signal: env.signal });
     if (strip.exitCode !== 0) env.log.warn({ exitCode: strip.exitCode, log: logFile }, 'stripping the BPF selftests failed; shipping them unstripped');
   }
-  const libraries = new Set<string>();
-  for (const f of files.filter((f) => !/\.(o|ko|c|sh)$/.test(f))) {
-    // Only ELF files answer; "not a dynamic executable" and scripts give nothing.
-    const { stdout } = await execFileP('ldd', [join(output, f)]).catch(() => ({ stdout: '' }));
-    for (const l of parseLdd(stdout)) libraries.add(l);
-  }
+  const libraries = status === 'ok' ? await sharedLibraries(spec, files.filter((f) => !/\.(o|ko|c|sh)$/.test(f)), `${o.outDir}.ldd.log`, env.signal) : [];
   const outcome: SelftestsBuild = {
     status,
     durationMs: Date.now() - started,
     outDir: output,
     files,
     dropped,
-    libraries: [...libraries].sort(),
+    libraries,
     logFile,
     firstError: analysis.firstError ? inSelftests(analysis.firstError) : null,
     failedTargets: analysis.failedTargets,
@@ -306,6 +306,23 @@ function inSelftests(d: Diagnostic): Diagnostic {
   return { ...d, file: `${SELFTESTS}/${d.file}` };
 }
 
+/**
+ * The host libraries the built executables load, as ldd says. ldd runs the
+ * dynamic loader on each file, which parses what the series' build made:
+ * so it runs in the sandbox too, and only libraries under /usr (all the
+ * sandbox sees of the host) can be named.
+ */
+async function sharedLibraries(spec: SandboxSpec, files: string[], logFile: string, signal: AbortSignal | undefined): Promise<string[]> {
+  if (files.length === 0) return [];
+  rmSync(logFile, { force: true });
+  // Only ELF files answer; "not a dynamic executable" and scripts give nothing.
+  const script = 'for f; do echo "== $f"; ldd "$f" || true; done';
+  await runSandboxed({ ...spec, cwd: `${OUT}/bpf`, argv: ['sh', '-c', script, 'sh', ...files] }, { logFile, timeoutMs: 5 * 60_000, signal });
+  const libs = new Set(parseLdd(readFileSync(logFile, 'utf8')));
+  rmSync(logFile, { force: true });
+  return [...libs].filter((l) => l.startsWith('/usr/') || l.startsWith('/lib')).sort();
+}
+
 /** Regular files under `root` (symlinks and directories not listed), relative. */
 function listFiles(root: string): string[] {
   const out: string[] = [];
@@ -316,7 +333,7 @@ function listFiles(root: string): string[] {
         // libbpf, bpftool and resolve_btfids objects: the build's, not the guest's.
         if (relative(root, p) === 'tools') continue;
         walk(p);
-      } else if (e.isFile() && !lstatSync(p).isSymbolicLink()) out.push(relative(root, p));
+      } else if (e.isFile()) out.push(relative(root, p));
     }
   };
   walk(root);

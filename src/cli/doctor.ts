@@ -36,7 +36,7 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
     }
   }
   const sandbox = await sandboxAvailable();
-  if (!sandbox.ok) problems.push(`builds cannot run: bubblewrap cannot create its sandbox (${sandbox.why}): apt-get install bubblewrap; in a container, allow user namespaces`);
+  if (!sandbox.ok) problems.push(`untrusted builds and boots cannot run: ${sandbox.why} (bubblewrap: apt-get install bubblewrap; in a container, allow namespaces)`);
   if (!(await detectToolchain(config.build.toolchain))) problems.push(`the ${config.build.toolchain} toolchain is missing: apt-get install build-essential flex bison bc libelf-dev libssl-dev${config.build.toolchain === 'llvm' ? ' clang lld llvm' : ''}`);
   if (!(await onPath('ccache', ['--version']))) problems.push('ccache is not installed: apt-get install ccache');
   for (const [name, spec] of Object.entries(config.build.configs)) {

@@ -18,6 +18,8 @@ import { loadKnownSplats, vmSettings } from '../stages/test.js';
 import { selftestsGuestFiles } from '../build/bpf-selftests.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import { runKernel } from '../vm/kernel-run.js';
+import { configureSandboxUser } from '../sandbox/identity.js';
+import { sandboxAvailable } from '../sandbox/run.js';
 import { checkEnvironment } from './doctor.js';
 import { loadInput } from './input.js';
 import { formatKernelRun } from './vm.js';
@@ -55,6 +57,7 @@ function setup(cmd: Command): { config: Config; file: string | null; log: Logger
   const g = cmd.optsWithGlobals<GlobalOpts>();
   const env = { ...process.env, ...(g.dataDir ? { KSCI_DATA_DIR: resolve(g.dataDir) } : {}) };
   const { config, file } = loadConfig({ file: g.config, env });
+  configureSandboxUser(config.sandbox.user);
   mkdirSync(config.dataDir, { recursive: true });
   return { config, file, log: createLogger('ksci') };
 }
@@ -530,6 +533,8 @@ configCmd
     const { config, file } = setup(cmd);
     process.stdout.write(`# ${file ? `from ${file}` : 'embedded defaults'} (+ environment)\n${YAML.stringify(config)}`);
     const problems = await checkEnvironment(config);
+    const sandbox = await sandboxAvailable();
+    if (sandbox.ok) process.stderr.write(`sandbox: ${sandbox.identity}\nsandbox: ${sandbox.resources}\n`);
     for (const p of problems) process.stderr.write(`problem: ${p}\n`);
     if (problems.length > 0) process.exitCode = EXIT.usage;
     else process.stderr.write('configuration OK\n');

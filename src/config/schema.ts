@@ -53,6 +53,9 @@ const BUILD_DEFAULTS = {
   cpuSecondsPerProcess: 3600,
   maxFileGiB: 4,
   maxBuildDirGiB: 30,
+  memoryGiB: null,
+  maxProcesses: 4096,
+  tmpGiB: 2,
   ccacheDir: null,
   ccacheMaxSize: '20G',
   newWarnings: 'fail' as const,
@@ -75,6 +78,12 @@ const Build = z.object({
   cpuSecondsPerProcess: z.number().int().positive().default(BUILD_DEFAULTS.cpuSecondsPerProcess),
   maxFileGiB: z.number().positive().default(BUILD_DEFAULTS.maxFileGiB),
   maxBuildDirGiB: z.number().positive().default(BUILD_DEFAULTS.maxBuildDirGiB),
+  /** Memory of one build's processes together (cgroup, where the host offers one); null: three quarters of this host's RAM. */
+  memoryGiB: z.number().positive().nullable().default(BUILD_DEFAULTS.memoryGiB),
+  /** Processes and threads of one build at once (cgroup pids.max, else RLIMIT_NPROC): a fork bomb stops here. */
+  maxProcesses: z.number().int().min(64).default(BUILD_DEFAULTS.maxProcesses),
+  /** The build's private /tmp (tmpfs, host RAM): its size cap. */
+  tmpGiB: z.number().positive().default(BUILD_DEFAULTS.tmpGiB),
   /** null: ~/.cache/ksci/ccache ($XDG_CACHE_HOME), shared by every data directory of the user. */
   ccacheDir: z.string().min(1).nullable().default(null),
   ccacheMaxSize: z.string().regex(/^\d+(\.\d+)?[KMGT]?$/).default('20G'),
@@ -332,6 +341,15 @@ export const ConfigSchema = z
     github: GitHub.default(GITHUB_DEFAULTS),
     /** A page with a run's full results, linked from replies and check runs: "{run}" is replaced by the run id; null: no link. */
     resultsUrl: z.string().min(1).nullable().default(null),
+    sandbox: z
+      .object({
+        /**
+         * The unprivileged system user a root worker runs builds and boots as
+         * (src/sandbox/identity.ts); a worker that is not root runs them as itself.
+         */
+        user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, 'a user name').default('ksci-sandbox'),
+      })
+      .default({ user: 'ksci-sandbox' }),
     queue: z
       .object({
         /** Attempts for infrastructure failures; bad input is never retried. */

@@ -53,7 +53,7 @@ describe('BPF selftests subset on Debian\'s prebuilt kernel', { skip, timeout: 6
       kernelObjDir: obj,
       outDir: join(dir, 'out'),
       runners: ['test_progs'],
-      env: { jobs: availableParallelism(), limits: { timeoutMs: 45 * 60_000, cpuSeconds: 3600, fileBytes: 2 ** 31, buildDirBytes: 20 * 2 ** 30 }, log: silentLogger },
+      env: { jobs: availableParallelism(), limits: { timeoutMs: 45 * 60_000, cpuSeconds: 3600, fileBytes: 2 ** 31, buildDirBytes: 20 * 2 ** 30, memoryBytes: 8 * 2 ** 30, pids: 4096, tmpBytes: 2 * 2 ** 30 }, log: silentLogger },
     });
     const buildSeconds = Math.round((Date.now() - started) / 1000);
     assert.equal(built.status, 'ok', `${built.firstError?.message ?? ''}\n${built.logTail.join('\n')}`);

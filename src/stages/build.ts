@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { ArtifactStore } from '../artifacts/store.js';
@@ -132,6 +132,9 @@ export function buildEnv(config: Config, toolchain: Toolchain, arch: string, dep
       cpuSeconds: b.cpuSecondsPerProcess,
       fileBytes: Math.round(b.maxFileGiB * 2 ** 30),
       buildDirBytes: Math.round(b.maxBuildDirGiB * 2 ** 30),
+      memoryBytes: b.memoryGiB !== null ? Math.round(b.memoryGiB * 2 ** 30) : Math.round(totalmem() * 0.75),
+      pids: b.maxProcesses,
+      tmpBytes: Math.round(b.tmpGiB * 2 ** 30),
     },
     artifacts: new ArtifactStore(join(config.dataDir, 'artifacts')),
     ...deps,

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { InfraError } from '../errors.js';
+import { copyRegular, outputPath } from '../sandbox/outputs.js';
+import { runSandboxed } from '../sandbox/run.js';
 import type { Suite } from './suite.js';
 
 const execFileP = promisify(execFile);
@@ -17,8 +19,10 @@ export interface BuiltTool {
 /**
  * Builds a suite's own C tools (suite.yaml `tools:`) statically with the
  * host's cc, once per source and compiler: a static binary runs in any
- * guest (busybox has no libc of its own) and on any x86_64 test host. These
- * are ksci's sources, not a series', so they build outside the sandbox.
+ * guest (busybox has no libc of its own) and on any x86_64 test host.
+ * These are ksci's own sources, but a suites directory is configuration
+ * anyone with a config can point elsewhere: they build in the sandbox like
+ * everything else, as the sandbox user, with no network.
  */
 export async function buildSuiteTools(suite: Suite, cacheDir: string): Promise<BuiltTool[]> {
   if (suite.tools.length === 0) return [];
@@ -36,14 +40,34 @@ export async function buildSuiteTools(suite: Suite, cacheDir: string): Promise<B
     const dir = join(cacheDir, 'tools', key);
     const out = join(dir, tool.name);
     if (!existsSync(out)) {
-      mkdirSync(dir, { recursive: true });
+      const work = `${dir}.tmp-${process.pid}`;
+      rmSync(work, { recursive: true, force: true });
+      mkdirSync(work, { recursive: true });
+      const logFile = `${work}.log`;
       try {
-        await execFileP(cc, ['-static', '-O2', '-Wall', '-o', `${out}.tmp`, source], { maxBuffer: 4 << 20 });
-      } catch (err) {
-        const e = err as { stderr?: string };
-        throw new InfraError(`building ${tool.name} of suite ${suite.name} from ${source} failed:\n${(e.stderr ?? String(err)).trim()}`, 'static linking needs libc6-dev (build-essential)');
+        const run = await runSandboxed(
+          {
+            binds: [
+              { host: dirname(source), inside: '/ksci/src', writable: false },
+              { host: work, inside: '/ksci/out', writable: true },
+            ],
+            cwd: '/ksci/out',
+            env: { PATH: '/usr/bin:/bin', HOME: '/tmp', LC_ALL: 'C' },
+            argv: [cc, '-static', '-O2', '-Wall', '-o', `/ksci/out/${tool.name}`, `/ksci/src/${basename(source)}`],
+            limits: { cpuSeconds: 300, fileBytes: 256 * 2 ** 20, memoryBytes: 2 * 2 ** 30, pids: 256 },
+          },
+          { logFile, timeoutMs: 5 * 60_000 },
+        );
+        const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim() : '';
+        if (run.exitCode !== 0 || run.killed) throw new InfraError(`building ${tool.name} of suite ${suite.name} from ${source} failed:\n${log || run.killed}`, 'static linking needs libc6-dev (build-essential)');
+        mkdirSync(dir, { recursive: true });
+        copyRegular(outputPath(work, tool.name), `${out}.tmp`);
+        chmodSync(`${out}.tmp`, 0o755);
+        renameSync(`${out}.tmp`, out);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+        rmSync(logFile, { force: true });
       }
-      renameSync(`${out}.tmp`, out);
     }
     built.push({ name: tool.name, path: out });
   }

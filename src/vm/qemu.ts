@@ -1,6 +1,7 @@
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, mkdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { openRegular } from '../sandbox/outputs.js';
 import { runSandboxed } from '../sandbox/run.js';
 import { ChannelReader, type ChannelState } from './protocol.js';
 
@@ -109,6 +110,17 @@ export interface RunVmOptions {
 }
 
 const QEMU_INSIDE = { kernel: '/ksci/vm/kernel', initramfs: '/ksci/vm/initramfs', out: '/ksci/out' };
+const QEMU_OVERHEAD_MIB = 1536;
+
+/**
+ * Where a boot's files go in its output directory. QEMU writes only the
+ * channel, in a directory of its own: the console is written by the worker
+ * from QEMU's stdout, out of reach of a QEMU the guest may have subverted.
+ */
+export function vmOutputFiles(outDir: string): { consoleFile: string; channelFile: string; qemuDir: string } {
+  const qemuDir = join(outDir, 'qemu');
+  return { consoleFile: join(outDir, 'console.log'), channelFile: join(qemuDir, 'channel.log'), qemuDir };
+}
 const POLL_MS = 200;
 const SHUTDOWN_MS = 30_000;
 
@@ -119,8 +131,8 @@ const SHUTDOWN_MS = 30_000;
  */
 export async function runVm(opts: RunVmOptions): Promise<VmRun> {
   const m = opts.machine;
-  const consoleFile = join(opts.outDir, 'console.log');
-  const channelFile = join(opts.outDir, 'channel.log');
+  const { consoleFile, channelFile, qemuDir } = vmOutputFiles(opts.outDir);
+  mkdirSync(qemuDir, { recursive: true });
   const reader = new ChannelReader(opts.nonce);
   const stopper = new AbortController();
   let stoppedBy: VmStop | null = null;
@@ -175,13 +187,20 @@ export async function runVm(opts: RunVmOptions): Promise<VmRun> {
         binds: [
           { host: m.kernel, inside: QEMU_INSIDE.kernel, writable: false },
           { host: m.initramfs, inside: QEMU_INSIDE.initramfs, writable: false },
-          { host: opts.outDir, inside: QEMU_INSIDE.out, writable: true },
+          { host: qemuDir, inside: QEMU_INSIDE.out, writable: true },
         ],
         devices: m.accel === 'kvm' ? ['/dev/kvm'] : [],
         cwd: QEMU_INSIDE.out,
         env: { PATH: '/usr/bin:/bin', HOME: QEMU_INSIDE.out },
         argv,
-        limits: { cpuSeconds: Math.ceil((opts.limits.runTimeoutMs / 1000) * (m.cpus + 1)), fileBytes: opts.limits.maxOutputBytes },
+        limits: {
+          cpuSeconds: Math.ceil((opts.limits.runTimeoutMs / 1000) * (m.cpus + 1)),
+          fileBytes: opts.limits.maxOutputBytes,
+          // Guest RAM, TCG's translation cache (up to 1 GiB) and QEMU itself.
+          memoryBytes: (m.memoryMiB + QEMU_OVERHEAD_MIB) * 2 ** 20,
+          pids: 512,
+          tmpBytes: 64 * 2 ** 20,
+        },
       },
       {
         logFile: consoleFile,
@@ -218,17 +237,18 @@ export async function runVm(opts: RunVmOptions): Promise<VmRun> {
   };
 }
 
-/** Reads what was appended to a file since `offset`. */
+/** Reads what was appended to a file since `offset`; never through a link (QEMU's directory is the sandbox's). */
 function drain(file: string, offset: number, onText: (text: string) => void): number {
-  let size: number;
+  let fd: number;
   try {
-    size = statSync(file).size;
-  } catch {
-    return offset; // QEMU has not created it yet.
+    fd = openRegular(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return offset; // QEMU has not created it yet.
+    throw err;
   }
-  if (size <= offset) return offset;
-  const fd = openSync(file, 'r');
   try {
+    const size = fstatSync(fd).size;
+    if (size <= offset) return offset;
     const buf = Buffer.alloc(size - offset);
     const n = readSync(fd, buf, 0, buf.length, offset);
     onText(buf.subarray(0, n).toString('utf8'));

@@ -24,6 +24,7 @@ import type { RedisHandle } from '../queue/redis.js';
 import { loadSuite, type SuiteTest } from '../suite/suite.js';
 import { runGuest, type GuestOptions, type GuestRun } from './guest.js';
 import { readChannel, TEST_NAME, type ChannelState } from './protocol.js';
+import { vmOutputFiles } from './qemu.js';
 
 export const VM_QUEUE = 'ksci-vm';
 /** Running boots are cancelled by job id on this channel; the key stops a worker starting one the coordinator gave up on. */
@@ -483,10 +484,10 @@ export async function remoteExecutor(deps: {
 
 /** A boot that never ran (cancelled before a host took it, or its host never answered): what runGuest returns when cancelled at once. */
 function notRun(o: GuestOptions, started: number): GuestRun {
-  const consoleFile = join(o.outDir, 'console.log');
+  const { consoleFile, channelFile } = vmOutputFiles(o.outDir);
   return {
     consoleFile,
-    channelFile: join(o.outDir, 'channel.log'),
+    channelFile,
     channel: readChannel('', 'none'),
     stoppedBy: 'cancelled',
     stoppedDuring: null,
