@@ -48,7 +48,12 @@ mkdirSync(work, { recursive: true });
 const tree = await ensureTree(treeConfig, { cacheDir, log });
 const base = (await resolveBase(tree, null)).commit;
 const series = await loadSeries(join(packageRoot, 'bench', 'fixtures', 'net-core-3.mbox'), config.limits);
-const applied = await applySeries(tree, series, { runId: `bench-${process.pid}`, workRoot: work, mergedCheckDepth: 0, log });
+const applied = await applySeries(tree, series, {
+  runId: `bench-${process.pid}`,
+  workRoot: work,
+  mergedCheckDepth: 0,
+  log,
+});
 if (applied.status !== 'applied') throw new Error(`bench series does not apply: ${applied.status}`);
 const head = applied.headCommit;
 
@@ -60,7 +65,9 @@ const builder = new KernelBuilder(tree, source, loadKernelConfig(config.build, '
 let t = performance.now();
 const baseOutcome = await builder.buildBase(base);
 if (baseOutcome.status !== 'ok') throw new Error(`base does not build: ${baseOutcome.status}`);
-console.log(`base ${base.slice(0, 12)} (config vm, ${env.jobs} jobs): ${baseOutcome.cacheHit ? 'already built' : `built in ${((performance.now() - t) / 1000).toFixed(0)} s`}`);
+console.log(
+  `base ${base.slice(0, 12)} (config vm, ${env.jobs} jobs): ${baseOutcome.cacheHit ? 'already built' : `built in ${((performance.now() - t) / 1000).toFixed(0)} s`}`,
+);
 
 const atBase = () => source.use(async (checkout) => checkout(base));
 
@@ -87,7 +94,8 @@ async function viaKsci(): Promise<number> {
   const start = performance.now();
   const r = await builder.buildSeries(baseOutcome, head, work);
   const ms = performance.now() - start;
-  if (r.head.status !== 'ok' || r.head.cacheHit) throw new Error(`ksci build: ${r.head.status}${r.head.cacheHit ? ' (cache hit)' : ''}`);
+  if (r.head.status !== 'ok' || r.head.cacheHit)
+    throw new Error(`ksci build: ${r.head.status}${r.head.cacheHit ? ' (cache hit)' : ''}`);
   return ms;
 }
 
@@ -100,7 +108,9 @@ for (let i = 0; i < reps; i++) {
 }
 const r = median(ref);
 const k = median(ksci);
-console.log(`3-patch net/core series on a warm base: reference median ${(r / 1000).toFixed(1)} s, ksci median ${(k / 1000).toFixed(1)} s, ratio ksci/reference ${(k / r).toFixed(2)} (goal <= 1.1)`);
+console.log(
+  `3-patch net/core series on a warm base: reference median ${(r / 1000).toFixed(1)} s, ksci median ${(k / 1000).toFixed(1)} s, ratio ksci/reference ${(k / r).toFixed(2)} (goal <= 1.1)`,
+);
 
 const hits: number[] = [];
 for (let i = 0; i < 5; i++) {
@@ -112,5 +122,7 @@ for (let i = 0; i < 5; i++) {
 t = performance.now();
 await builder.buildBase(base);
 const baseHit = performance.now() - t;
-console.log(`cache hit, same series again: median ${median(hits).toFixed(1)} ms over 5; base again: ${baseHit.toFixed(1)} ms`);
+console.log(
+  `cache hit, same series again: median ${median(hits).toFixed(1)} ms over 5; base again: ${baseHit.toFixed(1)} ms`,
+);
 rmSync(work, { recursive: true, force: true });

@@ -120,7 +120,9 @@ function b4(args: string[], cwd: string, home: string): { ms: number; stdout: st
   const res = spawnSync('b4', args, { cwd, env: isolatedEnv(home), encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = performance.now() - t0;
   if (res.error || res.status !== 0) {
-    console.error(`b4 ${args.join(' ')} failed (${res.error ? res.error.message : `exit ${res.status}`}):\n${res.stderr}${res.stdout}`);
+    console.error(
+      `b4 ${args.join(' ')} failed (${res.error ? res.error.message : `exit ${res.status}`}):\n${res.stderr}${res.stdout}`,
+    );
     process.exit(1);
   }
   return { ms, stdout: res.stdout, stderr: res.stderr };
@@ -156,10 +158,18 @@ try {
     // b4 writes into the directory but does not create it.
     const out = join(dir, `b4-out-${r}`);
     mkdirSync(out);
-    times.b4.push(b4(['--offline-mode', 'am', '-C', '-t', '-m', mboxPath, '-o', out, '-n', 'target', target.coverMessageId], dir, join(dir, `home-${r}`)).ms);
+    times.b4.push(
+      b4(
+        ['--offline-mode', 'am', '-C', '-t', '-m', mboxPath, '-o', out, '-n', 'target', target.coverMessageId],
+        dir,
+        join(dir, `home-${r}`),
+      ).ms,
+    );
     const mbx = readdirSync(out).filter((f) => f.endsWith('.mbx'));
     if (mbx.length !== 1) {
-      console.error(`b4 am wrote ${mbx.length} .mbx files in ${out} (${readdirSync(out).join(', ') || 'nothing'}), expected one`);
+      console.error(
+        `b4 am wrote ${mbx.length} .mbx files in ${out} (${readdirSync(out).join(', ') || 'nothing'}), expected one`,
+      );
       process.exit(1);
     }
     theirs = await parseMbox(readFileSync(join(out, mbx[0]!)), limits);
@@ -187,17 +197,31 @@ try {
   const sameTrailers = same(trailers(ours), trailers(theirs));
   const asGenerated = same(titles(ours), target.titles) && same(trailers(ours), target.trailers);
 
-  console.log(`series assembly from a generated ${n.toLocaleString('en')}-message mboxrd (${(archive.mbox.length / 2 ** 20).toFixed(1)} MiB, ${archive.mbox.length.toLocaleString('en')} bytes), median of ${RUNS}, interleaved`);
-  console.log(`target: <${target.coverMessageId}> v${target.version}, ${target.titles.length} patches, thread of ${threadSize} messages; b4 ${b4Version}, ${process.version}`);
+  console.log(
+    `series assembly from a generated ${n.toLocaleString('en')}-message mboxrd (${(archive.mbox.length / 2 ** 20).toFixed(1)} MiB, ${archive.mbox.length.toLocaleString('en')} bytes), median of ${RUNS}, interleaved`,
+  );
+  console.log(
+    `target: <${target.coverMessageId}> v${target.version}, ${target.titles.length} patches, thread of ${threadSize} messages; b4 ${b4Version}, ${process.version}`,
+  );
   console.log(`  compared:`);
   console.log(`  ksci  split + parse all + thread + assemble   ${sec(kT).padStart(8)}  ${rate(kT).padStart(16)}`);
-  console.log(`  b4    am -m <mbox> <msgid> (wall, spawned)     ${sec(bT).padStart(8)}  ${rate(bT).padStart(16)}   (of which start-up, b4 --version: ${sec(bS)})`);
+  console.log(
+    `  b4    am -m <mbox> <msgid> (wall, spawned)     ${sec(bT).padStart(8)}  ${rate(bT).padStart(16)}   (of which start-up, b4 --version: ${sec(bS)})`,
+  );
   console.log(`  ratio ksci/b4 speed (b4 time / ksci time)      ${(bT / kT).toFixed(2)}x`);
   console.log(`  not compared:`);
-  console.log(`  ksci  parseMbox over the whole archive         ${sec(kW).padStart(8)}  ${rate(kW).padStart(16)}   (${wholeResult})`);
-  console.log(`  fastest run: ksci ${sec(Math.min(...times.thread))}, b4 ${sec(Math.min(...times.b4))}; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after, ${availableParallelism()} CPUs`);
-  console.log(`  runs (ms)  ksci ${times.thread.map((t) => t.toFixed(0)).join(' ')} | b4 ${times.b4.map((t) => t.toFixed(0)).join(' ')} | whole ${times.whole.map((t) => t.toFixed(0)).join(' ')}`);
-  console.log(`  same patches: ${sameTitles && sameTrailers ? 'yes' : 'no'} (titles in order: ${sameTitles ? 'same' : 'differ'}, trailers per patch: ${sameTrailers ? 'same' : 'differ'}; ksci as generated: ${asGenerated ? 'yes' : 'no'})`);
+  console.log(
+    `  ksci  parseMbox over the whole archive         ${sec(kW).padStart(8)}  ${rate(kW).padStart(16)}   (${wholeResult})`,
+  );
+  console.log(
+    `  fastest run: ksci ${sec(Math.min(...times.thread))}, b4 ${sec(Math.min(...times.b4))}; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after, ${availableParallelism()} CPUs`,
+  );
+  console.log(
+    `  runs (ms)  ksci ${times.thread.map((t) => t.toFixed(0)).join(' ')} | b4 ${times.b4.map((t) => t.toFixed(0)).join(' ')} | whole ${times.whole.map((t) => t.toFixed(0)).join(' ')}`,
+  );
+  console.log(
+    `  same patches: ${sameTitles && sameTrailers ? 'yes' : 'no'} (titles in order: ${sameTitles ? 'same' : 'differ'}, trailers per patch: ${sameTrailers ? 'same' : 'differ'}; ksci as generated: ${asGenerated ? 'yes' : 'no'})`,
+  );
   if (!sameTitles || !sameTrailers || !asGenerated) {
     console.log(`    ksci:      ${JSON.stringify(titles(ours))}\n               ${JSON.stringify(trailers(ours))}`);
     console.log(`    b4:        ${JSON.stringify(titles(theirs))}\n               ${JSON.stringify(trailers(theirs))}`);

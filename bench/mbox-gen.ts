@@ -25,21 +25,112 @@ export interface Archive {
 
 // Fictional people on reserved example domains: generated mail must not
 // put words in real developers' mouths.
-const FIRST = ['Maya', 'Tomas', 'Lena', 'Ravi', 'Ingrid', 'Oskar', 'Amara', 'Jonas', 'Keiko', 'Mateo', 'Søren', 'Priya', 'Björk', 'Nadia', 'Emil', 'Yara', 'Lukas', 'Chiara', 'Farid', 'Hana'];
-const LAST = ['Lindqvist', 'Ferreira', 'Okafor', 'Menon', 'Halvorsen', 'Åberg', 'Nwosu', 'Brandt', 'Tanaka', 'Ruiz', 'Høgh', 'Raman', 'Sigurðardóttir', 'Haddad', 'Weiß', 'Costa', 'Novak', 'Romano', 'Karimi', 'Sato'];
-const DOMAINS = ['example.org', 'example.net', 'example.com', 'mail.example.org', 'dev.example.net', 'lab.example.com', 'corp.example.org', 'kernel.example'];
+const FIRST = [
+  'Maya',
+  'Tomas',
+  'Lena',
+  'Ravi',
+  'Ingrid',
+  'Oskar',
+  'Amara',
+  'Jonas',
+  'Keiko',
+  'Mateo',
+  'Søren',
+  'Priya',
+  'Björk',
+  'Nadia',
+  'Emil',
+  'Yara',
+  'Lukas',
+  'Chiara',
+  'Farid',
+  'Hana',
+];
+const LAST = [
+  'Lindqvist',
+  'Ferreira',
+  'Okafor',
+  'Menon',
+  'Halvorsen',
+  'Åberg',
+  'Nwosu',
+  'Brandt',
+  'Tanaka',
+  'Ruiz',
+  'Høgh',
+  'Raman',
+  'Sigurðardóttir',
+  'Haddad',
+  'Weiß',
+  'Costa',
+  'Novak',
+  'Romano',
+  'Karimi',
+  'Sato',
+];
+const DOMAINS = [
+  'example.org',
+  'example.net',
+  'example.com',
+  'mail.example.org',
+  'dev.example.net',
+  'lab.example.com',
+  'corp.example.org',
+  'kernel.example',
+];
 const TREES = ['net-next', 'net', 'bpf-next', 'bpf'];
 const AREAS: { prefix: string; files: string[] }[] = [
-  { prefix: 'net', files: ['net/core/dev.c', 'net/core/skbuff.c', 'include/linux/skbuff.h', 'include/linux/netdevice.h'] },
+  {
+    prefix: 'net',
+    files: ['net/core/dev.c', 'net/core/skbuff.c', 'include/linux/skbuff.h', 'include/linux/netdevice.h'],
+  },
   { prefix: 'tcp', files: ['net/ipv4/tcp.c', 'net/ipv4/tcp_input.c', 'net/ipv4/tcp_output.c', 'include/net/tcp.h'] },
-  { prefix: 'bpf', files: ['kernel/bpf/verifier.c', 'kernel/bpf/syscall.c', 'kernel/bpf/helpers.c', 'include/linux/bpf.h'] },
-  { prefix: 'selftests/bpf', files: ['tools/testing/selftests/bpf/prog_tests/xdp_metadata.c', 'tools/testing/selftests/bpf/progs/xdp_metadata.c', 'tools/testing/selftests/bpf/Makefile'] },
-  { prefix: 'net/mlx5e', files: ['drivers/net/ethernet/mellanox/mlx5/core/en_rx.c', 'drivers/net/ethernet/mellanox/mlx5/core/en_tx.c', 'drivers/net/ethernet/mellanox/mlx5/core/en.h'] },
-  { prefix: 'ice', files: ['drivers/net/ethernet/intel/ice/ice_txrx.c', 'drivers/net/ethernet/intel/ice/ice_main.c', 'drivers/net/ethernet/intel/ice/ice_xsk.c'] },
+  {
+    prefix: 'bpf',
+    files: ['kernel/bpf/verifier.c', 'kernel/bpf/syscall.c', 'kernel/bpf/helpers.c', 'include/linux/bpf.h'],
+  },
+  {
+    prefix: 'selftests/bpf',
+    files: [
+      'tools/testing/selftests/bpf/prog_tests/xdp_metadata.c',
+      'tools/testing/selftests/bpf/progs/xdp_metadata.c',
+      'tools/testing/selftests/bpf/Makefile',
+    ],
+  },
+  {
+    prefix: 'net/mlx5e',
+    files: [
+      'drivers/net/ethernet/mellanox/mlx5/core/en_rx.c',
+      'drivers/net/ethernet/mellanox/mlx5/core/en_tx.c',
+      'drivers/net/ethernet/mellanox/mlx5/core/en.h',
+    ],
+  },
+  {
+    prefix: 'ice',
+    files: [
+      'drivers/net/ethernet/intel/ice/ice_txrx.c',
+      'drivers/net/ethernet/intel/ice/ice_main.c',
+      'drivers/net/ethernet/intel/ice/ice_xsk.c',
+    ],
+  },
   { prefix: 'xdp', files: ['net/core/xdp.c', 'include/net/xdp.h', 'kernel/bpf/devmap.c', 'kernel/bpf/cpumap.c'] },
 ];
 const VERBS = ['fix', 'add', 'remove', 'avoid', 'use', 'convert', 'refactor', 'annotate', 'simplify', 'support'];
-const OBJECTS = ['metadata length check', 'data race on rx queue index', 'unneeded rcu_read_lock()', 'skb extension leak', 'helper for frag allocation', 'stale pointer after realloc', 'READ_ONCE() for sk_rcvbuf', 'page_pool recycling path', 'dst refcount underflow', 'tracepoint for drop reason', 'offset overflow in bounds check', 'missing NULL check on error path'];
+const OBJECTS = [
+  'metadata length check',
+  'data race on rx queue index',
+  'unneeded rcu_read_lock()',
+  'skb extension leak',
+  'helper for frag allocation',
+  'stale pointer after realloc',
+  'READ_ONCE() for sk_rcvbuf',
+  'page_pool recycling path',
+  'dst refcount underflow',
+  'tracepoint for drop reason',
+  'offset overflow in bounds check',
+  'missing NULL check on error path',
+];
 const CODE = [
   'int len = skb->len;',
   'struct skb_shared_info *shinfo = skb_shinfo(skb);',
@@ -60,12 +151,28 @@ const CODE = [
   'page_pool_put_full_page(pool, page, true);',
   'memset(meta, 0, sizeof(*meta));',
 ];
-const COMMENTS = ['Looks good to me.', 'Nice cleanup, thanks.', 'Is this also needed for the tx path?', 'Could you add a Fixes: tag?', 'This matches what I saw in my testing.', 'Minor nit below, otherwise fine.', 'I would rather keep the helper inline.'];
+const COMMENTS = [
+  'Looks good to me.',
+  'Nice cleanup, thanks.',
+  'Is this also needed for the tx path?',
+  'Could you add a Fixes: tag?',
+  'This matches what I saw in my testing.',
+  'Minor nit below, otherwise fine.',
+  'I would rather keep the helper inline.',
+];
 
 /** "Toke Høiland-Jørgensen" as an RFC 2047 encoded word, the way git send-email writes non-ASCII names. */
 function displayName(name: string): string {
   if (/^[\x20-\x7e]*$/.test(name)) return name;
-  const q = [...Buffer.from(name, 'utf8')].map((b) => (b === 0x20 ? '_' : b >= 0x21 && b <= 0x7e && b !== 0x3d && b !== 0x3f && b !== 0x5f ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  const q = [...Buffer.from(name, 'utf8')]
+    .map((b) =>
+      b === 0x20
+        ? '_'
+        : b >= 0x21 && b <= 0x7e && b !== 0x3d && b !== 0x3f && b !== 0x5f
+          ? String.fromCharCode(b)
+          : `=${b.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
   return `=?UTF-8?q?${q}?=`;
 }
 
@@ -87,7 +194,8 @@ function rfc2822(ms: number): string {
 }
 
 export function generateArchive(messages: number, seed = 20250101): Archive {
-  if (!Number.isInteger(messages) || messages < 200) throw new Error(`need at least 200 messages for a lore-like archive, got ${messages}`);
+  if (!Number.isInteger(messages) || messages < 200)
+    throw new Error(`need at least 200 messages for a lore-like archive, got ${messages}`);
   const rnd = seededRng(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
@@ -95,7 +203,10 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
   const person = (): Person => {
     const first = pick(FIRST);
     const last = pick(LAST);
-    const local = `${first}.${last}`.toLowerCase().normalize('NFD').replace(/[^a-z.]/g, '');
+    const local = `${first}.${last}`
+      .toLowerCase()
+      .normalize('NFD')
+      .replace(/[^a-z.]/g, '');
     return { name: `${first} ${last}`, address: `${local}@${pick(DOMAINS)}` };
   };
 
@@ -103,7 +214,10 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
   let clock = Date.UTC(2025, 0, 6, 8, 0, 0);
   const tick = (maxMinutes: number) => (clock += (1 + int(maxMinutes)) * 60_000 + int(60) * 1000);
 
-  const emit = (h: { from: Person; subject: string; id: string; parents: string[]; to: string; cc: Person[] }, body: string) => {
+  const emit = (
+    h: { from: Person; subject: string; id: string; parents: string[]; to: string; cc: Person[] },
+    body: string,
+  ) => {
     const lines = [
       `From: ${displayName(h.from.name)} <${h.from.address}>`,
       `To: ${h.to}`,
@@ -111,7 +225,12 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
       `Subject: ${h.subject}`,
       `Date: ${rfc2822(clock)}`,
       `Message-ID: <${h.id}>`,
-      ...(h.parents.length ? [`In-Reply-To: <${h.parents[h.parents.length - 1]}>`, `References: ${h.parents.map((p) => `<${p}>`).join('\n ')}`] : []),
+      ...(h.parents.length
+        ? [
+            `In-Reply-To: <${h.parents[h.parents.length - 1]}>`,
+            `References: ${h.parents.map((p) => `<${p}>`).join('\n ')}`,
+          ]
+        : []),
       'MIME-Version: 1.0',
       'Content-Type: text/plain; charset=UTF-8',
       'Content-Transfer-Encoding: 8bit',
@@ -142,7 +261,12 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
         const newCount = 6 + plus.length;
         hunks.push(
           `@@ -${line},${oldCount} +${line + shift},${newCount} @@ static int ${f.split('/').pop()!.replace(/\W/g, '_')}_${int(100)}(struct sk_buff *skb)\n` +
-            [...before.map((l) => ` \t${l}`), ...minus.map((l) => `-\t${l}`), ...plus.map((l) => `+\t${l}`), ...after.map((l) => ` \t${l}`)].join('\n'),
+            [
+              ...before.map((l) => ` \t${l}`),
+              ...minus.map((l) => `-\t${l}`),
+              ...plus.map((l) => `+\t${l}`),
+              ...after.map((l) => ` \t${l}`),
+            ].join('\n'),
         );
         fileIns += plus.length;
         fileDel += minus.length;
@@ -153,7 +277,9 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
       del += fileDel;
       const changes = fileIns + fileDel;
       stat.push(` ${f} | ${changes} ${'+'.repeat(fileIns)}${'-'.repeat(fileDel)}`);
-      diffs.push(`diff --git a/${f} b/${f}\nindex ${hex(12)}..${hex(12)} 100644\n--- a/${f}\n+++ b/${f}\n${hunks.join('\n')}`);
+      diffs.push(
+        `diff --git a/${f} b/${f}\nindex ${hex(12)}..${hex(12)} 100644\n--- a/${f}\n+++ b/${f}\n${hunks.join('\n')}`,
+      );
     }
     const summary = ` ${files.length} file${files.length > 1 ? 's' : ''} changed, ${ins} insertion${ins === 1 ? '' : 's'}(+), ${del} deletion${del === 1 ? '' : 's'}(-)`;
     return { stat: `${stat.join('\n')}\n${summary}`, diff: diffs.join('\n') };
@@ -168,7 +294,16 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
   }
 
   /** One revision of a series as one thread; returns what was posted so replies can quote it. */
-  const postSeries = (s: { author: Person; tree: string; version: number; titles: string[]; area: (typeof AREAS)[number]; cc: Person[]; prose: string[]; fixes: boolean }) => {
+  const postSeries = (s: {
+    author: Person;
+    tree: string;
+    version: number;
+    titles: string[];
+    area: (typeof AREAS)[number];
+    cc: Person[];
+    prose: string[];
+    fixes: boolean;
+  }) => {
     const n = s.titles.length;
     const stamp = new Date(clock).toISOString().replace(/\D/g, '').slice(0, 14);
     const idBase = `${stamp}.${10000 + int(90000)}`;
@@ -180,7 +315,8 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
     const coverId = `${idBase}-0-${local}@${dom}`;
     const parents = n > 1 ? [coverId] : [];
     if (n > 1) {
-      const changes = s.version > 1 ? `\nChanges in v${s.version}:\n- ${pick(COMMENTS).toLowerCase()}\n- rebased on ${s.tree}\n` : '';
+      const changes =
+        s.version > 1 ? `\nChanges in v${s.version}:\n- ${pick(COMMENTS).toLowerCase()}\n- rebased on ${s.tree}\n` : '';
       const body = `${s.prose.join(' ')}\n\nThe series is split so that each step can be reviewed on its own.\n${changes}\n${s.author.name} (${n}):\n${s.titles.map((t) => `  ${s.area.prefix}: ${t}`).join('\n')}\n\nbase-commit: ${hex(40)}\n-- \n2.47.1\n`;
       const subject = `[${tag} 0/${n}] ${s.area.prefix}: ${s.prose[0]!.toLowerCase().replace(/\.$/, '')}`;
       emit({ from: s.author, subject, id: coverId, parents: [], to, cc: s.cc }, body);
@@ -194,7 +330,10 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
       const extra = int(40) === 0 ? `\nFrom the original report: the warning fires once per boot.\n` : '';
       const body = `${pick(OBJECTS)} can go wrong when ${pick(OBJECTS)} races with the rx path.\n${s.prose.slice(1).join(' ')}\n${extra}\n${s.fixes ? `Fixes: ${hex(12)} ("${s.area.prefix}: ${pick(VERBS)} ${pick(OBJECTS)}")\n` : ''}Signed-off-by: ${ident(s.author)}\n---\n${stat}\n\n${diff}\n-- \n2.47.1\n`;
       const id = n > 1 ? `${idBase}-${k}-${local}@${dom}` : `${idBase}-1-${local}@${dom}`;
-      const subject = n > 1 ? `[${tag} ${k}/${n}] ${s.area.prefix}: ${s.titles[k - 1]}` : `[${tag}] ${s.area.prefix}: ${s.titles[k - 1]}`;
+      const subject =
+        n > 1
+          ? `[${tag} ${k}/${n}] ${s.area.prefix}: ${s.titles[k - 1]}`
+          : `[${tag}] ${s.area.prefix}: ${s.titles[k - 1]}`;
       emit({ from: s.author, subject, id, parents, to, cc: s.cc }, body);
       posted.push({ id, subject, from: s.author, body, parents });
     }
@@ -203,7 +342,11 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
 
   const reply = (to: Posted, from: Person, trailer: string | null, cc: Person[]) => {
     tick(240);
-    const quoted = to.body.split('\n').slice(0, 6).map((l) => (l ? `> ${l}` : '>')).join('\n');
+    const quoted = to.body
+      .split('\n')
+      .slice(0, 6)
+      .map((l) => (l ? `> ${l}` : '>'))
+      .join('\n');
     const body = `On ${rfc2822(clock - 3600_000)}, ${to.from.name} wrote:\n${quoted}\n\n${pick(COMMENTS)}\n${trailer ? `\n${trailer}: ${ident(from)}\n` : ''}`;
     const id = `${hex(8)}-${hex(4)}-${hex(4)}@${from.address.split('@')[1]}`;
     const subject = `Re: ${to.subject}`;
@@ -217,7 +360,11 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
     const tree = pick(TREES);
     const n = int(4) === 0 ? 1 : 2 + int(11);
     const titles = Array.from({ length: n }, () => `${pick(VERBS)} ${pick(OBJECTS)}`);
-    const prose = [`${pick(VERBS)[0]!.toUpperCase()}${pick(VERBS).slice(1)} ${pick(OBJECTS)} in ${area.prefix}.`, `Without it, ${pick(OBJECTS)} shows up under load.`, `This was found with syzkaller.`];
+    const prose = [
+      `${pick(VERBS)[0]!.toUpperCase()}${pick(VERBS).slice(1)} ${pick(OBJECTS)} in ${area.prefix}.`,
+      `Without it, ${pick(OBJECTS)} shows up under load.`,
+      `This was found with syzkaller.`,
+    ];
     const cc = Array.from({ length: 1 + int(4) }, person);
     const revisions = 1 + int(3);
     for (let v = 1; v <= revisions && out.length < messages; v++) {
@@ -235,9 +382,22 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
   // must not leak into v3), then v3 with exactly two replies.
   const tAuthor: Person = { name: 'Søren Høgh', address: 'soren.hogh@example.org' };
   const tArea = AREAS.find((a) => a.prefix === 'xdp')!;
-  const tTitles = ['add xdp_meta_len to struct xdp_buff', 'propagate metadata length in xdp_convert_buff_to_frame()', 'check metadata length in bpf_xdp_adjust_meta()', 'use metadata length in cpumap', 'use metadata length in devmap'];
-  const tCc: Person[] = [{ name: 'Ingrid Halvorsen', address: 'ingrid@example.net' }, { name: 'Oskar Åberg', address: 'oskar@example.com' }];
-  const tProse = ['Track the metadata length in the XDP buffer.', 'Drivers compute it today from data_meta, which breaks when data_meta is left invalid.', 'Tested with the xdp_metadata selftest.'];
+  const tTitles = [
+    'add xdp_meta_len to struct xdp_buff',
+    'propagate metadata length in xdp_convert_buff_to_frame()',
+    'check metadata length in bpf_xdp_adjust_meta()',
+    'use metadata length in cpumap',
+    'use metadata length in devmap',
+  ];
+  const tCc: Person[] = [
+    { name: 'Ingrid Halvorsen', address: 'ingrid@example.net' },
+    { name: 'Oskar Åberg', address: 'oskar@example.com' },
+  ];
+  const tProse = [
+    'Track the metadata length in the XDP buffer.',
+    'Drivers compute it today from data_meta, which breaks when data_meta is left invalid.',
+    'Tested with the xdp_metadata selftest.',
+  ];
   const reviewer: Person = { name: 'Ingrid Halvorsen', address: 'ingrid@example.net' };
   const acker: Person = { name: 'Tomas Ferreira', address: 'tomas.ferreira@example.net' };
   let target: TargetSeries | null = null;
@@ -247,7 +407,16 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
     if (targetAt.length > 0 && out.length >= targetAt[0]!) {
       const v = 4 - targetAt.length;
       targetAt.shift();
-      const posted = postSeries({ author: tAuthor, tree: 'net-next', version: v, titles: tTitles, area: tArea, cc: tCc, prose: tProse, fixes: false });
+      const posted = postSeries({
+        author: tAuthor,
+        tree: 'net-next',
+        version: v,
+        titles: tTitles,
+        area: tArea,
+        cc: tCc,
+        prose: tProse,
+        fixes: false,
+      });
       if (v < 3) {
         reply(posted[2]!, { name: 'Lena Okafor', address: 'lena.okafor@example.com' }, 'Acked-by', tCc);
       } else {
@@ -258,7 +427,9 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
           coverMessageId: posted[0]!.id,
           version: 3,
           titles: tTitles.map((t) => `${tArea.prefix}: ${t}`),
-          trailers: tTitles.map((_, i) => [sob, ...(i === 1 ? [`Reviewed-by: ${ident(reviewer)}`] : []), `Acked-by: ${ident(acker)}`].sort()),
+          trailers: tTitles.map((_, i) =>
+            [sob, ...(i === 1 ? [`Reviewed-by: ${ident(reviewer)}`] : []), `Acked-by: ${ident(acker)}`].sort(),
+          ),
         };
       }
       continue;

@@ -43,23 +43,41 @@ const slow = process.env['KSCI_BENCH_PERF_SLOW'];
 let modules: string[] | undefined;
 if (!base) {
   base = execFileSync(join(packageRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8' }).trim();
-  modules = readFileSync(join(dirname(base), `modules-${base.split('/vmlinuz-')[1]}`, 'modules.list'), 'utf8').trim().split('\n');
+  modules = readFileSync(join(dirname(base), `modules-${base.split('/vmlinuz-')[1]}`, 'modules.list'), 'utf8')
+    .trim()
+    .split('\n');
 }
 
-const { config } = loadConfig({ env: { ...process.env, KSCI_DATA_DIR: process.env['KSCI_DATA_DIR'] ?? join(work, 'data') } });
+const { config } = loadConfig({
+  env: { ...process.env, KSCI_DATA_DIR: process.env['KSCI_DATA_DIR'] ?? join(work, 'data') },
+});
 const suite = loadPerfSuite(config, 'pktgen');
-const scenarios = perfScenarios(suite, { PKTGEN_COUNT: process.env['KSCI_BENCH_PKTGEN_COUNT'] ?? '200000' }, ['dummy-xmit']);
+const scenarios = perfScenarios(suite, { PKTGEN_COUNT: process.env['KSCI_BENCH_PKTGEN_COUNT'] ?? '200000' }, [
+  'dummy-xmit',
+]);
 const { runner } = await perfRunner(config, suite, { tree: 'bench', log, ...(modules ? { modules } : {}) });
 const plan = { scenarios, rounds, warmup: 1, repetitions: 3 };
 
 type Pair = [number, number];
 async function collect(series: string, what: string): Promise<{ pairs: Pair[]; run: AbRun; minutes: number }> {
   const started = Date.now();
-  const run = await runAb(runner, plan, { base: base!, series }, { outDir: join(work, what), log, onProgress: (m) => process.stderr.write(`bench ${what}: ${m}\n`) });
+  const run = await runAb(
+    runner,
+    plan,
+    { base: base!, series },
+    { outDir: join(work, what), log, onProgress: (m) => process.stderr.write(`bench ${what}: ${m}\n`) },
+  );
   if (run.stoppedBy) throw new Error(`${what}: a session failed: ${JSON.stringify(run.stoppedBy.failure)}`);
-  const side = (s: 'base' | 'series') => unitValues(run.samples.filter((x) => x.side === s), 'session');
+  const side = (s: 'base' | 'series') =>
+    unitValues(
+      run.samples.filter((x) => x.side === s),
+      'session',
+    );
   const [a, b] = [side('base'), side('series')];
-  if (a.length !== rounds || b.length !== rounds) throw new Error(`${what}: ${a.length}/${b.length} of ${rounds} rounds gave numbers (dropped: ${run.invalid.map((x) => x.reason).join('; ')})`);
+  if (a.length !== rounds || b.length !== rounds)
+    throw new Error(
+      `${what}: ${a.length}/${b.length} of ${rounds} rounds gave numbers (dropped: ${run.invalid.map((x) => x.reason).join('; ')})`,
+    );
   return { pairs: a.map((x, i) => [x, b[i]!]), run, minutes: (Date.now() - started) / 60_000 };
 }
 
@@ -74,7 +92,12 @@ function rate(pairs: Pair[], shift: number, want: PerfVerdict[], paired = true):
   let hits = 0;
   for (let d = 0; d < draws; d++) {
     const got = draw(pairs);
-    const c = comparePerf(got.map((p) => p[0]), got.map((p) => p[1] * (1 - shift)), { ...DEFAULT_THRESHOLDS, resamples: 500 }, { paired, seed: d });
+    const c = comparePerf(
+      got.map((p) => p[0]),
+      got.map((p) => p[1] * (1 - shift)),
+      { ...DEFAULT_THRESHOLDS, resamples: 500 },
+      { paired, seed: d },
+    );
     if (want.includes(c.verdict)) hits++;
   }
   return hits / draws;
@@ -92,21 +115,43 @@ const changed: PerfVerdict[] = ['regression', 'improvement'];
 const fp = rate(aa.pairs, 0, changed);
 const fpUnpaired = rate(aa.pairs, 0, changed, false);
 const shifts = [0.01, 0.02, 0.03, 0.04, 0.05, 0.08];
-const power = shifts.map((shift) => ({ shift, paired: rate(aa.pairs, shift, ['regression']), unpaired: rate(aa.pairs, shift, ['regression'], false) }));
+const power = shifts.map((shift) => ({
+  shift,
+  paired: rate(aa.pairs, shift, ['regression']),
+  unpaired: rate(aa.pairs, shift, ['regression'], false),
+}));
 const smallest = power.find((p) => p.paired >= 0.95);
 
 const pps = aa.pairs.flat();
-console.log(`perf-verdict: dummy-xmit under QEMU (${aa.run.sessions[0]?.where}), ${scenarios[0]!.env['PKTGEN_COUNT']} packets a run, 1 warm-up + 3 runs a session, ${draws} draws of n=${n} rounds`);
-console.log(`  A/A: ${rounds} rounds in ${aa.minutes.toFixed(1)} min; median ${Math.round(median(pps))} pps; session-to-session cv ${pct(cv(pps))}, within-round ratio cv ${pct(cv(ratiosAA))}`);
+console.log(
+  `perf-verdict: dummy-xmit under QEMU (${aa.run.sessions[0]?.where}), ${scenarios[0]!.env['PKTGEN_COUNT']} packets a run, 1 warm-up + 3 runs a session, ${draws} draws of n=${n} rounds`,
+);
+console.log(
+  `  A/A: ${rounds} rounds in ${aa.minutes.toFixed(1)} min; median ${Math.round(median(pps))} pps; session-to-session cv ${pct(cv(pps))}, within-round ratio cv ${pct(cv(ratiosAA))}`,
+);
 console.log(`  A/A false positives: paired ${pct(fp)} (goal <= 1%), unpaired ${pct(fpUnpaired)}`);
-for (const p of power) console.log(`  planted ${formatPct(-p.shift)} on the real A/A noise: called a regression in ${pct(p.paired)} paired, ${pct(p.unpaired)} unpaired`);
-console.log(`  smallest planted shift found in >= 95% of draws: ${smallest ? formatPct(-smallest.shift) : `none up to ${formatPct(-shifts[shifts.length - 1]!)}`} (goal: 3% or less)`);
+for (const p of power)
+  console.log(
+    `  planted ${formatPct(-p.shift)} on the real A/A noise: called a regression in ${pct(p.paired)} paired, ${pct(p.unpaired)} unpaired`,
+  );
+console.log(
+  `  smallest planted shift found in >= 95% of draws: ${smallest ? formatPct(-smallest.shift) : `none up to ${formatPct(-shifts[shifts.length - 1]!)}`} (goal: 3% or less)`,
+);
 if (slow) {
   const ab = await collect(slow, 'ab');
   const ratios = ab.pairs.map(([a, b]) => b / a);
   const detected = rate(ab.pairs, 0, ['regression']);
-  const full = comparePerf(ab.pairs.map((p) => p[0]), ab.pairs.map((p) => p[1]), DEFAULT_THRESHOLDS, { paired: true });
-  console.log(`  injected slowdown (${rounds} rounds in ${ab.minutes.toFixed(1)} min): slow/base median ratio ${median(ratios).toFixed(3)} (${formatPct(median(ratios) - 1)}), ratio cv ${pct(cv(ratios))}`);
-  console.log(`  injected slowdown called a regression by n=${n} rounds: ${pct(detected)} of draws; all ${rounds} rounds: ${full.verdict} (${full.reason})`);
+  const full = comparePerf(
+    ab.pairs.map((p) => p[0]),
+    ab.pairs.map((p) => p[1]),
+    DEFAULT_THRESHOLDS,
+    { paired: true },
+  );
+  console.log(
+    `  injected slowdown (${rounds} rounds in ${ab.minutes.toFixed(1)} min): slow/base median ratio ${median(ratios).toFixed(3)} (${formatPct(median(ratios) - 1)}), ratio cv ${pct(cv(ratios))}`,
+  );
+  console.log(
+    `  injected slowdown called a regression by n=${n} rounds: ${pct(detected)} of draws; all ${rounds} rounds: ${full.verdict} (${full.reason})`,
+  );
 }
 rmSync(work, { recursive: true, force: true });

@@ -75,7 +75,9 @@ try {
   console.log(`queue overhead, ${N} jobs one at a time, redis at ${redis.where}`);
   console.log(`  reference  redis LPUSH->BLPOP      p50 ${fmt(ref.p50)}  p99 ${fmt(ref.p99)}  max ${fmt(ref.max)}`);
   console.log(`  bullmq     enqueue->job started    p50 ${fmt(bull.p50)}  p99 ${fmt(bull.p99)}  max ${fmt(bull.max)}`);
-  console.log(`  ratio bullmq/redis                 p50 ${(bull.p50 / ref.p50).toFixed(1)}x  p99 ${(bull.p99 / ref.p99).toFixed(1)}x`);
+  console.log(
+    `  ratio bullmq/redis                 p50 ${(bull.p50 / ref.p50).toFixed(1)}x  p99 ${(bull.p99 / ref.p99).toFixed(1)}x`,
+  );
 } finally {
   await redis.stop();
   rmSync(dir, { recursive: true, force: true });

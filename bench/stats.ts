@@ -13,7 +13,13 @@ export function median(xs: number[]): number {
 
 export function summarize(samples: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
   const s = [...samples].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? NaN,
+  };
 }
 
 export function fmt(ms: number): string {

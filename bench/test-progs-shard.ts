@@ -26,7 +26,9 @@ const reps = Number(process.argv[2] ?? 2);
 const kernel = process.env['KSCI_BENCH_BPF_KERNEL'];
 const selftests = process.env['KSCI_BENCH_BPF_SELFTESTS'];
 if (!kernel || !selftests) {
-  console.error('set KSCI_BENCH_BPF_KERNEL (a bpf-config bzImage) and KSCI_BENCH_BPF_SELFTESTS (its BPF selftests artifact dir)');
+  console.error(
+    'set KSCI_BENCH_BPF_KERNEL (a bpf-config bzImage) and KSCI_BENCH_BPF_SELFTESTS (its BPF selftests artifact dir)',
+  );
   process.exit(2);
 }
 const GROUPS = [
@@ -36,8 +38,14 @@ const GROUPS = [
   'xdp_noinline,xdp_perf,xdp_synproxy,xdp_veth_redirect,xdpwall',
 ];
 const bpf = loadSuite(join(packageRoot, 'selftests'), 'bpf');
-const suite = { ...bpf, tests: GROUPS.map((g, i) => ({ name: `xdp-${i + 1}`, run: `./run-test-progs.sh -a ${g}`, timeoutSeconds: 1200 })) };
-const extraFiles = selftestsFiles(selftests).map((f) => ({ host: join(selftests, f), guest: `/ksci/suite/bpf-selftests/${f}` }));
+const suite = {
+  ...bpf,
+  tests: GROUPS.map((g, i) => ({ name: `xdp-${i + 1}`, run: `./run-test-progs.sh -a ${g}`, timeoutSeconds: 1200 })),
+};
+const extraFiles = selftestsFiles(selftests).map((f) => ({
+  host: join(selftests, f),
+  guest: `/ksci/suite/bpf-selftests/${f}`,
+}));
 const work = mkdtempSync(join(tmpdir(), 'ksci-bench-tp-'));
 
 async function once(parallel: number, tag: string): Promise<number> {
@@ -63,7 +71,9 @@ async function once(parallel: number, tag: string): Promise<number> {
   const broken = r.boots.filter((b) => b.outcome.verdict !== 'completed');
   if (broken.length) throw new Error(`a VM did not complete: ${broken.map((b) => b.outcome.reason).join('; ')}`);
   const results = r.tests.filter((t) => t.name.includes(':'));
-  console.log(`  ${tag}: ${(ms / 1000).toFixed(1)} s, ${results.length} test_progs results, ${results.filter((t) => t.attempts[0] === 'pass').length} passed`);
+  console.log(
+    `  ${tag}: ${(ms / 1000).toFixed(1)} s, ${results.length} test_progs results, ${results.filter((t) => t.attempts[0] === 'pass').length} passed`,
+  );
   return ms;
 }
 
@@ -76,7 +86,9 @@ try {
   }
   const a = median(one);
   const b = median(two);
-  console.log(`test_progs XDP tests in 4 groups (1 vCPU per VM, medians of ${reps}): 1 VM ${(a / 1000).toFixed(1)} s, 2 VMs ${(b / 1000).toFixed(1)} s, wall time ratio 2/1 = ${(b / a).toFixed(2)}`);
+  console.log(
+    `test_progs XDP tests in 4 groups (1 vCPU per VM, medians of ${reps}): 1 VM ${(a / 1000).toFixed(1)} s, 2 VMs ${(b / 1000).toFixed(1)} s, wall time ratio 2/1 = ${(b / a).toFixed(2)}`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

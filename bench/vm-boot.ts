@@ -25,7 +25,9 @@ import { qemuArgs, type Accel } from '../src/vm/qemu.js';
 
 const reps = Number(process.argv[2] ?? 5);
 const accel = (process.argv[3] ?? 'tcg') as Accel;
-const kernel = process.env['KSCI_TEST_KERNEL'] || execFileSync(join(packageRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8' }).trim();
+const kernel =
+  process.env['KSCI_TEST_KERNEL'] ||
+  execFileSync(join(packageRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8' }).trim();
 const suite = loadSuite(join(packageRoot, 'selftests'), 'smoke');
 const work = mkdtempSync(join(tmpdir(), 'ksci-bench-vm-'));
 const limits = { bootTimeoutMs: 120_000, runTimeoutMs: 300_000, testGraceMs: 10_000, maxOutputBytes: 64 << 20 };
@@ -54,10 +56,23 @@ async function ours(dir: string): Promise<{ ms: number; initramfs: string }> {
   // Watched as the reference is (every 5 ms), not through the runner's own 200 ms poll.
   const channel = join(dir, 'channel.log');
   const watch = setInterval(() => {
-    if (first === null && existsSync(channel) && readFileSync(channel, 'utf8').includes('TEST-START')) first = performance.now() - t0;
+    if (first === null && existsSync(channel) && readFileSync(channel, 'utf8').includes('TEST-START'))
+      first = performance.now() - t0;
   }, 5);
   try {
-    const run = await runGuest({ kernel, suite, tests: suite.tests, memoryMiB: 1024, cpus: 2, accel, limits, outDir: dir, busybox: '/bin/busybox', log: silentLogger, keepInitramfs: true });
+    const run = await runGuest({
+      kernel,
+      suite,
+      tests: suite.tests,
+      memoryMiB: 1024,
+      cpus: 2,
+      accel,
+      limits,
+      outDir: dir,
+      busybox: '/bin/busybox',
+      log: silentLogger,
+      keepInitramfs: true,
+    });
     if (first === null || !run.channel.begun) throw new Error(`ksci's guest did not reach a test: ${run.stoppedBy}`);
     return { ms: first, initramfs: run.initramfs };
   } finally {
@@ -73,11 +88,15 @@ try {
   for (let i = 0; i < reps; i++) {
     refs.push(await reference(warm.initramfs, work));
     ksci.push((await ours(join(work, `rep-${i}`))).ms);
-    console.log(`rep ${i + 1}/${reps}: reference ${(refs[i]! / 1000).toFixed(2)} s, ksci ${(ksci[i]! / 1000).toFixed(2)} s`);
+    console.log(
+      `rep ${i + 1}/${reps}: reference ${(refs[i]! / 1000).toFixed(2)} s, ksci ${(ksci[i]! / 1000).toFixed(2)} s`,
+    );
   }
   const r = median(refs);
   const k = median(ksci);
-  console.log(`boot to first test (${accel.toUpperCase()}, ${reps} reps, medians): bare qemu ${(r / 1000).toFixed(2)} s, ksci ${(k / 1000).toFixed(2)} s, ratio ${(k / r).toFixed(2)}`);
+  console.log(
+    `boot to first test (${accel.toUpperCase()}, ${reps} reps, medians): bare qemu ${(r / 1000).toFixed(2)} s, ksci ${(k / 1000).toFixed(2)} s, ratio ${(k / r).toFixed(2)}`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -21,7 +21,9 @@ import { runKernel } from '../src/vm/kernel-run.js';
 
 const reps = Number(process.argv[2] ?? 3);
 const cpus = Number(process.argv[3] ?? 1);
-const kernel = process.env['KSCI_TEST_KERNEL'] || execFileSync(join(packageRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8' }).trim();
+const kernel =
+  process.env['KSCI_TEST_KERNEL'] ||
+  execFileSync(join(packageRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8' }).trim();
 const suite = loadSuite(join(packageRoot, 'bench', 'fixtures', 'suites'), 'work');
 const work = mkdtempSync(join(tmpdir(), 'ksci-bench-shard-'));
 
@@ -45,7 +47,8 @@ async function once(parallel: number, i: number): Promise<{ ms: number; duration
     log: silentLogger,
   });
   const bad = r.tests.filter((t) => t.attempts[0] !== 'pass');
-  if (bad.length) throw new Error(`tests did not pass: ${bad.map((t) => `${t.name} ${t.attempts.join(',')}`).join('; ')}`);
+  if (bad.length)
+    throw new Error(`tests did not pass: ${bad.map((t) => `${t.name} ${t.attempts.join(',')}`).join('; ')}`);
   return { ms: performance.now() - t0, durations: new Map(r.tests.map((t) => [t.name, t.last.seconds ?? 0])) };
 }
 
@@ -62,7 +65,9 @@ try {
   }
   const a = median(one);
   const b = median(two);
-  console.log(`suite "work" (${suite.tests.length} tests, ${cpus} vCPU per VM, medians of ${reps}): 1 VM ${(a / 1000).toFixed(1)} s, 2 VMs ${(b / 1000).toFixed(1)} s, wall time ratio 2/1 = ${(b / a).toFixed(2)}`);
+  console.log(
+    `suite "work" (${suite.tests.length} tests, ${cpus} vCPU per VM, medians of ${reps}): 1 VM ${(a / 1000).toFixed(1)} s, 2 VMs ${(b / 1000).toFixed(1)} s, wall time ratio 2/1 = ${(b / a).toFixed(2)}`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -67,7 +67,11 @@ export async function openServices(config: Config, log: Logger, opts: { db: bool
  * variants (builds per arch and compiler) gets workers only for the
  * variants this host can run. What was started is advertised in Redis.
  */
-export async function startWorkers(stages: StageDefinition[], roles: string[], services: Services): Promise<StageWorkers> {
+export async function startWorkers(
+  stages: StageDefinition[],
+  roles: string[],
+  services: Services,
+): Promise<StageWorkers> {
   const { config, log, redis } = services;
   const workers: StageWorker[] = [];
   const capabilities: Record<string, unknown> = {};
@@ -75,7 +79,11 @@ export async function startWorkers(stages: StageDefinition[], roles: string[], s
     let queues = [queueName(def.name)];
     if (def.variants) {
       const served = await def.variants.served(config, log);
-      if (served.length === 0) log.error({ stage: def.name, wanted: def.variants.all(config) }, `this host can run no variant of the ${def.name} stage; not consuming its queues`);
+      if (served.length === 0)
+        log.error(
+          { stage: def.name, wanted: def.variants.all(config) },
+          `this host can run no variant of the ${def.name} stage; not consuming its queues`,
+        );
       queues = served.map((v) => queueName(def.name, v));
       capabilities[def.name] = served;
     }
@@ -90,7 +98,11 @@ export async function startWorkers(stages: StageDefinition[], roles: string[], s
   const client = redis.client();
   // Redis restarts are normal; the key is rewritten once it is back.
   client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'worker advertisement: redis unavailable'));
-  const stopAdvertising = advertiseWorker(client, { roles, queues: [...workers.map((w) => w.queue), ...(vm ? [VM_QUEUE] : [])], capabilities: { ...capabilities, ...hostFacts() } });
+  const stopAdvertising = advertiseWorker(client, {
+    roles,
+    queues: [...workers.map((w) => w.queue), ...(vm ? [VM_QUEUE] : [])],
+    capabilities: { ...capabilities, ...hostFacts() },
+  });
   return {
     workers,
     vm,
@@ -111,7 +123,11 @@ async function startVmHost(roles: string[], services: Services): Promise<VmWorke
   const { config, log, redis } = services;
   const wanted = roles.includes(VM_ROLE) || (roles.includes('test') && config.test.vmHosts === 'queue');
   if (!wanted) return null;
-  if (config.test.vmHosts !== 'queue') log.warn({ queue: VM_QUEUE }, 'test.vmHosts is "local" in this config: this host boots VMs from the queue, but a test worker with this config would not queue any');
+  if (config.test.vmHosts !== 'queue')
+    log.warn(
+      { queue: VM_QUEUE },
+      'test.vmHosts is "local" in this config: this host boots VMs from the queue, but a test worker with this config would not queue any',
+    );
   const problem = await vmHostProblem(config);
   if (problem) {
     log.error({ why: problem, queue: VM_QUEUE }, 'this host cannot boot VMs; not consuming the VM queue');

@@ -34,18 +34,16 @@ export class KsciError extends Error {
   }
 
   get exitCode(): ExitCode {
-    switch (this.kind) {
-      case 'usage':
-        return EXIT.usage;
-      case 'bad-input':
-        return EXIT.badInput;
-      case 'infra':
-        return EXIT.infra;
-      case 'cancelled':
-        return EXIT.cancelled;
-    }
+    return EXIT_OF_KIND[this.kind];
   }
 }
+
+const EXIT_OF_KIND: Record<ErrorKind, ExitCode> = {
+  usage: EXIT.usage,
+  'bad-input': EXIT.badInput,
+  infra: EXIT.infra,
+  cancelled: EXIT.cancelled,
+};
 
 /** Malformed or refused input: never retried, reported to the submitter. */
 export class BadInputError extends KsciError {

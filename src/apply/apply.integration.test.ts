@@ -21,7 +21,8 @@ describe('apply on real git repositories', () => {
   let base: string;
   let tree: PreparedTree;
   const cacheDir = () => join(dir, 'cache');
-  const apply = (s: Series, runId: string) => applySeries(tree, s, { runId, workRoot: join(dir, 'work'), mergedCheckDepth: 50, log: silentLogger });
+  const apply = (s: Series, runId: string) =>
+    applySeries(tree, s, { runId, workRoot: join(dir, 'work'), mergedCheckDepth: 50, log: silentLogger });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ksci-apply-'));
@@ -29,7 +30,10 @@ describe('apply on real git repositories', () => {
     const made = kernelishRepoWithSeries(upstream);
     base = made.base;
     series = await parseMbox(Buffer.from(made.mbox), limits);
-    tree = await ensureTree({ name: 'net-next', source: { kind: 'git', url: upstream }, branch: 'master', tags: [] }, { cacheDir: cacheDir(), log: silentLogger });
+    tree = await ensureTree(
+      { name: 'net-next', source: { kind: 'git', url: upstream }, branch: 'master', tags: [] },
+      { cacheDir: cacheDir(), log: silentLogger },
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -57,10 +61,17 @@ describe('apply on real git repositories', () => {
 
   it('reports a series already merged in the base, after the mirror fetches it', async () => {
     git(upstream, 'merge', '-q', '--ff-only', 'series');
-    await ensureTree({ name: 'net-next', source: { kind: 'git', url: upstream }, branch: 'master', tags: [] }, { cacheDir: cacheDir(), log: silentLogger });
+    await ensureTree(
+      { name: 'net-next', source: { kind: 'git', url: upstream }, branch: 'master', tags: [] },
+      { cacheDir: cacheDir(), log: silentLogger },
+    );
     const r = await apply(series, 'run-merged');
     assert.equal(r.status, 'already-merged');
-    if (r.status === 'already-merged') assert.deepEqual(r.matches.map((m) => m.counter), [1, 2]);
+    if (r.status === 'already-merged')
+      assert.deepEqual(
+        r.matches.map((m) => m.counter),
+        [1, 2],
+      );
   });
 
   it('imports a Debian-style source tarball reproducibly, once', async () => {
@@ -76,11 +87,21 @@ describe('apply on real git repositories', () => {
     const two = await ensureTree(cfg, { cacheDir: join(dir, 'c2'), log: silentLogger });
     const head = (t: PreparedTree) => git(t.gitDir, 'rev-parse', 'refs/heads/master').trim();
     assert.equal(head(one), head(two), 'same tarball, same commit id');
-    assert.match(git(one.gitDir, 'ls-tree', '--name-only', 'master'), /Makefile/, "Debian's .gitignore did not hide the tree");
+    assert.match(
+      git(one.gitDir, 'ls-tree', '--name-only', 'master'),
+      /Makefile/,
+      "Debian's .gitignore did not hide the tree",
+    );
     assert.equal(git(one.gitDir, 'tag').trim(), 'debian/6.12.117');
     await ensureTree(cfg, { cacheDir: join(dir, 'c1'), log: silentLogger });
     assert.equal(head(one), git(one.gitDir, 'rev-parse', 'refs/heads/master').trim(), 'a second call is a no-op');
     assert.ok(!existsSync(join(dir, 'c1', 'trees', 'deb.git.lock')));
-    await assert.rejects(ensureTree({ ...cfg, source: { kind: 'debian-linux-source', tarball: join(dir, 'nope.tar.xz') } }, { cacheDir: join(dir, 'c3'), log: silentLogger }), (e: unknown) => e instanceof UsageError && /apt-get install linux-source-6.12/.test(e.hint ?? ''));
+    await assert.rejects(
+      ensureTree(
+        { ...cfg, source: { kind: 'debian-linux-source', tarball: join(dir, 'nope.tar.xz') } },
+        { cacheDir: join(dir, 'c3'), log: silentLogger },
+      ),
+      (e: unknown) => e instanceof UsageError && /apt-get install linux-source-6.12/.test(e.hint ?? ''),
+    );
   });
 });

@@ -17,8 +17,24 @@ interface PatchCommit {
 }
 
 export type ApplyResult =
-  | { status: 'applied'; baseCommit: string; headCommit: string; ref: string; base: Base; patches: PatchCommit[]; partiallyMerged: PatchCommit[] }
-  | { status: 'conflict'; baseCommit: string; base: Base; failedPatch: { counter: number; title: string }; appliedBefore: number; gitMessage: string; files: string[] }
+  | {
+      status: 'applied';
+      baseCommit: string;
+      headCommit: string;
+      ref: string;
+      base: Base;
+      patches: PatchCommit[];
+      partiallyMerged: PatchCommit[];
+    }
+  | {
+      status: 'conflict';
+      baseCommit: string;
+      base: Base;
+      failedPatch: { counter: number; title: string };
+      appliedBefore: number;
+      gitMessage: string;
+      files: string[];
+    }
   | { status: 'already-merged'; baseCommit: string; base: Base; matches: PatchCommit[] };
 
 export function normaliseTitle(s: string): string {
@@ -32,7 +48,9 @@ export function normaliseTitle(s: string): string {
  */
 export function seriesMbox(series: Series): Buffer {
   const parts = series.patches.map((p) => {
-    const text = Buffer.from(p.rawBase64, 'base64').toString('latin1').replace(/^(>*From )/gm, '>$1');
+    const text = Buffer.from(p.rawBase64, 'base64')
+      .toString('latin1')
+      .replace(/^(>*From )/gm, '>$1');
     return `From ksci Mon Sep 17 00:00:00 2001\n${text}${text.endsWith('\n') ? '' : '\n'}`;
   });
   return Buffer.from(parts.join('\n'), 'latin1');
@@ -49,7 +67,13 @@ export function parseAmFailure(output: string): { index: number | null; files: s
   for (const m of output.matchAll(/^error: sha1 information is lacking or useless \((.+)\)\.$/gm)) files.add(m[1]!);
   const message = output
     .split('\n')
-    .filter((l) => l.trim() && !/^(hint:|When you have resolved|If you prefer to skip|To restore the original|Use 'git am --show-current-patch)/.test(l))
+    .filter(
+      (l) =>
+        l.trim() &&
+        !/^(hint:|When you have resolved|If you prefer to skip|To restore the original|Use 'git am --show-current-patch)/.test(
+          l,
+        ),
+    )
     .join('\n')
     .trim();
   return { index: index ? Number(index[1]) : null, files: [...files], message };
@@ -77,7 +101,8 @@ export async function applySeries(
       const sha = bySubject.get(normaliseTitle(p.subject.title));
       if (sha) merged.push({ counter: p.counter, title: p.subject.title, commit: sha });
     }
-    if (merged.length === series.patches.length) return { status: 'already-merged', baseCommit: base.commit, base: baseInfo, matches: merged };
+    if (merged.length === series.patches.length)
+      return { status: 'already-merged', baseCommit: base.commit, base: baseInfo, matches: merged };
   }
 
   mkdirSync(opts.workRoot, { recursive: true });
@@ -87,7 +112,13 @@ export async function applySeries(
   await bare.raw(['worktree', 'prune']);
   // Only the files the series touches are checked out: git am needs no
   // others, and a full kernel checkout (80k files) costs a minute or more.
-  const paths = [...new Set(series.patches.flatMap((p) => p.files.flatMap((f) => [f.oldPath, f.newPath])).filter((p): p is string => p !== null))];
+  const paths = [
+    ...new Set(
+      series.patches
+        .flatMap((p) => p.files.flatMap((f) => [f.oldPath, f.newPath]))
+        .filter((p): p is string => p !== null),
+    ),
+  ];
   try {
     await bare.raw(['worktree', 'add', '--detach', '--no-checkout', '--quiet', dir, base.commit]);
     const sparse = gitAt(dir, opts.signal);
@@ -105,8 +136,11 @@ export async function applySeries(
       if (opts.signal?.aborted) throw new CancelledError('apply cancelled');
       const output = errorMessage(err);
       const failure = parseAmFailure(output);
-      if (failure.index === null) throw new InfraError(`git am failed without naming a patch: ${output.slice(0, 2000)}`);
-      const unmerged = (await wt.raw(['diff', '--name-only', '--diff-filter=U']).catch(() => '')).split('\n').filter(Boolean);
+      if (failure.index === null)
+        throw new InfraError(`git am failed without naming a patch: ${output.slice(0, 2000)}`);
+      const unmerged = (await wt.raw(['diff', '--name-only', '--diff-filter=U']).catch(() => ''))
+        .split('\n')
+        .filter(Boolean);
       const appliedBefore = Number((await wt.raw(['rev-list', '--count', `${base.commit}..HEAD`])).trim());
       // No `git am --abort`: the worktree, and the am state in its private
       // git dir, are deleted below; aborting would only rewrite the index.
@@ -141,6 +175,8 @@ export async function applySeries(
   } finally {
     rmSync(mbox, { force: true });
     rmSync(dir, { recursive: true, force: true });
-    await gitAt(tree.gitDir).raw(['worktree', 'prune']).catch(() => undefined);
+    await gitAt(tree.gitDir)
+      .raw(['worktree', 'prune'])
+      .catch(() => undefined);
   }
 }

@@ -18,10 +18,22 @@ describe('ArtifactStore', () => {
 
   it('keeps a flavour subdirectory apart from the top level: same base name, two files', () => {
     const key = 'ab'.repeat(16);
-    const set = store.put(key, [{ from: file('top', 'top'), name: 'xdp_dummy.bpf.o' }, { from: file('flavour', 'no_alu32'), name: 'no_alu32/xdp_dummy.bpf.o' }, file('test_progs', 'bin')], {});
+    const set = store.put(
+      key,
+      [
+        { from: file('top', 'top'), name: 'xdp_dummy.bpf.o' },
+        { from: file('flavour', 'no_alu32'), name: 'no_alu32/xdp_dummy.bpf.o' },
+        file('test_progs', 'bin'),
+      ],
+      {},
+    );
     assert.equal(readFileSync(set.path('xdp_dummy.bpf.o'), 'utf8'), 'top');
     assert.equal(readFileSync(set.path('no_alu32/xdp_dummy.bpf.o'), 'utf8'), 'no_alu32');
-    assert.deepEqual(Object.keys(store.get(key)!.manifest.files).sort(), ['no_alu32/xdp_dummy.bpf.o', 'test_progs', 'xdp_dummy.bpf.o']);
+    assert.deepEqual(Object.keys(store.get(key)!.manifest.files).sort(), [
+      'no_alu32/xdp_dummy.bpf.o',
+      'test_progs',
+      'xdp_dummy.bpf.o',
+    ]);
     // What the test stage ships to the guest: every file at its relative path, not the manifest.
     assert.deepEqual(selftestsFiles(set.dir), ['no_alu32/xdp_dummy.bpf.o', 'test_progs', 'xdp_dummy.bpf.o']);
   });

@@ -58,7 +58,8 @@ export class ArtifactStore {
       for (const f of files) {
         const from = typeof f === 'string' ? f : f.from;
         const name = typeof f === 'string' ? basename(f) : f.name;
-        if (name.startsWith('/') || name.split('/').includes('..')) throw new Error(`artifact file name ${name} leaves the artifact directory`);
+        if (name.startsWith('/') || name.split('/').includes('..'))
+          throw new Error(`artifact file name ${name} leaves the artifact directory`);
         mkdirSync(dirname(join(tmp, name)), { recursive: true });
         // Copied, not hard-linked: the next build in the same build dir
         // rewrites some outputs in place (bzImage is truncated and written).

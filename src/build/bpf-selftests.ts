@@ -10,7 +10,6 @@ import { RUNNERS, type Runner } from '../selftests/runners.js';
 import { buildSelftests, findLlvmBinDir } from './selftests.js';
 import type { SourceTree } from './workspace.js';
 
-
 /** Bumped when what goes into the shipped set changes. */
 const FORMAT = 'bpf-selftests-v3';
 
@@ -47,10 +46,14 @@ export async function bpfSelftestsFor(
 ): Promise<SelftestsOutcome> {
   const llvm = findLlvmBinDir();
   const runners = RUNNERS.filter((r) => o.runners.includes(r));
-  const key = createHash('sha256').update(JSON.stringify([FORMAT, kernel.artifactKey, llvm, runners])).digest('hex');
+  const key = createHash('sha256')
+    .update(JSON.stringify([FORMAT, kernel.artifactKey, llvm, runners]))
+    .digest('hex');
   const hit = o.env.artifacts.get(key);
   if (hit) {
-    const meta = SelftestsOutcomeSchema.safeParse(hit.manifest.inputs['outcome'] ? JSON.parse(hit.manifest.inputs['outcome']) : null);
+    const meta = SelftestsOutcomeSchema.safeParse(
+      hit.manifest.inputs['outcome'] ? JSON.parse(hit.manifest.inputs['outcome']) : null,
+    );
     if (meta.success) return { ...meta.data, cacheHit: true, durationMs: 0, artifactDir: hit.dir };
   }
   // The series' own build directory is gone by now. A kernel built with
@@ -72,10 +75,24 @@ export async function bpfSelftestsFor(
       await checkout(kernel.commit);
       return buildSelftests({ sourceDir: o.source.dir, kernelObjDir: obj, modules, outDir: out, runners, env: o.env });
     }, o.env.signal);
-    const base = { cacheHit: false, runners, modules, durationMs: built.durationMs, files: built.files.length, libraries: built.libraries, dropped: built.dropped, firstError: built.firstError, logTail: built.logTail };
+    const base = {
+      cacheHit: false,
+      runners,
+      modules,
+      durationMs: built.durationMs,
+      files: built.files.length,
+      libraries: built.libraries,
+      dropped: built.dropped,
+      firstError: built.firstError,
+      logTail: built.logTail,
+    };
     if (built.status !== 'ok') return { ...base, status: 'failed', artifactKey: '', artifactDir: '' };
     const outcome: SelftestsOutcome = { ...base, status: 'ok', artifactKey: key, artifactDir: '' };
-    const set = o.env.artifacts.put(key, built.files.map((f) => ({ from: join(built.outDir, f), name: f })), { kernel: kernel.artifactKey, outcome: JSON.stringify(outcome) });
+    const set = o.env.artifacts.put(
+      key,
+      built.files.map((f) => ({ from: join(built.outDir, f), name: f })),
+      { kernel: kernel.artifactKey, outcome: JSON.stringify(outcome) },
+    );
     return { ...outcome, artifactDir: set.dir };
   } finally {
     rmSync(obj, { recursive: true, force: true });
@@ -101,19 +118,31 @@ async function unpackKit(kit: string, obj: string, env: BuildEnv): Promise<void>
       argv: ['tar', '-xzf', '/ksci/kit.tar.gz', '--no-same-owner', '-C', '/ksci/obj'],
       limits: { cpuSeconds: 600, fileBytes: env.limits.fileBytes, memoryBytes: env.limits.memoryBytes, pids: 64 },
     },
-    { logFile, timeoutMs: 10 * 60_000, signal: env.signal, diskWatch: { dir: obj, maxBytes: env.limits.buildDirBytes } },
+    {
+      logFile,
+      timeoutMs: 10 * 60_000,
+      signal: env.signal,
+      diskWatch: { dir: obj, maxBytes: env.limits.buildDirBytes },
+    },
   );
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim() : '';
   rmSync(logFile, { force: true });
-  if (run.killed === 'cancelled' || env.signal?.aborted) throw new CancelledError('unpacking the external module kit was cancelled');
-  if (run.exitCode !== 0 || run.killed) throw new InfraError(`cannot unpack the kernel's external module kit ${kit}: ${run.killed ?? `tar exited ${run.exitCode}`}${log ? `: ${log.split('\n').slice(-3).join(' / ')}` : ''}`);
+  if (run.killed === 'cancelled' || env.signal?.aborted)
+    throw new CancelledError('unpacking the external module kit was cancelled');
+  if (run.exitCode !== 0 || run.killed)
+    throw new InfraError(
+      `cannot unpack the kernel's external module kit ${kit}: ${run.killed ?? `tar exited ${run.exitCode}`}${log ? `: ${log.split('\n').slice(-3).join(' / ')}` : ''}`,
+    );
 }
 
 /** Where a suite that needs the BPF selftests finds them in the guest. */
 const GUEST_SELFTESTS_DIR = '/ksci/suite/bpf-selftests';
 
 /** A stored set (or any directory of runners and their files; `files`: only those, relative to it) as the guest gets it. */
-export function selftestsGuestFiles(dir: string, files: string[] = selftestsFiles(dir)): { host: string; guest: string }[] {
+export function selftestsGuestFiles(
+  dir: string,
+  files: string[] = selftestsFiles(dir),
+): { host: string; guest: string }[] {
   return files.map((f) => ({ host: join(dir, f), guest: `${GUEST_SELFTESTS_DIR}/${f}` }));
 }
 

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -38,7 +47,16 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  async function hostile(name: string, script: string, o: { trusted?: boolean; limits?: Partial<SandboxLimits>; files?: Record<string, string>; buildDirBytes?: number } = {}): Promise<{ run: SandboxRun; log: string; obj: string }> {
+  async function hostile(
+    name: string,
+    script: string,
+    o: {
+      trusted?: boolean;
+      limits?: Partial<SandboxLimits>;
+      files?: Record<string, string>;
+      buildDirBytes?: number;
+    } = {},
+  ): Promise<{ run: SandboxRun; log: string; obj: string }> {
     const dir = join(root, name);
     const tree = join(dir, 'tree');
     const obj = join(dir, 'obj');
@@ -47,16 +65,35 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
     writeFileSync(join(tree, 'Makefile'), 'all:\n\tsh /ksci/src/hostile.sh\n');
     writeFileSync(join(tree, 'hostile.sh'), script);
     for (const [f, text] of Object.entries(o.files ?? {})) writeFileSync(join(tree, f), text);
-    const spec = kernelBuildSpec({ sourceDir: tree, objDir: obj, ccacheDir, ccacheMaxSize: '1G', kconfigDir: kconfigs, trusted: o.trusted ?? false, argv: ['make', '-s', '-f', '/ksci/src/Makefile'], limits: { ...LIMITS, ...o.limits } });
+    const spec = kernelBuildSpec({
+      sourceDir: tree,
+      objDir: obj,
+      ccacheDir,
+      ccacheMaxSize: '1G',
+      kconfigDir: kconfigs,
+      trusted: o.trusted ?? false,
+      argv: ['make', '-s', '-f', '/ksci/src/Makefile'],
+      limits: { ...LIMITS, ...o.limits },
+    });
     const logFile = `${obj}.log`;
-    const run = await runSandboxed(spec, { logFile, timeoutMs: 180_000, ...(o.buildDirBytes ? { diskWatch: { dir: obj, maxBytes: o.buildDirBytes, everyMs: 200 } } : {}) });
+    const run = await runSandboxed(spec, {
+      logFile,
+      timeoutMs: 180_000,
+      ...(o.buildDirBytes ? { diskWatch: { dir: obj, maxBytes: o.buildDirBytes, everyMs: 200 } } : {}),
+    });
     return { run, log: readFileSync(logFile, 'utf8'), obj };
   }
 
   const escaped = (log: string) => log.split('\n').filter((l) => l.startsWith('ESCAPED'));
 
   it('writes no host sysctl, sysrq or /sys; /dev has the minimal nodes only', async () => {
-    const watched = ['kernel/core_pattern', 'kernel/panic_on_oops', 'fs/suid_dumpable', 'kernel/sysrq', 'vm/overcommit_memory'].filter((k) => existsSync(`/proc/sys/${k}`));
+    const watched = [
+      'kernel/core_pattern',
+      'kernel/panic_on_oops',
+      'fs/suid_dumpable',
+      'kernel/sysrq',
+      'vm/overcommit_memory',
+    ].filter((k) => existsSync(`/proc/sys/${k}`));
     const before = watched.map((k) => readFileSync(`/proc/sys/${k}`, 'utf8'));
     const { log } = await hostile(
       'sysctl',
@@ -84,11 +121,35 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
     const tried = Number(/tried (\d+) sysctls/.exec(log)?.[1] ?? 0);
     assert.ok(tried > 100, `only ${tried} sysctls were tried: the probe itself is broken\n${log}`);
     assert.match(log, /core_pattern: .*(Read-only file system|Permission denied)/);
-    assert.deepEqual(watched.map((k) => readFileSync(`/proc/sys/${k}`, 'utf8')), before, 'host sysctls changed');
+    assert.deepEqual(
+      watched.map((k) => readFileSync(`/proc/sys/${k}`, 'utf8')),
+      before,
+      'host sysctls changed',
+    );
     assert.notEqual(/uid: (\d+)/.exec(log)?.[1], '0', 'the build ran as root');
     const dev = (/dev: (.*)/.exec(log)?.[1] ?? '').trim().split(/\s+/);
-    const minimal = ['console', 'core', 'fd', 'full', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero'];
-    assert.deepEqual(dev.filter((d) => !minimal.includes(d)), [], `device nodes beyond the minimal set: ${dev.join(' ')}`);
+    const minimal = [
+      'console',
+      'core',
+      'fd',
+      'full',
+      'null',
+      'ptmx',
+      'pts',
+      'random',
+      'shm',
+      'stderr',
+      'stdin',
+      'stdout',
+      'tty',
+      'urandom',
+      'zero',
+    ];
+    assert.deepEqual(
+      dev.filter((d) => !minimal.includes(d)),
+      [],
+      `device nodes beyond the minimal set: ${dev.join(' ')}`,
+    );
   });
 
   it('makes no user namespace of its own, and reaches no keyring, bpf(), perf_event_open or io_uring', async () => {
@@ -151,7 +212,16 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
     after(() => new Promise<void>((r) => sock.close(() => r())));
 
     it('reads nothing of /root, ~/.ssh, the key file, another run, the data dir or its Redis socket', async () => {
-      const targets = ['/root', join(homedir(), '.ssh'), '/etc/shadow', join(secrets, 'github-app.pem'), join(secrets, 'work', 'other-run-build', '.config'), secrets, '/proc/1/root/root', `/proc/${process.pid}/environ`];
+      const targets = [
+        '/root',
+        join(homedir(), '.ssh'),
+        '/etc/shadow',
+        join(secrets, 'github-app.pem'),
+        join(secrets, 'work', 'other-run-build', '.config'),
+        secrets,
+        '/proc/1/root/root',
+        `/proc/${process.pid}/environ`,
+      ];
       const { log } = await hostile(
         'secrets',
         [
@@ -197,15 +267,28 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
   });
 
   it('a fork bomb stops at the process cap', async () => {
-    const { run, log } = await hostile('forkbomb', `perl -e 'my $n = 0; for (1..1000) { my $p = fork(); last unless defined $p; if ($p == 0) { sleep 60; exit 0 } $n++ } print "forked $n\\n"'\n`, { limits: { pids: 64 } });
+    const { run, log } = await hostile(
+      'forkbomb',
+      `perl -e 'my $n = 0; for (1..1000) { my $p = fork(); last unless defined $p; if ($p == 0) { sleep 60; exit 0 } $n++ } print "forked $n\\n"'\n`,
+      { limits: { pids: 64 } },
+    );
     const forked = Number(/forked (\d+)/.exec(log)?.[1] ?? -1);
     assert.ok(forked >= 0, `the probe did not report\n${log}`);
     assert.ok(forked < 64, `${forked} processes forked past a cap of 64`);
     if (plan) assert.equal(run.processCapHit, true, 'the cgroup did not record the refused forks');
   });
 
-  it('memory is capped: a 1 GiB allocation under a 256 MiB cap is killed', { skip: plan?.v2Controllers.includes('memory') || plan?.v1Parents.memory ? false : 'no memory cgroup here (not root, or none offered): memory is not capped, as `ksci config check` says' }, async () => {
-    const { run, log } = await hostile('memory', `perl -e '$x = "x" x (1024 * 1024 * 1024); print "ESCAPED: allocated 1 GiB\\n"'\n`, { limits: { memoryBytes: 256 * 2 ** 20 } });
+  it('memory is capped: a 1 GiB allocation under a 256 MiB cap is killed', {
+    skip:
+      plan?.v2Controllers.includes('memory') || plan?.v1Parents.memory
+        ? false
+        : 'no memory cgroup here (not root, or none offered): memory is not capped, as `ksci config check` says',
+  }, async () => {
+    const { run, log } = await hostile(
+      'memory',
+      `perl -e '$x = "x" x (1024 * 1024 * 1024); print "ESCAPED: allocated 1 GiB\\n"'\n`,
+      { limits: { memoryBytes: 256 * 2 ** 20 } },
+    );
     assert.deepEqual(escaped(log), [], 'the build allocated past its memory cap');
     assert.notEqual(run.exitCode, 0);
     assert.equal(run.outOfMemory, true, 'the OOM kill was not recorded');
@@ -226,7 +309,11 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
     assert.ok(m, log);
     assert.ok(Number(m[1]) <= 32 * 2 ** 20, `/tmp took ${m[1]} bytes past a 32 MiB cap`);
     assert.ok(Number(m[2]) <= 16 * 2 ** 20, `/dev/shm took ${m[2]} bytes past a 16 MiB cap`);
-    const disk = await hostile('fill-obj', 'i=0; while :; do i=$((i+1)); head -c 1000000 /dev/zero > /ksci/obj/f$i; done\n', { buildDirBytes: 20_000_000 });
+    const disk = await hostile(
+      'fill-obj',
+      'i=0; while :; do i=$((i+1)); head -c 1000000 /dev/zero > /ksci/obj/f$i; done\n',
+      { buildDirBytes: 20_000_000 },
+    );
     assert.equal(disk.run.killed, 'disk', 'filling the build directory was not stopped');
   });
 
@@ -257,7 +344,10 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
       'fake-gcc': `#!/bin/sh\nout=; while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\nprintf 'int f(void) { return 66; }\\n' > /tmp/evil.c\nexec ${real} -c /tmp/evil.c -o "$out"\n`,
     };
     // A trusted build first, so the shared cache has entries to overwrite.
-    const warm = await hostile('ccache-warm', 'ccache gcc -c /ksci/src/b.c -o b.o && echo warmed\n', { trusted: true, files });
+    const warm = await hostile('ccache-warm', 'ccache gcc -c /ksci/src/b.c -o b.o && echo warmed\n', {
+      trusted: true,
+      files,
+    });
     assert.match(warm.log, /warmed/, warm.log);
     const snapshot = () => treeDigest(ccacheDir);
     const before = snapshot();
@@ -277,7 +367,11 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
     );
     assert.deepEqual(escaped(attack.log), [], 'the series build wrote the shared ccache');
     assert.equal(snapshot(), before, 'the shared ccache changed during a series build');
-    const next = await hostile('ccache-next', 'ccache gcc -c /ksci/src/a.c -o a.o && gcc -o prog /ksci/src/main.c a.o && { ./prog; echo "f() = $?"; }\n', { trusted: true, files });
+    const next = await hostile(
+      'ccache-next',
+      'ccache gcc -c /ksci/src/a.c -o a.o && gcc -o prog /ksci/src/main.c a.o && { ./prog; echo "f() = $?"; }\n',
+      { trusted: true, files },
+    );
     assert.match(next.log, /f\(\) = 42/, `a later build took the planted object:\n${next.log}`);
   });
 
@@ -296,10 +390,20 @@ describe('hostile builds (real bubblewrap, as kernel builds run)', { skip }, () 
       ].join('\n'),
     );
     assert.throws(() => readOutput(obj, '.config'), RefusedOutputError, '.config was read through a link');
-    assert.throws(() => outputPath(obj, 'arch/x86/boot/data-secret.pem'), RefusedOutputError, 'a path through a linked directory was accepted');
+    assert.throws(
+      () => outputPath(obj, 'arch/x86/boot/data-secret.pem'),
+      RefusedOutputError,
+      'a path through a linked directory was accepted',
+    );
     const store = new ArtifactStore(join(root, 'artifacts'));
-    for (const f of ['vmlinux', 'System.map']) assert.throws(() => store.put('b'.repeat(64), [join(obj, f)], {}), RefusedOutputError, `${f} was stored`);
-    assert.equal(existsSync(join(root, 'artifacts')) && readdirSync(join(root, 'artifacts'), { recursive: true }).some((f) => String(f).endsWith('vmlinux')), false, 'a linked file reached the artifact store');
+    for (const f of ['vmlinux', 'System.map'])
+      assert.throws(() => store.put('b'.repeat(64), [join(obj, f)], {}), RefusedOutputError, `${f} was stored`);
+    assert.equal(
+      existsSync(join(root, 'artifacts')) &&
+        readdirSync(join(root, 'artifacts'), { recursive: true }).some((f) => String(f).endsWith('vmlinux')),
+      false,
+      'a linked file reached the artifact store',
+    );
   });
 });
 

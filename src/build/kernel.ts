@@ -50,7 +50,15 @@ export interface BuildEnv {
   cacheDir: string;
   ccacheDir: string;
   ccacheMaxSize: string;
-  limits: { timeoutMs: number; cpuSeconds: number; fileBytes: number; buildDirBytes: number; memoryBytes: number; pids: number; tmpBytes: number };
+  limits: {
+    timeoutMs: number;
+    cpuSeconds: number;
+    fileBytes: number;
+    buildDirBytes: number;
+    memoryBytes: number;
+    pids: number;
+    tmpBytes: number;
+  };
   artifacts: ArtifactStore;
   log: Logger;
   signal?: AbortSignal | undefined;
@@ -78,7 +86,9 @@ export const BuildOutcomeSchema = z.object({
   durationMs: z.number(),
   artifactKey: z.string(),
   artifactDir: z.string(),
-  configMismatches: z.array(z.object({ symbol: z.string(), requested: z.string(), actual: z.string().nullable(), from: z.string() })),
+  configMismatches: z.array(
+    z.object({ symbol: z.string(), requested: z.string(), actual: z.string().nullable(), from: z.string() }),
+  ),
   firstError: DiagnosticSchema.nullable(),
   errors: z.array(DiagnosticSchema),
   failedTargets: z.array(z.string()),
@@ -112,7 +122,13 @@ export class KernelBuilder {
     private readonly config: KernelConfig,
     private readonly env: BuildEnv,
   ) {
-    this.objDir = join(env.cacheDir, 'build', 'obj', tree.name, `${config.name}-${config.hash.slice(0, 12)}-${env.toolchain.id}`);
+    this.objDir = join(
+      env.cacheDir,
+      'build',
+      'obj',
+      tree.name,
+      `${config.name}-${config.hash.slice(0, 12)}-${env.toolchain.id}`,
+    );
     this.targets = kernelTargets(config.fragments);
   }
 
@@ -120,7 +136,15 @@ export class KernelBuilder {
   async keyOf(commit: string): Promise<{ key: string; treeId: string }> {
     const treeId = (await gitAt(this.tree.gitDir).raw(['rev-parse', `${commit}^{tree}`])).trim();
     const key = createHash('sha256')
-      .update(JSON.stringify({ treeId, config: this.config.hash, toolchain: this.env.toolchain.id, arch: this.env.arch, targets: this.targets }))
+      .update(
+        JSON.stringify({
+          treeId,
+          config: this.config.hash,
+          toolchain: this.env.toolchain.id,
+          arch: this.env.arch,
+          targets: this.targets,
+        }),
+      )
       .digest('hex');
     return { key, treeId };
   }
@@ -137,18 +161,31 @@ export class KernelBuilder {
     const { key, treeId } = await this.keyOf(commit);
     const hit = this.cached(key);
     if (hit) return hit;
-    return withLock(`${this.objDir}.lock`, async () => {
-      const again = this.cached(key);
-      if (again) return again;
-      return this.source.use(async (checkout) => {
-        mkdirSync(this.objDir, { recursive: true });
-        await checkout(commit);
-        const state = readState(this.objDir);
-        const outcome = await this.make(this.objDir, { commit, treeId, key, label: 'base', trusted: true, before: state, changed: state ? await changedFiles(this.tree, state.commit, commit) : [] });
-        if (outcome.status === 'ok') writeState(this.objDir, { commit, steps: outcome.steps, warnings: outcome.warnings });
-        return outcome;
-      }, this.env.signal);
-    }, { signal: this.env.signal, timeoutMs: 6 * 3600_000 });
+    return withLock(
+      `${this.objDir}.lock`,
+      async () => {
+        const again = this.cached(key);
+        if (again) return again;
+        return this.source.use(async (checkout) => {
+          mkdirSync(this.objDir, { recursive: true });
+          await checkout(commit);
+          const state = readState(this.objDir);
+          const outcome = await this.make(this.objDir, {
+            commit,
+            treeId,
+            key,
+            label: 'base',
+            trusted: true,
+            before: state,
+            changed: state ? await changedFiles(this.tree, state.commit, commit) : [],
+          });
+          if (outcome.status === 'ok')
+            writeState(this.objDir, { commit, steps: outcome.steps, warnings: outcome.warnings });
+          return outcome;
+        }, this.env.signal);
+      },
+      { signal: this.env.signal, timeoutMs: 6 * 3600_000 },
+    );
   }
 
   /**
@@ -156,7 +193,12 @@ export class KernelBuilder {
    * of the base's build directory. With `commits` (one per patch), builds
    * after each patch and stops at the first that fails.
    */
-  async buildSeries(base: BuildOutcome, head: string, workDir: string, commits: { counter: number; commit: string }[] = []): Promise<{ head: BuildOutcome; perPatch: { counter: number; outcome: BuildOutcome }[] }> {
+  async buildSeries(
+    base: BuildOutcome,
+    head: string,
+    workDir: string,
+    commits: { counter: number; commit: string }[] = [],
+  ): Promise<{ head: BuildOutcome; perPatch: { counter: number; outcome: BuildOutcome }[] }> {
     const { key, treeId } = await this.keyOf(head);
     const hit = commits.length === 0 ? this.cached(key) : null;
     if (hit) return { head: hit, perPatch: [] };
@@ -164,11 +206,15 @@ export class KernelBuilder {
     rmSync(scratch, { recursive: true, force: true });
     mkdirSync(workDir, { recursive: true });
     try {
-      await withLock(`${this.objDir}.lock`, async () => {
-        this.env.onProgress?.({ message: `copying the base build of ${this.config.name}` });
-        // cp -a keeps mtimes: make then sees only what the series changed as newer.
-        await execFileP('cp', ['-a', '--reflink=auto', this.objDir, scratch], { signal: this.env.signal });
-      }, { signal: this.env.signal, timeoutMs: 6 * 3600_000 });
+      await withLock(
+        `${this.objDir}.lock`,
+        async () => {
+          this.env.onProgress?.({ message: `copying the base build of ${this.config.name}` });
+          // cp -a keeps mtimes: make then sees only what the series changed as newer.
+          await execFileP('cp', ['-a', '--reflink=auto', this.objDir, scratch], { signal: this.env.signal });
+        },
+        { signal: this.env.signal, timeoutMs: 6 * 3600_000 },
+      );
       return await this.source.use(async (checkout) => {
         const before: DirState = { commit: base.commit, steps: base.steps, warnings: base.warnings };
         const perPatch: { counter: number; outcome: BuildOutcome }[] = [];
@@ -176,14 +222,31 @@ export class KernelBuilder {
         for (const c of commits) {
           await checkout(c.commit);
           const step = await this.keyOf(c.commit);
-          const outcome = await this.make(scratch, { commit: c.commit, treeId: step.treeId, key: step.key, label: `patch ${c.counter}`, trusted: false, before: prev, changed: await changedFiles(this.tree, prev.commit, c.commit) });
+          const outcome = await this.make(scratch, {
+            commit: c.commit,
+            treeId: step.treeId,
+            key: step.key,
+            label: `patch ${c.counter}`,
+            trusted: false,
+            before: prev,
+            changed: await changedFiles(this.tree, prev.commit, c.commit),
+          });
           perPatch.push({ counter: c.counter, outcome });
           if (outcome.status !== 'ok') return { head: outcome, perPatch };
           prev = { commit: c.commit, steps: outcome.steps, warnings: outcome.warnings };
         }
-        if (commits.length > 0 && prev.commit === head) return { head: perPatch[perPatch.length - 1]!.outcome, perPatch };
+        if (commits.length > 0 && prev.commit === head)
+          return { head: perPatch[perPatch.length - 1]!.outcome, perPatch };
         await checkout(head);
-        const outcome = await this.make(scratch, { commit: head, treeId, key, label: 'series', trusted: false, before: prev, changed: await changedFiles(this.tree, prev.commit, head) });
+        const outcome = await this.make(scratch, {
+          commit: head,
+          treeId,
+          key,
+          label: 'series',
+          trusted: false,
+          before: prev,
+          changed: await changedFiles(this.tree, prev.commit, head),
+        });
         return { head: outcome, perPatch };
       }, this.env.signal);
     } finally {
@@ -197,7 +260,18 @@ export class KernelBuilder {
    * and store the artifacts. `trusted`: a commit of the tree itself (a base),
    * which may add to the shared ccache; a series' build only reads it.
    */
-  private async make(dir: string, job: { commit: string; treeId: string; key: string; label: string; trusted: boolean; before: DirState | null; changed: string[] }): Promise<BuildOutcome> {
+  private async make(
+    dir: string,
+    job: {
+      commit: string;
+      treeId: string;
+      key: string;
+      label: string;
+      trusted: boolean;
+      before: DirState | null;
+      changed: string[];
+    },
+  ): Promise<BuildOutcome> {
     const { env } = this;
     const started = Date.now();
     // Beside the build directory, not in it: the build cannot swap its own log for a link to a host file.
@@ -232,7 +306,11 @@ export class KernelBuilder {
           if (now - lastReport < 2000) return;
           lastReport = now;
           // After an incremental build the previous count overstates the work: show it as a bound only.
-          env.onProgress?.({ message: `${this.config.name} ${job.label}: ${done} build steps${total ? ` (a full build has ${total})` : ''}: ${line.trim()}`, done, ...(total ? { total } : {}) });
+          env.onProgress?.({
+            message: `${this.config.name} ${job.label}: ${done} build steps${total ? ` (a full build has ${total})` : ''}: ${line.trim()}`,
+            done,
+            ...(total ? { total } : {}),
+          });
         });
         if (run.exitCode === 0 && run.killed === null && this.targets.includes('modules')) {
           env.onProgress?.({ message: `${this.config.name} ${job.label}: packing the external module kit` });
@@ -240,12 +318,28 @@ export class KernelBuilder {
         }
       }
     }
-    if (run.killed === 'cancelled' || env.signal?.aborted) throw new CancelledError(`build of ${this.config.name} cancelled`);
-    if (run.killed === 'timeout') throw new InfraError(`the ${this.config.name} build (${job.label}) took longer than ${Math.round(env.limits.timeoutMs / 60000)} min and was stopped`, 'raise build.timeoutMinutes, or look for a series that makes the build hang');
-    if (run.killed === 'disk') throw new InfraError(`the ${this.config.name} build (${job.label}) grew past ${Math.round(env.limits.buildDirBytes / 2 ** 30)} GiB and was stopped`, 'raise build.maxBuildDirGiB, or look for a series that fills the disk');
-    if (run.outOfMemory && run.exitCode !== 0) throw new InfraError(`the ${this.config.name} build (${job.label}) ran out of its memory cap (${(env.limits.memoryBytes / 2 ** 30).toFixed(1)} GiB)`, 'raise build.memoryGiB or lower build.jobs, or look for a series that makes the build use far more memory');
+    if (run.killed === 'cancelled' || env.signal?.aborted)
+      throw new CancelledError(`build of ${this.config.name} cancelled`);
+    if (run.killed === 'timeout')
+      throw new InfraError(
+        `the ${this.config.name} build (${job.label}) took longer than ${Math.round(env.limits.timeoutMs / 60000)} min and was stopped`,
+        'raise build.timeoutMinutes, or look for a series that makes the build hang',
+      );
+    if (run.killed === 'disk')
+      throw new InfraError(
+        `the ${this.config.name} build (${job.label}) grew past ${Math.round(env.limits.buildDirBytes / 2 ** 30)} GiB and was stopped`,
+        'raise build.maxBuildDirGiB, or look for a series that fills the disk',
+      );
+    if (run.outOfMemory && run.exitCode !== 0)
+      throw new InfraError(
+        `the ${this.config.name} build (${job.label}) ran out of its memory cap (${(env.limits.memoryBytes / 2 ** 30).toFixed(1)} GiB)`,
+        'raise build.memoryGiB or lower build.jobs, or look for a series that makes the build use far more memory',
+      );
 
-    const logText = [configLog, buildLog].filter(existsSync).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const logText = [configLog, buildLog]
+      .filter(existsSync)
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
     const analysis: BuildLogAnalysis = analyzeBuildLog(logText);
     const status: BuildOutcome['status'] = mismatches.length > 0 ? 'config' : run.exitCode === 0 ? 'ok' : 'failed';
     // Warnings of the whole tree: the previous build's, with those of the files rebuilt now replaced.
@@ -269,10 +363,26 @@ export class KernelBuilder {
       networkAttempt: analysis.networkAttempt,
       logTail: status === 'ok' ? [] : logText.trimEnd().split('\n').slice(-LOG_TAIL_LINES),
     };
-    if (status === 'config') env.log.warn({ config: this.config.name, mismatches: mismatches.map(describeMismatch) }, 'config options did not survive olddefconfig');
-    env.log.info({ config: this.config.name, label: job.label, status, seconds: Math.round(outcome.durationMs / 1000), steps: analysis.steps, errors: analysis.errors.length, warnings: warnings.length }, 'build finished');
+    if (status === 'config')
+      env.log.warn(
+        { config: this.config.name, mismatches: mismatches.map(describeMismatch) },
+        'config options did not survive olddefconfig',
+      );
+    env.log.info(
+      {
+        config: this.config.name,
+        label: job.label,
+        status,
+        seconds: Math.round(outcome.durationMs / 1000),
+        steps: analysis.steps,
+        errors: analysis.errors.length,
+        warnings: warnings.length,
+      },
+      'build finished',
+    );
 
-    const products = status === 'ok' ? [...ARTIFACT_FILES, ...(this.targets.includes('modules') ? [EXTMOD_KIT] : [])] : ['.config'];
+    const products =
+      status === 'ok' ? [...ARTIFACT_FILES, ...(this.targets.includes('modules') ? [EXTMOD_KIT] : [])] : ['.config'];
     // Checked for links before they are read: the build chose what these names are.
     const files = [configLog, buildLog, ...products.map((f) => outputPath(dir, f))].filter(existsSync);
     const outcomeFile = join(logs, 'outcome.json');
@@ -281,7 +391,10 @@ export class KernelBuilder {
     // a kernel, a compiler error, a config that drops options. A failure
     // nothing explains (a killed compiler, a full disk) is kept, but under a
     // key of its own, so the next request builds again.
-    const deterministic = status !== 'failed' || (analysis.firstError !== null && !/Killed|Terminated|Segmentation/.test(analysis.failedTargets.join(' ') + logText.slice(-2000)));
+    const deterministic =
+      status !== 'failed' ||
+      (analysis.firstError !== null &&
+        !/Killed|Terminated|Segmentation/.test(analysis.failedTargets.join(' ') + logText.slice(-2000)));
     const storeKey = deterministic ? job.key : randomBytes(32).toString('hex');
     const set = env.artifacts.put(storeKey, [...files, outcomeFile], {
       tree: this.tree.name,
@@ -308,7 +421,14 @@ export class KernelBuilder {
   }
 
   private makeArgs(): string[] {
-    return ['-C', SRC, `O=${OBJ}`, `ARCH=${this.env.arch}`, ...this.env.toolchain.makeVars, 'KCFLAGS=-fdiagnostics-color=never'];
+    return [
+      '-C',
+      SRC,
+      `O=${OBJ}`,
+      `ARCH=${this.env.arch}`,
+      ...this.env.toolchain.makeVars,
+      'KCFLAGS=-fdiagnostics-color=never',
+    ];
   }
 
   /**
@@ -329,11 +449,26 @@ export class KernelBuilder {
   }
 
   /** Runs a command in `dir` in the build sandbox (source, ccache and fragments mounted as for a build). */
-  sandboxed(dir: string, trusted: boolean, argv: string[], logFile: string, onLine?: (l: string) => void): Promise<SandboxRun> {
+  sandboxed(
+    dir: string,
+    trusted: boolean,
+    argv: string[],
+    logFile: string,
+    onLine?: (l: string) => void,
+  ): Promise<SandboxRun> {
     const { env } = this;
     mkdirSync(env.ccacheDir, { recursive: true });
     const kconfigDir = this.config.files[0] ? join(this.config.files[0], '..') : dir;
-    const spec = kernelBuildSpec({ sourceDir: this.source.dir, objDir: dir, ccacheDir: env.ccacheDir, ccacheMaxSize: env.ccacheMaxSize, kconfigDir, trusted, argv, limits: env.limits });
+    const spec = kernelBuildSpec({
+      sourceDir: this.source.dir,
+      objDir: dir,
+      ccacheDir: env.ccacheDir,
+      ccacheMaxSize: env.ccacheMaxSize,
+      kconfigDir,
+      trusted,
+      argv,
+      limits: env.limits,
+    });
     return runSandboxed(spec, {
       logFile,
       timeoutMs: env.limits.timeoutMs,
@@ -390,7 +525,14 @@ export function kernelBuildSpec(o: {
 /** The sandbox's share of a build's limits (the rest, wall clock and build dir size, the worker watches). */
 export function pickLimits(l: SandboxLimits): SandboxLimits {
   const { cpuSeconds, fileBytes, memoryBytes, pids, tmpBytes, shmBytes } = l;
-  return { cpuSeconds, fileBytes, ...(memoryBytes ? { memoryBytes } : {}), ...(pids ? { pids } : {}), ...(tmpBytes ? { tmpBytes } : {}), ...(shmBytes ? { shmBytes } : {}) };
+  return {
+    cpuSeconds,
+    fileBytes,
+    ...(memoryBytes ? { memoryBytes } : {}),
+    ...(pids ? { pids } : {}),
+    ...(tmpBytes ? { tmpBytes } : {}),
+    ...(shmBytes ? { shmBytes } : {}),
+  };
 }
 
 /**
@@ -410,13 +552,20 @@ function extmodKitScript(): string {
 
 /** Kconfig sources and the kconfig tool itself decide what olddefconfig makes of the fragments. */
 export function affectsKconfig(path: string): boolean {
-  return /(^|\/)Kconfig[^/]*$/.test(path) || path.startsWith('scripts/kconfig/') || /^arch\/[^/]+\/configs\//.test(path) || path.startsWith('kernel/configs/');
+  return (
+    /(^|\/)Kconfig[^/]*$/.test(path) ||
+    path.startsWith('scripts/kconfig/') ||
+    /^arch\/[^/]+\/configs\//.test(path) ||
+    path.startsWith('kernel/configs/')
+  );
 }
 
 /** Files that differ between two commits (their warnings are recomputed). */
 async function changedFiles(tree: PreparedTree, from: string, to: string): Promise<string[]> {
   if (from === to) return [];
-  const out = await gitAt(tree.gitDir).raw(['diff', '--name-only', '--no-renames', from, to]).catch(() => '');
+  const out = await gitAt(tree.gitDir)
+    .raw(['diff', '--name-only', '--no-renames', from, to])
+    .catch(() => '');
   return out.split('\n').filter(Boolean);
 }
 

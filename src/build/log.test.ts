@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fixturePath } from '../testing/paths.js';
-import { analyzeBuildLog, isBuildStep, MAX_CONTEXT, normalisePath, updateWarnings, warningDelta, warningKey, type BuildLogAnalysis, type Diagnostic } from './log.js';
+import {
+  analyzeBuildLog,
+  isBuildStep,
+  MAX_CONTEXT,
+  normalisePath,
+  updateWarnings,
+  warningDelta,
+  warningKey,
+  type BuildLogAnalysis,
+  type Diagnostic,
+} from './log.js';
 
 // Real logs of real builds; test/fixtures/build/README.md says how each was made.
 const log = (name: string) => readFileSync(fixturePath('build', `${name}.log`), 'utf8');
@@ -12,10 +22,18 @@ const place = (d: Diagnostic) => [d.tool, d.severity, d.file, d.line, d.column, 
 describe('analyzeBuildLog: clean builds', () => {
   it('a cold build in the sandbox: no diagnostics, every step and compiled object counted', () => {
     const a = analyse('clean');
-    assert.deepEqual([a.errors, a.warnings, a.failedTargets, a.firstError, a.networkAttempt], [[], [], [], null, false]);
+    assert.deepEqual(
+      [a.errors, a.warnings, a.failedTargets, a.firstError, a.networkAttempt],
+      [[], [], [], null, false],
+    );
     assert.equal(a.steps, 1202, 'all lines but the 6 make/whoami/Kernel lines are steps');
     assert.equal(a.compiledUnits.length, 1026);
-    for (const unit of ['net/core/skbuff.o', 'arch/x86/entry/entry_64.o', 'scripts/kconfig/conf.o', 'tools/objtool/libsubcmd/exec-cmd.o']) {
+    for (const unit of [
+      'net/core/skbuff.o',
+      'arch/x86/entry/entry_64.o',
+      'scripts/kconfig/conf.o',
+      'tools/objtool/libsubcmd/exec-cmd.o',
+    ]) {
       assert.ok(a.compiledUnits.includes(unit), unit);
     }
     assert.ok(!a.compiledUnits.some((u) => u.startsWith('/') || !u.endsWith('.o')), 'objects only, source-relative');
@@ -33,7 +51,15 @@ describe('analyzeBuildLog: compile errors', () => {
     const a = analyse('build-error');
     assert.equal(a.errors.length, 1);
     assert.equal(a.firstError, a.errors[0]);
-    assert.deepEqual(place(a.firstError!), ['compiler', 'error', 'net/core/skbuff.c', 6218, 24, "too few arguments to function 'skb_metadata_start'", null]);
+    assert.deepEqual(place(a.firstError!), [
+      'compiler',
+      'error',
+      'net/core/skbuff.c',
+      6218,
+      24,
+      "too few arguments to function 'skb_metadata_start'",
+      null,
+    ]);
     assert.deepEqual(a.firstError!.context, [
       "net/core/skbuff.c: In function 'skb_reorder_vlan_header':",
       "net/core/skbuff.c:6218:24: error: too few arguments to function 'skb_metadata_start'",
@@ -46,10 +72,19 @@ describe('analyzeBuildLog: compile errors', () => {
       '      |                     ^~~~~~~~~~~~~~~~~~',
     ]);
     assert.equal(a.warnings.length, 0, 'the note is context, not a diagnostic');
-    assert.deepEqual(a.failedTargets, ['net/core/skbuff.o'], 'the recursive "Error 2" lines (net/core, net, ., __sub-make) only relay it');
+    assert.deepEqual(
+      a.failedTargets,
+      ['net/core/skbuff.o'],
+      'the recursive "Error 2" lines (net/core, net, ., __sub-make) only relay it',
+    );
     assert.deepEqual([a.steps, a.compiledUnits.length], [80, 54]);
     // The other -j2 job went on after the failing unit.
-    assert.deepEqual(a.compiledUnits.slice(-4), ['net/core/skbuff.o', 'net/sched/sch_generic.o', 'net/sched/sch_mq.o', 'net/sched/sch_frag.o']);
+    assert.deepEqual(a.compiledUnits.slice(-4), [
+      'net/core/skbuff.o',
+      'net/sched/sch_generic.o',
+      'net/sched/sch_mq.o',
+      'net/sched/sch_frag.o',
+    ]);
   });
 
   it("ksci's own sandbox reports the same error for the same series", () => {
@@ -77,7 +112,15 @@ describe('analyzeBuildLog: warnings', () => {
     assert.deepEqual(a.warnings.map(place), [
       ['compiler', 'warning', 'net/core/dev.h', 154, 23, "unused variable 'owner'", '-Wunused-variable'],
       ['compiler', 'warning', 'net/core/skbuff.c', 6203, 13, "unused variable 'vlan_depth'", '-Wunused-variable'],
-      ['compiler', 'warning', 'net/core/dev.c', 5433, 9, "format '%s' expects argument of type 'char *', but argument 2 has type 'unsigned int'", '-Wformat='],
+      [
+        'compiler',
+        'warning',
+        'net/core/dev.c',
+        5433,
+        9,
+        "format '%s' expects argument of type 'char *', but argument 2 has type 'unsigned int'",
+        '-Wformat=',
+      ],
     ]);
     assert.deepEqual([a.errors, a.failedTargets, a.networkAttempt], [[], [], false]);
   });
@@ -113,21 +156,48 @@ describe('analyzeBuildLog: warnings', () => {
 
   it("ksci's own log of an unused function: the scope line is context", () => {
     const b = analyse('new-warnings');
-    assert.deepEqual(b.warnings.map((w) => [w.file, w.line, w.message, w.flag, w.context[0]]), [
-      ['net/core/skbuff.c', 494, "unused variable 'meta_budget'", '-Wunused-variable', "net/core/skbuff.c: In function 'build_skb':"],
-      ['net/core/skbuff.c', 1298, "'skb_meta_budget' defined but not used", '-Wunused-function', 'net/core/skbuff.c: At top level:'],
-    ]);
+    assert.deepEqual(
+      b.warnings.map((w) => [w.file, w.line, w.message, w.flag, w.context[0]]),
+      [
+        [
+          'net/core/skbuff.c',
+          494,
+          "unused variable 'meta_budget'",
+          '-Wunused-variable',
+          "net/core/skbuff.c: In function 'build_skb':",
+        ],
+        [
+          'net/core/skbuff.c',
+          1298,
+          "'skb_meta_budget' defined but not used",
+          '-Wunused-function',
+          'net/core/skbuff.c: At top level:',
+        ],
+      ],
+    );
   });
 
   it('objtool names the object and the offset', () => {
     const o = analyse('objtool');
-    assert.deepEqual(o.warnings.map(place), [['objtool', 'warning', 'net/core/skbuff.o', null, null, 'skb_vlan_user_peek+0x33: call to _printk() with UACCESS enabled', null]]);
+    assert.deepEqual(o.warnings.map(place), [
+      [
+        'objtool',
+        'warning',
+        'net/core/skbuff.o',
+        null,
+        null,
+        'skb_vlan_user_peek+0x33: call to _printk() with UACCESS enabled',
+        null,
+      ],
+    ]);
     assert.deepEqual([o.errors, o.failedTargets], [[], []]);
   });
 
   it('Kconfig warnings have no space after the line number', () => {
     const k = analyse('kconfig');
-    assert.deepEqual(k.warnings.map(place), [['kconfig', 'warning', 'net/Kconfig', 49, null, 'config symbol defined without type', null]]);
+    assert.deepEqual(k.warnings.map(place), [
+      ['kconfig', 'warning', 'net/Kconfig', 49, null, 'config symbol defined without type', null],
+    ]);
     assert.equal(k.errors.length, 0);
   });
 });
@@ -135,7 +205,9 @@ describe('analyzeBuildLog: warnings', () => {
 describe('analyzeBuildLog: link and modpost errors', () => {
   it('an undefined reference: the source is found from the object ld names', () => {
     const a = analyse('link-error');
-    assert.deepEqual(a.errors.map(place), [['linker', 'error', 'net/core/skbuff.c', null, null, "undefined reference to `skb_vlan_reorder_account'", null]]);
+    assert.deepEqual(a.errors.map(place), [
+      ['linker', 'error', 'net/core/skbuff.c', null, null, "undefined reference to `skb_vlan_reorder_account'", null],
+    ]);
     assert.deepEqual(a.firstError!.context, [
       "ld: net/core/skbuff.o: in function `skb_vlan_untag':",
       "skbuff.c:(.text+0x662a): undefined reference to `skb_vlan_reorder_account'",
@@ -146,7 +218,15 @@ describe('analyzeBuildLog: link and modpost errors', () => {
   it('a multiple definition', () => {
     const a = analyse('link-multidef');
     assert.deepEqual(a.errors.map(place), [
-      ['linker', 'error', 'net/core/dev.c', null, null, "multiple definition of `dev_get_iflink'; net/core/skbuff.o:skbuff.c:(.text+0x88f0): first defined here", null],
+      [
+        'linker',
+        'error',
+        'net/core/dev.c',
+        null,
+        null,
+        "multiple definition of `dev_get_iflink'; net/core/skbuff.o:skbuff.c:(.text+0x88f0): first defined here",
+        null,
+      ],
     ]);
     assert.deepEqual(a.failedTargets, ['vmlinux.o']);
   });
@@ -154,19 +234,46 @@ describe('analyzeBuildLog: link and modpost errors', () => {
   it('a section mismatch: the warning, and the error that stops the build with its explanation', () => {
     const a = analyse('modpost');
     assert.deepEqual(a.warnings.map(place), [
-      ['modpost', 'warning', null, null, null, 'vmlinux: section mismatch in reference: skb_vlan_setup_hook+0x0 (section: .data) -> skb_vlan_early_setup (section: .init.text)', null],
+      [
+        'modpost',
+        'warning',
+        null,
+        null,
+        null,
+        'vmlinux: section mismatch in reference: skb_vlan_setup_hook+0x0 (section: .data) -> skb_vlan_early_setup (section: .init.text)',
+        null,
+      ],
     ]);
-    assert.deepEqual(place(a.firstError!), ['modpost', 'error', null, null, null, 'Section mismatches detected.', null]);
-    assert.deepEqual(a.firstError!.context, ['ERROR: modpost: Section mismatches detected.', 'Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them.']);
+    assert.deepEqual(place(a.firstError!), [
+      'modpost',
+      'error',
+      null,
+      null,
+      null,
+      'Section mismatches detected.',
+      null,
+    ]);
+    assert.deepEqual(a.firstError!.context, [
+      'ERROR: modpost: Section mismatches detected.',
+      'Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them.',
+    ]);
     assert.deepEqual(a.failedTargets, ['vmlinux.symvers'], '"*** Deleting file" is not a failure');
   });
 });
 
 describe('analyzeBuildLog: the network', () => {
-  it('a Makefile that reaches out: flagged, and make\'s error carries what the recipe printed', () => {
+  it("a Makefile that reaches out: flagged, and make's error carries what the recipe printed", () => {
     const a = analyse('network');
     assert.equal(a.networkAttempt, true);
-    assert.deepEqual(place(a.firstError!), ['make', 'error', 'net/core/Makefile', 54, null, 'recipe for net/core/vlan-probe.stamp failed (Error 1)', null]);
+    assert.deepEqual(place(a.firstError!), [
+      'make',
+      'error',
+      'net/core/Makefile',
+      54,
+      null,
+      'recipe for net/core/vlan-probe.stamp failed (Error 1)',
+      null,
+    ]);
     assert.deepEqual(a.firstError!.context.slice(1), [
       'curl: (6) Could not resolve host: example.com',
       "bash -c 'exec 3<>/dev/tcp/93.184.216.34/80' && touch net/core/vlan-probe.stamp",
@@ -182,14 +289,28 @@ describe('analyzeBuildLog: the network', () => {
     assert.equal(a.networkAttempt, true);
     assert.deepEqual(a.failedTargets, ['net/core/meta-layout.h']);
     const e = a.firstError!;
-    assert.deepEqual([e.file, e.line, e.message], ['net/core/Makefile', 55, 'recipe for net/core/meta-layout.h failed (Error 1)']);
+    assert.deepEqual(
+      [e.file, e.line, e.message],
+      ['net/core/Makefile', 55, 'recipe for net/core/meta-layout.h failed (Error 1)'],
+    );
     // A "  CC drivers/base/core.o" from the other job sits between these in the log.
     assert.equal(e.context[0], 'echo was-here > /root/ksci-hostile-was-here');
     assert.ok(e.context.includes('/bin/sh: 1: cannot create ksci-hostile-was-here: Read-only file system'));
   });
 
   it('no other log tried', () => {
-    for (const name of ['clean', 'clean-base', 'build-error', 'warnings', 'link-error', 'link-multidef', 'modpost', 'objtool', 'kconfig', 'incremental-header']) {
+    for (const name of [
+      'clean',
+      'clean-base',
+      'build-error',
+      'warnings',
+      'link-error',
+      'link-multidef',
+      'modpost',
+      'objtool',
+      'kconfig',
+      'incremental-header',
+    ]) {
       assert.equal(analyse(name).networkAttempt, false, name);
     }
   });
@@ -210,11 +331,14 @@ describe('analyzeBuildLog: formats the captured logs do not show', () => {
         '1 warning generated.',
       ].join('\n'),
     );
-    assert.deepEqual(a.errors.map((e) => [e.tool, e.file, e.line, e.message, e.flag]), [
-      ['make', null, null, "No rule to make target 'net/core/gone.o', needed by 'net/core/built-in.a'", null],
-      ['make', 'net/core/Makefile', 50, 'missing separator', null],
-      ['compiler', 'net/core/dev.c', 10, "unused variable 'x'", '-Werror=unused-variable'],
-    ]);
+    assert.deepEqual(
+      a.errors.map((e) => [e.tool, e.file, e.line, e.message, e.flag]),
+      [
+        ['make', null, null, "No rule to make target 'net/core/gone.o', needed by 'net/core/built-in.a'", null],
+        ['make', 'net/core/Makefile', 50, 'missing separator', null],
+        ['compiler', 'net/core/dev.c', 10, "unused variable 'x'", '-Werror=unused-variable'],
+      ],
+    );
     assert.deepEqual(a.errors[2]!.context.slice(1), ['cc1: all warnings being treated as errors']);
     assert.deepEqual(a.warnings[0]!.context.slice(1), ['        int y;', '            ^', '1 warning generated.']);
     assert.deepEqual(a.failedTargets, ['net/core/gone.o']);
@@ -228,10 +352,25 @@ describe('isBuildStep', () => {
   });
 
   it('takes kbuild quiet lines only', () => {
-    for (const l of ['  CC      net/core/skbuff.o', '  LD      vmlinux', '  AR      net/core/built-in.a', '  CC [M]  drivers/net/dummy.o', '  DESCEND objtool', '  CALL    /ksci/src/scripts/checksyscalls.sh', '  HOSTCC  scripts/kconfig/conf.o\r']) {
+    for (const l of [
+      '  CC      net/core/skbuff.o',
+      '  LD      vmlinux',
+      '  AR      net/core/built-in.a',
+      '  CC [M]  drivers/net/dummy.o',
+      '  DESCEND objtool',
+      '  CALL    /ksci/src/scripts/checksyscalls.sh',
+      '  HOSTCC  scripts/kconfig/conf.o\r',
+    ]) {
       assert.ok(isBuildStep(l), l);
     }
-    for (const l of ['make[1]: Entering directory', ' 6218 |                 meta = skb_metadata_start(skb);', '      |                        ^~~~~~~~~~~~~~~~~~', 'Kernel: arch/x86/boot/bzImage is ready  (#1)', '  Depends on [n]: NET [=n]', '']) {
+    for (const l of [
+      'make[1]: Entering directory',
+      ' 6218 |                 meta = skb_metadata_start(skb);',
+      '      |                        ^~~~~~~~~~~~~~~~~~',
+      'Kernel: arch/x86/boot/bzImage is ready  (#1)',
+      '  Depends on [n]: NET [=n]',
+      '',
+    ]) {
       assert.ok(!isBuildStep(l), l);
     }
   });
@@ -242,7 +381,10 @@ describe('warningKey and warningDelta', () => {
 
   it('a warning that moved lines or offsets is the same warning; another file or flag is not', () => {
     assert.equal(warningKey({ ...unused, line: 6250, column: 2 }), warningKey(unused));
-    assert.equal(warningKey({ ...format, message: format.message.replace('argument 2', 'argument 3') }), warningKey(format));
+    assert.equal(
+      warningKey({ ...format, message: format.message.replace('argument 2', 'argument 3') }),
+      warningKey(format),
+    );
     const objtool = analyse('objtool').warnings[0]!;
     assert.equal(warningKey({ ...objtool, message: objtool.message.replace('0x33', '0x4f') }), warningKey(objtool));
     assert.notEqual(warningKey({ ...unused, file: 'net/core/dev.c' }), warningKey(unused));
@@ -256,29 +398,52 @@ describe('warningKey and warningDelta', () => {
 
   it('a clean base against the warnings build: three added', () => {
     const d = warningDelta(analyse('clean').warnings, analyse('warnings').warnings);
-    assert.deepEqual([d.before, d.after, d.added.map((w) => w.file), d.removed], [0, 3, ['net/core/dev.h', 'net/core/skbuff.c', 'net/core/dev.c'], []]);
+    assert.deepEqual(
+      [d.before, d.after, d.added.map((w) => w.file), d.removed],
+      [0, 3, ['net/core/dev.h', 'net/core/skbuff.c', 'net/core/dev.c'], []],
+    );
   });
 
   it('counts as a multiset and reports removed ones', () => {
     const base = [unused, { ...unused, line: 7000 }, header];
-    const series = [{ ...unused, line: 6300 }, { ...unused, line: 6400 }, { ...unused, line: 6500 }];
+    const series = [
+      { ...unused, line: 6300 },
+      { ...unused, line: 6400 },
+      { ...unused, line: 6500 },
+    ];
     const d = warningDelta(base, series);
     assert.deepEqual([d.before, d.after, d.added.length, d.removed], [3, 3, 1, [header]]);
   });
 });
 
 describe('updateWarnings across real incremental builds', () => {
-  const tree = updateWarnings(analyse('clean').warnings, analyse('warnings'), ['net/core/skbuff.c', 'net/core/dev.c', 'net/core/dev.h']);
+  const tree = updateWarnings(analyse('clean').warnings, analyse('warnings'), [
+    'net/core/skbuff.c',
+    'net/core/dev.c',
+    'net/core/dev.h',
+  ]);
 
   it('starts from the warnings build', () => {
-    assert.deepEqual(tree.map((w) => w.file), ['net/core/dev.h', 'net/core/skbuff.c', 'net/core/dev.c']);
+    assert.deepEqual(
+      tree.map((w) => w.file),
+      ['net/core/dev.h', 'net/core/skbuff.c', 'net/core/dev.c'],
+    );
   });
 
-  it('fixing skbuff.c drops its warning, keeps dev.c\'s (not rebuilt), and the reprinted dev.h one once', () => {
+  it("fixing skbuff.c drops its warning, keeps dev.c's (not rebuilt), and the reprinted dev.h one once", () => {
     const partial = analyse('warnings-partial-fix');
-    assert.deepEqual(partial.compiledUnits.filter((u) => u.startsWith('net/')), ['net/core/skbuff.o']);
+    assert.deepEqual(
+      partial.compiledUnits.filter((u) => u.startsWith('net/')),
+      ['net/core/skbuff.o'],
+    );
     const next = updateWarnings(tree, partial, ['net/core/skbuff.c']);
-    assert.deepEqual(next.map((w) => [w.file, w.line]), [['net/core/dev.c', 5433], ['net/core/dev.h', 154]]);
+    assert.deepEqual(
+      next.map((w) => [w.file, w.line]),
+      [
+        ['net/core/dev.c', 5433],
+        ['net/core/dev.h', 154],
+      ],
+    );
     assert.equal(warningDelta(tree, next).removed[0]!.message, "unused variable 'vlan_depth'");
   });
 
@@ -287,19 +452,42 @@ describe('updateWarnings across real incremental builds', () => {
     const fixed = analyse('warnings-fixed');
     assert.deepEqual([fixed.warnings, fixed.compiledUnits.filter((u) => u.startsWith('net/core/')).length], [[], 12]);
     assert.deepEqual(updateWarnings(partial, fixed, ['net/core/dev.c', 'net/core/dev.h']), []);
-    assert.deepEqual(updateWarnings(partial, fixed, []).map((w) => w.file), ['net/core/dev.h'], 'dev.c went with dev.o');
+    assert.deepEqual(
+      updateWarnings(partial, fixed, []).map((w) => w.file),
+      ['net/core/dev.h'],
+      'dev.c went with dev.o',
+    );
   });
 
   it('objtool warnings go with their object; link-time ones with a successful relink', () => {
     const objtool = analyse('objtool').warnings[0]!;
     const modpost = analyse('modpost').warnings[0]!;
-    const nothing: BuildLogAnalysis = { errors: [], warnings: [], firstError: null, failedTargets: [], compiledUnits: [], steps: 0, networkAttempt: false };
-    assert.deepEqual(updateWarnings([objtool, modpost], nothing, []), [objtool, modpost], 'nothing built: nothing replaced');
+    const nothing: BuildLogAnalysis = {
+      errors: [],
+      warnings: [],
+      firstError: null,
+      failedTargets: [],
+      compiledUnits: [],
+      steps: 0,
+      networkAttempt: false,
+    };
+    assert.deepEqual(
+      updateWarnings([objtool, modpost], nothing, []),
+      [objtool, modpost],
+      'nothing built: nothing replaced',
+    );
     const otherUnit = { ...nothing, compiledUnits: ['net/core/dev.o'], steps: 30 };
     assert.deepEqual(updateWarnings([objtool, modpost], otherUnit, []), [objtool], 'relinked: modpost ran again');
-    assert.deepEqual(updateWarnings([objtool, modpost], { ...otherUnit, errors: [analyse('build-error').firstError!] }, []), [objtool, modpost], 'a failed build never got to the link');
+    assert.deepEqual(
+      updateWarnings([objtool, modpost], { ...otherUnit, errors: [analyse('build-error').firstError!] }, []),
+      [objtool, modpost],
+      'a failed build never got to the link',
+    );
     // kconfig.log recompiled net/core/skbuff.o and relinked.
-    assert.deepEqual(updateWarnings([objtool, modpost], analyse('kconfig'), ['net/Kconfig']), analyse('kconfig').warnings);
+    assert.deepEqual(
+      updateWarnings([objtool, modpost], analyse('kconfig'), ['net/Kconfig']),
+      analyse('kconfig').warnings,
+    );
   });
 });
 

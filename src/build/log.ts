@@ -52,19 +52,23 @@ const STEP = /^ {2}([A-Z][A-Z0-9_-]{0,11})(?: \[[A-Z]\])? +(\S.*)$/;
 const COMPILE_TAGS = new Set(['CC', 'AS', 'HOSTCC', 'HOSTCXX', 'CXX']);
 
 /** gcc/clang/gas: `file:line[:col]: severity: message [-Wflag]`. gas capitalises Error/Warning. */
-const LOCATED = /^(\S.*?):(\d+):(?:(\d+):)? (fatal error|internal compiler error|error|warning|note|Error|Warning): (.*)$/;
+const LOCATED =
+  /^(\S.*?):(\d+):(?:(\d+):)? (fatal error|internal compiler error|error|warning|note|Error|Warning): (.*)$/;
 const FLAG = /^(.*) \[(-W[^\]]+)\]$/;
 /** A driver speaking without a location: `gcc: error: unrecognized command-line option '-mfoo'`. */
-const DRIVER = /^(?:\S*\/)?(?:gcc|cc1|cc1plus|clang|g\+\+|cc|as|ccache)(?:-[\d.]+)?: (fatal error|error|warning): (.*)$/;
+const DRIVER =
+  /^(?:\S*\/)?(?:gcc|cc1|cc1plus|clang|g\+\+|cc|as|ccache)(?:-[\d.]+)?: (fatal error|error|warning): (.*)$/;
 /** gcc's source excerpt (` 6218 |   meta = ...`, `      |   ^~~~`) and fix-it lines (`  +++ |+#include`). */
 const SNIPPET = /^\s*(?:\d+|\+{3})?\s+\|/;
 /** clang prints the source line bare, so it is only recognisable by the caret line under it. */
 const CARET = /^\s*[~^ ]*\^[~^ ]*$/;
 const INCLUDE_FIRST = /^In file included from \S/;
 const INCLUDE_MORE = /^\s+from \S/;
-const SCOPE = /^\S+: (?:In (?:static |member )?function|In constructor|In destructor|In instantiation of|At top level|At global scope|Assembler messages)/;
+const SCOPE =
+  /^\S+: (?:In (?:static |member )?function|In constructor|In destructor|In instantiation of|At top level|At global scope|Assembler messages)/;
 /** Lines that only restate the failure of the diagnostic before them. */
-const CONSEQUENCE = /^(?:cc1(?:plus)?: (?:all|some) warnings being treated as errors|compilation terminated\.|collect2: error: ld returned \d+ exit status|\d+ (?:warning|error)s? generated\.|.*: more undefined references to .* follow)$/;
+const CONSEQUENCE =
+  /^(?:cc1(?:plus)?: (?:all|some) warnings being treated as errors|compilation terminated\.|collect2: error: ld returned \d+ exit status|\d+ (?:warning|error)s? generated\.|.*: more undefined references to .* follow)$/;
 
 const OBJTOOL = /^(\S+): (warning|error): objtool: (.*)$/;
 const MODPOST = /^(WARNING|ERROR|FATAL): modpost: (.*)$/;
@@ -74,13 +78,15 @@ const KCONFIG_UNMET = /^WARNING: (unmet direct dependencies detected for .*)$/;
 const LD = /^(?:\S*\/)?(?:[\w.-]+-)?ld(?:\.bfd|\.gold|\.lld)?: (.*)$/;
 const LD_IN_FUNCTION = /^(\S+): in function [`'].*':$/;
 /** `skbuff.c:(.text+0x662a): undefined reference to ...`, or `file.c:123: ...` with debug info. */
-const LD_REFERENCE = /^(\S+?):(?:\([^)]*\)|(\d+)): ((?:undefined reference to|multiple definition of|relocation truncated to fit|dangerous relocation)\b.*)$/;
+const LD_REFERENCE =
+  /^(\S+?):(?:\([^)]*\)|(\d+)): ((?:undefined reference to|multiple definition of|relocation truncated to fit|dangerous relocation)\b.*)$/;
 /** lld's follow-up lines: `>>> referenced by skbuff.c:123 (net/core/skbuff.c:123)`. */
 const LLD_MORE = /^>>> /;
 
 const MAKE = /^(?:\S*\/)?g?make(?:\[(\d+)\])?: (.*)$/;
 /** `*** [scripts/Makefile.build:234: net/core/skbuff.o] Error 1`; make < 4.3 omits the makefile location. */
-const MAKE_FAILED = /^\*\*\* \[(?:(\S+?):(\d+): )?(.+?)\] (Error \d+|Killed|Terminated|Interrupt|Segmentation fault.*|Aborted.*)$/;
+const MAKE_FAILED =
+  /^\*\*\* \[(?:(\S+?):(\d+): )?(.+?)\] (Error \d+|Killed|Terminated|Interrupt|Segmentation fault.*|Aborted.*)$/;
 const MAKE_NO_RULE = /^\*\*\* No rule to make target '([^']+)'.*$/;
 /** `net/core/Makefile:50: *** missing separator.  Stop.`, also what $(error ...) prints. */
 const MAKEFILE_ERROR = /^(\S+?):(\d+): \*\*\* (.*?)\.?\s+Stop\.$/;
@@ -109,7 +115,10 @@ const NETWORK = new RegExp(
 
 /** Paths as the sandbox shows them (/ksci/src/..., ../include/...) become source-relative. */
 export function normalisePath(p: string): string {
-  return p.trim().replace(/^\/ksci\/(?:src|obj)\//, '').replace(/^(?:\.\.?\/)+/, '');
+  return p
+    .trim()
+    .replace(/^\/ksci\/(?:src|obj)\//, '')
+    .replace(/^(?:\.\.?\/)+/, '');
 }
 
 /** True if this output line is a kbuild step (for live progress counting). */
@@ -118,9 +127,12 @@ export function isBuildStep(line: string): boolean {
 }
 
 export function analyzeBuildLog(log: string): BuildLogAnalysis {
-  const lines = log.replace(ANSI, '').split(/\r?\n/).map((l) => l.replace(SANDBOX_ROOTS, ''));
+  const lines = log
+    .replace(ANSI, '')
+    .split(/\r?\n/)
+    .map((l) => l.replace(SANDBOX_ROOTS, ''));
   const reader = new LogReader();
-  lines.forEach((line, i) => reader.read(line, lines[i + 1] ?? ''));
+  for (const [i, line] of lines.entries()) reader.read(line, lines[i + 1] ?? '');
   return reader.finish();
 }
 
@@ -240,7 +252,16 @@ class LogReader {
   private make(line: string): boolean {
     const located = MAKEFILE_ERROR.exec(line);
     if (located) {
-      this.add({ severity: 'error', file: normalisePath(located[1]!), line: Number(located[2]), column: null, message: located[3]!, flag: null, tool: 'make', context: [line] });
+      this.add({
+        severity: 'error',
+        file: normalisePath(located[1]!),
+        line: Number(located[2]),
+        column: null,
+        message: located[3]!,
+        flag: null,
+        tool: 'make',
+        context: [line],
+      });
       return true;
     }
     const m = MAKE.exec(line);
@@ -256,7 +277,16 @@ class LogReader {
     const noRule = MAKE_NO_RULE.exec(text);
     if (noRule) {
       this.failedTargets.add(normalisePath(noRule[1]!));
-      this.add({ severity: 'error', file: null, line: null, column: null, message: text.replace(/^\*\*\* /, '').replace(/\.?\s+Stop\.$/, ''), flag: null, tool: 'make', context: [line] });
+      this.add({
+        severity: 'error',
+        file: null,
+        line: null,
+        column: null,
+        message: text.replace(/^\*\*\* /, '').replace(/\.?\s+Stop\.$/, ''),
+        flag: null,
+        tool: 'make',
+        context: [line],
+      });
       return true;
     }
     if (/^\[.*\] .* \(ignored\)$/.test(text)) {
@@ -266,10 +296,28 @@ class LogReader {
     }
     if (/^\*\*\* (?:Waiting for unfinished jobs|Deleting (?:intermediate )?file)/.test(text)) return true;
     if (text.startsWith('*** ')) {
-      this.add({ severity: 'error', file: null, line: null, column: null, message: text.slice(4).replace(/\.?\s+Stop\.$/, ''), flag: null, tool: 'make', context: [line] });
+      this.add({
+        severity: 'error',
+        file: null,
+        line: null,
+        column: null,
+        message: text.slice(4).replace(/\.?\s+Stop\.$/, ''),
+        flag: null,
+        tool: 'make',
+        context: [line],
+      });
     } else if (text.startsWith('warning: ')) {
       // Clock skew and jobserver trouble: worth seeing, as cp -a'd build dirs depend on mtimes.
-      this.add({ severity: 'warning', file: null, line: null, column: null, message: text.slice('warning: '.length), flag: null, tool: 'make', context: [line] });
+      this.add({
+        severity: 'warning',
+        file: null,
+        line: null,
+        column: null,
+        message: text.slice('warning: '.length),
+        flag: null,
+        tool: 'make',
+        context: [line],
+      });
     }
     return true;
   }
@@ -285,7 +333,14 @@ class LogReader {
     if (relayed) return;
     const target = normalisePath(m[3]!);
     this.failedTargets.add(target);
-    this.failures.push({ level, target, makefile: m[1] ? normalisePath(m[1]) : null, line: m[2] ? Number(m[2]) : null, status, output });
+    this.failures.push({
+      level,
+      target,
+      makefile: m[1] ? normalisePath(m[1]) : null,
+      line: m[2] ? Number(m[2]) : null,
+      status,
+      output,
+    });
   }
 
   /** Lines that continue or introduce a located diagnostic. */
@@ -314,7 +369,14 @@ class LogReader {
   private located(line: string): boolean {
     const m = LOCATED.exec(line);
     if (!m) return false;
-    const [, rawFile, lineNo, col, kind, text] = m as unknown as [string, string, string, string | undefined, string, string];
+    const [, rawFile, lineNo, col, kind, text] = m as unknown as [
+      string,
+      string,
+      string,
+      string | undefined,
+      string,
+      string,
+    ];
     const file = normalisePath(rawFile);
     const before = compressIncludeChain(this.pending);
     this.pending = [];
@@ -325,7 +387,8 @@ class LogReader {
         // A diagnostic inside a macro is reported where the macro is
         // defined (kern_levels.h for a pr_debug format); the outermost
         // expansion is the line the author wrote, and the one a patch touches.
-        if (text.startsWith('in expansion of macro ')) Object.assign(this.current, { file, line: Number(lineNo), column: col ? Number(col) : null });
+        if (text.startsWith('in expansion of macro '))
+          Object.assign(this.current, { file, line: Number(lineNo), column: col ? Number(col) : null });
       }
       return true;
     }
@@ -348,7 +411,16 @@ class LogReader {
     const m = OBJTOOL.exec(line);
     if (!m) return false;
     // The object, not its source: objtool reads the .o (vmlinux.o for whole-kernel checks).
-    this.open({ severity: m[2] as Severity, file: normalisePath(m[1]!), line: null, column: null, message: m[3]!, flag: null, tool: 'objtool', context: [line] });
+    this.open({
+      severity: m[2] as Severity,
+      file: normalisePath(m[1]!),
+      line: null,
+      column: null,
+      message: m[3]!,
+      flag: null,
+      tool: 'objtool',
+      context: [line],
+    });
     return true;
   }
 
@@ -357,7 +429,16 @@ class LogReader {
     if (!m) return false;
     const text = m[2]!;
     const module = /^"[^"]+" \[([^\]]+)\]/.exec(text)?.[1] ?? /^(\S+\.k?o):/.exec(text)?.[1] ?? null;
-    this.open({ severity: m[1] === 'WARNING' ? 'warning' : 'error', file: module ? normalisePath(module) : null, line: null, column: null, message: text, flag: null, tool: 'modpost', context: [line] });
+    this.open({
+      severity: m[1] === 'WARNING' ? 'warning' : 'error',
+      file: module ? normalisePath(module) : null,
+      line: null,
+      column: null,
+      message: text,
+      flag: null,
+      tool: 'modpost',
+      context: [line],
+    });
     this.freeText = true;
     return true;
   }
@@ -365,14 +446,32 @@ class LogReader {
   private kconfig(line: string): boolean {
     const unmet = KCONFIG_UNMET.exec(line);
     if (unmet) {
-      this.open({ severity: 'warning', file: null, line: null, column: null, message: unmet[1]!, flag: null, tool: 'kconfig', context: [line] });
+      this.open({
+        severity: 'warning',
+        file: null,
+        line: null,
+        column: null,
+        message: unmet[1]!,
+        flag: null,
+        tool: 'kconfig',
+        context: [line],
+      });
       this.freeText = true;
       return true;
     }
     const m = KCONFIG_LOCATED.exec(line);
     if (!m) return false;
     // Kconfig writes `net/Kconfig:49:warning: ...` (no space) and bare `net/Kconfig:12: syntax error`.
-    this.open({ severity: m[3] === 'warning' ? 'warning' : 'error', file: normalisePath(m[1]!), line: Number(m[2]), column: null, message: m[4]!, flag: null, tool: 'kconfig', context: [line] });
+    this.open({
+      severity: m[3] === 'warning' ? 'warning' : 'error',
+      file: normalisePath(m[1]!),
+      line: Number(m[2]),
+      column: null,
+      message: m[4]!,
+      flag: null,
+      tool: 'kconfig',
+      context: [line],
+    });
     return true;
   }
 
@@ -381,7 +480,16 @@ class LogReader {
     if (ref) {
       const context = this.linkerObject ? [...this.pending, line] : [line];
       this.pending = [];
-      this.open({ severity: 'error', file: linkerSource(ref[1]!, this.linkerObject), line: ref[2] ? Number(ref[2]) : null, column: null, message: ref[3]!, flag: null, tool: 'linker', context });
+      this.open({
+        severity: 'error',
+        file: linkerSource(ref[1]!, this.linkerObject),
+        line: ref[2] ? Number(ref[2]) : null,
+        column: null,
+        message: ref[3]!,
+        flag: null,
+        tool: 'linker',
+        context,
+      });
       return true;
     }
     const m = LD.exec(line);
@@ -397,14 +505,32 @@ class LogReader {
     const warning = /^warning: (.*)$/.exec(text);
     const body = warning ? warning[1]! : text.replace(/^error: /, '');
     const object = /^(\S+\.o): /.exec(body)?.[1] ?? null;
-    this.open({ severity: warning ? 'warning' : 'error', file: object ? normalisePath(object) : null, line: null, column: null, message: body, flag: null, tool: 'linker', context: [line] });
+    this.open({
+      severity: warning ? 'warning' : 'error',
+      file: object ? normalisePath(object) : null,
+      line: null,
+      column: null,
+      message: body,
+      flag: null,
+      tool: 'linker',
+      context: [line],
+    });
     return true;
   }
 
   private driver(line: string): boolean {
     const m = DRIVER.exec(line);
     if (!m) return false;
-    this.open({ severity: m[1] === 'warning' ? 'warning' : 'error', file: null, line: null, column: null, message: m[2]!, flag: null, tool: 'compiler', context: [line] });
+    this.open({
+      severity: m[1] === 'warning' ? 'warning' : 'error',
+      file: null,
+      line: null,
+      column: null,
+      message: m[2]!,
+      flag: null,
+      tool: 'compiler',
+      context: [line],
+    });
     return true;
   }
 
@@ -477,13 +603,24 @@ function dedupe(ds: Diagnostic[]): Diagnostic[] {
 export function warningKey(d: Diagnostic): string {
   // Offsets (skb_foo+0x33), line references (declared at x.c:123) and
   // sizes in messages move with unrelated edits.
-  const message = d.message.replace(SANDBOX_ROOTS, '').replace(/0x[0-9a-fA-F]+/g, 'N').replace(/\d+/g, 'N');
+  const message = d.message
+    .replace(SANDBOX_ROOTS, '')
+    .replace(/0x[0-9a-fA-F]+/g, 'N')
+    .replace(/\d+/g, 'N');
   return [d.tool, d.file ?? '', d.flag ?? '', message].join('|');
 }
 
 /** Warnings a series added/removed relative to its base (multiset by warningKey). */
-export function warningDelta(base: Diagnostic[], series: Diagnostic[]): { before: number; after: number; added: Diagnostic[]; removed: Diagnostic[] } {
-  return { before: base.length, after: series.length, added: multisetMinus(series, base), removed: multisetMinus(base, series) };
+export function warningDelta(
+  base: Diagnostic[],
+  series: Diagnostic[],
+): { before: number; after: number; added: Diagnostic[]; removed: Diagnostic[] } {
+  return {
+    before: base.length,
+    after: series.length,
+    added: multisetMinus(series, base),
+    removed: multisetMinus(base, series),
+  };
 }
 
 /** The members of `a` left over after each of `b` cancels one with the same key. */
@@ -510,7 +647,11 @@ const SOURCE_EXTENSIONS = ['.c', '.S', '.s', '.cc', '.cpp', '.rs'];
  * vmlinux.o) once a successful build recompiled anything, since that relinks
  * vmlinux and the link prints them again if they still hold.
  */
-export function updateWarnings(previous: Diagnostic[], analysis: BuildLogAnalysis, changedFiles: string[]): Diagnostic[] {
+export function updateWarnings(
+  previous: Diagnostic[],
+  analysis: BuildLogAnalysis,
+  changedFiles: string[],
+): Diagnostic[] {
   const replaced = new Set(changedFiles.map(normalisePath));
   for (const unit of analysis.compiledUnits) {
     replaced.add(unit);

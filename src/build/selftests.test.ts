@@ -97,12 +97,21 @@ describe('shipList', () => {
     assert.ok(files.includes('no_alu32/urandom_read'));
     assert.ok(!files.includes('urandom_read'));
     assert.ok(files.includes('uprobe_multi'), 'a helper the Makefile did not copy stays where it is');
-    assert.ok(files.includes('no_alu32/bpf_testmod.ko') && !files.includes('bpf_testmod.ko'), 'it loads the test modules from its directory');
+    assert.ok(
+      files.includes('no_alu32/bpf_testmod.ko') && !files.includes('bpf_testmod.ko'),
+      'it loads the test modules from its directory',
+    );
   });
 
   it('ships test_verifier with bpf_testmod.ko, which it loads from its directory', () => {
     assert.deepEqual(shipList(listing, ['test_verifier']), ['bpf_testmod.ko', 'test_verifier']);
-    assert.deepEqual(shipList(listing.filter((f) => !f.endsWith('.ko')), ['test_verifier']), ['test_verifier']);
+    assert.deepEqual(
+      shipList(
+        listing.filter((f) => !f.endsWith('.ko')),
+        ['test_verifier'],
+      ),
+      ['test_verifier'],
+    );
   });
 
   it('leaves out a runner the build did not produce', () => {
@@ -114,7 +123,11 @@ describe('findLlvmBinDir', () => {
   it('picks the newest LLVM that has clang, llc and ld.lld', () => {
     const root = mkdtempSync(join(tmpdir(), 'ksci-llvm-'));
     try {
-      for (const [v, tools] of [['14', ['clang', 'llc', 'ld.lld']], ['19', ['clang', 'llc', 'ld.lld']], ['20', ['llc']]] as const) {
+      for (const [v, tools] of [
+        ['14', ['clang', 'llc', 'ld.lld']],
+        ['19', ['clang', 'llc', 'ld.lld']],
+        ['20', ['llc']],
+      ] as const) {
         mkdirSync(join(root, `llvm-${v}`, 'bin'), { recursive: true });
         for (const t of tools) writeFileSync(join(root, `llvm-${v}`, 'bin', t), '');
       }
@@ -136,7 +149,10 @@ describe('orphanTests', () => {
       { file: 'subskeleton.c', text: '#include "test_subskeleton_lib.subskel.h"\n' },
     ];
     const progs = new Set(['test_xdp_context_test_run', 'fentry_test', 'fentry_many_args']);
-    const makefile = 'test_static_linked.skel.h-deps := test_static_linked1.bpf.o\ntest_subskeleton_lib.skel.h-deps := a.bpf.o\n';
-    assert.deepEqual(orphanTests(tests, progs, makefile), [{ test: 'bpf_attr_size', missing: 'cgroup_skb_direct_packet_access.skel.h' }]);
+    const makefile =
+      'test_static_linked.skel.h-deps := test_static_linked1.bpf.o\ntest_subskeleton_lib.skel.h-deps := a.bpf.o\n';
+    assert.deepEqual(orphanTests(tests, progs, makefile), [
+      { test: 'bpf_attr_size', missing: 'cgroup_skb_direct_packet_access.skel.h' },
+    ]);
   });
 });

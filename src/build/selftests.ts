@@ -60,7 +60,12 @@ const OUT = '/ksci/out';
 const SELFTESTS = 'tools/testing/selftests/bpf';
 
 /** The test modules test_progs loads from its directory (6.12), and test_verifier loads bpf_testmod.ko. */
-export const TEST_MODULES = ['bpf_testmod.ko', 'bpf_test_no_cfi.ko', 'bpf_test_modorder_x.ko', 'bpf_test_modorder_y.ko'];
+export const TEST_MODULES = [
+  'bpf_testmod.ko',
+  'bpf_test_no_cfi.ko',
+  'bpf_test_modorder_x.ko',
+  'bpf_test_modorder_y.ko',
+];
 
 /**
  * The test_progs runtime files the Makefile copies next to it (and into a
@@ -162,17 +167,24 @@ export function shipList(listing: string[], runners: readonly Runner[]): string[
   const topBpf = listing.filter((f) => !f.includes('/') && f.endsWith('.bpf.o'));
   for (const r of runners) {
     if (listing.includes(r)) want.add(r);
-    if (r === 'test_maps') topBpf.forEach((f) => want.add(f));
+    if (r === 'test_maps') for (const f of topBpf) want.add(f);
     if (r === 'test_verifier' && listing.includes('bpf_testmod.ko')) want.add('bpf_testmod.ko');
     if (!r.startsWith('test_progs')) continue;
     const flavour = r.slice('test_progs'.length + 1);
-    const extras = listing.filter((f) => !f.includes('/') && (TEST_MODULES.includes(f) || /^(urandom_read|liburandom_read\.so|uprobe_multi|xdp_synproxy|sign-file|ima_setup\.sh|verify_sig_setup\.sh|btf_dump_test_case_.*\.c)$/.test(f)));
-    if (flavour === '') topBpf.concat(extras).forEach((f) => want.add(f));
+    const extras = listing.filter(
+      (f) =>
+        !f.includes('/') &&
+        (TEST_MODULES.includes(f) ||
+          /^(urandom_read|liburandom_read\.so|uprobe_multi|xdp_synproxy|sign-file|ima_setup\.sh|verify_sig_setup\.sh|btf_dump_test_case_.*\.c)$/.test(
+            f,
+          )),
+    );
+    if (flavour === '') for (const f of topBpf.concat(extras)) want.add(f);
     else {
-      listing.filter((f) => f.startsWith(`${flavour}/`) && f.endsWith('.bpf.o')).forEach((f) => want.add(f));
+      for (const f of listing.filter((f) => f.startsWith(`${flavour}/`) && f.endsWith('.bpf.o'))) want.add(f);
       // The flavour runs in its subdirectory (cd_flavor_subdir) and starts ./urandom_read
       // and friends from there: the Makefile copies them in, and so must the guest.
-      extras.forEach((f) => want.add(listing.includes(`${flavour}/${f}`) ? `${flavour}/${f}` : f));
+      for (const f of extras) want.add(listing.includes(`${flavour}/${f}`) ? `${flavour}/${f}` : f);
     }
   }
   return [...want].sort();
@@ -183,7 +195,11 @@ export function shipList(listing: string[], runners: readonly Runner[]): string[
  * ("X.skel.h", "X.lskel.h", "X.subskel.h") has no progs/X.c and is not
  * one of the Makefile's linked skeletons ("X.skel.h-deps :="). Pure.
  */
-export function orphanTests(tests: { file: string; text: string }[], progs: Set<string>, makefile: string): { test: string; missing: string }[] {
+export function orphanTests(
+  tests: { file: string; text: string }[],
+  progs: Set<string>,
+  makefile: string,
+): { test: string; missing: string }[] {
   const out: { test: string; missing: string }[] = [];
   for (const t of tests) {
     for (const m of t.text.matchAll(/^\s*#\s*include\s+"([A-Za-z0-9_]+)\.(?:skel|lskel|subskel)\.h"/gm)) {
@@ -216,9 +232,16 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
   const runners = o.runners ?? ['test_progs'];
   const started = Date.now();
   const llvm = o.llvmBinDir ?? findLlvmBinDir();
-  if (!llvm) throw new InfraError('the BPF selftests need clang, llc and ld.lld (LLVM 17 or newer) and none was found under /usr/lib/llvm-*/bin', 'apt-get install clang-19 lld-19 llvm-19 rsync');
+  if (!llvm)
+    throw new InfraError(
+      'the BPF selftests need clang, llc and ld.lld (LLVM 17 or newer) and none was found under /usr/lib/llvm-*/bin',
+      'apt-get install clang-19 lld-19 llvm-19 rsync',
+    );
   const vmlinux = join(o.kernelObjDir, 'vmlinux');
-  if (!existsSync(vmlinux)) throw new InfraError(`no vmlinux in ${o.kernelObjDir}: the selftests are built against a built kernel (with CONFIG_DEBUG_INFO_BTF)`);
+  if (!existsSync(vmlinux))
+    throw new InfraError(
+      `no vmlinux in ${o.kernelObjDir}: the selftests are built against a built kernel (with CONFIG_DEBUG_INFO_BTF)`,
+    );
 
   rmSync(o.outDir, { recursive: true, force: true });
   const output = join(o.outDir, 'bpf');
@@ -229,7 +252,11 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
   // Beside the output directory: the build can write everything in it.
   const logFile = `${o.outDir}.log`;
   rmSync(logFile, { force: true });
-  const progs = new Set(readdirSync(join(srcCopy, 'progs')).filter((f) => f.endsWith('.c')).map((f) => f.slice(0, -2)));
+  const progs = new Set(
+    readdirSync(join(srcCopy, 'progs'))
+      .filter((f) => f.endsWith('.c'))
+      .map((f) => f.slice(0, -2)),
+  );
   const tests = readdirSync(join(srcCopy, 'prog_tests'))
     .filter((f) => f.endsWith('.c'))
     .map((f) => ({ file: f, text: readFileSync(join(srcCopy, 'prog_tests', f), 'utf8') }));
@@ -267,23 +294,49 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
     },
   });
   if (run.killed === 'cancelled' || env.signal?.aborted) throw new CancelledError('BPF selftests build cancelled');
-  if (run.killed === 'timeout') throw new InfraError(`the BPF selftests build took longer than ${Math.round(env.limits.timeoutMs / 60000)} min and was stopped`);
-  if (run.killed === 'disk') throw new InfraError(`the BPF selftests build grew past ${Math.round(env.limits.buildDirBytes / 2 ** 30)} GiB and was stopped`);
-  if (run.outOfMemory && run.exitCode !== 0) throw new InfraError(`the BPF selftests build ran out of its memory cap (${(env.limits.memoryBytes / 2 ** 30).toFixed(1)} GiB)`, 'raise build.memoryGiB or lower build.jobs');
+  if (run.killed === 'timeout')
+    throw new InfraError(
+      `the BPF selftests build took longer than ${Math.round(env.limits.timeoutMs / 60000)} min and was stopped`,
+    );
+  if (run.killed === 'disk')
+    throw new InfraError(
+      `the BPF selftests build grew past ${Math.round(env.limits.buildDirBytes / 2 ** 30)} GiB and was stopped`,
+    );
+  if (run.outOfMemory && run.exitCode !== 0)
+    throw new InfraError(
+      `the BPF selftests build ran out of its memory cap (${(env.limits.memoryBytes / 2 ** 30).toFixed(1)} GiB)`,
+      'raise build.memoryGiB or lower build.jobs',
+    );
 
   const logText = readFileSync(logFile, 'utf8');
   const analysis = analyzeBuildLog(logText);
   const built = [...runners, ...(o.modules ? TEST_MODULES : [])];
   // Walked without following links, from a root that is checked not to be one: the build wrote all of it.
-  const status = run.exitCode === 0 && built.every((r) => existsSync(outputPath(o.outDir, `bpf/${r}`))) ? 'ok' : 'failed';
+  const status =
+    run.exitCode === 0 && built.every((r) => existsSync(outputPath(o.outDir, `bpf/${r}`))) ? 'ok' : 'failed';
   const files = status === 'ok' ? shipList(listFiles(outputPath(o.outDir, 'bpf')), runners) : [];
   const strippable = files.filter((f) => !/\.(c|sh)$/.test(f));
   if (status === 'ok' && (o.strip ?? true) && strippable.length > 0) {
     // In the sandbox too: these are the series' outputs, and llvm-strip parses them.
-    const strip = await runSandboxed({ ...spec, cwd: `${OUT}/bpf`, argv: ['llvm-strip', '-g', ...strippable] }, { logFile, timeoutMs: 10 * 60_000, signal: env.signal });
-    if (strip.exitCode !== 0) env.log.warn({ exitCode: strip.exitCode, log: logFile }, 'stripping the BPF selftests failed; shipping them unstripped');
+    const strip = await runSandboxed(
+      { ...spec, cwd: `${OUT}/bpf`, argv: ['llvm-strip', '-g', ...strippable] },
+      { logFile, timeoutMs: 10 * 60_000, signal: env.signal },
+    );
+    if (strip.exitCode !== 0)
+      env.log.warn(
+        { exitCode: strip.exitCode, log: logFile },
+        'stripping the BPF selftests failed; shipping them unstripped',
+      );
   }
-  const libraries = status === 'ok' ? await sharedLibraries(spec, files.filter((f) => !/\.(o|ko|c|sh)$/.test(f)), `${o.outDir}.ldd.log`, env.signal) : [];
+  const libraries =
+    status === 'ok'
+      ? await sharedLibraries(
+          spec,
+          files.filter((f) => !/\.(o|ko|c|sh)$/.test(f)),
+          `${o.outDir}.ldd.log`,
+          env.signal,
+        )
+      : [];
   const outcome: SelftestsBuild = {
     status,
     durationMs: Date.now() - started,
@@ -296,7 +349,10 @@ export async function buildSelftests(o: SelftestsBuildOptions): Promise<Selftest
     failedTargets: analysis.failedTargets,
     logTail: status === 'ok' ? [] : logText.trimEnd().split('\n').slice(-40),
   };
-  env.log.info({ status, seconds: Math.round(outcome.durationMs / 1000), files: files.length, errors: analysis.errors.length }, 'BPF selftests build finished');
+  env.log.info(
+    { status, seconds: Math.round(outcome.durationMs / 1000), files: files.length, errors: analysis.errors.length },
+    'BPF selftests build finished',
+  );
   return outcome;
 }
 
@@ -312,12 +368,20 @@ function inSelftests(d: Diagnostic): Diagnostic {
  * so it runs in the sandbox too, and only libraries under /usr (all the
  * sandbox sees of the host) can be named.
  */
-async function sharedLibraries(spec: SandboxSpec, files: string[], logFile: string, signal: AbortSignal | undefined): Promise<string[]> {
+async function sharedLibraries(
+  spec: SandboxSpec,
+  files: string[],
+  logFile: string,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
   if (files.length === 0) return [];
   rmSync(logFile, { force: true });
   // Only ELF files answer; "not a dynamic executable" and scripts give nothing.
   const script = 'for f; do echo "== $f"; ldd "$f" || true; done';
-  await runSandboxed({ ...spec, cwd: `${OUT}/bpf`, argv: ['sh', '-c', script, 'sh', ...files] }, { logFile, timeoutMs: 5 * 60_000, signal });
+  await runSandboxed(
+    { ...spec, cwd: `${OUT}/bpf`, argv: ['sh', '-c', script, 'sh', ...files] },
+    { logFile, timeoutMs: 5 * 60_000, signal },
+  );
   const libs = new Set(parseLdd(readFileSync(logFile, 'utf8')));
   rmSync(logFile, { force: true });
   return [...libs].filter((l) => l.startsWith('/usr/') || l.startsWith('/lib')).sort();

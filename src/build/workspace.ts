@@ -25,13 +25,19 @@ export class SourceTree {
   /** Holds the checkout for the duration of `fn`: one build per checkout at a time. */
   async use<T>(fn: (checkout: (commit: string) => Promise<void>) => Promise<T>, signal?: AbortSignal): Promise<T> {
     mkdirSync(dirname(this.dir), { recursive: true });
-    return withLock(`${this.dir}.lock`, () => fn((commit) => this.checkout(commit, signal)), { signal, timeoutMs: 6 * 3600_000 });
+    return withLock(`${this.dir}.lock`, () => fn((commit) => this.checkout(commit, signal)), {
+      signal,
+      timeoutMs: 6 * 3600_000,
+    });
   }
 
   private async checkout(commit: string, signal?: AbortSignal): Promise<void> {
     try {
       if (!existsSync(join(this.dir, '.git'))) {
-        this.log.info({ tree: this.tree.name, dir: this.dir }, 'checking out the tree for builds (once per tree; takes a minute or two)');
+        this.log.info(
+          { tree: this.tree.name, dir: this.dir },
+          'checking out the tree for builds (once per tree; takes a minute or two)',
+        );
         const bare = gitAt(this.tree.gitDir, signal);
         await bare.raw(['worktree', 'prune']);
         await bare.raw(['worktree', 'add', '--detach', '--force', '--quiet', this.dir, commit]);

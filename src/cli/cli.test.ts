@@ -10,11 +10,15 @@ import { repoRoot } from '../testing/paths.js';
 
 /** The real CLI in a child process, as a user runs it. */
 function ksci(dataDir: string, config: string, ...args: string[]) {
-  const res = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), '--config', config, '--data-dir', dataDir, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, KSCI_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '' },
-    timeout: 120_000,
-  });
+  const res = spawnSync(
+    process.execPath,
+    [join(repoRoot, 'bin/ksci'), '--config', config, '--data-dir', dataDir, ...args],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, KSCI_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '' },
+      timeout: 120_000,
+    },
+  );
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
@@ -28,8 +32,15 @@ describe('ksci CLI', () => {
     const upstream = join(dir, 'upstream');
     mbox = kernelishRepoWithSeries(upstream).mbox;
     config = join(dir, 'ksci.yaml');
-        // A toy tree: it applies like a kernel but does not build like one, so no build stage here (the e2e suite builds).
-    writeFileSync(config, YAML.stringify({ trees: [{ name: 'net-next', source: { kind: 'git', url: upstream }, tags: ['net-next'] }], defaultTree: 'net-next', stages: ['apply'] }));
+    // A toy tree: it applies like a kernel but does not build like one, so no build stage here (the e2e suite builds).
+    writeFileSync(
+      config,
+      YAML.stringify({
+        trees: [{ name: 'net-next', source: { kind: 'git', url: upstream }, tags: ['net-next'] }],
+        defaultTree: 'net-next',
+        stages: ['apply'],
+      }),
+    );
     goodMbox = join(dir, 'good.mbox');
     writeFileSync(goodMbox, mbox);
   });
@@ -52,8 +63,16 @@ describe('ksci CLI', () => {
 
   const bad: [string, () => string | Buffer, RegExp][] = [
     ['an empty file', () => '', /empty/i],
-    ['binary garbage', () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)), /binary|not.*mail|NUL/i],
-    ['a truncated mbox', () => mbox.slice(0, mbox.indexOf('Subject:', mbox.indexOf('Subject:') + 1) + 20), /truncated|incomplete|missing/i],
+    [
+      'binary garbage',
+      () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),
+      /binary|not.*mail|NUL/i,
+    ],
+    [
+      'a truncated mbox',
+      () => mbox.slice(0, mbox.indexOf('Subject:', mbox.indexOf('Subject:') + 1) + 20),
+      /truncated|incomplete|missing/i,
+    ],
     ['a patch touching ../', () => mbox.replaceAll('net/core/skbuff.c', '../../etc/skbuff.c'), /\.\./],
     ['a patch touching .git/', () => mbox.replaceAll('include/linux/skbuff.h', '.git/hooks/post-checkout'), /\.git/],
   ];

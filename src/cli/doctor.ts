@@ -25,7 +25,9 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
   const problems: string[] = [];
   if (!(await onPath('git', ['--version']))) problems.push('git is not installed: apt-get install git');
   if (config.redisUrl === null && !(await onPath('redis-server', ['--version']))) {
-    problems.push('redis-server is not installed (needed for the embedded queue): apt-get install redis-server, or set REDIS_URL');
+    problems.push(
+      'redis-server is not installed (needed for the embedded queue): apt-get install redis-server, or set REDIS_URL',
+    );
   }
   for (const t of config.trees) {
     if (t.source.kind === 'debian-linux-source' && !existsSync(t.source.tarball)) {
@@ -36,8 +38,14 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
     }
   }
   const sandbox = await sandboxAvailable();
-  if (!sandbox.ok) problems.push(`untrusted builds and boots cannot run: ${sandbox.why} (bubblewrap: apt-get install bubblewrap; in a container, allow namespaces)`);
-  if (!(await detectToolchain(config.build.toolchain))) problems.push(`the ${config.build.toolchain} toolchain is missing: apt-get install build-essential flex bison bc libelf-dev libssl-dev${config.build.toolchain === 'llvm' ? ' clang lld llvm' : ''}`);
+  if (!sandbox.ok)
+    problems.push(
+      `untrusted builds and boots cannot run: ${sandbox.why} (bubblewrap: apt-get install bubblewrap; in a container, allow namespaces)`,
+    );
+  if (!(await detectToolchain(config.build.toolchain)))
+    problems.push(
+      `the ${config.build.toolchain} toolchain is missing: apt-get install build-essential flex bison bc libelf-dev libssl-dev${config.build.toolchain === 'llvm' ? ' clang lld llvm' : ''}`,
+    );
   if (!(await onPath('ccache', ['--version']))) problems.push('ccache is not installed: apt-get install ccache');
   for (const [name, spec] of Object.entries(config.build.configs)) {
     try {
@@ -47,15 +55,20 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
     }
   }
   if (config.stages.includes('test')) {
-    if (!(await onPath('qemu-system-x86_64', ['--version']))) problems.push('test VMs cannot run: apt-get install qemu-system-x86');
-    if (!existsSync(config.test.busybox)) problems.push(`the guest's userspace (${config.test.busybox}) is missing: apt-get install busybox-static`);
-    if (!(await onPath('cpio', ['--version']))) problems.push('initramfs images cannot be packed: apt-get install cpio');
+    if (!(await onPath('qemu-system-x86_64', ['--version'])))
+      problems.push('test VMs cannot run: apt-get install qemu-system-x86');
+    if (!existsSync(config.test.busybox))
+      problems.push(`the guest's userspace (${config.test.busybox}) is missing: apt-get install busybox-static`);
+    if (!(await onPath('cpio', ['--version'])))
+      problems.push('initramfs images cannot be packed: apt-get install cpio');
     const dir = suitesDir(config.test.suitesDir);
     for (const name of config.test.suites) {
       try {
         const suite = loadSuite(dir, name);
-        if (!config.build.configs[suite.config]) problems.push(`suite ${name} boots config "${suite.config}", which is not one of build.configs`);
-        for (const b of suite.binaries) if (!existsSync(b)) problems.push(`suite ${name} needs ${b} in the guest, which this host lacks`);
+        if (!config.build.configs[suite.config])
+          problems.push(`suite ${name} boots config "${suite.config}", which is not one of build.configs`);
+        for (const b of suite.binaries)
+          if (!existsSync(b)) problems.push(`suite ${name} needs ${b} in the guest, which this host lacks`);
       } catch (err) {
         problems.push(`suite ${name}: ${errorMessage(err)}`);
       }
@@ -72,15 +85,19 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
       try {
         const suite = loadSuite(dir, name);
         if (suite.kind !== 'perf') problems.push(`perf suite ${name} is not kind: perf`);
-        if (!config.build.configs[suite.config]) problems.push(`perf suite ${name} boots config "${suite.config}", which is not one of build.configs`);
-        if (suite.tools.length && !(await onPath(process.env['CC'] || 'cc', ['--version']))) problems.push(`perf suite ${name} builds tools with cc: apt-get install build-essential`);
+        if (!config.build.configs[suite.config])
+          problems.push(`perf suite ${name} boots config "${suite.config}", which is not one of build.configs`);
+        if (suite.tools.length && !(await onPath(process.env['CC'] || 'cc', ['--version'])))
+          problems.push(`perf suite ${name} builds tools with cc: apt-get install build-essential`);
       } catch (err) {
         problems.push(`perf suite ${name}: ${errorMessage(err)}`);
       }
     }
-    if (config.perf.runner !== 'vm' && !(await onPath('ssh', ['-V']))) problems.push(`perf.runner is the host ${config.perf.runner}, reached over SSH: apt-get install openssh-client`);
+    if (config.perf.runner !== 'vm' && !(await onPath('ssh', ['-V'])))
+      problems.push(`perf.runner is the host ${config.perf.runner}, reached over SSH: apt-get install openssh-client`);
     for (const h of config.perf.hosts) {
-      for (const f of [h.ssh.identityFile, h.ssh.knownHostsFile]) if (!existsSync(f)) problems.push(`perf host ${h.name}: ${f} does not exist`);
+      for (const f of [h.ssh.identityFile, h.ssh.knownHostsFile])
+        if (!existsSync(f)) problems.push(`perf host ${h.name}: ${f} does not exist`);
     }
   }
   return problems;

@@ -22,7 +22,10 @@ describe('what ksci run accepts', () => {
       dataDir: dir,
       trees: [{ name: 'net-next', source: { kind: 'git', url: join(dir, 'up') } }],
       defaultTree: 'net-next',
-      github: { app: { appId: gh.appId, privateKey: keys.privateKey, webhookSecret: 'x', baseUrl: gh.baseUrl }, repos: [{ repo: 'kdev/linux', tree: 'net-next' }] },
+      github: {
+        app: { appId: gh.appId, privateKey: keys.privateKey, webhookSecret: 'x', baseUrl: gh.baseUrl },
+        repos: [{ repo: 'kdev/linux', tree: 'net-next' }],
+      },
       lore: { lookupUrl: null },
     });
   });
@@ -31,7 +34,7 @@ describe('what ksci run accepts', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a pull request URL: its commits as a series, the PR as source and lineage, the repo\'s tree', async () => {
+  it("a pull request URL: its commits as a series, the PR as source and lineage, the repo's tree", async () => {
     const input = await loadInput('https://github.com/kdev/linux/pull/7', config);
     assert.equal(input.series.patches.length, 3);
     assert.deepEqual(input.source, { kind: 'github', ref: 'https://github.com/kdev/linux/pull/7' });
@@ -44,12 +47,21 @@ describe('what ksci run accepts', () => {
     writeFileSync(file, kernelishRepoWithSeries(join(dir, 'up')).mbox);
     const input = await loadInput(file, config);
     assert.deepEqual([input.source.kind, input.series.patches.length], ['mbox', 2]);
-    await assert.rejects(loadInput(join(dir, 'missing.mbox'), config), /neither a file, a pull request nor a lore URL or Message-ID/);
+    await assert.rejects(
+      loadInput(join(dir, 'missing.mbox'), config),
+      /neither a file, a pull request nor a lore URL or Message-ID/,
+    );
     await assert.rejects(loadInput('<someone@example.org>', config), /no list to look <someone@example.org> up on/);
   });
 
   it('a pull request without credentials says which variable to set', async () => {
     const bare = ConfigSchema.parse({ ...config, github: { tokenEnv: 'KSCI_TEST_NO_SUCH_TOKEN' } });
-    await assert.rejects(loadInput('https://github.com/kdev/linux/pull/7', bare), (err: unknown) => err instanceof UsageError && /needs GitHub credentials/.test(err.message) && /set KSCI_TEST_NO_SUCH_TOKEN to a token/.test(err.hint ?? ''));
+    await assert.rejects(
+      loadInput('https://github.com/kdev/linux/pull/7', bare),
+      (err: unknown) =>
+        err instanceof UsageError &&
+        /needs GitHub credentials/.test(err.message) &&
+        /set KSCI_TEST_NO_SUCH_TOKEN to a token/.test(err.hint ?? ''),
+    );
   });
 });

@@ -33,10 +33,22 @@ async function loadPr(url: string, config: Config): Promise<SeriesInput> {
     : token
       ? createTokenClient({ token })
       : null;
-  if (!client) throw new UsageError(`reading ${url} needs GitHub credentials`, `set ${config.github.tokenEnv} to a token with read access, or configure github.app`);
-  const { pr, series } = await loadPrSeries(await client.forRepo(ref), ref.number, { ...config.limits, maxPatches: Math.min(config.limits.maxPatches, config.github.maxCommits) });
+  if (!client)
+    throw new UsageError(
+      `reading ${url} needs GitHub credentials`,
+      `set ${config.github.tokenEnv} to a token with read access, or configure github.app`,
+    );
+  const { pr, series } = await loadPrSeries(await client.forRepo(ref), ref.number, {
+    ...config.limits,
+    maxPatches: Math.min(config.limits.maxPatches, config.github.maxCommits),
+  });
   const repo = config.github.repos.find((r) => r.repo.toLowerCase() === `${ref.owner}/${ref.repo}`.toLowerCase());
-  return { series, source: { kind: 'github', ref: pr.htmlUrl }, lineage: prLineage(`${ref.owner}/${ref.repo}`, ref.number), ...(repo?.tree ? { tree: repo.tree } : {}) };
+  return {
+    series,
+    source: { kind: 'github', ref: pr.htmlUrl },
+    lineage: prLineage(`${ref.owner}/${ref.repo}`, ref.number),
+    ...(repo?.tree ? { tree: repo.tree } : {}),
+  };
 }
 
 /** What `ksci run` was given: a file or directory when one exists by that name, else a lore URL or Message-ID. */
@@ -46,7 +58,15 @@ export async function loadInput(arg: string, config: Config, version?: number): 
   if (existsSync(path)) return { series: await loadSeries(path, limits), source: { kind: 'mbox', ref: path } };
   if (PR_URL.test(arg)) return loadPr(arg, config);
   const ref = parseLoreRef(arg);
-  if (!ref) throw new UsageError(`${arg} is neither a file, a pull request nor a lore URL or Message-ID`, 'give an mbox, a .patch file, a directory of them, https://github.com/<owner>/<repo>/pull/<n>, https://lore.kernel.org/<list>/<message-id>/ or <message-id>');
+  if (!ref)
+    throw new UsageError(
+      `${arg} is neither a file, a pull request nor a lore URL or Message-ID`,
+      'give an mbox, a .patch file, a directory of them, https://github.com/<owner>/<repo>/pull/<n>, https://lore.kernel.org/<list>/<message-id>/ or <message-id>',
+    );
   const found = await fetchLoreSeries(ref, config.lore, loreClientFor(config), limits);
-  return { series: found.series, source: { kind: 'lore', ref: found.ref }, ...(found.list?.trees.length ? { routeOrder: found.list.trees } : {}) };
+  return {
+    series: found.series,
+    source: { kind: 'lore', ref: found.ref },
+    ...(found.list?.trees.length ? { routeOrder: found.list.trees } : {}),
+  };
 }

@@ -69,7 +69,10 @@ function parseIntOption(v: string): number {
 }
 
 function parseList(v: string): string[] {
-  return v.split(',').map((x) => x.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }
 
 interface BuildOpts {
@@ -96,76 +99,108 @@ const program = new Command();
 program
   .name('ksci')
   .description('Kernel patch-series test orchestrator: apply, build, boot and test a series against its base tree.')
-  .option('-c, --config <file>', 'configuration file (YAML); default: $KSCI_CONFIG, ./ksci.yaml, ~/.config/ksci/config.yaml')
+  .option(
+    '-c, --config <file>',
+    'configuration file (YAML); default: $KSCI_CONFIG, ./ksci.yaml, ~/.config/ksci/config.yaml',
+  )
   .option('--data-dir <dir>', 'data directory (default: $KSCI_DATA_DIR or ~/.local/share/ksci)')
   .showHelpAfterError()
   .exitOverride();
 
 program
   .command('run')
-  .description('run the whole pipeline on a series (mbox file, single patch, directory of .patch files, or a message on lore) with in-process workers, and print the report')
-  .argument('<series>', 'mbox, .patch/.eml file, directory of format-patch output, GitHub PR URL, lore URL or Message-ID')
+  .description(
+    'run the whole pipeline on a series (mbox file, single patch, directory of .patch files, or a message on lore) with in-process workers, and print the report',
+  )
+  .argument(
+    '<series>',
+    'mbox, .patch/.eml file, directory of format-patch output, GitHub PR URL, lore URL or Message-ID',
+  )
   .option('-f, --force', 'run even if this series version was already run on this tree')
   .option('-t, --tree <name>', 'test on this tree instead of routing by subject tag')
   .option('--series-version <n>', 'pick this version from an mbox that holds several', parseIntOption)
   .option('-o, --output <file>', 'also write the Markdown report here')
   .option('--timeout <seconds>', 'give up waiting after this long', parseIntOption)
-  .option('-k, --kconfig <names>', 'kernel configs to build, comma-separated (build.configs: vm, bpf, perf, debug)', parseList)
+  .option(
+    '-k, --kconfig <names>',
+    'kernel configs to build, comma-separated (build.configs: vm, bpf, perf, debug)',
+    parseList,
+  )
   .addOption(new Option('--toolchain <name>', 'compiler to build with').choices(['gcc', 'llvm']))
   .option('--per-patch', 'also build after each patch and name the first that breaks the build')
-  .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated (selftests/: smoke, ...)', parseList)
+  .option(
+    '-s, --suite <names>',
+    'test suites to boot the kernels with, comma-separated (selftests/: smoke, ...)',
+    parseList,
+  )
   .option('--perf', 'also measure pktgen throughput, base vs series (perf.suites; builds the perf config)')
-  .option('--perf-bisect', 'like --perf, and when a scenario regresses, bisect the patches for the one that costs it (builds after each patch)')
-  .action(async (path: string, opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
-    const input = await loadInput(path, config, opts.seriesVersion);
-    const series = input.series;
-    log.info({ title: series.title, version: series.version, patches: series.patches.length, source: input.source }, 'series loaded');
+  .option(
+    '--perf-bisect',
+    'like --perf, and when a scenario regresses, bisect the patches for the one that costs it (builds after each patch)',
+  )
+  .action(
+    async (
+      path: string,
+      opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts,
+      cmd: Command,
+    ) => {
+      const { config, log } = setup(cmd);
+      // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
+      const input = await loadInput(path, config, opts.seriesVersion);
+      const series = input.series;
+      log.info(
+        { title: series.title, version: series.version, patches: series.patches.length, source: input.source },
+        'series loaded',
+      );
 
-    const services = await openServices(config, log, { db: true });
-    const stages = pipelineStages(config);
-    const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
-    const workers = await startWorkers(stages, rolesOf(stages), services);
-    let runId: string | null = null;
-    const stop = async () => {
-      await workers.close();
-      await coordinator.close();
-      await services.close();
-    };
-    const removeHandlers = onShutdown(
-      log,
-      async () => {
-        if (runId) await coordinator.cancel(runId, 'interrupted by the user');
-      },
-      () => process.exit(EXIT.interrupted),
-    );
-    try {
-      await coordinator.start({ reconcileEveryMs: 5000 });
-      const sub = await coordinator.submit(series, {
-        force: opts.force ?? false,
-        ...(opts.tree ? { tree: opts.tree } : {}),
-        build: buildRequest(opts),
-        requestedBy: 'cli',
-        source: input.source,
-        ...(input.routeOrder ? { routeOrder: input.routeOrder } : {}),
-        ...(input.lineage ? { lineage: input.lineage } : {}),
-        ...(!opts.tree && input.tree ? { tree: input.tree } : {}),
-      });
-      runId = sub.runId;
-      if (!sub.created) process.stderr.write(`ksci: this series version was already run on ${sub.tree} as run ${sub.runId}; showing that run (--force runs it again)\n`);
-      else process.stderr.write(`ksci: run ${sub.runId} queued on tree ${sub.tree} (${sub.treeReason})\n`);
-      for (const old of sub.superseded) process.stderr.write(`ksci: cancelled run ${old} of an earlier version of this series\n`);
-      const rec = await coordinator.waitForRun(sub.runId, (opts.timeout ?? 0) * 1000);
-      const file = writeReport(config, rec, opts.output);
-      process.stdout.write(rec.reportText ?? `${rec.status}: ${rec.summary ?? ''}\n`);
-      process.stdout.write(`\nReport: ${file}\n`);
-      process.exitCode = STATUS_EXIT[rec.status];
-    } finally {
-      removeHandlers();
-      await stop();
-    }
-  });
+      const services = await openServices(config, log, { db: true });
+      const stages = pipelineStages(config);
+      const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
+      const workers = await startWorkers(stages, rolesOf(stages), services);
+      let runId: string | null = null;
+      const stop = async () => {
+        await workers.close();
+        await coordinator.close();
+        await services.close();
+      };
+      const removeHandlers = onShutdown(
+        log,
+        async () => {
+          if (runId) await coordinator.cancel(runId, 'interrupted by the user');
+        },
+        () => process.exit(EXIT.interrupted),
+      );
+      try {
+        await coordinator.start({ reconcileEveryMs: 5000 });
+        const sub = await coordinator.submit(series, {
+          force: opts.force ?? false,
+          ...(opts.tree ? { tree: opts.tree } : {}),
+          build: buildRequest(opts),
+          requestedBy: 'cli',
+          source: input.source,
+          ...(input.routeOrder ? { routeOrder: input.routeOrder } : {}),
+          ...(input.lineage ? { lineage: input.lineage } : {}),
+          ...(!opts.tree && input.tree ? { tree: input.tree } : {}),
+        });
+        runId = sub.runId;
+        if (!sub.created)
+          process.stderr.write(
+            `ksci: this series version was already run on ${sub.tree} as run ${sub.runId}; showing that run (--force runs it again)\n`,
+          );
+        else process.stderr.write(`ksci: run ${sub.runId} queued on tree ${sub.tree} (${sub.treeReason})\n`);
+        for (const old of sub.superseded)
+          process.stderr.write(`ksci: cancelled run ${old} of an earlier version of this series\n`);
+        const rec = await coordinator.waitForRun(sub.runId, (opts.timeout ?? 0) * 1000);
+        const file = writeReport(config, rec, opts.output);
+        process.stdout.write(rec.reportText ?? `${rec.status}: ${rec.summary ?? ''}\n`);
+        process.stdout.write(`\nReport: ${file}\n`);
+        process.exitCode = STATUS_EXIT[rec.status];
+      } finally {
+        removeHandlers();
+        await stop();
+      }
+    },
+  );
 
 program
   .command('submit')
@@ -184,16 +219,28 @@ program
     const { config, log } = setup(cmd);
     const abs = resolve(path);
     const size = statSafe(abs);
-    if (size > config.limits.maxMboxBytes) throw new UsageError(`${abs} is ${size} bytes, over the ${config.limits.maxMboxBytes}-byte limit`);
+    if (size > config.limits.maxMboxBytes)
+      throw new UsageError(`${abs} is ${size} bytes, over the ${config.limits.maxMboxBytes}-byte limit`);
     const services = await openServices(config, log, { db: false });
     try {
       const sub = await submitToService(
         services.redis,
-        { mboxBase64: readFileSync(abs).toString('base64'), ref: abs, force: opts.force ?? false, ...(opts.tree ? { tree: opts.tree } : {}), build: buildRequest(opts), requestedBy: 'cli' },
+        {
+          mboxBase64: readFileSync(abs).toString('base64'),
+          ref: abs,
+          force: opts.force ?? false,
+          ...(opts.tree ? { tree: opts.tree } : {}),
+          build: buildRequest(opts),
+          requestedBy: 'cli',
+        },
         opts.timeout * 1000,
       );
       process.stdout.write(`${sub.runId}\n`);
-      process.stderr.write(sub.created ? `ksci: queued on ${sub.tree} (${sub.treeReason})\n` : `ksci: already run as ${sub.runId} (--force runs it again)\n`);
+      process.stderr.write(
+        sub.created
+          ? `ksci: queued on ${sub.tree} (${sub.treeReason})\n`
+          : `ksci: already run as ${sub.runId} (--force runs it again)\n`,
+      );
     } finally {
       await services.close();
     }
@@ -213,21 +260,74 @@ program
     const workers = opts.withWorkers ? await startWorkers(stages, rolesOf(stages), services) : null;
     const github = config.github.app ? await startGitHubBot({ config, coordinator, services, log }) : null;
     // Nightly tracking lives with the coordinator: it records into the results database.
-    const nightly = config.perf.nightly.trees.length ? new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection }) : null;
-    const onAlerts = github && config.github.nightlyIssues ? nightlyIssuePublisher(config, github.client, log) : undefined;
-    const nightlyWorker = nightly ? startNightlyWorker({ config, store: services.store!, connection: services.redis.connection, redis: () => services.redis.client(), log, ...(onAlerts ? { onAlerts } : {}) }) : null;
-    if (nightly) log.info({ schedulers: await scheduleNightly(nightly, config), cron: config.perf.nightly.cron }, 'nightly tracking scheduled');
+    const nightly = config.perf.nightly.trees.length
+      ? new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection })
+      : null;
+    const onAlerts =
+      github && config.github.nightlyIssues ? nightlyIssuePublisher(config, github.client, log) : undefined;
+    const nightlyWorker = nightly
+      ? startNightlyWorker({
+          config,
+          store: services.store!,
+          connection: services.redis.connection,
+          redis: () => services.redis.client(),
+          log,
+          ...(onAlerts ? { onAlerts } : {}),
+        })
+      : null;
+    if (nightly)
+      log.info(
+        { schedulers: await scheduleNightly(nightly, config), cron: config.perf.nightly.cron },
+        'nightly tracking scheduled',
+      );
     // Lore polling lives with the coordinator too: it submits to it and remembers what it saw in the results database.
     const lore = new Queue(LORE_QUEUE, { connection: services.redis.connection });
-    const loreWorker = startLoreWorker({ config, store: services.lore!, submit: loreSubmitter(coordinator), connection: services.redis.connection, log });
-    log.info({ schedulers: await scheduleLorePolls(lore, config), everySeconds: config.lore.pollSeconds }, 'lore polling scheduled');
+    const loreWorker = startLoreWorker({
+      config,
+      store: services.lore!,
+      submit: loreSubmitter(coordinator),
+      connection: services.redis.connection,
+      log,
+    });
+    log.info(
+      { schedulers: await scheduleLorePolls(lore, config), everySeconds: config.lore.pollSeconds },
+      'lore polling scheduled',
+    );
     // Always on: without SMTP every reply is recorded as not sent, so turning SMTP on later mails no backlog.
-    const replies = new EmailReporter({ config, results: services.store!, email: services.email!, sender: config.email.smtp ? smtpSender(config.email.smtp) : null, connection: services.redis.connection, log });
+    const replies = new EmailReporter({
+      config,
+      results: services.store!,
+      email: services.email!,
+      sender: config.email.smtp ? smtpSender(config.email.smtp) : null,
+      connection: services.redis.connection,
+      log,
+    });
     replies.start();
-    coordinator.on('run-finished', (rec) => void replies.enqueue(rec.id).catch((err) => log.error({ runId: rec.id, err: errorMessage(err) }, 'could not queue the reply; it is queued on the next start')));
-    log.info({ missed: await replies.reconcile(), smtp: config.email.smtp ? `${config.email.smtp.host}:${config.email.smtp.port}` : null }, 'email replies on');
-    if (!config.email.smtp && config.lore.lists.some((l) => l.reply.mode !== 'off')) log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
-    log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
+    coordinator.on(
+      'run-finished',
+      (rec) =>
+        void replies
+          .enqueue(rec.id)
+          .catch((err) =>
+            log.error(
+              { runId: rec.id, err: errorMessage(err) },
+              'could not queue the reply; it is queued on the next start',
+            ),
+          ),
+    );
+    log.info(
+      {
+        missed: await replies.reconcile(),
+        smtp: config.email.smtp ? `${config.email.smtp.host}:${config.email.smtp.port}` : null,
+      },
+      'email replies on',
+    );
+    if (!config.email.smtp && config.lore.lists.some((l) => l.reply.mode !== 'off'))
+      log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
+    log.info(
+      { redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] },
+      'coordinator running',
+    );
     await untilStopped(log, async (force) => {
       await nightlyWorker?.close(force);
       await nightly?.close();
@@ -244,8 +344,14 @@ program
 
 program
   .command('worker')
-  .description('run stage workers of the given roles (vm: only boot VMs from the ksci-vm queue, for test.vmHosts: queue)')
-  .addOption(new Option('-r, --role <role...>', 'roles to run').choices([...rolesOf(pipelineStages()), VM_ROLE]).makeOptionMandatory())
+  .description(
+    'run stage workers of the given roles (vm: only boot VMs from the ksci-vm queue, for test.vmHosts: queue)',
+  )
+  .addOption(
+    new Option('-r, --role <role...>', 'roles to run')
+      .choices([...rolesOf(pipelineStages()), VM_ROLE])
+      .makeOptionMandatory(),
+  )
   .action(async (opts: { role: string[] }, cmd: Command) => {
     const { config, log } = setup(cmd);
     // A database server can be shared (test history for reports); the embedded PGlite belongs to the coordinator.
@@ -259,7 +365,9 @@ program
 
 program
   .command('test')
-  .description('boot a kernel image in QEMU and run a test suite in it (what the test stage does for one kernel; the reproducer in reports)')
+  .description(
+    'boot a kernel image in QEMU and run a test suite in it (what the test stage does for one kernel; the reproducer in reports)',
+  )
   .requiredOption('--kernel <bzImage>', 'kernel image to boot')
   .option('-s, --suite <name>', 'suite (a directory of selftests/ with a suite.yaml)', 'smoke')
   .option('--only <tests>', 'run only these tests of the suite, comma-separated', parseList)
@@ -267,47 +375,86 @@ program
   .option('--retries <n>', 'run a failing test again this many times', (v) => Number(v))
   .option('-j, --parallel <n>', 'VMs at once, each with a share of the tests', parseIntOption)
   .option('-o, --out <dir>', 'console and channel logs go here (default: a new directory under the data dir)')
-  .option('--selftests <dir>', 'the BPF selftests build a suite that needs them runs (its artifact directory, as a report\'s reproducer names it)')
-  .action(async (opts: { kernel: string; suite: string; only?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; retries?: number; parallel?: number; out?: string; selftests?: string }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const kernel = resolve(opts.kernel);
-    if (statSafe(kernel) <= 0) throw new UsageError(`no kernel image at ${kernel}`);
-    const full = loadSuite(suitesDir(config.test.suitesDir), opts.suite);
-    if (full.kind === 'perf') throw new UsageError(`suite ${full.name} is a perf suite`, `measure it with: ksci perf --base ${opts.kernel} --series ${opts.kernel} --suite ${full.name}`);
-    const unknown = (opts.only ?? []).filter((n) => !full.tests.some((t) => t.name === n));
-    if (unknown.length) throw new UsageError(`suite ${full.name} has no test(s) ${unknown.join(', ')}`, `its tests: ${full.tests.map((t) => t.name).join(', ')}`);
-    const suite = opts.only ? { ...full, tests: full.tests.filter((t) => opts.only!.includes(t.name)) } : full;
-    const selftests = opts.selftests ? resolve(opts.selftests) : null;
-    if (full.needs.includes('bpf-selftests') && !selftests) throw new UsageError(`suite ${full.name} runs the BPF selftests: --selftests names the build to run`, 'a report\'s reproducer names it; the build stage stores one per kernel under the data directory\'s artifacts/');
-    if (selftests && !full.bpfRunners.some((r) => existsSync(join(selftests, r)))) throw new UsageError(`${selftests} holds none of suite ${full.name}'s runners (${full.bpfRunners.join(', ')})`);
-    const outDir = resolve(opts.out ?? join(config.dataDir, 'vm', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`));
-    const ctl = new AbortController();
-    const removeHandlers = onShutdown(log, async () => ctl.abort(), () => process.exit(EXIT.interrupted));
-    try {
-      const vm = vmSettings(config, suite);
-      const run = await runKernel({
-        kernel,
-        suite,
-        ...vm,
-        accel: opts.accel ?? vm.accel,
-        retries: opts.retries ?? vm.retries,
-        maxBoots: Math.max(vm.maxBoots, opts.parallel ?? 1),
-        parallel: opts.parallel ?? vm.parallel,
-        ...(selftests ? { extraFiles: selftestsGuestFiles(selftests) } : {}),
-        known: loadKnownSplats(config),
-        tree: 'local',
-        outDir,
+  .option(
+    '--selftests <dir>',
+    "the BPF selftests build a suite that needs them runs (its artifact directory, as a report's reproducer names it)",
+  )
+  .action(
+    async (
+      opts: {
+        kernel: string;
+        suite: string;
+        only?: string[];
+        accel?: 'auto' | 'kvm' | 'tcg';
+        retries?: number;
+        parallel?: number;
+        out?: string;
+        selftests?: string;
+      },
+      cmd: Command,
+    ) => {
+      const { config, log } = setup(cmd);
+      const kernel = resolve(opts.kernel);
+      if (statSafe(kernel) <= 0) throw new UsageError(`no kernel image at ${kernel}`);
+      const full = loadSuite(suitesDir(config.test.suitesDir), opts.suite);
+      if (full.kind === 'perf')
+        throw new UsageError(
+          `suite ${full.name} is a perf suite`,
+          `measure it with: ksci perf --base ${opts.kernel} --series ${opts.kernel} --suite ${full.name}`,
+        );
+      const unknown = (opts.only ?? []).filter((n) => !full.tests.some((t) => t.name === n));
+      if (unknown.length)
+        throw new UsageError(
+          `suite ${full.name} has no test(s) ${unknown.join(', ')}`,
+          `its tests: ${full.tests.map((t) => t.name).join(', ')}`,
+        );
+      const suite = opts.only ? { ...full, tests: full.tests.filter((t) => opts.only!.includes(t.name)) } : full;
+      const selftests = opts.selftests ? resolve(opts.selftests) : null;
+      if (full.needs.includes('bpf-selftests') && !selftests)
+        throw new UsageError(
+          `suite ${full.name} runs the BPF selftests: --selftests names the build to run`,
+          "a report's reproducer names it; the build stage stores one per kernel under the data directory's artifacts/",
+        );
+      if (selftests && !full.bpfRunners.some((r) => existsSync(join(selftests, r))))
+        throw new UsageError(`${selftests} holds none of suite ${full.name}'s runners (${full.bpfRunners.join(', ')})`);
+      const outDir = resolve(
+        opts.out ?? join(config.dataDir, 'vm', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`),
+      );
+      const ctl = new AbortController();
+      const removeHandlers = onShutdown(
         log,
-        signal: ctl.signal,
-        onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
-      });
-      process.stdout.write(formatKernelRun(run, outDir));
-      const bad = run.bootFailure !== null || run.splats.length > 0 || run.tests.some((t) => settle(t.attempts) === 'fail' || settle(t.attempts) === 'not-run');
-      process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
-    } finally {
-      removeHandlers();
-    }
-  });
+        async () => ctl.abort(),
+        () => process.exit(EXIT.interrupted),
+      );
+      try {
+        const vm = vmSettings(config, suite);
+        const run = await runKernel({
+          kernel,
+          suite,
+          ...vm,
+          accel: opts.accel ?? vm.accel,
+          retries: opts.retries ?? vm.retries,
+          maxBoots: Math.max(vm.maxBoots, opts.parallel ?? 1),
+          parallel: opts.parallel ?? vm.parallel,
+          ...(selftests ? { extraFiles: selftestsGuestFiles(selftests) } : {}),
+          known: loadKnownSplats(config),
+          tree: 'local',
+          outDir,
+          log,
+          signal: ctl.signal,
+          onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
+        });
+        process.stdout.write(formatKernelRun(run, outDir));
+        const bad =
+          run.bootFailure !== null ||
+          run.splats.length > 0 ||
+          run.tests.some((t) => settle(t.attempts) === 'fail' || settle(t.attempts) === 'not-run');
+        process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
+      } finally {
+        removeHandlers();
+      }
+    },
+  );
 
 function parseSet(v: string, prev: Record<string, string> = {}): Record<string, string> {
   const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(v);
@@ -317,7 +464,9 @@ function parseSet(v: string, prev: Record<string, string> = {}): Record<string, 
 
 program
   .command('perf')
-  .description('pktgen A/B: boot two kernel images in turn (base, series, series, base, ...) and compare throughput per scenario')
+  .description(
+    'pktgen A/B: boot two kernel images in turn (base, series, series, base, ...) and compare throughput per scenario',
+  )
   .requiredOption('--base <bzImage>', 'the reference kernel')
   .requiredOption('--series <bzImage>', 'the kernel under test (the same image for an A/A check)')
   .option('-s, --suite <name>', 'perf suite (selftests/<name>, kind: perf)', 'pktgen')
@@ -330,50 +479,114 @@ program
   .addOption(new Option('--accel <accel>', 'QEMU accelerator').choices(['auto', 'kvm', 'tcg']))
   .option('--json', 'print the samples and verdicts as JSON')
   .option('-o, --out <dir>', 'consoles and per-run files go here (default: a new directory under the data dir)')
-  .action(async (opts: { base: string; series: string; suite: string; only?: string[]; rounds?: number; warmup?: number; repetitions?: number; set?: Record<string, string>; modules?: string[]; accel?: 'auto' | 'kvm' | 'tcg'; json?: boolean; out?: string }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const kernels = { base: resolve(opts.base), series: resolve(opts.series) };
-    for (const k of Object.values(kernels)) if (statSafe(k) <= 0) throw new UsageError(`no kernel image at ${k}`);
-    if (opts.warmup !== undefined && !(Number.isInteger(opts.warmup) && opts.warmup >= 0)) throw new UsageError('--warmup takes a whole number >= 0');
-    const suite = loadPerfSuite(config, opts.suite);
-    const scenarios = perfScenarios(suite, { ...config.perf.set, ...opts.set }, opts.only);
-    const plan = perfPlan(config, scenarios, { ...(opts.rounds ? { rounds: opts.rounds } : {}), ...(opts.warmup !== undefined ? { warmup: opts.warmup } : {}), ...(opts.repetitions ? { repetitions: opts.repetitions } : {}) });
-    const outDir = resolve(opts.out ?? join(config.dataDir, 'perf', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`));
-    const ctl = new AbortController();
-    const removeHandlers = onShutdown(log, async () => ctl.abort(), () => process.exit(EXIT.interrupted));
-    try {
-      // A bare-metal host is locked through Redis; a VM needs none.
-      const redis = config.perf.runner === 'vm' ? null : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
+  .action(
+    async (
+      opts: {
+        base: string;
+        series: string;
+        suite: string;
+        only?: string[];
+        rounds?: number;
+        warmup?: number;
+        repetitions?: number;
+        set?: Record<string, string>;
+        modules?: string[];
+        accel?: 'auto' | 'kvm' | 'tcg';
+        json?: boolean;
+        out?: string;
+      },
+      cmd: Command,
+    ) => {
+      const { config, log } = setup(cmd);
+      const kernels = { base: resolve(opts.base), series: resolve(opts.series) };
+      for (const k of Object.values(kernels)) if (statSafe(k) <= 0) throw new UsageError(`no kernel image at ${k}`);
+      if (opts.warmup !== undefined && !(Number.isInteger(opts.warmup) && opts.warmup >= 0))
+        throw new UsageError('--warmup takes a whole number >= 0');
+      const suite = loadPerfSuite(config, opts.suite);
+      const scenarios = perfScenarios(suite, { ...config.perf.set, ...opts.set }, opts.only);
+      const plan = perfPlan(config, scenarios, {
+        ...(opts.rounds ? { rounds: opts.rounds } : {}),
+        ...(opts.warmup !== undefined ? { warmup: opts.warmup } : {}),
+        ...(opts.repetitions ? { repetitions: opts.repetitions } : {}),
+      });
+      const outDir = resolve(
+        opts.out ?? join(config.dataDir, 'perf', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`),
+      );
+      const ctl = new AbortController();
+      const removeHandlers = onShutdown(
+        log,
+        async () => ctl.abort(),
+        () => process.exit(EXIT.interrupted),
+      );
       try {
-        const { runner, exclusive } = await perfRunner(config, suite, { tree: 'local', log, ...(redis ? { redis: () => redis.client() } : {}), ...(opts.modules ? { modules: opts.modules.map((m) => resolve(m)) } : {}), ...(opts.accel ? { accel: opts.accel } : {}) });
-        const run = await exclusive((signal) => runAb(runner, plan, kernels, { outDir, log, signal, onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) }), ctl.signal);
-        if (ctl.signal.aborted) throw new CancelledError('cancelled');
-        const verdicts = analyzeAb(run, scenarios, perfThresholds(config), config.perf.sampleUnit);
-        process.stdout.write(opts.json ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name) }, run, verdicts }, null, 2)}\n` : formatPerf(run, verdicts, config.perf.sampleUnit));
-        const bad = run.stoppedBy !== null || verdicts.some((v) => v.comparison?.verdict === 'regression' || v.comparison === null);
-        process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
+        // A bare-metal host is locked through Redis; a VM needs none.
+        const redis =
+          config.perf.runner === 'vm'
+            ? null
+            : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
+        try {
+          const { runner, exclusive } = await perfRunner(config, suite, {
+            tree: 'local',
+            log,
+            ...(redis ? { redis: () => redis.client() } : {}),
+            ...(opts.modules ? { modules: opts.modules.map((m) => resolve(m)) } : {}),
+            ...(opts.accel ? { accel: opts.accel } : {}),
+          });
+          const run = await exclusive(
+            (signal) =>
+              runAb(runner, plan, kernels, {
+                outDir,
+                log,
+                signal,
+                onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
+              }),
+            ctl.signal,
+          );
+          if (ctl.signal.aborted) throw new CancelledError('cancelled');
+          const verdicts = analyzeAb(run, scenarios, perfThresholds(config), config.perf.sampleUnit);
+          process.stdout.write(
+            opts.json
+              ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name) }, run, verdicts }, null, 2)}\n`
+              : formatPerf(run, verdicts, config.perf.sampleUnit),
+          );
+          const bad =
+            run.stoppedBy !== null ||
+            verdicts.some((v) => v.comparison?.verdict === 'regression' || v.comparison === null);
+          process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
+        } finally {
+          await redis?.stop();
+        }
       } finally {
-        await redis?.stop();
+        removeHandlers();
       }
-    } finally {
-      removeHandlers();
-    }
-  });
+    },
+  );
 
-const nightlyCmd = program.command('nightly').description('nightly throughput tracking of tree heads (perf.nightly; `ksci serve` runs it on schedule)');
+const nightlyCmd = program
+  .command('nightly')
+  .description('nightly throughput tracking of tree heads (perf.nightly; `ksci serve` runs it on schedule)');
 
 nightlyCmd
   .command('run')
-  .description('build and measure the head of a tree now, record it, and alert on change points (what the nightly job does)')
+  .description(
+    'build and measure the head of a tree now, record it, and alert on change points (what the nightly job does)',
+  )
   .argument('<tree>', 'tree name (trees: in the config)')
   .action(async (tree: string, _opts: unknown, cmd: Command) => {
     const { config, log } = setup(cmd);
     const services = await openServices(config, log, { db: true });
     try {
       const jobId = `manual-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      const result = await measureTreeHead(config, tree, { jobId, log, redis: () => services.redis.client(), onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) });
+      const result = await measureTreeHead(config, tree, {
+        jobId,
+        log,
+        redis: () => services.redis.client(),
+        onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
+      });
       const alerts = await trackNightly(services.store!, result, { config, log });
-      process.stdout.write(`${tree} at ${result.commit.slice(0, 12)}:\n${result.points.map((p) => `  ${p.scenario}: ${formatPps(p.value)} pps (${p.samples.length} sessions)`).join('\n')}\n`);
+      process.stdout.write(
+        `${tree} at ${result.commit.slice(0, 12)}:\n${result.points.map((p) => `  ${p.scenario}: ${formatPps(p.value)} pps (${p.samples.length} sessions)`).join('\n')}\n`,
+      );
       for (const m of result.missing) process.stdout.write(`  ${m}: no valid runs\n`);
       for (const a of alerts) process.stdout.write(`\n${a.report}`);
     } finally {
@@ -383,18 +596,35 @@ nightlyCmd
 
 nightlyCmd
   .command('bisect')
-  .description('find the commit of a change point: build commits of good..bad (first-parent) and compare each with good, binary search')
+  .description(
+    'find the commit of a change point: build commits of good..bad (first-parent) and compare each with good, binary search',
+  )
   .argument('<tree>', 'tree name')
   .argument('<scenario>', 'suite/scenario, e.g. pktgen/dummy-xmit')
   .argument('<good>', 'last commit before the change')
   .argument('<bad>', 'first commit after it')
   .action(async (tree: string, scenario: string, good: string, bad: string, _opts: unknown, cmd: Command) => {
     const { config, log } = setup(cmd);
-    const redis = config.perf.runner === 'vm' ? null : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
+    const redis =
+      config.perf.runner === 'vm' ? null : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
     try {
-      const r = await bisectRange(config, tree, { good, bad, scenario }, { log, ...(redis ? { redis: () => redis.client() } : {}), onProgress: (m) => process.stderr.write(`ksci: ${m}\n`) });
-      const probes = r.probes.map((p) => `  ${p.counter}/${r.commits}: ${p.verdict}${p.change !== null ? ` (${(p.change * 100).toFixed(1)}%)` : ''}`);
-      process.stdout.write(`${r.culprit ? `first commit that moves ${scenario}: ${r.culprit.title}` : 'no culprit'}\n${probes.join('\n')}\n${r.note ? `note: ${r.note}\n` : ''}`);
+      const r = await bisectRange(
+        config,
+        tree,
+        { good, bad, scenario },
+        {
+          log,
+          ...(redis ? { redis: () => redis.client() } : {}),
+          onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
+        },
+      );
+      const probes = r.probes.map(
+        (p) =>
+          `  ${p.counter}/${r.commits}: ${p.verdict}${p.change !== null ? ` (${(p.change * 100).toFixed(1)}%)` : ''}`,
+      );
+      process.stdout.write(
+        `${r.culprit ? `first commit that moves ${scenario}: ${r.culprit.title}` : 'no culprit'}\n${probes.join('\n')}\n${r.note ? `note: ${r.note}\n` : ''}`,
+      );
     } finally {
       await redis?.stop();
     }
@@ -413,11 +643,23 @@ nightlyCmd
       const out: string[] = [];
       for (const scenario of await store.nightlyScenarios(tree)) {
         const history = await store.nightlyHistory(tree, scenario);
-        const points = detectChangePoints(history.map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value })), cpo);
+        const points = detectChangePoints(
+          history.map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value })),
+          cpo,
+        );
         out.push(`${scenario}: ${history.length} nights`);
-        for (const p of history) out.push(`  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${formatPps(p.value)} pps${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`);
-        for (const c of points) out.push(`  change point: ${c.direction} ${(c.change * 100).toFixed(1)}% between ${c.lastGood.slice(0, 12)} and ${c.firstChanged.slice(0, 12)} (p=${c.p.toPrecision(2)})`);
-        for (const a of await store.alerts(tree, scenario)) out.push(`  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`);
+        for (const p of history)
+          out.push(
+            `  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${formatPps(p.value)} pps${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`,
+          );
+        for (const c of points)
+          out.push(
+            `  change point: ${c.direction} ${(c.change * 100).toFixed(1)}% between ${c.lastGood.slice(0, 12)} and ${c.firstChanged.slice(0, 12)} (p=${c.p.toPrecision(2)})`,
+          );
+        for (const a of await store.alerts(tree, scenario))
+          out.push(
+            `  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`,
+          );
       }
       process.stdout.write(out.length ? `${out.join('\n')}\n` : `no nightly history for ${tree}\n`);
     } finally {
@@ -425,7 +667,11 @@ nightlyCmd
     }
   });
 
-const loreCmd = program.command('lore').description('lore (public-inbox) lists: polling state and polls on demand (lore.lists; `ksci serve` polls on schedule)');
+const loreCmd = program
+  .command('lore')
+  .description(
+    'lore (public-inbox) lists: polling state and polls on demand (lore.lists; `ksci serve` polls on schedule)',
+  );
 
 loreCmd
   .command('poll')
@@ -437,7 +683,11 @@ loreCmd
     const lists = names.length ? names : config.lore.lists.map((l) => l.name);
     const unknown = lists.filter((n) => !config.lore.lists.some((l) => l.name === n));
     if (lists.length === 0) throw new UsageError('no lore lists are configured', 'add lore.lists to the config file');
-    if (unknown.length) throw new UsageError(`no list(s) ${unknown.join(', ')}`, `configured: ${config.lore.lists.map((l) => l.name).join(', ') || 'none'}`);
+    if (unknown.length)
+      throw new UsageError(
+        `no list(s) ${unknown.join(', ')}`,
+        `configured: ${config.lore.lists.map((l) => l.name).join(', ') || 'none'}`,
+      );
     const services = await openServices(config, log, { db: false });
     try {
       for (const list of lists) {
@@ -460,8 +710,13 @@ loreCmd
       const out: string[] = [];
       for (const l of config.lore.lists) {
         const st = await services.lore!.state(l.name);
-        out.push(`${l.name} (${l.url}${l.poll ? '' : ', not polled'}): last poll ${st.lastPollAt?.toISOString() ?? 'never'}${st.lastError ? `, last error: ${st.lastError}` : ''}`);
-        for (const m of await services.lore!.messages(l.name, { limit: opts.limit, status: ['pending', 'submitted', 'incomplete', 'invalid'] })) {
+        out.push(
+          `${l.name} (${l.url}${l.poll ? '' : ', not polled'}): last poll ${st.lastPollAt?.toISOString() ?? 'never'}${st.lastError ? `, last error: ${st.lastError}` : ''}`,
+        );
+        for (const m of await services.lore!.messages(l.name, {
+          limit: opts.limit,
+          status: ['pending', 'submitted', 'incomplete', 'invalid'],
+        })) {
           out.push(`  ${m.status.padEnd(10)} ${m.title.slice(0, 60)}${m.detail ? `\n             ${m.detail}` : ''}`);
         }
       }
@@ -484,7 +739,9 @@ program
 program
   .command('show')
   .alias('report')
-  .description("print a run's report; with --email, the reply ksci sends (or would send) on the list, without sending it")
+  .description(
+    "print a run's report; with --email, the reply ksci sends (or would send) on the list, without sending it",
+  )
   .argument('<run>', 'run id (or its first 8+ characters)')
   .option('--markdown', 'Markdown instead of plain text')
   .option('--email', 'the plain-text reply with its headers, and whether policy sends it')
@@ -495,13 +752,20 @@ program
       if (opts.email) {
         const plan = await previewReply(config, services.store!, id);
         process.stdout.write(formatMail(plan.mail));
-        process.stderr.write(plan.skip ? `ksci: this reply is not sent: ${plan.skip}\n` : 'ksci: policy sends this reply when the run finishes (ksci serve)\n');
+        process.stderr.write(
+          plan.skip
+            ? `ksci: this reply is not sent: ${plan.skip}\n`
+            : 'ksci: policy sends this reply when the run finishes (ksci serve)\n',
+        );
         return;
       }
       const rec = await services.store!.getRun(id);
       if (!rec) throw new UsageError(`no run ${id}`, '"ksci status" lists runs');
       const body = opts.markdown ? rec.reportMarkdown : rec.reportText;
-      process.stdout.write(body ?? `run ${rec.id}: ${rec.status}${rec.summary ? ` — ${rec.summary}` : ''}\n${rec.stages.map((s) => `  ${s.name}: ${s.status}${s.error ? ` (${s.error})` : ''}`).join('\n')}\n`);
+      process.stdout.write(
+        body ??
+          `run ${rec.id}: ${rec.status}${rec.summary ? ` — ${rec.summary}` : ''}\n${rec.stages.map((s) => `  ${s.name}: ${s.status}${s.error ? ` (${s.error})` : ''}`).join('\n')}\n`,
+      );
       process.exitCode = STATUS_EXIT[rec.status];
     } finally {
       await services.close();
@@ -578,7 +842,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string' && (err as { code: string }).code.startsWith('commander.')) {
+    if (
+      err &&
+      typeof err === 'object' &&
+      'code' in err &&
+      typeof (err as { code: unknown }).code === 'string' &&
+      (err as { code: string }).code.startsWith('commander.')
+    ) {
       const code = (err as { code: string; exitCode?: number }).code;
       process.exitCode = code === 'commander.helpDisplayed' || code === 'commander.version' ? EXIT.ok : EXIT.usage;
       return;
@@ -589,8 +859,12 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`ksci: internal error: ${errorMessage(err)}\n${err instanceof Error && err.stack ? err.stack + '\n' : ''}`);
-    process.stderr.write('ksci: hint: this is a bug or an unexpected environment problem; the run was not recorded as a verdict\n');
+    process.stderr.write(
+      `ksci: internal error: ${errorMessage(err)}\n${err instanceof Error && err.stack ? err.stack + '\n' : ''}`,
+    );
+    process.stderr.write(
+      'ksci: hint: this is a bug or an unexpected environment problem; the run was not recorded as a verdict\n',
+    );
     process.exitCode = EXIT.infra;
   }
 }

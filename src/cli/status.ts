@@ -64,13 +64,27 @@ export async function printStatus(config: Config, log: Logger, opts: { json?: bo
     return;
   }
   const w = Math.max(14, ...queues.map((q) => q.queue.length + 2));
-  const out: string[] = [`redis: ${redis.where}`, '', 'queue'.padEnd(w) + STATES.map((s) => s.padStart(17)).join('') + 'workers'.padStart(9)];
-  for (const q of queues) out.push(q.queue.padEnd(w) + STATES.map((s) => String(q.counts[s] ?? 0).padStart(17)).join('') + String(q.workers).padStart(9));
+  const out: string[] = [
+    `redis: ${redis.where}`,
+    '',
+    'queue'.padEnd(w) + STATES.map((s) => s.padStart(17)).join('') + 'workers'.padStart(9),
+  ];
+  for (const q of queues)
+    out.push(
+      q.queue.padEnd(w) +
+        STATES.map((s) => String(q.counts[s] ?? 0).padStart(17)).join('') +
+        String(q.workers).padStart(9),
+    );
   out.push('', workers.length === 0 ? 'no workers advertised' : 'workers:');
-  for (const wk of workers) out.push(`  ${wk.id}  roles ${wk.roles.join(',')}  queues ${wk.queues.join(',') || '-'}  ${JSON.stringify(wk.capabilities)}`);
+  for (const wk of workers)
+    out.push(
+      `  ${wk.id}  roles ${wk.roles.join(',')}  queues ${wk.queues.join(',') || '-'}  ${JSON.stringify(wk.capabilities)}`,
+    );
   out.push('', runsNote ?? (runs.length === 0 ? 'no runs yet' : 'recent runs:'));
   for (const r of runs) {
-    out.push(`  ${r.id.slice(0, 8)}  ${r.status.padEnd(9)} ${r.createdAt.toISOString().slice(0, 19)}  ${r.tree.padEnd(12)} v${r.seriesVersion} ${r.seriesTitle}${r.summary ? `\n            ${r.summary}` : ''}`);
+    out.push(
+      `  ${r.id.slice(0, 8)}  ${r.status.padEnd(9)} ${r.createdAt.toISOString().slice(0, 19)}  ${r.tree.padEnd(12)} v${r.seriesVersion} ${r.seriesTitle}${r.summary ? `\n            ${r.summary}` : ''}`,
+    );
   }
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -5,14 +5,21 @@ import type { KernelRun } from '../vm/kernel-run.js';
 export function formatKernelRun(run: KernelRun, outDir: string): string {
   const lines: string[] = [];
   const first = run.boots[0]?.outcome;
-  if (first) lines.push(`kernel ${first.kernelRelease ?? '(did not reach the init)'} under ${first.accel.toUpperCase()}; boot ${first.bootSeconds ?? '?'} s`);
+  if (first)
+    lines.push(
+      `kernel ${first.kernelRelease ?? '(did not reach the init)'} under ${first.accel.toUpperCase()}; boot ${first.bootSeconds ?? '?'} s`,
+    );
   for (const b of run.boots) {
-    lines.push(`boot ${run.boots.indexOf(b) + 1} (${b.purpose}, ${b.tests.length} test(s)): ${b.outcome.verdict}: ${b.outcome.reason}`);
+    lines.push(
+      `boot ${run.boots.indexOf(b) + 1} (${b.purpose}, ${b.tests.length} test(s)): ${b.outcome.verdict}: ${b.outcome.reason}`,
+    );
     if (b.outcome.verdict !== 'completed') lines.push(...b.outcome.excerpt.slice(0, 30).map((l) => `  | ${l}`));
   }
   for (const t of run.tests) {
     const s = settle(t.attempts);
-    lines.push(`${s.toUpperCase().padEnd(7)} ${t.name}  (${t.attempts.join(' -> ') || 'not run'}${t.last.seconds !== null ? `, ${t.last.seconds} s` : ''})`);
+    lines.push(
+      `${s.toUpperCase().padEnd(7)} ${t.name}  (${t.attempts.join(' -> ') || 'not run'}${t.last.seconds !== null ? `, ${t.last.seconds} s` : ''})`,
+    );
     if (s === 'fail' || s === 'flaky') lines.push(...t.last.output.slice(-15).map((l) => `  | ${l}`));
   }
   for (const x of run.splats) {

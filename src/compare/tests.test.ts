@@ -3,7 +3,13 @@ import { describe, it } from 'node:test';
 import type { SplatSummary } from '../vm/outcome.js';
 import { compareRuns, settle } from './tests.js';
 
-const splat = (fingerprint: string): SplatSummary => ({ kind: 'warning', title: fingerprint, fingerprint, test: null, excerpt: [] });
+const splat = (fingerprint: string): SplatSummary => ({
+  kind: 'warning',
+  title: fingerprint,
+  fingerprint,
+  test: null,
+  excerpt: [],
+});
 
 describe('settle', () => {
   it('first attempt decides unless a retry passes', () => {
@@ -34,20 +40,56 @@ describe('compareRuns', () => {
       { name: 'f', attempts: [] },
     ];
     const c = compareRuns(base, series, { base: [splat('old')], series: [splat('old'), splat('new'), splat('new')] });
-    assert.deepEqual(c.newFailures.map((r) => r.name), ['a']);
-    assert.deepEqual(c.preExisting.map((r) => r.name), ['b']);
-    assert.deepEqual(c.flaky.map((r) => r.name), ['c', 'd']);
-    assert.deepEqual(c.fixed.map((r) => r.name), ['e']);
+    assert.deepEqual(
+      c.newFailures.map((r) => r.name),
+      ['a'],
+    );
+    assert.deepEqual(
+      c.preExisting.map((r) => r.name),
+      ['b'],
+    );
+    assert.deepEqual(
+      c.flaky.map((r) => r.name),
+      ['c', 'd'],
+    );
+    assert.deepEqual(
+      c.fixed.map((r) => r.name),
+      ['e'],
+    );
     assert.deepEqual(c.notRun, ['f']);
-    assert.deepEqual(c.newSplats.map((s) => s.fingerprint), ['new'], 'one entry per fingerprint');
-    assert.deepEqual(c.preExistingSplats.map((s) => s.fingerprint), ['old']);
+    assert.deepEqual(
+      c.newSplats.map((s) => s.fingerprint),
+      ['new'],
+      'one entry per fingerprint',
+    );
+    assert.deepEqual(
+      c.preExistingSplats.map((s) => s.fingerprint),
+      ['old'],
+    );
   });
 
   it("a failure the base's history has seen before is flaky, not new", () => {
-    const base = [{ name: 'a', attempts: ['pass' as const] }, { name: 'b', attempts: ['pass' as const] }];
-    const series = [{ name: 'a', attempts: ['fail' as const, 'fail' as const] }, { name: 'b', attempts: ['fail' as const, 'fail' as const] }];
-    const c = compareRuns(base, series, { base: [], series: [] }, { a: { recent: ['pass', 'flaky', 'pass', 'fail'] }, b: { recent: ['pass', 'pass', 'skip'] } });
-    assert.deepEqual(c.flaky.map((r) => [r.name, r.history]), [['a', 'fails or is flaky in 2 of the last 4 base runs']]);
-    assert.deepEqual(c.newFailures.map((r) => [r.name, r.history]), [['b', 'fails or is flaky in 0 of the last 3 base runs']]);
+    const base = [
+      { name: 'a', attempts: ['pass' as const] },
+      { name: 'b', attempts: ['pass' as const] },
+    ];
+    const series = [
+      { name: 'a', attempts: ['fail' as const, 'fail' as const] },
+      { name: 'b', attempts: ['fail' as const, 'fail' as const] },
+    ];
+    const c = compareRuns(
+      base,
+      series,
+      { base: [], series: [] },
+      { a: { recent: ['pass', 'flaky', 'pass', 'fail'] }, b: { recent: ['pass', 'pass', 'skip'] } },
+    );
+    assert.deepEqual(
+      c.flaky.map((r) => [r.name, r.history]),
+      [['a', 'fails or is flaky in 2 of the last 4 base runs']],
+    );
+    assert.deepEqual(
+      c.newFailures.map((r) => [r.name, r.history]),
+      [['b', 'fails or is flaky in 0 of the last 3 base runs']],
+    );
   });
 });

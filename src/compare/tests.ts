@@ -53,16 +53,37 @@ export interface Comparison {
 /** Base results of earlier runs, newest first (settled statuses). */
 export type BaseStability = Record<string, { recent: string[] }>;
 
-export function compareRuns(base: TestHistory[], series: TestHistory[], splats: { base: SplatSummary[]; series: SplatSummary[] }, stability: BaseStability = {}): Comparison {
+export function compareRuns(
+  base: TestHistory[],
+  series: TestHistory[],
+  splats: { base: SplatSummary[]; series: SplatSummary[] },
+  stability: BaseStability = {},
+): Comparison {
   const onBase = new Map(base.map((t) => [t.name, settle(t.attempts)]));
-  const c: Comparison = { newFailures: [], preExisting: [], flaky: [], fixed: [], notRun: [], newSplats: [], preExistingSplats: [] };
+  const c: Comparison = {
+    newFailures: [],
+    preExisting: [],
+    flaky: [],
+    fixed: [],
+    notRun: [],
+    newSplats: [],
+    preExistingSplats: [],
+  };
   for (const t of series) {
     const s = settle(t.attempts);
     const b = onBase.get(t.name) ?? 'not-run';
     const recent = stability[t.name]?.recent ?? [];
     const unstable = recent.filter((x) => x !== 'pass' && x !== 'skip').length;
-    const history = recent.length ? `fails or is flaky in ${unstable} of the last ${recent.length} base runs` : undefined;
-    const row: TestComparison = { name: t.name, base: b, series: s, seriesAttempts: t.attempts, ...(history ? { history } : {}) };
+    const history = recent.length
+      ? `fails or is flaky in ${unstable} of the last ${recent.length} base runs`
+      : undefined;
+    const row: TestComparison = {
+      name: t.name,
+      base: b,
+      series: s,
+      seriesAttempts: t.attempts,
+      ...(history ? { history } : {}),
+    };
     if (s === 'not-run') c.notRun.push(t.name);
     else if (s === 'flaky' || (s === 'fail' && (b === 'flaky' || (b === 'pass' && unstable > 0)))) c.flaky.push(row);
     else if (s === 'fail' && b === 'fail') c.preExisting.push(row);
@@ -71,7 +92,8 @@ export function compareRuns(base: TestHistory[], series: TestHistory[], splats: 
     else if (s === 'pass' && b === 'fail') c.fixed.push(row);
   }
   const baseFingerprints = new Set(splats.base.map((s) => s.fingerprint));
-  for (const s of dedupe(splats.series)) (baseFingerprints.has(s.fingerprint) ? c.preExistingSplats : c.newSplats).push(s);
+  for (const s of dedupe(splats.series))
+    (baseFingerprints.has(s.fingerprint) ? c.preExistingSplats : c.newSplats).push(s);
   return c;
 }
 

@@ -49,7 +49,11 @@ export function loadConfig(opts: { file?: string | undefined; env?: NodeJS.Proce
   let file: string | null = null;
   if (named) {
     file = resolve(named);
-    if (!existsSync(file)) throw new UsageError(`config file ${file} does not exist`, 'check the path, or unset KSCI_CONFIG to use the embedded defaults');
+    if (!existsSync(file))
+      throw new UsageError(
+        `config file ${file} does not exist`,
+        'check the path, or unset KSCI_CONFIG to use the embedded defaults',
+      );
   } else {
     file = configSearchPath(env).find((p) => existsSync(p)) ?? null;
   }
@@ -63,7 +67,8 @@ export function loadConfig(opts: { file?: string | undefined; env?: NodeJS.Proce
       throw new UsageError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
     }
     if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`config file ${file} must be a YAML mapping`);
+      if (typeof parsed !== 'object' || Array.isArray(parsed))
+        throw new UsageError(`config file ${file} must be a YAML mapping`);
       Object.assign(merged, parsed);
     }
   }

@@ -25,7 +25,14 @@ const Tree = z.object({
   source: TreeSource,
   branch: z.string().min(1).default('master'),
   /** Subject tags that route a series here, e.g. [bpf-next]. */
-  tags: z.array(z.string().min(1).transform((s) => s.toLowerCase())).default([]),
+  tags: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .transform((s) => s.toLowerCase()),
+    )
+    .default([]),
 });
 
 /** A kernel configuration a run can ask for: a starting target plus fragments from kconfigs/. */
@@ -86,7 +93,10 @@ const Build = z.object({
   tmpGiB: z.number().positive().default(BUILD_DEFAULTS.tmpGiB),
   /** null: ~/.cache/ksci/ccache ($XDG_CACHE_HOME), shared by every data directory of the user. */
   ccacheDir: z.string().min(1).nullable().default(null),
-  ccacheMaxSize: z.string().regex(/^\d+(\.\d+)?[KMGT]?$/).default('20G'),
+  ccacheMaxSize: z
+    .string()
+    .regex(/^\d+(\.\d+)?[KMGT]?$/)
+    .default('20G'),
   /** A series that adds compiler warnings: fails the build stage (as netdev's checks do), or is only reported. */
   newWarnings: z.enum(['fail', 'report']).default('fail'),
 });
@@ -215,7 +225,9 @@ const Perf = z.object({
     })
     .default(PERF_DEFAULTS.nightly),
   /** Scenario parameters for every run (PKTGEN_COUNT: 300000 ...), over the suite's own. */
-  set: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.union([z.string(), z.number()]).transform(String)).default(PERF_DEFAULTS.set),
+  set: z
+    .record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.union([z.string(), z.number()]).transform(String))
+    .default(PERF_DEFAULTS.set),
 });
 export type PerfConfig = z.infer<typeof Perf>;
 
@@ -300,7 +312,15 @@ const GitHubRepo = z.object({
   perfLabel: z.string().min(1).default('ksci:perf'),
 });
 
-const GITHUB_DEFAULTS = { app: null, tokenEnv: 'GITHUB_TOKEN', webhook: { host: '127.0.0.1', port: 8090 }, pollSeconds: 0, maxCommits: 100, repos: [], nightlyIssues: null };
+const GITHUB_DEFAULTS = {
+  app: null,
+  tokenEnv: 'GITHUB_TOKEN',
+  webhook: { host: '127.0.0.1', port: 8090 },
+  pollSeconds: 0,
+  maxCommits: 100,
+  repos: [],
+  nightlyIssues: null,
+};
 
 const GitHub = z.object({
   /** The GitHub App ksci acts as (check runs, comments, labels); null: no PR bot. */
@@ -308,14 +328,22 @@ const GitHub = z.object({
   /** For `ksci run <PR URL>` without an App: the environment variable holding a token (read access is enough). */
   tokenEnv: z.string().min(1).default(GITHUB_DEFAULTS.tokenEnv),
   /** Where `ksci serve` listens for the App's webhook deliveries (put a TLS proxy in front). */
-  webhook: z.object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8090) }).default(GITHUB_DEFAULTS.webhook),
+  webhook: z
+    .object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8090) })
+    .default(GITHUB_DEFAULTS.webhook),
   /** Poll open PRs this often when webhooks cannot reach ksci; 0: webhooks only. */
   pollSeconds: z.number().int().min(0).default(GITHUB_DEFAULTS.pollSeconds),
   /** A PR with more commits is refused. */
   maxCommits: z.number().int().min(1).max(250).default(GITHUB_DEFAULTS.maxCommits),
   repos: z.array(GitHubRepo).default(GITHUB_DEFAULTS.repos),
   /** Nightly change points (perf.nightly) as issues in this repository, one per change, updated when seen again; null: none. */
-  nightlyIssues: z.object({ repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/), label: z.string().min(1).default('ksci:perf-change') }).nullable().default(null),
+  nightlyIssues: z
+    .object({
+      repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/),
+      label: z.string().min(1).default('ksci:perf-change'),
+    })
+    .nullable()
+    .default(null),
 });
 export type GitHubBotConfig = z.infer<typeof GitHub>;
 export type GitHubRepoConfig = GitHubBotConfig['repos'][number];
@@ -347,7 +375,10 @@ export const ConfigSchema = z
          * The unprivileged system user a root worker runs builds and boots as
          * (src/sandbox/identity.ts); a worker that is not root runs them as itself.
          */
-        user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, 'a user name').default('ksci-sandbox'),
+        user: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_-]*\$?$/, 'a user name')
+          .default('ksci-sandbox'),
       })
       .default({ user: 'ksci-sandbox' }),
     queue: z
@@ -370,16 +401,27 @@ export const ConfigSchema = z
      * The stages a run goes through, in order; the report always comes last.
      * Later stages need the earlier ones (build needs apply, test needs build).
      */
-    stages: z.array(z.enum(['apply', 'build', 'test', 'perf'])).min(1).default(['apply', 'build', 'test', 'perf']),
+    stages: z
+      .array(z.enum(['apply', 'build', 'test', 'perf']))
+      .min(1)
+      .default(['apply', 'build', 'test', 'perf']),
     build: Build.default(BUILD_DEFAULTS),
     test: Test.default(TEST_DEFAULTS),
     perf: Perf.default(PERF_DEFAULTS),
     limits: z
       .object({
         /** Refuse an mbox larger than this before parsing it. */
-        maxMboxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+        maxMboxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(64 * 1024 * 1024),
         /** Refuse a single message larger than this (the 50 MB "patch" is an attack, not a patch). */
-        maxMessageBytes: z.number().int().positive().default(10 * 1024 * 1024),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(10 * 1024 * 1024),
         maxPatches: z.number().int().positive().default(500),
       })
       .default({ maxMboxBytes: 64 * 1024 * 1024, maxMessageBytes: 10 * 1024 * 1024, maxPatches: 500 }),
@@ -387,43 +429,98 @@ export const ConfigSchema = z
   .superRefine((cfg, ctx) => {
     const names = new Set<string>();
     for (const t of cfg.trees) {
-      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['trees'], message: `tree "${t.name}" is defined twice` });
+      if (names.has(t.name))
+        ctx.addIssue({ code: 'custom', path: ['trees'], message: `tree "${t.name}" is defined twice` });
       names.add(t.name);
     }
     if (!names.has(cfg.defaultTree)) {
-      ctx.addIssue({ code: 'custom', path: ['defaultTree'], message: `defaultTree "${cfg.defaultTree}" is not one of the trees` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaultTree'],
+        message: `defaultTree "${cfg.defaultTree}" is not one of the trees`,
+      });
     }
-    if (cfg.stages.includes('build') && !cfg.stages.includes('apply')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the build stage needs the apply stage' });
-    if (cfg.stages.includes('test') && !cfg.stages.includes('build')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the test stage needs the build stage (it boots the kernels built)' });
-    if (cfg.stages.includes('perf') && !cfg.stages.includes('build')) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the perf stage needs the build stage (it boots the kernels built)' });
+    if (cfg.stages.includes('build') && !cfg.stages.includes('apply'))
+      ctx.addIssue({ code: 'custom', path: ['stages'], message: 'the build stage needs the apply stage' });
+    if (cfg.stages.includes('test') && !cfg.stages.includes('build'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stages'],
+        message: 'the test stage needs the build stage (it boots the kernels built)',
+      });
+    if (cfg.stages.includes('perf') && !cfg.stages.includes('build'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stages'],
+        message: 'the perf stage needs the build stage (it boots the kernels built)',
+      });
     for (const name of cfg.build.defaultConfigs) {
-      if (!cfg.build.configs[name]) ctx.addIssue({ code: 'custom', path: ['build', 'defaultConfigs'], message: `"${name}" is not one of build.configs (${Object.keys(cfg.build.configs).join(', ')})` });
+      if (!cfg.build.configs[name])
+        ctx.addIssue({
+          code: 'custom',
+          path: ['build', 'defaultConfigs'],
+          message: `"${name}" is not one of build.configs (${Object.keys(cfg.build.configs).join(', ')})`,
+        });
     }
     for (const [i, t] of cfg.routing.order.entries()) {
-      if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['routing', 'order', i], message: `routing tree "${t}" is not one of the trees` });
+      if (!names.has(t))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routing', 'order', i],
+          message: `routing tree "${t}" is not one of the trees`,
+        });
     }
     const lists = new Set<string>();
     for (const [i, l] of cfg.lore.lists.entries()) {
-      if (lists.has(l.name)) ctx.addIssue({ code: 'custom', path: ['lore', 'lists', i, 'name'], message: `list "${l.name}" is defined twice` });
+      if (lists.has(l.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['lore', 'lists', i, 'name'],
+          message: `list "${l.name}" is defined twice`,
+        });
       lists.add(l.name);
       for (const t of l.trees) {
-        if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['lore', 'lists', i, 'trees'], message: `list ${l.name}: tree "${t}" is not one of the trees` });
+        if (!names.has(t))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['lore', 'lists', i, 'trees'],
+            message: `list ${l.name}: tree "${t}" is not one of the trees`,
+          });
       }
     }
     for (const [i, r] of cfg.github.repos.entries()) {
-      if (r.tree !== null && !names.has(r.tree)) ctx.addIssue({ code: 'custom', path: ['github', 'repos', i, 'tree'], message: `repo ${r.repo}: tree "${r.tree}" is not one of the trees` });
+      if (r.tree !== null && !names.has(r.tree))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['github', 'repos', i, 'tree'],
+          message: `repo ${r.repo}: tree "${r.tree}" is not one of the trees`,
+        });
     }
     for (const t of cfg.perf.nightly.trees) {
-      if (!names.has(t)) ctx.addIssue({ code: 'custom', path: ['perf', 'nightly', 'trees'], message: `nightly tree "${t}" is not one of the trees` });
+      if (!names.has(t))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['perf', 'nightly', 'trees'],
+          message: `nightly tree "${t}" is not one of the trees`,
+        });
     }
     if (cfg.perf.runner !== 'vm' && !cfg.perf.hosts.some((h) => h.name === cfg.perf.runner)) {
-      ctx.addIssue({ code: 'custom', path: ['perf', 'runner'], message: `perf.runner "${cfg.perf.runner}" is neither "vm" nor one of perf.hosts (${cfg.perf.hosts.map((h) => h.name).join(', ') || 'none'})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['perf', 'runner'],
+        message: `perf.runner "${cfg.perf.runner}" is neither "vm" nor one of perf.hosts (${cfg.perf.hosts.map((h) => h.name).join(', ') || 'none'})`,
+      });
     }
     const tagOwner = new Map<string, string>();
     for (const t of cfg.trees) {
       for (const tag of t.tags) {
         const other = tagOwner.get(tag);
-        if (other) ctx.addIssue({ code: 'custom', path: ['trees'], message: `subject tag "${tag}" routes to both "${other}" and "${t.name}"` });
+        if (other)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['trees'],
+            message: `subject tag "${tag}" routes to both "${other}" and "${t.name}"`,
+          });
         tagOwner.set(tag, t.name);
       }
     }

@@ -6,7 +6,14 @@ import { InfraError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CANCELLED_PREFIX, requestCancel } from '../pipeline/cancel.js';
 import { buildFlow } from '../pipeline/flow.js';
-import { PipelineStateSchema, RunBuildSchema, summarizeSeries, type RunBuild, type RunContext, type StageOutcome } from '../pipeline/payload.js';
+import {
+  PipelineStateSchema,
+  RunBuildSchema,
+  summarizeSeries,
+  type RunBuild,
+  type RunContext,
+  type StageOutcome,
+} from '../pipeline/payload.js';
 import { jobId, runIdOfJob, stageQueues, type StageDefinition } from '../pipeline/stage.js';
 import type { RedisHandle } from '../queue/redis.js';
 import type { Report } from '../report/render.js';
@@ -48,22 +55,45 @@ export interface BuildRequest {
 /** What a run builds: the request, completed from the config and checked against it. */
 export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
   const testing = config.stages.includes('test');
-  if (req.suites?.length && !testing) throw new UsageError('test suites were asked for, but the test stage is off', 'add "test" to stages in the config file');
+  if (req.suites?.length && !testing)
+    throw new UsageError(
+      'test suites were asked for, but the test stage is off',
+      'add "test" to stages in the config file',
+    );
   const suites = testing ? [...new Set(req.suites ?? config.test.suites)] : [];
-  if ((req.perf || req.perfBisect) && !config.stages.includes('perf')) throw new UsageError('a perf run was asked for, but the perf stage is off', 'add "perf" to stages in the config file');
+  if ((req.perf || req.perfBisect) && !config.stages.includes('perf'))
+    throw new UsageError(
+      'a perf run was asked for, but the perf stage is off',
+      'add "perf" to stages in the config file',
+    );
   const perfSuites = req.perf || req.perfBisect ? config.perf.suites : [];
   // A suite boots the kernel of its config: the run builds it too.
   const dir = suitesDir(config.test.suitesDir);
   for (const name of suites) {
-    if (loadSuite(dir, name).kind === 'perf') throw new UsageError(`suite ${name} is a perf suite: it measures throughput, it does not pass or fail`, 'ask for it with --perf (perf.suites in the config)');
+    if (loadSuite(dir, name).kind === 'perf')
+      throw new UsageError(
+        `suite ${name} is a perf suite: it measures throughput, it does not pass or fail`,
+        'ask for it with --perf (perf.suites in the config)',
+      );
   }
   const suiteConfigs = [...suites, ...perfSuites].map((name) => loadSuite(dir, name).config);
   const configs = [...new Set([...(req.configs ?? config.build.defaultConfigs), ...suiteConfigs])];
   const unknown = configs.filter((c) => !config.build.configs[c]);
   if (unknown.length > 0) {
-    throw new UsageError(`unknown kernel config(s): ${unknown.join(', ')}`, `known: ${Object.keys(config.build.configs).join(', ')} (build.configs in the config file)`);
+    throw new UsageError(
+      `unknown kernel config(s): ${unknown.join(', ')}`,
+      `known: ${Object.keys(config.build.configs).join(', ')} (build.configs in the config file)`,
+    );
   }
-  return { configs, arch: config.build.arch, toolchain: req.toolchain ?? config.build.toolchain, perPatch: (req.perPatch ?? config.build.perPatch) || req.perfBisect === true, suites, perfSuites, perfBisect: req.perfBisect === true };
+  return {
+    configs,
+    arch: config.build.arch,
+    toolchain: req.toolchain ?? config.build.toolchain,
+    perPatch: (req.perPatch ?? config.build.perPatch) || req.perfBisect === true,
+    suites,
+    perfSuites,
+    perfBisect: req.perfBisect === true,
+  };
 }
 
 export interface Submitted {
@@ -119,7 +149,8 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
     this.probe = deps.probe ?? gitTreeProbe(deps.config, deps.log);
     this.flows = new FlowProducer({ connection: deps.redis.connection });
     for (const s of deps.stages) {
-      for (const q of stageQueues(s, deps.config)) this.queues.set(q, new Queue(q, { connection: deps.redis.connection }));
+      for (const q of stageQueues(s, deps.config))
+        this.queues.set(q, new Queue(q, { connection: deps.redis.connection }));
     }
     this.client = deps.redis.client();
   }
@@ -141,7 +172,10 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
     await this.reconcile();
     const every = opts.reconcileEveryMs ?? 30_000;
     if (every > 0) {
-      this.reconcileTimer = setInterval(() => void this.reconcile().catch((err) => this.deps.log.error({ err: errorMessage(err) }, 'reconcile failed')), every);
+      this.reconcileTimer = setInterval(
+        () => void this.reconcile().catch((err) => this.deps.log.error({ err: errorMessage(err) }, 'reconcile failed')),
+        every,
+      );
       this.reconcileTimer.unref();
     }
   }
@@ -163,8 +197,18 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
     // A mailbox given by hand is run as asked; automatic sources skip a version that a later one already replaced.
     if (related.newer && opts.source.kind !== 'mbox' && !opts.force) {
       const newer = await store.getRun(related.newer.runId);
-      log.info({ title: series.title, version: series.version, newer: related.newer }, 'a later version of this series was already queued; not running this one');
-      return { runId: related.newer.runId, created: false, tree: newer?.tree ?? '', treeReason: 'not routed: a later version was run', superseded: [], staleAgainst: related.newer };
+      log.info(
+        { title: series.title, version: series.version, newer: related.newer },
+        'a later version of this series was already queued; not running this one',
+      );
+      return {
+        runId: related.newer.runId,
+        created: false,
+        tree: newer?.tree ?? '',
+        treeReason: 'not routed: a later version was run',
+        superseded: [],
+        staleAgainst: related.newer,
+      };
     }
     const choice = await routeTree(series, config, {
       ...(opts.tree ? { explicit: opts.tree } : {}),
@@ -172,7 +216,9 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
       probe: this.probe,
     });
     // The same series version on the same tree, built the same way, is the same run.
-    const dedupKey = opts.force ? null : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}${build.perfBisect ? ':bisect' : ''}`;
+    const dedupKey = opts.force
+      ? null
+      : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}${build.perfBisect ? ':bisect' : ''}`;
     const { runId, created } = await store.createRun({
       seriesId,
       tree: choice.tree.name,
@@ -185,9 +231,15 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
     const submitted: Submitted = { runId, created, tree: choice.tree.name, treeReason: choice.reason, superseded: [] };
     if (created) {
       await this.enqueue(runId, series, choice.tree.name, choice.reason, build);
-      log.info({ runId, tree: choice.tree.name, treeReason: choice.reason, title: series.title, version: series.version }, 'run queued');
+      log.info(
+        { runId, tree: choice.tree.name, treeReason: choice.reason, title: series.title, version: series.version },
+        'run queued',
+      );
     } else {
-      log.info({ runId, fingerprint: series.fingerprint }, 'series version already run; not queued again (use --force to re-run)');
+      log.info(
+        { runId, fingerprint: series.fingerprint },
+        'series version already run; not queued again (use --force to re-run)',
+      );
     }
     // Testing a version nobody will merge wastes the queue: the older runs stop, also when this
     // version was run before (a PR pushed back to a tested head). A failed cancel is retried by the
@@ -216,7 +268,11 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
       await this.flows.add(buildFlow(run, series, stages, config.queue));
     } catch (err) {
       // The run stays "queued" in the database; reconcile() enqueues it again once Redis is back.
-      throw new InfraError(`could not queue run ${runId}: ${errorMessage(err)}`, 'check that Redis is reachable; the run is queued again when it is', { cause: err });
+      throw new InfraError(
+        `could not queue run ${runId}: ${errorMessage(err)}`,
+        'check that Redis is reachable; the run is queued again when it is',
+        { cause: err },
+      );
     }
     await store.setRunStatus(runId, 'queued');
   }
@@ -263,7 +319,12 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
       if (timeoutMs > 0) {
         timer = setTimeout(() => {
           this.off('run-finished', onFinish);
-          reject(new InfraError(`run ${runId} did not finish within ${Math.round(timeoutMs / 1000)} s`, 'are workers running? "ksci status" shows the queues'));
+          reject(
+            new InfraError(
+              `run ${runId} did not finish within ${Math.round(timeoutMs / 1000)} s`,
+              'are workers running? "ksci status" shows the queues',
+            ),
+          );
         }, timeoutMs);
       }
       void this.sync(runId).then((rec) => {
@@ -375,13 +436,22 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
   private async requeueLost(run: RunRecord): Promise<void> {
     const series = await this.deps.store.getSeries(run.seriesId);
     if (!series) {
-      await this.deps.store.setRunStatus(run.id, 'error', { verdict: 'error', summary: 'jobs lost and the series is not in the database' });
+      await this.deps.store.setRunStatus(run.id, 'error', {
+        verdict: 'error',
+        summary: 'jobs lost and the series is not in the database',
+      });
       return;
     }
     this.deps.log.warn({ runId: run.id }, 'no jobs found for an unfinished run; queueing it again');
     const { tree } = await routeTree(series, this.deps.config, { explicit: run.tree });
     const stored = RunBuildSchema.safeParse(run.options);
-    await this.enqueue(run.id, series, tree.name, run.treeReason ?? 'as routed when the run was submitted', stored.success ? stored.data : resolveBuild(this.deps.config));
+    await this.enqueue(
+      run.id,
+      series,
+      tree.name,
+      run.treeReason ?? 'as routed when the run was submitted',
+      stored.success ? stored.data : resolveBuild(this.deps.config),
+    );
   }
 }
 
@@ -400,7 +470,15 @@ interface JobSnapshot {
 function stageUpdate(
   { job, state }: JobSnapshot,
   stage: string,
-): { status: StageStatus; attempt: number; progress: unknown; result?: StageOutcome; error: string | null; startedAt?: Date; finishedAt?: Date } {
+): {
+  status: StageStatus;
+  attempt: number;
+  progress: unknown;
+  result?: StageOutcome;
+  error: string | null;
+  startedAt?: Date;
+  finishedAt?: Date;
+} {
   const base = {
     attempt: job.attemptsStarted,
     progress: job.progress ?? null,
@@ -410,8 +488,20 @@ function stageUpdate(
     case 'completed': {
       const parsed = PipelineStateSchema.safeParse(job.returnvalue);
       const outcome = parsed.success ? parsed.data.outcomes.findLast((o) => o.stage === stage) : undefined;
-      if (!outcome) return { ...base, status: 'error', error: 'stage returned no outcome', ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn) } : {}) };
-      return { ...base, status: outcome.status, result: outcome, error: null, ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn) } : {}) };
+      if (!outcome)
+        return {
+          ...base,
+          status: 'error',
+          error: 'stage returned no outcome',
+          ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn) } : {}),
+        };
+      return {
+        ...base,
+        status: outcome.status,
+        result: outcome,
+        error: null,
+        ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn) } : {}),
+      };
     }
     case 'failed': {
       const reason = job.failedReason ?? 'unknown';

@@ -23,12 +23,22 @@ const IngestJobSchema = z.object({
   version: z.number().int().min(1).optional(),
   requestedBy: z.string().optional(),
   build: z
-    .object({ configs: z.array(z.string().min(1)).min(1).optional(), toolchain: z.enum(['gcc', 'llvm']).optional(), perPatch: z.boolean().optional(), suites: z.array(z.string().min(1)).min(1).optional(), perf: z.boolean().optional(), perfBisect: z.boolean().optional() })
+    .object({
+      configs: z.array(z.string().min(1)).min(1).optional(),
+      toolchain: z.enum(['gcc', 'llvm']).optional(),
+      perPatch: z.boolean().optional(),
+      suites: z.array(z.string().min(1)).min(1).optional(),
+      perf: z.boolean().optional(),
+      perfBisect: z.boolean().optional(),
+    })
     .default({}),
 });
 export type IngestJob = z.input<typeof IngestJobSchema>;
 
-export function startIngestWorker(coordinator: Coordinator, deps: { redis: RedisHandle; config: Config; log: Logger }): Worker {
+export function startIngestWorker(
+  coordinator: Coordinator,
+  deps: { redis: RedisHandle; config: Config; log: Logger },
+): Worker {
   const worker = new Worker(
     INGEST_QUEUE,
     async (job): Promise<Submitted> => {
@@ -36,7 +46,10 @@ export function startIngestWorker(coordinator: Coordinator, deps: { redis: Redis
       if (!parsed.success) throw new UnrecoverableError(`invalid ingest job: ${z.prettifyError(parsed.error)}`);
       const data = parsed.data;
       try {
-        const series = await parseMbox(Buffer.from(data.mboxBase64, 'base64'), { ...deps.config.limits, ...(data.version ? { version: data.version } : {}) });
+        const series = await parseMbox(Buffer.from(data.mboxBase64, 'base64'), {
+          ...deps.config.limits,
+          ...(data.version ? { version: data.version } : {}),
+        });
         return await coordinator.submit(series, {
           force: data.force,
           ...(data.tree ? { tree: data.tree } : {}),
@@ -62,13 +75,21 @@ export async function submitToService(redis: RedisHandle, job: IngestJob, timeou
   const events = new QueueEvents(INGEST_QUEUE, { connection: redis.connection });
   try {
     await events.waitUntilReady();
-    const added = await queue.add('mbox', job, { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86400 } });
+    const added = await queue.add('mbox', job, {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 3600 },
+      removeOnFail: { age: 86400 },
+    });
     try {
       return (await added.waitUntilFinished(events, timeoutMs)) as Submitted;
     } catch (err) {
       const msg = errorMessage(err);
       if (/timed out/i.test(msg)) {
-        throw new UsageError(`no coordinator took the submission within ${Math.round(timeoutMs / 1000)} s`, 'start one with "ksci serve" (the submission stays queued for it)');
+        throw new UsageError(
+          `no coordinator took the submission within ${Math.round(timeoutMs / 1000)} s`,
+          'start one with "ksci serve" (the submission stays queued for it)',
+        );
       }
       throw new BadInputError(msg);
     }

@@ -25,19 +25,34 @@ import { runKernel } from '../vm/kernel-run.js';
 
 const TARBALL = '/usr/src/linux-source-6.12.tar.xz';
 /** XDP tests of test_progs that run on BPF_PROG_TEST_RUN or the loopback device: nothing a module brings. */
-const SUBSET = ['xdp_context_test_run', 'xdp_adjust_tail', 'xdp_attach', 'xdp_info', 'xdp_link', 'xdp_noinline', 'xdp_perf'];
+const SUBSET = [
+  'xdp_context_test_run',
+  'xdp_adjust_tail',
+  'xdp_attach',
+  'xdp_info',
+  'xdp_link',
+  'xdp_noinline',
+  'xdp_perf',
+];
 
 const required = process.env['KSCI_REQUIRE_E2E'] === '1';
-const skip = (await vmTestSkip(['/usr/bin/rsync'])) || (!required && (!findLlvmBinDir() ? 'needs clang-19 lld-19 llvm-19' : !existsSync(TARBALL) ? `needs ${TARBALL} (linux-source-6.12)` : false));
+const skip =
+  (await vmTestSkip(['/usr/bin/rsync'])) ||
+  (!required &&
+    (!findLlvmBinDir()
+      ? 'needs clang-19 lld-19 llvm-19'
+      : !existsSync(TARBALL)
+        ? `needs ${TARBALL} (linux-source-6.12)`
+        : false));
 
-describe('BPF selftests subset on Debian\'s prebuilt kernel', { skip, timeout: 60 * 60_000 }, () => {
+describe("BPF selftests subset on Debian's prebuilt kernel", { skip, timeout: 60 * 60_000 }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'ksci-bpf-subset-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('test_progs builds against that kernel\'s BTF and its XDP tests pass in the guest, one result per test and subtest', async () => {
+  it("test_progs builds against that kernel's BTF and its XDP tests pass in the guest, one result per test and subtest", async () => {
     const kernel = testKernel();
     const src = join(dir, 'src');
     mkdirSync(src);
@@ -45,7 +60,13 @@ describe('BPF selftests subset on Debian\'s prebuilt kernel', { skip, timeout: 6
     const obj = join(dir, 'obj');
     mkdirSync(join(obj, 'include', 'generated'), { recursive: true });
     // The Makefile wants only vmlinux's BTF (vmlinux.h) from a kernel build directory; no autoconf.h means no HAVE_GENHDR.
-    execFileSync('sh', ['-c', `sh ${join(src, 'scripts', 'extract-vmlinux')} "$1" > "$2"`, 'sh', kernel, join(obj, 'vmlinux')]);
+    execFileSync('sh', [
+      '-c',
+      `sh ${join(src, 'scripts', 'extract-vmlinux')} "$1" > "$2"`,
+      'sh',
+      kernel,
+      join(obj, 'vmlinux'),
+    ]);
 
     const started = Date.now();
     const built = await buildSelftests({
@@ -53,7 +74,19 @@ describe('BPF selftests subset on Debian\'s prebuilt kernel', { skip, timeout: 6
       kernelObjDir: obj,
       outDir: join(dir, 'out'),
       runners: ['test_progs'],
-      env: { jobs: availableParallelism(), limits: { timeoutMs: 45 * 60_000, cpuSeconds: 3600, fileBytes: 2 ** 31, buildDirBytes: 20 * 2 ** 30, memoryBytes: 8 * 2 ** 30, pids: 4096, tmpBytes: 2 * 2 ** 30 }, log: silentLogger },
+      env: {
+        jobs: availableParallelism(),
+        limits: {
+          timeoutMs: 45 * 60_000,
+          cpuSeconds: 3600,
+          fileBytes: 2 ** 31,
+          buildDirBytes: 20 * 2 ** 30,
+          memoryBytes: 8 * 2 ** 30,
+          pids: 4096,
+          tmpBytes: 2 * 2 ** 30,
+        },
+        log: silentLogger,
+      },
     });
     const buildSeconds = Math.round((Date.now() - started) / 1000);
     assert.equal(built.status, 'ok', `${built.firstError?.message ?? ''}\n${built.logTail.join('\n')}`);
@@ -79,12 +112,26 @@ describe('BPF selftests subset on Debian\'s prebuilt kernel', { skip, timeout: 6
       log: silentLogger,
     });
     const boot = r.boots[0]!;
-    process.stdout.write(`# bpf subset: build ${buildSeconds} s, ${built.files.length} files; boot ${boot.outcome.verdict} in ${Math.round(boot.outcome.durationMs / 1000)} s, ${r.tests.length} results\n`);
+    process.stdout.write(
+      `# bpf subset: build ${buildSeconds} s, ${built.files.length} files; boot ${boot.outcome.verdict} in ${Math.round(boot.outcome.durationMs / 1000)} s, ${r.tests.length} results\n`,
+    );
     assert.equal(boot.outcome.verdict, 'completed', `${boot.outcome.reason}\n${boot.outcome.excerpt.join('\n')}`);
     assert.deepEqual(r.splats, []);
     const status = new Map(r.tests.map((t) => [t.name, t.attempts.join(',')]));
-    for (const t of SUBSET) assert.equal(status.get(`test_progs:${t}`), 'pass', `${t}: ${JSON.stringify(r.tests.find((x) => x.name === `test_progs:${t}`)?.last.output ?? 'no result')}`);
-    assert.ok([...status.keys()].some((n) => n.startsWith('test_progs:xdp_adjust_tail/')), 'subtests are results of their own');
-    assert.deepEqual([...status.keys()].filter((n) => !SUBSET.includes(n.slice('test_progs:'.length).split('/')[0]!)), [], 'only the tests asked for ran');
+    for (const t of SUBSET)
+      assert.equal(
+        status.get(`test_progs:${t}`),
+        'pass',
+        `${t}: ${JSON.stringify(r.tests.find((x) => x.name === `test_progs:${t}`)?.last.output ?? 'no result')}`,
+      );
+    assert.ok(
+      [...status.keys()].some((n) => n.startsWith('test_progs:xdp_adjust_tail/')),
+      'subtests are results of their own',
+    );
+    assert.deepEqual(
+      [...status.keys()].filter((n) => !SUBSET.includes(n.slice('test_progs:'.length).split('/')[0]!)),
+      [],
+      'only the tests asked for ran',
+    );
   });
 });

@@ -16,12 +16,22 @@ describe('example series parse as written', () => {
     const s = await loadSeries(example('pass'), limits);
     assert.equal(s.version, 2);
     assert.deepEqual(s.treeTags, ['net-next']);
-    assert.deepEqual(s.patches.map((p) => p.subject.title), [
-      'net: skbuff: add skb_metadata_present() helper',
-      'net: skbuff: use skb_metadata_present() in skb_reorder_vlan_header()',
-    ]);
+    assert.deepEqual(
+      s.patches.map((p) => p.subject.title),
+      [
+        'net: skbuff: add skb_metadata_present() helper',
+        'net: skbuff: use skb_metadata_present() in skb_reorder_vlan_header()',
+      ],
+    );
     for (const p of s.patches) {
-      assert.ok(p.trailers.some((t) => t.key === 'Acked-by' && t.value.startsWith('Tomas Ferreira') && t.fromMessageId === 'Z9A4c1kTf3e2@example.net'));
+      assert.ok(
+        p.trailers.some(
+          (t) =>
+            t.key === 'Acked-by' &&
+            t.value.startsWith('Tomas Ferreira') &&
+            t.fromMessageId === 'Z9A4c1kTf3e2@example.net',
+        ),
+      );
     }
     assert.ok(s.patches[1]!.trailers.some((t) => t.key === 'Reviewed-by' && t.fromMessageId === null));
   });
@@ -48,7 +58,12 @@ describe('example series parse as written', () => {
  * ccache lives outside it (~/.cache/ksci/ccache), so a second CI run on
  * the same machine compiles little.
  */
-describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !process.env['KSCI_REQUIRE_E2E'] ? `${TARBALL} missing (apt-get install linux-source-6.12)` : false }, () => {
+describe('end to end on the Debian 6.12 tree', {
+  skip:
+    !existsSync(TARBALL) && !process.env['KSCI_REQUIRE_E2E']
+      ? `${TARBALL} missing (apt-get install linux-source-6.12)`
+      : false,
+}, () => {
   let dataDir: string;
   before(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'ksci-e2e-'));
@@ -63,7 +78,15 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
   function ksci(args: string[], timeoutMs = 60 * 60_000) {
     const r = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), ...args], {
       encoding: 'utf8',
-      env: { ...process.env, KSCI_DATA_DIR: dataDir, KSCI_CONFIG: '', REDIS_URL: '', DATABASE_URL: '', KSCI_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: dataDir },
+      env: {
+        ...process.env,
+        KSCI_DATA_DIR: dataDir,
+        KSCI_CONFIG: '',
+        REDIS_URL: '',
+        DATABASE_URL: '',
+        KSCI_LOG_LEVEL: 'warn',
+        XDG_CONFIG_HOME: dataDir,
+      },
       timeout: timeoutMs,
       cwd: dataDir,
     });
@@ -86,7 +109,10 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
     assert.ok(statSync(join(artifacts, 'bzImage')).size > 500_000);
     // Both kernels booted in QEMU and ran the smoke suite.
     assert.match(r.out, /test\s+passed\s+smoke: 3\/3 passed/);
-    assert.match(r.out, /suite smoke \(config vm\): 6\.12\.\d+ under (TCG|KVM), boot [\d.]+ s; base [0-9a-f]{12}, series [0-9a-f]{12}/);
+    assert.match(
+      r.out,
+      /suite smoke \(config vm\): 6\.12\.\d+ under (TCG|KVM), boot [\d.]+ s; base [0-9a-f]{12}, series [0-9a-f]{12}/,
+    );
     assert.match(r.out, /pass {2}loopback [\d.]+ s {2}\(base: pass\)/);
   });
 
@@ -95,13 +121,16 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
     assert.equal(r.code, 0, r.err + r.out);
     assert.match(r.out, /vm: built \(cached\)/);
     assert.match(r.out, /base [0-9a-f]{12} cached, series [0-9a-f]{12} built cached/);
-    assert.match(r.out, /base [0-9a-f]{12} \(cached\), series/, 'the base kernel\'s test results are reused too');
+    assert.match(r.out, /base [0-9a-f]{12} \(cached\), series/, "the base kernel's test results are reused too");
   });
 
   it('a series that makes the kernel WARN on ping fails the test stage with the splat, the test and a reproducer', () => {
     const r = run(join(repoRoot, 'test', 'fixtures', 'series', 'warn-on-ping.mbox'));
     assert.equal(r.code, 1, r.err + r.out);
-    assert.match(r.out, /FAIL: test: smoke: 3\/3 passed; new kernel splats: WARNING in icmp_echo \(net\/ipv4\/icmp\.c:\d+\)/);
+    assert.match(
+      r.out,
+      /FAIL: test: smoke: 3\/3 passed; new kernel splats: WARNING in icmp_echo \(net\/ipv4\/icmp\.c:\d+\)/,
+    );
     assert.match(r.out, /NEW SPLAT WARNING in icmp_echo .* \(during loopback\), fingerprint warning \| icmp_echo/);
     assert.match(r.out, /\| WARNING: CPU: \d+ PID: \d+ at net\/ipv4\/icmp\.c:\d+ icmp_echo/);
     const repro = /ksci test --kernel (\S+) --suite smoke --only loopback/.exec(r.out);
@@ -115,7 +144,10 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
   it('build-break fails the build at patch 2, naming the file, line and error; per-patch names the patch', () => {
     const r = run(example('build-break'), ['--per-patch']);
     assert.equal(r.code, 1, r.err + r.out);
-    assert.match(r.out, /FAIL: build: vm: patch 2 "[^"]+" breaks the build: net\/core\/skbuff\.c:\d+:\d+: error: too few arguments to function 'skb_metadata_start'/);
+    assert.match(
+      r.out,
+      /FAIL: build: vm: patch 2 "[^"]+" breaks the build: net\/core\/skbuff\.c:\d+:\d+: error: too few arguments to function 'skb_metadata_start'/,
+    );
     assert.match(r.out, /patch 1 builds/);
     assert.match(r.out, /patch 2 BREAKS THE BUILD/);
   });
@@ -124,8 +156,14 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
     const r = run(join(repoRoot, 'test', 'fixtures', 'series', 'new-warnings.mbox'));
     assert.equal(r.code, 1, r.err + r.out);
     assert.match(r.out, /FAIL: build: vm: 2 new warning\(s\), first net\/core\/skbuff\.c:\d+:\d+: warning: /);
-    assert.match(r.out, /\+ net\/core\/skbuff\.c:\d+:\d+: warning: unused variable 'meta_budget' \[-Wunused-variable\]/);
-    assert.match(r.out, /\+ net\/core\/skbuff\.c:\d+:\d+: warning: 'skb_meta_budget' defined but not used \[-Wunused-function\]/);
+    assert.match(
+      r.out,
+      /\+ net\/core\/skbuff\.c:\d+:\d+: warning: unused variable 'meta_budget' \[-Wunused-variable\]/,
+    );
+    assert.match(
+      r.out,
+      /\+ net\/core\/skbuff\.c:\d+:\d+: warning: 'skb_meta_budget' defined but not used \[-Wunused-function\]/,
+    );
     assert.match(r.out, /warnings before: (\d+), this series: \d+, new: 2/);
   });
 
@@ -143,12 +181,18 @@ describe('end to end on the Debian 6.12 tree', { skip: !existsSync(TARBALL) && !
   it('conflict fails at patch 2 in include/linux/skbuff.h, exit 1', () => {
     const r = run(example('conflict'));
     assert.equal(r.code, 1, r.err);
-    assert.match(r.out, /FAIL: apply: patch 2 "net: skbuff: drop the metadata owner in skb_metadata_clear\(\)" does not apply/);
+    assert.match(
+      r.out,
+      /FAIL: apply: patch 2 "net: skbuff: drop the metadata owner in skb_metadata_clear\(\)" does not apply/,
+    );
     assert.match(r.out, /failed after 1 applied cleanly/);
     assert.match(r.out, /conflicting files: include\/linux\/skbuff\.h/);
   });
 
-  for (const [name, n] of [['selftest-break', 1], ['slow-path', 2]] as const) {
+  for (const [name, n] of [
+    ['selftest-break', 1],
+    ['slow-path', 2],
+  ] as const) {
     it(`${name} applies (${n} patches) and builds; its failure belongs to a later stage`, () => {
       const r = run(example(name));
       assert.equal(r.code, 0, r.err + r.out);

@@ -15,7 +15,10 @@ import { publicInboxAvailable, startPublicInbox, type PublicInbox } from '../tes
 import { startSmtpServer, type TestSmtpServer } from '../testing/smtp.js';
 
 const required = process.env['KSCI_REQUIRE_E2E'] === '1' || Boolean(process.env['CI']);
-const skip = required || publicInboxAvailable() ? false : 'public-inbox is not installed (apt-get install public-inbox libsearch-xapian-perl)';
+const skip =
+  required || publicInboxAvailable()
+    ? false
+    : 'public-inbox is not installed (apt-get install public-inbox libsearch-xapian-perl)';
 
 /**
  * The mail round trip with the real ksci binary: `ksci serve` polls a real
@@ -33,7 +36,11 @@ describe('lore to the list and back: ksci serve, public-inbox, SMTP', { skip, ti
   let coverId: string;
 
   const ksci = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), '--config', config, ...args], { encoding: 'utf8', env: { ...process.env, KSCI_LOG_LEVEL: 'warn' }, timeout: 120_000 });
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), '--config', config, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, KSCI_LOG_LEVEL: 'warn' },
+      timeout: 120_000,
+    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
 
@@ -42,13 +49,26 @@ describe('lore to the list and back: ksci serve, public-inbox, SMTP', { skip, ti
     const upstream = join(dir, 'upstream');
     kernelishRepoWithSeries(upstream);
     // The series as git send-email would post it: threaded under a real cover letter.
-    const sent = git(upstream, 'format-patch', '--stdout', '--thread=shallow', '--cover-letter', '--subject-prefix=PATCH net-next', 'master..series')
+    const sent = git(
+      upstream,
+      'format-patch',
+      '--stdout',
+      '--thread=shallow',
+      '--cover-letter',
+      '--subject-prefix=PATCH net-next',
+      'master..series',
+    )
       .replace('*** SUBJECT HERE ***', 'net: skbuff: tidy skb_alloc')
       .replace('*** BLURB HERE ***', 'Two small changes to skb_alloc.');
-    const messages = splitMbox(Buffer.from(sent), { maxMessageBytes: 1 << 20 }).map((m) => m.toString('latin1').replace(/^(Subject: )/m, 'To: netdev@vger.kernel.org\n$1'));
+    const messages = splitMbox(Buffer.from(sent), { maxMessageBytes: 1 << 20 }).map((m) =>
+      m.toString('latin1').replace(/^(Subject: )/m, 'To: netdev@vger.kernel.org\n$1'),
+    );
     coverId = /^Message-I[dD]: <([^>]+)>/m.exec(messages[0]!)![1]!;
 
-    inbox = await startPublicInbox({ dir: join(dir, 'pi'), lists: [{ name: 'netdev', address: 'netdev@vger.kernel.org' }] });
+    inbox = await startPublicInbox({
+      dir: join(dir, 'pi'),
+      lists: [{ name: 'netdev', address: 'netdev@vger.kernel.org' }],
+    });
     await inbox.deliverMbox('netdev', mboxrd(messages));
     smtp = await startSmtpServer();
     config = join(dir, 'ksci.yaml');
@@ -59,7 +79,17 @@ describe('lore to the list and back: ksci serve, public-inbox, SMTP', { skip, ti
         trees: [{ name: 'net-next', source: { kind: 'git', url: upstream }, tags: ['net-next'] }],
         defaultTree: 'net-next',
         stages: ['apply'],
-        lore: { pollSeconds: 10, lists: [{ name: 'netdev', url: inbox.listUrl('netdev'), address: 'netdev@vger.kernel.org', reply: { mode: 'list' } }] },
+        lore: {
+          pollSeconds: 10,
+          lists: [
+            {
+              name: 'netdev',
+              url: inbox.listUrl('netdev'),
+              address: 'netdev@vger.kernel.org',
+              reply: { mode: 'list' },
+            },
+          ],
+        },
         email: { from: 'ksci <ksci@ci.example.org>', smtp: { host: smtp.host, port: smtp.port } },
       }),
     );
@@ -73,11 +103,15 @@ describe('lore to the list and back: ksci serve, public-inbox, SMTP', { skip, ti
   });
 
   it('serve polls the list, tests the series and replies once, threaded, in plain text', async () => {
-    serve = spawn(process.execPath, [join(repoRoot, 'bin/ksci'), '--config', config, 'serve', '--with-workers'], { env: { ...process.env, KSCI_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    serve = spawn(process.execPath, [join(repoRoot, 'bin/ksci'), '--config', config, 'serve', '--with-workers'], {
+      env: { ...process.env, KSCI_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     serve.stderr!.on('data', (d: Buffer) => (serveLog += d.toString()));
     const deadline = Date.now() + 180_000;
     while (smtp.received.length === 0) {
-      if (Date.now() > deadline || serve.exitCode !== null) assert.fail(`no reply arrived; ksci serve said:\n${serveLog.slice(-4000)}`);
+      if (Date.now() > deadline || serve.exitCode !== null)
+        assert.fail(`no reply arrived; ksci serve said:\n${serveLog.slice(-4000)}`);
       await sleep(200);
     }
     const wire = smtp.received[0]!;

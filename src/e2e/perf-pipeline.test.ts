@@ -28,15 +28,39 @@ describe('perf stage end to end', { skip, timeout: 3 * 3600_000 }, () => {
   });
 
   it('slow-path: the per-skb allocation is a dummy-xmit regression, bisected to patch 2', () => {
-    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/ksci'), 'run', '--perf-bisect', '--force', join(repoRoot, 'examples', 'series', 'slow-path.mbox')], {
-      encoding: 'utf8',
-      env: { ...process.env, KSCI_DATA_DIR: dataDir, KSCI_CONFIG: '', REDIS_URL: '', DATABASE_URL: '', KSCI_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: dataDir },
-      timeout: 3 * 3600_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(repoRoot, 'bin/ksci'),
+        'run',
+        '--perf-bisect',
+        '--force',
+        join(repoRoot, 'examples', 'series', 'slow-path.mbox'),
+      ],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          KSCI_DATA_DIR: dataDir,
+          KSCI_CONFIG: '',
+          REDIS_URL: '',
+          DATABASE_URL: '',
+          KSCI_LOG_LEVEL: 'warn',
+          XDG_CONFIG_HOME: dataDir,
+        },
+        timeout: 3 * 3600_000,
+      },
+    );
     assert.equal(r.status, 1, r.stderr + r.stdout);
     assert.match(r.stdout, /perf\s+failed\s+pktgen: .*dummy-xmit REGRESSION \(-\d+\.\d%\)/);
-    assert.match(r.stdout, /dummy-xmit: TX into dummy0.*\n\s+REGRESSION: median [\d,]+ -> [\d,]+ pps, throughput -\d+\.\d% \(95% CI -\d+\.\d% \.\. -\d+\.\d%\), 8 paired rounds, Wilcoxon signed-rank p=0\.0078 < 0\.01: regression/);
-    assert.match(r.stdout, /bisect \S+: patch 2 "net: skbuff: allocate a metadata object for every skb" is the first that costs the throughput/);
+    assert.match(
+      r.stdout,
+      /dummy-xmit: TX into dummy0.*\n\s+REGRESSION: median [\d,]+ -> [\d,]+ pps, throughput -\d+\.\d% \(95% CI -\d+\.\d% \.\. -\d+\.\d%\), 8 paired rounds, Wilcoxon signed-rank p=0\.0078 < 0\.01: regression/,
+    );
+    assert.match(
+      r.stdout,
+      /bisect \S+: patch 2 "net: skbuff: allocate a metadata object for every skb" is the first that costs the throughput/,
+    );
     assert.match(r.stdout, /probes: patch 1: (no-change|noisy)/);
   });
 });

@@ -30,16 +30,44 @@ describe('ksci perf on a real kernel in QEMU', { skip, timeout: 15 * 60_000 }, (
     const modules = readFileSync(list, 'utf8').trim().split('\n');
     const { stdout } = await execFileP(
       join(repoRoot, 'bin', 'ksci'),
-      ['perf', '--base', kernel, '--series', kernel, '--modules', modules.join(','), '--rounds', '2', '--warmup', '1', '--repetitions', '2', '--set', 'PKTGEN_COUNT=100000', '--json', '-o', join(dir, 'out')],
+      [
+        'perf',
+        '--base',
+        kernel,
+        '--series',
+        kernel,
+        '--modules',
+        modules.join(','),
+        '--rounds',
+        '2',
+        '--warmup',
+        '1',
+        '--repetitions',
+        '2',
+        '--set',
+        'PKTGEN_COUNT=100000',
+        '--json',
+        '-o',
+        join(dir, 'out'),
+      ],
       { env: { ...process.env, KSCI_DATA_DIR: join(dir, 'data'), KSCI_LOG_LEVEL: 'warn' }, maxBuffer: 64 << 20 },
     );
     const { run, verdicts } = JSON.parse(stdout) as { run: AbRun; verdicts: ScenarioVerdict[] };
 
     assert.equal(run.stoppedBy, null, `a session failed: ${JSON.stringify(run.stoppedBy)}`);
-    assert.deepEqual(run.sessions.map((s) => `${s.side}${s.round}`), ['base1', 'series1', 'series2', 'base2']);
-    assert.ok(run.sessions.every((s) => kernel.endsWith(`vmlinuz-${s.kernelRelease}`)), 'the guest ran the kernel given');
+    assert.deepEqual(
+      run.sessions.map((s) => `${s.side}${s.round}`),
+      ['base1', 'series1', 'series2', 'base2'],
+    );
+    assert.ok(
+      run.sessions.every((s) => kernel.endsWith(`vmlinuz-${s.kernelRelease}`)),
+      'the guest ran the kernel given',
+    );
     assert.deepEqual(run.invalid, [], 'no run was dropped');
-    assert.deepEqual(verdicts.map((v) => v.scenario), ['dummy-xmit', 'veth-xmit', 'rx-meta']);
+    assert.deepEqual(
+      verdicts.map((v) => v.scenario),
+      ['dummy-xmit', 'veth-xmit', 'rx-meta'],
+    );
     for (const v of verdicts) {
       assert.equal(v.base.length, 2, `${v.scenario}: one number per base session`);
       assert.equal(v.series.length, 2, `${v.scenario}: one number per series session`);
@@ -53,8 +81,15 @@ describe('ksci perf on a real kernel in QEMU', { skip, timeout: 15 * 60_000 }, (
       const r = s.results[0]!;
       assert.equal(r.packets, 100_000);
       assert.ok(r.pps > 1000 && r.pps < 50_000_000, `${s.scenario}: ${r.pps} pps`);
-      assert.equal(r.device, { 'dummy-xmit': 'dummy0@0', 'veth-xmit': 'ksci-veth0@0', 'rx-meta': 'ksci-rx0@0' }[s.scenario]);
-      assert.equal(s.env['kernel_release'], run.sessions[0]!.kernelRelease, 'the scenario recorded the kernel it ran on');
+      assert.equal(
+        r.device,
+        { 'dummy-xmit': 'dummy0@0', 'veth-xmit': 'ksci-veth0@0', 'rx-meta': 'ksci-rx0@0' }[s.scenario],
+      );
+      assert.equal(
+        s.env['kernel_release'],
+        run.sessions[0]!.kernelRelease,
+        'the scenario recorded the kernel it ran on',
+      );
     }
     const rx = run.samples.find((s) => s.scenario === 'rx-meta')!;
     assert.equal(rx.results[0]!.params['xmit_mode'], 'netif_receive');

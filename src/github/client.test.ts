@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InfraError, UsageError } from '../errors.js';
 import { appKeys, FakeGitHub, loadPrFixture, sampleReport } from '../testing/github-server.js';
-import { createAppClient, createTokenClient, GitHubConfigSchema, RateBudget, type GitHubConfig, type RepoClient } from './client.js';
+import {
+  createAppClient,
+  createTokenClient,
+  GitHubConfigSchema,
+  RateBudget,
+  type GitHubConfig,
+  type RepoClient,
+} from './client.js';
 import { fetchPullRequest } from './pr.js';
 import { publishCheckRun, publishRun } from './publish.js';
 import { buildCheckRun } from './report.js';
@@ -20,15 +27,35 @@ describe('GitHubConfigSchema', () => {
     const c = GitHubConfigSchema.parse({ appId: 1, privateKeyFile: '/k.pem', webhookSecret: 's' });
     assert.equal(c.baseUrl, 'https://api.github.com');
     assert.equal(c.rateLimitFloor, 500);
-    assert.equal(GitHubConfigSchema.parse({ appId: 1, privateKey: 'k', webhookSecret: 's', baseUrl: 'https://ghe.example.org/api/v3/' }).baseUrl, 'https://ghe.example.org/api/v3');
+    assert.equal(
+      GitHubConfigSchema.parse({
+        appId: 1,
+        privateKey: 'k',
+        webhookSecret: 's',
+        baseUrl: 'https://ghe.example.org/api/v3/',
+      }).baseUrl,
+      'https://ghe.example.org/api/v3',
+    );
   });
   it('wants exactly one of privateKey and privateKeyFile', () => {
-    assert.throws(() => GitHubConfigSchema.parse({ appId: 1, webhookSecret: 's' }), /exactly one of privateKey and privateKeyFile/);
-    assert.throws(() => GitHubConfigSchema.parse({ appId: 1, privateKey: 'k', privateKeyFile: '/k', webhookSecret: 's' }), /exactly one/);
+    assert.throws(
+      () => GitHubConfigSchema.parse({ appId: 1, webhookSecret: 's' }),
+      /exactly one of privateKey and privateKeyFile/,
+    );
+    assert.throws(
+      () => GitHubConfigSchema.parse({ appId: 1, privateKey: 'k', privateKeyFile: '/k', webhookSecret: 's' }),
+      /exactly one/,
+    );
   });
   it('refuses a key file that is missing or not a PEM key, as a usage error', async () => {
-    await assert.rejects(createAppClient(GitHubConfigSchema.parse({ appId: 1, privateKeyFile: '/nonexistent/k.pem', webhookSecret: 's' })), (e: unknown) => e instanceof UsageError && /cannot read/.test(e.message));
-    await assert.rejects(createAppClient(GitHubConfigSchema.parse({ appId: 1, privateKey: 'ssh-rsa AAAA', webhookSecret: 's' })), (e: unknown) => e instanceof UsageError && /not a PEM private key/.test(e.message));
+    await assert.rejects(
+      createAppClient(GitHubConfigSchema.parse({ appId: 1, privateKeyFile: '/nonexistent/k.pem', webhookSecret: 's' })),
+      (e: unknown) => e instanceof UsageError && /cannot read/.test(e.message),
+    );
+    await assert.rejects(
+      createAppClient(GitHubConfigSchema.parse({ appId: 1, privateKey: 'ssh-rsa AAAA', webhookSecret: 's' })),
+      (e: unknown) => e instanceof UsageError && /not a PEM private key/.test(e.message),
+    );
   });
 });
 
@@ -37,7 +64,11 @@ describe('RateBudget', () => {
     let now = 1_000_000;
     const b = new RateBudget(100, () => now);
     assert.equal(b.allowsDeferrable(), true);
-    b.observe({ 'x-ratelimit-remaining': '100', 'x-ratelimit-reset': String(now / 1000 + 60), 'x-ratelimit-resource': 'core' });
+    b.observe({
+      'x-ratelimit-remaining': '100',
+      'x-ratelimit-reset': String(now / 1000 + 60),
+      'x-ratelimit-resource': 'core',
+    });
     assert.equal(b.allowsDeferrable(), true);
     b.observe({ 'x-ratelimit-remaining': '99', 'x-ratelimit-reset': String(now / 1000 + 60) });
     assert.equal(b.allowsDeferrable(), false);
@@ -60,7 +91,13 @@ describe('the App client against the local GitHub: installation, retries, rate l
     gh.addPullRequest(loadPrFixture());
     dir = mkdtempSync(join(tmpdir(), 'ksci-gh-'));
     writeFileSync(join(dir, 'app.pem'), keys.privateKey, { mode: 0o600 });
-    config = GitHubConfigSchema.parse({ appId: gh.appId, privateKeyFile: join(dir, 'app.pem'), webhookSecret: 'x', baseUrl: gh.baseUrl, rateLimitFloor: 100 });
+    config = GitHubConfigSchema.parse({
+      appId: gh.appId,
+      privateKeyFile: join(dir, 'app.pem'),
+      webhookSecret: 'x',
+      baseUrl: gh.baseUrl,
+      rateLimitFloor: 100,
+    });
     client = await (await createAppClient(config, { msPerSecond: 1 })).forRepo(ref);
   });
   after(async () => {
@@ -84,7 +121,10 @@ describe('the App client against the local GitHub: installation, retries, rate l
 
   it('says the app is not installed on a repository it cannot see', async () => {
     const github = await createAppClient(config, { msPerSecond: 1 });
-    await assert.rejects(github.forRepo({ owner: 'someone', repo: 'else' }), (e: unknown) => e instanceof UsageError && /not installed on someone\/else/.test(e.message));
+    await assert.rejects(
+      github.forRepo({ owner: 'someone', repo: 'else' }),
+      (e: unknown) => e instanceof UsageError && /not installed on someone\/else/.test(e.message),
+    );
   });
 
   it('retries 502s and then succeeds', async () => {
@@ -101,7 +141,10 @@ describe('the App client against the local GitHub: installation, retries, rate l
 
   it('gives up after the retries, as an infrastructure error', async () => {
     gh.failNext(4, 503, CHECK_RUNS);
-    await assert.rejects(publishCheckRun(client, plan(), null), (e: unknown) => e instanceof InfraError && /GitHub answered 503/.test(e.message));
+    await assert.rejects(
+      publishCheckRun(client, plan(), null),
+      (e: unknown) => e instanceof InfraError && /GitHub answered 503/.test(e.message),
+    );
   });
 
   for (const kind of ['primary', 'secondary'] as const) {
@@ -117,9 +160,16 @@ describe('the App client against the local GitHub: installation, retries, rate l
   }
 
   it('fails a call whose rate limit resets later than it may wait, naming the reset time', async () => {
-    const impatient = await (await createAppClient(config, { msPerSecond: 1, maxRateLimitWaitSeconds: 10 })).forRepo(ref, 1);
+    const impatient = await (await createAppClient(config, { msPerSecond: 1, maxRateLimitWaitSeconds: 10 })).forRepo(
+      ref,
+      1,
+    );
     gh.rateLimitNext('primary', { match: 'GET /repos/kdev/linux/pulls/7', waitSeconds: 600 });
-    await assert.rejects(fetchPullRequest(impatient, 7), (e: unknown) => e instanceof InfraError && /403/.test(e.message) && /rate limited until \d{4}-/.test(e.hint ?? ''));
+    await assert.rejects(
+      fetchPullRequest(impatient, 7),
+      (e: unknown) =>
+        e instanceof InfraError && /403/.test(e.message) && /rate limited until \d{4}-/.test(e.hint ?? ''),
+    );
   });
 
   it('below the floor publishes the check run only and defers comment and labels until the quota is back', async () => {
@@ -130,7 +180,10 @@ describe('the App client against the local GitHub: installation, retries, rate l
     assert.deepEqual(first.deferred, ['comment', 'labels']);
     assert.equal(first.retryAt?.getTime(), client.budget.resetAt);
     assert.ok(first.retryAt!.getTime() > Date.now() + 500_000);
-    assert.deepEqual(gh.requests.slice(before).map((r) => `${r.method} ${r.path}`), [CHECK_RUNS]);
+    assert.deepEqual(
+      gh.requests.slice(before).map((r) => `${r.method} ${r.path}`),
+      [CHECK_RUNS],
+    );
 
     gh.setRateLimit(5000);
     await fetchPullRequest(client, 7); // any essential call refreshes the reading

@@ -117,18 +117,27 @@ function octokitClass(baseUrl: string, opts: ClientOptions): typeof Octokit {
   const retries = opts.retries ?? 3;
   const maxWait = opts.maxRateLimitWaitSeconds ?? 600;
   const msPerSecond = opts.msPerSecond ?? 1000;
-  const onLimit = (kind: string) => (retryAfter: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-    const retry = retryCount < retries && retryAfter <= maxWait;
-    log.warn({ method: options.method, url: options.url, retryAfter, retryCount, retry }, `GitHub ${kind} rate limit`);
-    return retry;
-  };
+  const onLimit =
+    (kind: string) =>
+    (retryAfter: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+      const retry = retryCount < retries && retryAfter <= maxWait;
+      log.warn(
+        { method: options.method, url: options.url, retryAfter, retryCount, retry },
+        `GitHub ${kind} rate limit`,
+      );
+      return retry;
+    };
   return Octokit.defaults({
     baseUrl,
     // GitHub asks integrations to name themselves; octokit appends its own.
     userAgent: 'ksci',
     log: octokitLog(log),
     retry: { retries, retryAfterBaseValue: msPerSecond },
-    throttle: { onRateLimit: onLimit('primary'), onSecondaryRateLimit: onLimit('secondary'), retryAfterBaseValue: msPerSecond },
+    throttle: {
+      onRateLimit: onLimit('primary'),
+      onSecondaryRateLimit: onLimit('secondary'),
+      retryAfterBaseValue: msPerSecond,
+    },
   });
 }
 
@@ -148,9 +157,17 @@ const UserSchema = z.object({ login: z.string().min(1) });
 export async function createAppClient(config: GitHubConfig, opts: ClientOptions = {}): Promise<GitHubClient> {
   const privateKey = config.privateKey ?? (await readKeyFile(config.privateKeyFile!));
   if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(privateKey)) {
-    throw new UsageError('the GitHub App private key is not a PEM private key', "use the .pem file downloaded from the app's settings page");
+    throw new UsageError(
+      'the GitHub App private key is not a PEM private key',
+      "use the .pem file downloaded from the app's settings page",
+    );
   }
-  const app = new App({ appId: config.appId, privateKey, Octokit: octokitClass(config.baseUrl, opts), log: octokitLog(opts.log ?? silentLogger) });
+  const app = new App({
+    appId: config.appId,
+    privateKey,
+    Octokit: octokitClass(config.baseUrl, opts),
+    log: octokitLog(opts.log ?? silentLogger),
+  });
   // An installation id changes only when the app is reinstalled; webhook events carry the current one.
   const installationOf = new Map<string, number>();
   const installations = new Map<number, Promise<{ octokit: Octokit; budget: RateBudget }>>();
@@ -170,13 +187,19 @@ export async function createAppClient(config: GitHubConfig, opts: ClientOptions 
     const known = installationOf.get(key);
     if (known !== undefined) return known;
     try {
-      const { data } = await app.octokit.request('GET /repos/{owner}/{repo}/installation', { owner: ref.owner, repo: ref.repo });
+      const { data } = await app.octokit.request('GET /repos/{owner}/{repo}/installation', {
+        owner: ref.owner,
+        repo: ref.repo,
+      });
       const id = InstallationSchema.parse(data).id;
       installationOf.set(key, id);
       return id;
     } catch (err) {
       if (err instanceof RequestError && err.status === 404) {
-        throw new UsageError(`the GitHub App ${config.appId} is not installed on ${ref.owner}/${ref.repo}`, 'install the app on the repository, or run with a token');
+        throw new UsageError(
+          `the GitHub App ${config.appId} is not installed on ${ref.owner}/${ref.repo}`,
+          'install the app on the repository, or run with a token',
+        );
       }
       throw githubFailure(err, `looking up the app installation of ${ref.owner}/${ref.repo}`);
     }
@@ -205,12 +228,18 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read the GitHub App private key ${path}: ${errorMessage(err)}`, "download it (.pem) from the app's settings page and set github.privateKeyFile");
+    throw new UsageError(
+      `cannot read the GitHub App private key ${path}: ${errorMessage(err)}`,
+      "download it (.pem) from the app's settings page and set github.privateKeyFile",
+    );
   }
 }
 
 /** A personal access token, for `ksci run <PR URL>` without an app. */
-export function createTokenClient(opts: { token: string; baseUrl?: string; rateLimitFloor?: number }, clientOpts: ClientOptions = {}): GitHubClient {
+export function createTokenClient(
+  opts: { token: string; baseUrl?: string; rateLimitFloor?: number },
+  clientOpts: ClientOptions = {},
+): GitHubClient {
   const KsciOctokit = octokitClass(opts.baseUrl ?? GITHUB_API, clientOpts);
   const octokit = new KsciOctokit({ auth: opts.token });
   const budget = new RateBudget(opts.rateLimitFloor ?? 500);
@@ -244,20 +273,40 @@ function isRateLimited(err: RequestError): boolean {
 export function githubFailure(err: unknown, what: string): KsciError {
   if (err instanceof KsciError) return err;
   if (err instanceof z.ZodError) {
-    return new InfraError(`${what}: GitHub's answer does not have the documented shape: ${z.prettifyError(err)}`, 'a GitHub API change or a proxy in the way; report it', { cause: err });
+    return new InfraError(
+      `${what}: GitHub's answer does not have the documented shape: ${z.prettifyError(err)}`,
+      'a GitHub API change or a proxy in the way; report it',
+      { cause: err },
+    );
   }
-  if (!(err instanceof RequestError)) return new InfraError(`${what}: ${errorMessage(err)}`, 'check the network path to GitHub', { cause: err });
+  if (!(err instanceof RequestError))
+    return new InfraError(`${what}: ${errorMessage(err)}`, 'check the network path to GitHub', { cause: err });
   const msg = `${what}: GitHub answered ${err.status}: ${err.message}`;
   if (err.status === 404) {
-    return new BadInputError(msg, 'check the owner, repository and number; a private repository needs the app installed or a token that can read it', { cause: err });
+    return new BadInputError(
+      msg,
+      'check the owner, repository and number; a private repository needs the app installed or a token that can read it',
+      { cause: err },
+    );
   }
-  if (err.status === 401) return new InfraError(msg, 'GitHub refused the credentials: check github.appId and the private key, or the token', { cause: err });
+  if (err.status === 401)
+    return new InfraError(msg, 'GitHub refused the credentials: check github.appId and the private key, or the token', {
+      cause: err,
+    });
   if ((err.status === 403 || err.status === 429) && isRateLimited(err)) {
     const reset = Number(err.response?.headers['x-ratelimit-reset']);
-    return new InfraError(msg, `rate limited${Number.isFinite(reset) ? ` until ${new Date(reset * 1000).toISOString()}` : ''}; the job is retried later`, { cause: err });
+    return new InfraError(
+      msg,
+      `rate limited${Number.isFinite(reset) ? ` until ${new Date(reset * 1000).toISOString()}` : ''}; the job is retried later`,
+      { cause: err },
+    );
   }
   if (err.status === 403) {
-    return new InfraError(msg, 'the app or token lacks a permission: ksci needs Checks and Issues (write), Pull requests and Contents (read), Metadata (read)', { cause: err });
+    return new InfraError(
+      msg,
+      'the app or token lacks a permission: ksci needs Checks and Issues (write), Pull requests and Contents (read), Metadata (read)',
+      { cause: err },
+    );
   }
   return new InfraError(msg, 'GitHub failed; the job is retried', { cause: err });
 }

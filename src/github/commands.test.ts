@@ -7,16 +7,39 @@ import { canRunCommands, helpMarkdown, parseCommands } from './commands.js';
 describe('parseCommands', () => {
   const cases: [string, string, ReturnType<typeof parseCommands>][] = [
     ['a bare command', '/ksci retest', [{ name: 'retest', args: [] }]],
-    ['CRLF, capitals and arguments', '/ksci PERF pktgen-udp  pktgen-tcp\r\n', [{ name: 'perf', args: ['pktgen-udp', 'pktgen-tcp'] }]],
-    ['several, each once', 'thanks!\n/ksci cancel\n/ksci retest\n/ksci retest', [{ name: 'cancel', args: [] }, { name: 'retest', args: [] }]],
+    [
+      'CRLF, capitals and arguments',
+      '/ksci PERF pktgen-udp  pktgen-tcp\r\n',
+      [{ name: 'perf', args: ['pktgen-udp', 'pktgen-tcp'] }],
+    ],
+    [
+      'several, each once',
+      'thanks!\n/ksci cancel\n/ksci retest\n/ksci retest',
+      [
+        { name: 'cancel', args: [] },
+        { name: 'retest', args: [] },
+      ],
+    ],
     ['"/ksci" alone asks for help', '/ksci', [{ name: 'help', args: [] }]],
     ['an unknown word', '/ksci rebuild', [{ name: 'unknown', word: 'rebuild' }]],
     ['not at the start of the line', 'please /ksci retest\n  /ksci retest', []],
     ['a quoted request', '> /ksci retest\n\nwhy did that fail?', []],
     ['a word that only starts with ksci', '/kscifoo retest\n/ksci: retest', []],
-    ['inside fenced code blocks', '```\n/ksci retest\n```\n~~~~sh\n/ksci perf\n~~~\n/ksci cancel\n~~~~\n/ksci help', [{ name: 'help', args: [] }]],
-    ['a fence closed by a longer one only', '````\n/ksci retest\n```\n/ksci perf\n`````\n/ksci cancel', [{ name: 'cancel', args: [] }]],
-    ['inside HTML comments', '<!-- /ksci retest -->\n<!--\n/ksci perf\n-->\n/ksci cancel', [{ name: 'cancel', args: [] }]],
+    [
+      'inside fenced code blocks',
+      '```\n/ksci retest\n```\n~~~~sh\n/ksci perf\n~~~\n/ksci cancel\n~~~~\n/ksci help',
+      [{ name: 'help', args: [] }],
+    ],
+    [
+      'a fence closed by a longer one only',
+      '````\n/ksci retest\n```\n/ksci perf\n`````\n/ksci cancel',
+      [{ name: 'cancel', args: [] }],
+    ],
+    [
+      'inside HTML comments',
+      '<!-- /ksci retest -->\n<!--\n/ksci perf\n-->\n/ksci cancel',
+      [{ name: 'cancel', args: [] }],
+    ],
   ];
   for (const [what, body, want] of cases) it(what, () => assert.deepEqual(parseCommands(body), want));
 });
@@ -34,10 +57,20 @@ describe('canRunCommands (token client against the local GitHub)', () => {
   let gh: FakeGitHub;
   let client: RepoClient;
   before(async () => {
-    gh = await FakeGitHub.start({ tokens: { 'ghp_testtoken': 'ci-operator' } });
+    gh = await FakeGitHub.start({ tokens: { ghp_testtoken: 'ci-operator' } });
     gh.addPullRequest(loadPrFixture());
-    for (const [login, role] of [['ada', 'admin'], ['max', 'maintain'], ['wes', 'write'], ['tia', 'triage'], ['rex', 'read']] as const) gh.setRole('kdev', 'linux', login, role);
-    client = await createTokenClient({ token: 'ghp_testtoken', baseUrl: gh.baseUrl }, { msPerSecond: 1 }).forRepo({ owner: 'kdev', repo: 'linux' });
+    for (const [login, role] of [
+      ['ada', 'admin'],
+      ['max', 'maintain'],
+      ['wes', 'write'],
+      ['tia', 'triage'],
+      ['rex', 'read'],
+    ] as const)
+      gh.setRole('kdev', 'linux', login, role);
+    client = await createTokenClient({ token: 'ghp_testtoken', baseUrl: gh.baseUrl }, { msPerSecond: 1 }).forRepo({
+      owner: 'kdev',
+      repo: 'linux',
+    });
   });
   after(() => gh.close());
 

@@ -45,8 +45,13 @@ export function parseCommands(body: string): Command[] {
     }
     const m = /^\/ksci(?:\s+(.*))?$/.exec(line);
     if (!m) continue;
-    const [word = 'help', ...args] = (m[1] ?? '').trim().split(/\s+/).filter((w) => w.length > 0);
-    const cmd: Command = Object.hasOwn(COMMANDS, word.toLowerCase()) ? { name: word.toLowerCase() as CommandName, args } : { name: 'unknown', word };
+    const [word = 'help', ...args] = (m[1] ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w.length > 0);
+    const cmd: Command = Object.hasOwn(COMMANDS, word.toLowerCase())
+      ? { name: word.toLowerCase() as CommandName, args }
+      : { name: 'unknown', word };
     const key = cmd.name === 'unknown' ? `?${cmd.word}` : `${cmd.name} ${cmd.args.join(' ')}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -73,9 +78,16 @@ const PermissionSchema = z.object({ permission: z.string(), role_name: z.string(
  * repository. Anyone can comment on a public PR; a command costs machine
  * time, so it takes the access a merge would.
  */
-export async function canRunCommands(client: RepoClient, login: string): Promise<{ allowed: boolean; permission: string }> {
+export async function canRunCommands(
+  client: RepoClient,
+  login: string,
+): Promise<{ allowed: boolean; permission: string }> {
   try {
-    const { data } = await client.octokit.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', { owner: client.owner, repo: client.repo, username: login });
+    const { data } = await client.octokit.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', {
+      owner: client.owner,
+      repo: client.repo,
+      username: login,
+    });
     const { permission, role_name } = PermissionSchema.parse(data);
     return { allowed: ALLOWED.has(permission), permission: role_name ?? permission };
   } catch (err) {

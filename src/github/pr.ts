@@ -16,11 +16,23 @@ export function parsePrUrl(url: string): RepoRef & { number: number; host: strin
   try {
     u = new URL(url);
   } catch {
-    throw new UsageError(`${url} is not a URL`, 'give a pull request URL such as https://github.com/OWNER/REPO/pull/123');
+    throw new UsageError(
+      `${url} is not a URL`,
+      'give a pull request URL such as https://github.com/OWNER/REPO/pull/123',
+    );
   }
   const [owner, repo, kind, num] = u.pathname.split('/').filter((p) => p.length > 0);
   const number = Number(num);
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || !owner || !repo || !NAME.test(owner) || !NAME.test(repo) || kind !== 'pull' || !Number.isSafeInteger(number) || number < 1) {
+  if (
+    (u.protocol !== 'https:' && u.protocol !== 'http:') ||
+    !owner ||
+    !repo ||
+    !NAME.test(owner) ||
+    !NAME.test(repo) ||
+    kind !== 'pull' ||
+    !Number.isSafeInteger(number) ||
+    number < 1
+  ) {
     throw new UsageError(`${url} is not a pull request URL`, 'give one such as https://github.com/OWNER/REPO/pull/123');
   }
   return { owner, repo, number, host: u.host };
@@ -29,7 +41,11 @@ export function parsePrUrl(url: string): RepoRef & { number: number; host: strin
 export async function fetchPullRequest(client: RepoClient, number: number): Promise<PullRequestInfo> {
   const what = `reading pull request ${client.owner}/${client.repo}#${number}`;
   try {
-    const { data } = await client.octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { owner: client.owner, repo: client.repo, pull_number: number });
+    const { data } = await client.octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', {
+      owner: client.owner,
+      repo: client.repo,
+      pull_number: number,
+    });
     return toPullRequestInfo(PullRequestObject.parse(data));
   } catch (err) {
     throw githubFailure(err, what);
@@ -57,12 +73,18 @@ export interface PrPatch {
 export async function fetchPrPatches(client: RepoClient, pr: PullRequestInfo, maxCommits: number): Promise<PrPatch[]> {
   const cap = Math.min(maxCommits, GITHUB_PR_COMMIT_LIMIT);
   const name = `${client.owner}/${client.repo}#${pr.number}`;
-  const tooMany = (n: number | string) => new BadInputError(`${name} has ${n} commits, more than the limit of ${cap}`, 'split the pull request');
+  const tooMany = (n: number | string) =>
+    new BadInputError(`${name} has ${n} commits, more than the limit of ${cap}`, 'split the pull request');
   if (pr.commits !== null && pr.commits > cap) throw tooMany(pr.commits);
 
   const commits: z.infer<typeof CommitItem>[] = [];
   try {
-    const pages = client.octokit.paginate.iterator('GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', { owner: client.owner, repo: client.repo, pull_number: pr.number, per_page: 100 });
+    const pages = client.octokit.paginate.iterator('GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', {
+      owner: client.owner,
+      repo: client.repo,
+      pull_number: pr.number,
+      per_page: 100,
+    });
     for await (const page of pages) {
       commits.push(...z.array(CommitItem).parse(page.data));
       if (commits.length > cap) throw tooMany(`more than ${cap}`);
@@ -72,31 +94,57 @@ export async function fetchPrPatches(client: RepoClient, pr: PullRequestInfo, ma
   }
   if (commits.length === 0) throw new BadInputError(`${name} has no commits`);
   const merge = commits.find((c) => c.parents.length > 1);
-  if (merge) throw new BadInputError(`${name} contains the merge commit ${merge.sha.slice(0, 12)}; ksci tests a linear series`, 'rebase the branch instead of merging into it');
+  if (merge)
+    throw new BadInputError(
+      `${name} contains the merge commit ${merge.sha.slice(0, 12)}; ksci tests a linear series`,
+      'rebase the branch instead of merging into it',
+    );
   if (commits[commits.length - 1]!.sha !== pr.head.sha) {
-    throw new InfraError(`${name} was pushed to while ksci read it (head ${pr.head.sha.slice(0, 12)}, commits end at ${commits[commits.length - 1]!.sha.slice(0, 12)})`, 'the next push event starts a run of the new head; or retry');
+    throw new InfraError(
+      `${name} was pushed to while ksci read it (head ${pr.head.sha.slice(0, 12)}, commits end at ${commits[commits.length - 1]!.sha.slice(0, 12)})`,
+      'the next push event starts a run of the new head; or retry',
+    );
   }
   // In parallel: the throttling plugin bounds the concurrency.
-  return Promise.all(commits.map(async (c) => ({ sha: c.sha, title: commitTitle(c.commit.message), patch: await fetchPatch(client, c.sha) })));
+  return Promise.all(
+    commits.map(async (c) => ({
+      sha: c.sha,
+      title: commitTitle(c.commit.message),
+      patch: await fetchPatch(client, c.sha),
+    })),
+  );
 }
 
 async function fetchPatch(client: RepoClient, sha: string): Promise<Buffer> {
   let data: unknown;
   try {
-    ({ data } = await client.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}', { owner: client.owner, repo: client.repo, ref: sha, headers: { accept: 'application/vnd.github.patch' } }));
+    ({ data } = await client.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}', {
+      owner: client.owner,
+      repo: client.repo,
+      ref: sha,
+      headers: { accept: 'application/vnd.github.patch' },
+    }));
   } catch (err) {
     throw githubFailure(err, `fetching commit ${sha.slice(0, 12)} as a patch`);
   }
   // octokit hands text/* and charset=utf-8 bodies over as strings, other types as bytes.
-  const patch = typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? Buffer.from(data) : null;
-  if (!patch || !patch.toString('latin1', 0, 46).startsWith(`From ${sha} `)) {
-    throw new InfraError(`GitHub's patch for commit ${sha.slice(0, 12)} is not format-patch text`, 'a proxy in the way, or a GitHub API change; report it');
+  const patch =
+    typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? Buffer.from(data) : null;
+  if (!patch?.toString('latin1', 0, 46).startsWith(`From ${sha} `)) {
+    throw new InfraError(
+      `GitHub's patch for commit ${sha.slice(0, 12)} is not format-patch text`,
+      'a proxy in the way, or a GitHub API change; report it',
+    );
   }
   return patch;
 }
 
 function commitTitle(message: string): string {
-  const first = message.replace(/\r\n?/g, '\n').trim().split(/\n[ \t]*\n/)[0] ?? '';
+  const first =
+    message
+      .replace(/\r\n?/g, '\n')
+      .trim()
+      .split(/\n[ \t]*\n/)[0] ?? '';
   return first.replace(/\s*\n\s*/g, ' ').trim() || '(no subject)';
 }
 
@@ -202,7 +250,11 @@ export function prToMbox(pr: PullRequestInfo, patches: PrPatch[]): Buffer {
 }
 
 /** A PR to ksci's series, through the same parser as mail, so limits and checks are the same. */
-export async function loadPrSeries(client: RepoClient, number: number, opts: LoadOptions): Promise<{ pr: PullRequestInfo; mbox: Buffer; series: Series }> {
+export async function loadPrSeries(
+  client: RepoClient,
+  number: number,
+  opts: LoadOptions,
+): Promise<{ pr: PullRequestInfo; mbox: Buffer; series: Series }> {
   const pr = await fetchPullRequest(client, number);
   const patches = await fetchPrPatches(client, pr, opts.maxPatches);
   const mbox = prToMbox(pr, patches);

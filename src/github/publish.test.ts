@@ -28,13 +28,27 @@ describe('publishing to a pull request (App client against the local GitHub)', (
     // Someone pasting ksci's marker does not make the comment ksci's.
     gh.addComment('kdev', 'linux', 7, 'mallory', '<!-- ksci:sticky -->\nksci ✅ **PASS**, trust me');
     const annotations: BuildAnnotation[] = [
-      { path: 'net/core/skbuff.c', line: 8, level: 'failure', message: "'headroom' undeclared (first use in this function)" },
+      {
+        path: 'net/core/skbuff.c',
+        line: 8,
+        level: 'failure',
+        message: "'headroom' undeclared (first use in this function)",
+      },
       { path: './net/core/skbuff.c', line: 3, level: 'warning', message: 'unused variable ‘meta’ [-Wunused-variable]' },
     ];
     const result = await publishRun(client, {
       number: 7,
       checkRunId: null,
-      run: { status: 'completed', runId: 'run-1', headSha: FIRST_PUSH, report: sampleReport('fail'), startedAt: '2025-02-10T10:20:00Z', completedAt: '2025-02-10T10:25:00Z', detailsUrl: 'https://ksci.example.org/runs/run-1', annotations },
+      run: {
+        status: 'completed',
+        runId: 'run-1',
+        headSha: FIRST_PUSH,
+        report: sampleReport('fail'),
+        startedAt: '2025-02-10T10:20:00Z',
+        completedAt: '2025-02-10T10:25:00Z',
+        detailsUrl: 'https://ksci.example.org/runs/run-1',
+        annotations,
+      },
     });
     assert.deepEqual(result.deferred, []);
     assert.ok(result.checkRunId !== null && result.commentId !== null);
@@ -61,11 +75,21 @@ describe('publishing to a pull request (App client against the local GitHub)', (
   it('second push: a new check run, the same comment edited (history line), labels flipped to ci-pass', async () => {
     const before = gh.requests.length;
     const firstComment = gh.comments('kdev', 'linux', 7).find((c) => c.user?.login === 'ksci-test[bot]')!.id;
-    const queued = await publishRun(client, { number: 7, checkRunId: null, run: { status: 'queued', runId: 'run-2', headSha: SECOND_PUSH } });
+    const queued = await publishRun(client, {
+      number: 7,
+      checkRunId: null,
+      run: { status: 'queued', runId: 'run-2', headSha: SECOND_PUSH },
+    });
     const result = await publishRun(client, {
       number: 7,
       checkRunId: queued.checkRunId,
-      run: { status: 'completed', runId: 'run-2', headSha: SECOND_PUSH, report: sampleReport('pass'), completedAt: '2025-02-10T10:45:00Z' },
+      run: {
+        status: 'completed',
+        runId: 'run-2',
+        headSha: SECOND_PUSH,
+        report: sampleReport('pass'),
+        completedAt: '2025-02-10T10:45:00Z',
+      },
     });
     assert.equal(result.checkRunId, queued.checkRunId);
     assert.equal(result.commentId, firstComment);
@@ -87,15 +111,30 @@ describe('publishing to a pull request (App client against the local GitHub)', (
 
     const comments = gh.comments('kdev', 'linux', 7);
     assert.equal(comments.filter((c) => c.user?.login === 'ksci-test[bot]').length, 1, 'one ksci comment in total');
-    assert.match(comments.find((c) => c.user?.login === 'mallory')!.body!, /trust me/, 'the pasted marker was left alone');
+    assert.match(
+      comments.find((c) => c.user?.login === 'mallory')!.body!,
+      /trust me/,
+      'the pasted marker was left alone',
+    );
     assert.deepEqual(gh.labelsOf('kdev', 'linux', 7), ['networking', 'ci-pass']);
     const run = gh.checkRuns.get(result.checkRunId!)!.run;
     assert.deepEqual([run.status, run.conclusion, run.head_sha], ['completed', 'success', SECOND_PUSH]);
   });
 
   it('sends 120 annotations as 50 with the create and 50 + 20 in updates, each with the output title and summary', async () => {
-    const annotations: BuildAnnotation[] = Array.from({ length: 120 }, (_, i) => ({ path: 'net/core/skbuff.c', line: i + 1, level: 'warning', message: `warning ${i}` }));
-    const plan = buildCheckRun({ status: 'completed', runId: 'run-3', headSha: SECOND_PUSH, report: sampleReport('fail'), annotations });
+    const annotations: BuildAnnotation[] = Array.from({ length: 120 }, (_, i) => ({
+      path: 'net/core/skbuff.c',
+      line: i + 1,
+      level: 'warning',
+      message: `warning ${i}`,
+    }));
+    const plan = buildCheckRun({
+      status: 'completed',
+      runId: 'run-3',
+      headSha: SECOND_PUSH,
+      report: sampleReport('fail'),
+      annotations,
+    });
     const before = gh.requests.length;
     const id = await publishCheckRun(client, plan, null);
     const sent = gh.requests.slice(before).filter((r) => r.path.includes('/check-runs'));
@@ -113,6 +152,9 @@ describe('publishing to a pull request (App client against the local GitHub)', (
     }
     const state = gh.checkRuns.get(id)!;
     assert.equal(state.run.output.annotations_count, 120);
-    assert.deepEqual(state.annotations.map((a) => a.start_line), annotations.map((a) => a.line));
+    assert.deepEqual(
+      state.annotations.map((a) => a.start_line),
+      annotations.map((a) => a.line),
+    );
   });
 });

@@ -3,10 +3,21 @@ import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { githubFailure, type RepoClient } from './client.js';
-import { buildCheckRun, buildStickyComment, isStickyComment, verdictLabels, type CheckRunInput, type CheckRunPlan } from './report.js';
+import {
+  buildCheckRun,
+  buildStickyComment,
+  isStickyComment,
+  verdictLabels,
+  type CheckRunInput,
+  type CheckRunPlan,
+} from './report.js';
 
 const IdSchema = z.object({ id: z.number().int() });
-const CommentSchema = z.object({ id: z.number().int(), body: z.string().optional(), user: z.object({ login: z.string() }).nullable() });
+const CommentSchema = z.object({
+  id: z.number().int(),
+  body: z.string().optional(),
+  user: z.object({ login: z.string() }).nullable(),
+});
 const LabelSchema = z.object({ name: z.string() });
 
 /**
@@ -14,21 +25,36 @@ const LabelSchema = z.object({ name: z.string() });
  * the same run), then adds the annotations past the first 50 in further
  * updates: GitHub appends annotations, so a plan is sent once.
  */
-export async function publishCheckRun(client: RepoClient, plan: CheckRunPlan, checkRunId: number | null): Promise<number> {
+export async function publishCheckRun(
+  client: RepoClient,
+  plan: CheckRunPlan,
+  checkRunId: number | null,
+): Promise<number> {
   const where = { owner: client.owner, repo: client.repo };
   const { head_sha, ...update } = plan.body;
   let id: number;
   try {
     if (checkRunId === null) {
-      const { data } = await client.octokit.request('POST /repos/{owner}/{repo}/check-runs', { ...where, ...plan.body });
+      const { data } = await client.octokit.request('POST /repos/{owner}/{repo}/check-runs', {
+        ...where,
+        ...plan.body,
+      });
       id = IdSchema.parse(data).id;
     } else {
-      await client.octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', { ...where, check_run_id: checkRunId, ...update });
+      await client.octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
+        ...where,
+        check_run_id: checkRunId,
+        ...update,
+      });
       id = checkRunId;
     }
     const { title, summary } = plan.body.output;
     for (const annotations of plan.annotationBatches) {
-      await client.octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', { ...where, check_run_id: id, output: { title, summary, annotations } });
+      await client.octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
+        ...where,
+        check_run_id: id,
+        output: { title, summary, annotations },
+      });
     }
   } catch (err) {
     throw githubFailure(err, `publishing the check run for ${head_sha.slice(0, 12)} on ${client.owner}/${client.repo}`);
@@ -42,21 +68,39 @@ export async function publishCheckRun(client: RepoClient, plan: CheckRunPlan, ch
  * counts: anyone can paste the marker. `render` gets the previous body, for
  * the history line.
  */
-export async function upsertStickyComment(client: RepoClient, number: number, render: (previous: string | null) => string): Promise<{ id: number; created: boolean }> {
+export async function upsertStickyComment(
+  client: RepoClient,
+  number: number,
+  render: (previous: string | null) => string,
+): Promise<{ id: number; created: boolean }> {
   const where = { owner: client.owner, repo: client.repo, issue_number: number };
   try {
     const me = await client.login();
     let found: z.infer<typeof CommentSchema> | undefined;
     // Stops at the page that has it: the sticky comment is usually among the first.
-    for await (const page of client.octokit.paginate.iterator('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...where, per_page: 100 })) {
-      found = z.array(CommentSchema).parse(page.data).find((c) => c.user?.login === me && isStickyComment(c.body ?? ''));
+    for await (const page of client.octokit.paginate.iterator(
+      'GET /repos/{owner}/{repo}/issues/{issue_number}/comments',
+      { ...where, per_page: 100 },
+    )) {
+      found = z
+        .array(CommentSchema)
+        .parse(page.data)
+        .find((c) => c.user?.login === me && isStickyComment(c.body ?? ''));
       if (found) break;
     }
     if (found) {
-      await client.octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', { owner: client.owner, repo: client.repo, comment_id: found.id, body: render(found.body ?? null) });
+      await client.octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', {
+        owner: client.owner,
+        repo: client.repo,
+        comment_id: found.id,
+        body: render(found.body ?? null),
+      });
       return { id: found.id, created: false };
     }
-    const { data } = await client.octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...where, body: render(null) });
+    const { data } = await client.octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+      ...where,
+      body: render(null),
+    });
     return { id: IdSchema.parse(data).id, created: true };
   } catch (err) {
     throw githubFailure(err, `updating ksci's comment on ${client.owner}/${client.repo}#${number}`);
@@ -64,19 +108,37 @@ export async function upsertStickyComment(client: RepoClient, number: number, re
 }
 
 /** Adds and removes labels, touching only those that change (each change is a write). */
-export async function applyLabels(client: RepoClient, number: number, change: { add: string[]; remove: string[] }): Promise<void> {
+export async function applyLabels(
+  client: RepoClient,
+  number: number,
+  change: { add: string[]; remove: string[] },
+): Promise<void> {
   const where = { owner: client.owner, repo: client.repo, issue_number: number };
   try {
-    const { data } = await client.octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/labels', { ...where, per_page: 100 });
-    const have = new Set(z.array(LabelSchema).parse(data).map((l) => l.name));
+    const { data } = await client.octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+      ...where,
+      per_page: 100,
+    });
+    const have = new Set(
+      z
+        .array(LabelSchema)
+        .parse(data)
+        .map((l) => l.name),
+    );
     for (const name of change.remove.filter((n) => have.has(n))) {
-      await client.octokit.request('DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}', { ...where, name }).catch((err: unknown) => {
-        // Someone removed it in the meantime: the goal is reached.
-        if (!(err instanceof RequestError && err.status === 404)) throw err;
-      });
+      await client.octokit
+        .request('DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}', { ...where, name })
+        .catch((err: unknown) => {
+          // Someone removed it in the meantime: the goal is reached.
+          if (!(err instanceof RequestError && err.status === 404)) throw err;
+        });
     }
     const add = change.add.filter((n) => !have.has(n));
-    if (add.length > 0) await client.octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { ...where, labels: add });
+    if (add.length > 0)
+      await client.octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+        ...where,
+        labels: add,
+      });
   } catch (err) {
     throw githubFailure(err, `setting labels on ${client.owner}/${client.repo}#${number}`);
   }
@@ -110,7 +172,11 @@ export interface PublishResult {
  * and labels repeat it for people, so they wait when the quota is below the
  * floor, and a failure of one is reported in `deferred` rather than thrown.
  */
-export async function publishRun(client: RepoClient, input: PublishInput, log: Logger = silentLogger): Promise<PublishResult> {
+export async function publishRun(
+  client: RepoClient,
+  input: PublishInput,
+  log: Logger = silentLogger,
+): Promise<PublishResult> {
   const steps = new Set(input.steps ?? PUBLISH_STEPS);
   const result: PublishResult = { checkRunId: input.checkRunId, commentId: null, deferred: [], retryAt: null };
   if (steps.has('check')) result.checkRunId = await publishCheckRun(client, buildCheckRun(input.run), input.checkRunId);
@@ -118,7 +184,9 @@ export async function publishRun(client: RepoClient, input: PublishInput, log: L
   const verdict = input.run.status === 'completed' ? input.run.report.verdict : undefined;
   const optional = {
     comment: async () => {
-      result.commentId = (await upsertStickyComment(client, input.number, (prev) => buildStickyComment(prev, input.run))).id;
+      result.commentId = (
+        await upsertStickyComment(client, input.number, (prev) => buildStickyComment(prev, input.run))
+      ).id;
     },
     labels: () => applyLabels(client, input.number, verdictLabels(input.run.status, verdict)),
   };
@@ -127,14 +195,20 @@ export async function publishRun(client: RepoClient, input: PublishInput, log: L
     if (!client.budget.allowsDeferrable()) {
       result.deferred.push(step);
       result.retryAt = client.budget.resetAt === null ? null : new Date(client.budget.resetAt);
-      log.warn({ step, remaining: client.budget.remaining, floor: client.budget.floor, retryAt: result.retryAt }, 'GitHub quota below the floor; deferred');
+      log.warn(
+        { step, remaining: client.budget.remaining, floor: client.budget.floor, retryAt: result.retryAt },
+        'GitHub quota below the floor; deferred',
+      );
       continue;
     }
     try {
       await optional[step]();
     } catch (err) {
       result.deferred.push(step);
-      log.error({ step, pr: `${client.owner}/${client.repo}#${input.number}`, err: errorMessage(err) }, 'publishing to GitHub failed; deferred');
+      log.error(
+        { step, pr: `${client.owner}/${client.repo}#${input.number}`, err: errorMessage(err) },
+        'publishing to GitHub failed; deferred',
+      );
     }
   }
   return result;

@@ -98,16 +98,27 @@ export function buildCheckRun(input: CheckRunInput): CheckRunPlan {
   if (input.status !== 'completed') {
     const title = input.status === 'queued' ? 'Queued' : 'Running';
     return {
-      body: { ...common, status: input.status, output: { title, summary: `ksci run \`${input.runId}\` is ${input.status === 'queued' ? 'queued' : 'running'} for ${sha}.` } },
+      body: {
+        ...common,
+        status: input.status,
+        output: {
+          title,
+          summary: `ksci run \`${input.runId}\` is ${input.status === 'queued' ? 'queued' : 'running'} for ${sha}.`,
+        },
+      },
       annotationBatches: [],
     };
   }
   const all = dedupAnnotations(input.annotations ?? []);
   const shown = all.slice(0, MAX_ANNOTATIONS).map(toCheckAnnotation);
-  const note = all.length > shown.length ? `\n\n${all.length - shown.length} more compiler diagnostics are not annotated; the build section lists them.\n` : '';
+  const note =
+    all.length > shown.length
+      ? `\n\n${all.length - shown.length} more compiler diagnostics are not annotated; the build section lists them.\n`
+      : '';
   const summary = truncate(input.report.markdown, OUTPUT_LIMIT - note.length, input.runId) + note;
   const batches: CheckAnnotation[][] = [];
-  for (let i = 0; i < shown.length; i += ANNOTATIONS_PER_REQUEST) batches.push(shown.slice(i, i + ANNOTATIONS_PER_REQUEST));
+  for (let i = 0; i < shown.length; i += ANNOTATIONS_PER_REQUEST)
+    batches.push(shown.slice(i, i + ANNOTATIONS_PER_REQUEST));
   const [first, ...rest] = batches;
   return {
     body: {
@@ -134,7 +145,13 @@ function dedupAnnotations(list: BuildAnnotation[]): BuildAnnotation[] {
 
 function toCheckAnnotation(a: BuildAnnotation): CheckAnnotation {
   const line = Math.max(1, Math.floor(a.line));
-  return { path: a.path.replace(/^\.?\//, ''), start_line: line, end_line: line, annotation_level: a.level, message: truncate(a.message, 4096, null) };
+  return {
+    path: a.path.replace(/^\.?\//, ''),
+    start_line: line,
+    end_line: line,
+    annotation_level: a.level,
+    message: truncate(a.message, 4096, null),
+  };
 }
 
 function oneLine(s: string, max: number): string {
@@ -151,7 +168,9 @@ export function truncate(md: string, limit: number, runId: string | null): strin
   if (Buffer.byteLength(md) <= limit) return md;
   const note = `\n\n**Truncated** to GitHub's size limit${runId ? `; the full report: \`ksci show ${runId}\`` : ''}.\n`;
   const fenceClose = '\n```';
-  let cut = Buffer.from(md).subarray(0, Math.max(0, limit - Buffer.byteLength(note) - fenceClose.length)).toString('utf8');
+  let cut = Buffer.from(md)
+    .subarray(0, Math.max(0, limit - Buffer.byteLength(note) - fenceClose.length))
+    .toString('utf8');
   // A cut inside a multi-byte character decodes to U+FFFD; drop it with the partial line.
   const nl = cut.lastIndexOf('\n');
   cut = nl > 0 ? cut.slice(0, nl) : cut.replace(/\uFFFD$/, '');
@@ -209,7 +228,11 @@ function readState(previous: string | null): z.infer<typeof StateSchema> | null 
  * running, done) replaces it in place.
  */
 export function buildStickyComment(previous: string | null, input: CheckRunInput): string {
-  const latest: Push = { sha: input.headSha.slice(0, 12), runId: input.runId, verdict: input.status === 'completed' ? input.report.verdict : input.status };
+  const latest: Push = {
+    sha: input.headSha.slice(0, 12),
+    runId: input.runId,
+    verdict: input.status === 'completed' ? input.report.verdict : input.status,
+  };
   const state = readState(previous);
   const earlier = state ? (state.latest.runId === latest.runId ? state.earlier : [state.latest, ...state.earlier]) : [];
   const next = { latest, earlier: earlier.slice(0, MAX_HISTORY) };
@@ -219,7 +242,10 @@ export function buildStickyComment(previous: string | null, input: CheckRunInput
     ? `<sub>Earlier pushes: ${next.earlier.map((p) => `\`${p.sha.slice(0, 7)}\` ${ICON[p.verdict]} ${label(p.verdict)}`).join(' · ')}</sub>\n`
     : '';
   const top = `${STICKY_MARKER}\n<!-- ksci:state ${JSON.stringify(next)} -->\n${head}\n\n`;
-  const report = input.status === 'completed' ? input.report.markdown : `The run is ${label(latest.verdict)}; this comment is updated when it ends.\n`;
+  const report =
+    input.status === 'completed'
+      ? input.report.markdown
+      : `The run is ${label(latest.verdict)}; this comment is updated when it ends.\n`;
   const room = OUTPUT_LIMIT - Buffer.byteLength(top) - Buffer.byteLength(history) - 2;
   return `${top}${truncate(report, room, latest.runId)}${history ? `\n${history}` : ''}`;
 }

@@ -12,7 +12,11 @@ export const Sha = z.string().regex(/^[0-9a-f]{40}$/, 'a 40-hex commit id');
 
 const UserRef = z.object({ login: z.string().min(1), id: z.number().int(), type: z.string() });
 
-const RepoObject = z.object({ name: z.string().min(1), full_name: z.string().min(1), owner: z.object({ login: z.string().min(1) }) });
+const RepoObject = z.object({
+  name: z.string().min(1),
+  full_name: z.string().min(1),
+  owner: z.object({ login: z.string().min(1) }),
+});
 
 export const PullRequestObject = z.object({
   number: z.number().int().positive(),

@@ -34,13 +34,24 @@ describe('nightly change points as GitHub issues (local GitHub, App client)', ()
   it('one issue per change point: seen again, it is updated, not opened twice; another change gets its own', async () => {
     const first = await upsertTrackingIssue(client, alert, { label: 'ksci:perf-change' });
     assert.equal(first.created, true);
-    const again = await upsertTrackingIssue(client, { ...alert, change: -0.19, report: 'updated\n' }, { label: 'ksci:perf-change' });
+    const again = await upsertTrackingIssue(
+      client,
+      { ...alert, change: -0.19, report: 'updated\n' },
+      { label: 'ksci:perf-change' },
+    );
     assert.deepEqual([again.created, again.url], [false, first.url]);
     const issues = gh.issuesOf('kdev', 'linux');
     assert.equal(issues.length, 1);
     assert.match(issues[0]!.body, /-19\.0%/);
-    assert.deepEqual(issues[0]!.labels.map((l) => l.name), ['ksci:perf-change']);
-    const other = await upsertTrackingIssue(client, { ...alert, firstChanged: '3'.repeat(40) }, { label: 'ksci:perf-change' });
+    assert.deepEqual(
+      issues[0]!.labels.map((l) => l.name),
+      ['ksci:perf-change'],
+    );
+    const other = await upsertTrackingIssue(
+      client,
+      { ...alert, firstChanged: '3'.repeat(40) },
+      { label: 'ksci:perf-change' },
+    );
     assert.equal(other.created, true);
     assert.equal(gh.issuesOf('kdev', 'linux').length, 2);
   });

@@ -27,25 +27,51 @@ export function trackingIssue(a: PerfAlert): { title: string; body: string } {
   return { title, body };
 }
 
-const IssueSchema = z.object({ number: z.number().int(), body: z.string().nullable().optional(), html_url: z.string() });
+const IssueSchema = z.object({
+  number: z.number().int(),
+  body: z.string().nullable().optional(),
+  html_url: z.string(),
+});
 
 /**
  * Opens the change point's issue, or updates it when one with its marker
  * is open already (ksci's own: label and marker both). Returns its URL.
  */
-export async function upsertTrackingIssue(client: RepoClient, alert: PerfAlert, opts: { label: string }): Promise<{ url: string; created: boolean }> {
+export async function upsertTrackingIssue(
+  client: RepoClient,
+  alert: PerfAlert,
+  opts: { label: string },
+): Promise<{ url: string; created: boolean }> {
   const { title, body } = trackingIssue(alert);
   const marker = trackingMarker(alert);
   const where = { owner: client.owner, repo: client.repo };
   try {
-    for await (const page of client.octokit.paginate.iterator('GET /repos/{owner}/{repo}/issues', { ...where, state: 'open', labels: opts.label, per_page: 100 })) {
-      const found = z.array(IssueSchema).parse(page.data).find((i) => (i.body ?? '').startsWith(marker));
+    for await (const page of client.octokit.paginate.iterator('GET /repos/{owner}/{repo}/issues', {
+      ...where,
+      state: 'open',
+      labels: opts.label,
+      per_page: 100,
+    })) {
+      const found = z
+        .array(IssueSchema)
+        .parse(page.data)
+        .find((i) => (i.body ?? '').startsWith(marker));
       if (found) {
-        await client.octokit.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', { ...where, issue_number: found.number, title, body });
+        await client.octokit.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', {
+          ...where,
+          issue_number: found.number,
+          title,
+          body,
+        });
         return { url: found.html_url, created: false };
       }
     }
-    const { data } = await client.octokit.request('POST /repos/{owner}/{repo}/issues', { ...where, title, body, labels: [opts.label] });
+    const { data } = await client.octokit.request('POST /repos/{owner}/{repo}/issues', {
+      ...where,
+      title,
+      body,
+      labels: [opts.label],
+    });
     return { url: IssueSchema.parse(data).html_url, created: true };
   } catch (err) {
     throw githubFailure(err, `opening the tracking issue for ${alert.scenario} on ${client.owner}/${client.repo}`);

@@ -5,7 +5,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fixturePath } from '../testing/paths.js';
-import { createWebhookHandler, MemoryDeliveryLog, parseEvent, verifySignature, type CommentEvent, type GitHubEvent, type PullRequestEvent } from './webhook.js';
+import {
+  createWebhookHandler,
+  MemoryDeliveryLog,
+  parseEvent,
+  verifySignature,
+  type CommentEvent,
+  type GitHubEvent,
+  type PullRequestEvent,
+} from './webhook.js';
 
 const SECRET = "It's a Secret to Everybody";
 const example = (name: string) => readFileSync(fixturePath('github', 'webhooks', `${name}.json`));
@@ -15,11 +23,17 @@ describe('verifySignature', () => {
   const body = Buffer.from('Hello, World!');
   it('accepts the HMAC of the exact bytes (GitHub’s documented test vector)', () => {
     // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation
-    assert.equal(verifySignature(SECRET, body, 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'), true);
+    assert.equal(
+      verifySignature(SECRET, body, 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'),
+      true,
+    );
   });
   it('refuses a missing, malformed, truncated or wrong signature', () => {
     assert.equal(verifySignature(SECRET, body, undefined), false);
-    assert.equal(verifySignature(SECRET, body, '757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'), false);
+    assert.equal(
+      verifySignature(SECRET, body, '757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'),
+      false,
+    );
     assert.equal(verifySignature(SECRET, body, 'sha256=757107ea'), false);
     assert.equal(verifySignature(SECRET, body, sign(body, 'another secret')), false);
     assert.equal(verifySignature(SECRET, Buffer.from('Hello, World?'), sign(body)), false);
@@ -50,8 +64,19 @@ describe('MemoryDeliveryLog', () => {
 
 describe('parseEvent on GitHub’s payload examples', () => {
   it('reads every handled pull_request action', () => {
-    for (const action of ['opened', 'synchronize', 'reopened', 'closed', 'labeled', 'ready_for_review.with-installation']) {
-      const e = parseEvent('pull_request', 'd1', JSON.parse(example(`pull_request.${action}`).toString())) as PullRequestEvent;
+    for (const action of [
+      'opened',
+      'synchronize',
+      'reopened',
+      'closed',
+      'labeled',
+      'ready_for_review.with-installation',
+    ]) {
+      const e = parseEvent(
+        'pull_request',
+        'd1',
+        JSON.parse(example(`pull_request.${action}`).toString()),
+      ) as PullRequestEvent;
       assert.equal(e.kind, 'pull_request');
       assert.equal(e.action, action.split('.')[0]);
       assert.deepEqual(e.repo, { owner: 'Codertocat', repo: 'Hello-World' });
@@ -67,12 +92,19 @@ describe('parseEvent on GitHub’s payload examples', () => {
   });
 
   it('gives a PR without description an empty body', () => {
-    const e = parseEvent('pull_request', 'd1', JSON.parse(example('pull_request.opened.with-null-body').toString())) as PullRequestEvent;
+    const e = parseEvent(
+      'pull_request',
+      'd1',
+      JSON.parse(example('pull_request.opened.with-null-body').toString()),
+    ) as PullRequestEvent;
     assert.equal(e.pr.body, '');
   });
 
   it('ignores other actions and events', () => {
-    assert.equal(parseEvent('pull_request', 'd', JSON.parse(example('pull_request.converted_to_draft').toString())), null);
+    assert.equal(
+      parseEvent('pull_request', 'd', JSON.parse(example('pull_request.converted_to_draft').toString())),
+      null,
+    );
     assert.equal(parseEvent('issue_comment', 'd', JSON.parse(example('issue_comment.edited').toString())), null);
     assert.equal(parseEvent('ping', 'd', { zen: 'Keep it logically awesome.', hook_id: 1 }), null);
   });
@@ -83,8 +115,22 @@ describe('parseEvent on GitHub’s payload examples', () => {
     const onPr = prComment('/ksci retest');
     const e = parseEvent('issue_comment', 'd', onPr) as CommentEvent;
     assert.deepEqual(
-      { kind: e.kind, number: e.number, body: e.body, author: e.author, installationId: e.installationId, repo: e.repo },
-      { kind: 'comment', number: 1, body: '/ksci retest', author: 'Codertocat', installationId: 1, repo: { owner: 'Codertocat', repo: 'Hello-World' } },
+      {
+        kind: e.kind,
+        number: e.number,
+        body: e.body,
+        author: e.author,
+        installationId: e.installationId,
+        repo: e.repo,
+      },
+      {
+        kind: 'comment',
+        number: 1,
+        body: '/ksci retest',
+        author: 'Codertocat',
+        installationId: 1,
+        repo: { owner: 'Codertocat', repo: 'Hello-World' },
+      },
     );
     onPr.comment.user.type = 'Bot';
     assert.equal(parseEvent('issue_comment', 'd', onPr), null);
@@ -130,7 +176,11 @@ describe('createWebhookHandler over HTTP', () => {
     fail = false;
   });
 
-  async function deliver(event: string, body: Buffer, opts: { id?: string; signature?: string | null; contentType?: string } = {}) {
+  async function deliver(
+    event: string,
+    body: Buffer,
+    opts: { id?: string; signature?: string | null; contentType?: string } = {},
+  ) {
     const headers: Record<string, string> = {
       'content-type': opts.contentType ?? 'application/json',
       'user-agent': 'GitHub-Hookshot/9ea0a2e',
@@ -146,7 +196,9 @@ describe('createWebhookHandler over HTTP', () => {
   }
 
   it('hands a signed pull_request delivery to the callback and answers 202', async () => {
-    const res = await deliver('pull_request', example('pull_request.synchronize'), { id: 'f3b1c2d0-0000-11ef-8000-000000000001' });
+    const res = await deliver('pull_request', example('pull_request.synchronize'), {
+      id: 'f3b1c2d0-0000-11ef-8000-000000000001',
+    });
     assert.equal(res.status, 202);
     assert.equal(events.length, 1);
     const e = events[0] as PullRequestEvent;
@@ -194,7 +246,9 @@ describe('createWebhookHandler over HTTP', () => {
     const bad = await deliver('pull_request', Buffer.from('{"action": "opened",'));
     assert.equal(bad.status, 400);
     assert.match(bad.text, /not JSON/);
-    const form = await deliver('pull_request', Buffer.from('payload=%7B%7D'), { contentType: 'application/x-www-form-urlencoded' });
+    const form = await deliver('pull_request', Buffer.from('payload=%7B%7D'), {
+      contentType: 'application/x-www-form-urlencoded',
+    });
     assert.equal(form.status, 400);
     assert.match(form.text, /content type to application\/json/);
     const p = JSON.parse(example('pull_request.opened').toString());
@@ -206,13 +260,19 @@ describe('createWebhookHandler over HTTP', () => {
   });
 
   it('answers 204 to events and actions ksci ignores, without claiming their ids', async () => {
-    const ping = Buffer.from(JSON.stringify({ zen: 'Design for failure.', hook_id: 292430182, hook: { type: 'App', id: 292430182 } }));
+    const ping = Buffer.from(
+      JSON.stringify({ zen: 'Design for failure.', hook_id: 292430182, hook: { type: 'App', id: 292430182 } }),
+    );
     assert.equal((await deliver('ping', ping)).status, 204);
     const id = randomUUID();
     assert.equal((await deliver('pull_request', example('pull_request.converted_to_draft'), { id })).status, 204);
     assert.equal((await deliver('issue_comment', example('issue_comment.created.with-installation'))).status, 204);
     assert.equal(events.length, 0);
-    assert.equal((await deliver('pull_request', example('pull_request.opened'), { id })).status, 202, 'the ignored delivery did not claim its id');
+    assert.equal(
+      (await deliver('pull_request', example('pull_request.opened'), { id })).status,
+      202,
+      'the ignored delivery did not claim its id',
+    );
   });
 
   it('answers 405 to anything but POST', async () => {

@@ -79,7 +79,14 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 }
 
-export const PULL_REQUEST_ACTIONS = ['opened', 'synchronize', 'reopened', 'closed', 'labeled', 'ready_for_review'] as const;
+export const PULL_REQUEST_ACTIONS = [
+  'opened',
+  'synchronize',
+  'reopened',
+  'closed',
+  'labeled',
+  'ready_for_review',
+] as const;
 export type PullRequestAction = (typeof PULL_REQUEST_ACTIONS)[number];
 
 interface EventBase {
@@ -124,7 +131,11 @@ const PullRequestPayload = Common.extend({
 const CommentPayload = Common.extend({
   action: z.literal('created'),
   issue: z.object({ number: z.number().int().positive(), pull_request: z.object({ url: z.string() }).optional() }),
-  comment: z.object({ id: z.number().int(), body: z.string(), user: z.object({ login: z.string().min(1), type: z.string() }) }),
+  comment: z.object({
+    id: z.number().int(),
+    body: z.string(),
+    user: z.object({ login: z.string().min(1), type: z.string() }),
+  }),
 });
 
 export class PayloadError extends Error {
@@ -150,12 +161,25 @@ export function parseEvent(event: string, deliveryId: string, payload: unknown):
   const action = z.object({ action: z.string() }).safeParse(payload).data?.action;
   if (event === 'pull_request' && (PULL_REQUEST_ACTIONS as readonly string[]).includes(action ?? '')) {
     const p = parse(PullRequestPayload, payload, event);
-    return { kind: 'pull_request', ...base(p, deliveryId), action: p.action, pr: toPullRequestInfo(p.pull_request), label: p.label?.name ?? null };
+    return {
+      kind: 'pull_request',
+      ...base(p, deliveryId),
+      action: p.action,
+      pr: toPullRequestInfo(p.pull_request),
+      label: p.label?.name ?? null,
+    };
   }
   if (event === 'issue_comment' && action === 'created') {
     const p = parse(CommentPayload, payload, event);
     if (!p.issue.pull_request || p.comment.user.type === 'Bot') return null;
-    return { kind: 'comment', ...base(p, deliveryId), number: p.issue.number, commentId: p.comment.id, body: p.comment.body, author: p.comment.user.login };
+    return {
+      kind: 'comment',
+      ...base(p, deliveryId),
+      number: p.issue.number,
+      commentId: p.comment.id,
+      body: p.comment.body,
+      author: p.comment.user.login,
+    };
   }
   return null;
 }
@@ -208,7 +232,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * missing or wrong signature, 400 for bad JSON or a payload ksci cannot
  * read, 409 for a delivery already handled, 204 for events ksci ignores.
  */
-export function createWebhookHandler(opts: WebhookHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function createWebhookHandler(
+  opts: WebhookHandlerOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const log = opts.log ?? silentLogger;
   const answer = (res: ServerResponse, status: number, message: string) => {
     if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
@@ -231,7 +257,12 @@ export function createWebhookHandler(opts: WebhookHandlerOptions): (req: Incomin
         payload = JSON.parse(body.toString('utf8'));
       } catch {
         const form = header(req, 'content-type')?.startsWith('application/x-www-form-urlencoded');
-        throw new HttpError(400, form ? "the payload is form-encoded: set the webhook's content type to application/json" : 'the payload is not JSON');
+        throw new HttpError(
+          400,
+          form
+            ? "the payload is form-encoded: set the webhook's content type to application/json"
+            : 'the payload is not JSON',
+        );
       }
       let parsed: GitHubEvent | null;
       try {

@@ -22,12 +22,16 @@ describe('parseKconfig', () => {
   });
 
   it('names the file and line of a malformed setting', () => {
-    assert.throws(() => parseKconfig('CONFIG_A=y\nNET=y\n', 'kconfigs/x.config'), (e: unknown) => e instanceof UsageError && /kconfigs\/x.config:2: not a Kconfig setting/.test(e.message));
+    assert.throws(
+      () => parseKconfig('CONFIG_A=y\nNET=y\n', 'kconfigs/x.config'),
+      (e: unknown) => e instanceof UsageError && /kconfigs\/x.config:2: not a Kconfig setting/.test(e.message),
+    );
     assert.throws(() => parseKconfig('CONFIG_A=\n', 'f'), UsageError);
   });
 
   it('parses every shipped fragment and a whole real .config', () => {
-    for (const f of ['vm', 'bpf', 'pktgen', 'debug', 'perf']) assert.ok(parseKconfig(fragment(f).text, f).length > 5, f);
+    for (const f of ['vm', 'bpf', 'pktgen', 'debug', 'perf'])
+      assert.ok(parseKconfig(fragment(f).text, f).length > 5, f);
     assert.ok(parseKconfig(finalConfig, '.config').length > 300);
   });
 });
@@ -39,7 +43,10 @@ describe('verifyConfig on a real olddefconfig result', () => {
 
   it('names an option that did not survive because a dependency is off', () => {
     // tinyconfig has no NAMESPACES, so NET_NS cannot be y; a typo'd option simply does not exist.
-    const asked = requestedSettings([fragment('vm'), { name: 'extra', text: 'CONFIG_NET_NS=y\nCONFIG_NO_SUCH_OPTION=y\n# CONFIG_INET is not set\n' }]);
+    const asked = requestedSettings([
+      fragment('vm'),
+      { name: 'extra', text: 'CONFIG_NET_NS=y\nCONFIG_NO_SUCH_OPTION=y\n# CONFIG_INET is not set\n' },
+    ]);
     const bad = verifyConfig(asked, finalConfig);
     assert.deepEqual(
       bad.map((m) => [m.symbol, m.requested, m.actual, m.from]),
@@ -53,7 +60,10 @@ describe('verifyConfig on a real olddefconfig result', () => {
   });
 
   it('lets a later fragment override an earlier one, as merge_config.sh does', () => {
-    const asked = requestedSettings([{ name: 'a', text: 'CONFIG_X=y\n' }, { name: 'b', text: '# CONFIG_X is not set\n' }]);
+    const asked = requestedSettings([
+      { name: 'a', text: 'CONFIG_X=y\n' },
+      { name: 'b', text: '# CONFIG_X is not set\n' },
+    ]);
     assert.deepEqual(asked.get('CONFIG_X'), { value: 'n', from: 'b' });
     assert.deepEqual(verifyConfig(asked, finalConfig), []);
   });

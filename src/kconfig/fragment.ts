@@ -29,7 +29,10 @@ export function parseKconfig(text: string, where: string): KconfigSetting[] {
     if (line.startsWith('#')) return;
     const m = ASSIGN.exec(line);
     if (!m || m[2] === '') {
-      throw new UsageError(`${where}:${i + 1}: not a Kconfig setting: ${JSON.stringify(raw.slice(0, 120))}`, 'lines are CONFIG_FOO=y, CONFIG_FOO="text", "# CONFIG_FOO is not set", or # comments');
+      throw new UsageError(
+        `${where}:${i + 1}: not a Kconfig setting: ${JSON.stringify(raw.slice(0, 120))}`,
+        'lines are CONFIG_FOO=y, CONFIG_FOO="text", "# CONFIG_FOO is not set", or # comments',
+      );
     }
     out.push({ symbol: m[1]!, value: m[2]! });
   });
@@ -49,7 +52,8 @@ export interface Requested {
 
 export function requestedSettings(fragments: Fragment[]): Map<string, Requested> {
   const wanted = new Map<string, Requested>();
-  for (const f of fragments) for (const s of parseKconfig(f.text, f.name)) wanted.set(s.symbol, { value: s.value, from: f.name });
+  for (const f of fragments)
+    for (const s of parseKconfig(f.text, f.name)) wanted.set(s.symbol, { value: s.value, from: f.name });
   return wanted;
 }
 
@@ -79,7 +83,8 @@ export function verifyConfig(requested: Map<string, Requested>, finalConfig: str
 }
 
 export function describeMismatch(m: ConfigMismatch): string {
-  const got = m.actual === null ? 'absent (a dependency is off, or the option does not exist in this tree)' : `=${m.actual}`;
+  const got =
+    m.actual === null ? 'absent (a dependency is off, or the option does not exist in this tree)' : `=${m.actual}`;
   return `${m.symbol}=${m.requested} (from ${m.from}) ended up ${got}`;
 }
 

@@ -22,7 +22,11 @@ export function kconfigDir(build: BuildConfig): string {
 /** Reads and checks the fragments of a named config; errors name the file and line. */
 export function loadKernelConfig(build: BuildConfig, name: string): KernelConfig {
   const spec = build.configs[name];
-  if (!spec) throw new UsageError(`no kernel config "${name}"`, `known configs: ${Object.keys(build.configs).join(', ')} (build.configs in the config file)`);
+  if (!spec)
+    throw new UsageError(
+      `no kernel config "${name}"`,
+      `known configs: ${Object.keys(build.configs).join(', ')} (build.configs in the config file)`,
+    );
   const dir = kconfigDir(build);
   const files = spec.fragments.map((f) => join(dir, `${f}.config`));
   const fragments = files.map((file, i) => {
@@ -30,7 +34,10 @@ export function loadKernelConfig(build: BuildConfig, name: string): KernelConfig
     try {
       text = readFileSync(file, 'utf8');
     } catch {
-      throw new UsageError(`kconfig fragment ${file} (of config "${name}") cannot be read`, `fragments live in ${dir}; build.kconfigDir moves them`);
+      throw new UsageError(
+        `kconfig fragment ${file} (of config "${name}") cannot be read`,
+        `fragments live in ${dir}; build.kconfigDir moves them`,
+      );
     }
     parseKconfig(text, file);
     return { name: spec.fragments[i]!, text };

@@ -33,7 +33,15 @@ describe('parseAtomFeed on feeds captured from public-inbox 1.9', () => {
   it('a search result (x=A) reads the same', () => {
     const entries = parseAtomFeed(captured('bpf-search-dt.atom'));
     // dt:20261130120001..20261130190000, newest first: v3, the robot's reply on v2, v2's patches (its cover is dated 12:00:00).
-    assert.deepEqual(entries.map((e) => e.messageId), [...[...MSGID.skbMetaV3.patches].reverse(), MSGID.skbMetaV3.cover, MSGID.skbMetaV2.robot, ...[...MSGID.skbMetaV2.patches].reverse()]);
+    assert.deepEqual(
+      entries.map((e) => e.messageId),
+      [
+        ...[...MSGID.skbMetaV3.patches].reverse(),
+        MSGID.skbMetaV3.cover,
+        MSGID.skbMetaV2.robot,
+        ...[...MSGID.skbMetaV2.patches].reverse(),
+      ],
+    );
   });
 
   it('refuses what is not a feed, with a hint', () => {

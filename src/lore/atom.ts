@@ -15,7 +15,11 @@ export interface FeedEntry {
   inReplyTo: string | null;
 }
 
-const Text = z.union([z.string(), z.number().transform(String), z.object({ '#text': z.union([z.string(), z.number().transform(String)]) }).transform((o) => o['#text'])]);
+const Text = z.union([
+  z.string(),
+  z.number().transform(String),
+  z.object({ '#text': z.union([z.string(), z.number().transform(String)]) }).transform((o) => o['#text']),
+]);
 const Link = z.object({ '@_href': z.string().min(1), '@_rel': z.string().optional() });
 const Entry = z.object({
   title: Text.optional(),
@@ -56,17 +60,23 @@ export function messageIdFromUrl(href: string): string | null {
   return mid ? decodePathSegment(mid) : null;
 }
 
-
 /** Parse an Atom feed from public-inbox; entries whose message cannot be named are dropped, not guessed. */
 export function parseAtomFeed(xml: string): FeedEntry[] {
   let doc: unknown;
   try {
     doc = parser.parse(xml, true);
   } catch (err) {
-    throw new BadInputError(`the Atom feed is not well-formed XML: ${(err as Error).message}`, 'is the list URL right? it should end in the inbox name, e.g. https://lore.kernel.org/bpf/');
+    throw new BadInputError(
+      `the Atom feed is not well-formed XML: ${(err as Error).message}`,
+      'is the list URL right? it should end in the inbox name, e.g. https://lore.kernel.org/bpf/',
+    );
   }
   const feed = Feed.safeParse(doc);
-  if (!feed.success) throw new BadInputError('the document is not an Atom feed (no <feed>)', 'is the list URL right? it should end in the inbox name, e.g. https://lore.kernel.org/bpf/');
+  if (!feed.success)
+    throw new BadInputError(
+      'the document is not an Atom feed (no <feed>)',
+      'is the list URL right? it should end in the inbox name, e.g. https://lore.kernel.org/bpf/',
+    );
   const out: FeedEntry[] = [];
   for (const raw of feed.data.feed.entry) {
     const e = Entry.safeParse(raw);

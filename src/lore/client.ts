@@ -29,9 +29,16 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
     const timeout = AbortSignal.timeout(opts.timeoutMs);
     let res: Response;
     try {
-      res = await fetch(url, { headers: { 'user-agent': ua, accept: '*/*' }, redirect: 'follow', signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      res = await fetch(url, {
+        headers: { 'user-agent': ua, accept: '*/*' },
+        redirect: 'follow',
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
     } catch (err) {
-      throw new InfraError(`cannot reach ${url}: ${errorMessage(err)}`, 'check the list URL in lore.lists and the network; the poll is retried on schedule');
+      throw new InfraError(
+        `cannot reach ${url}: ${errorMessage(err)}`,
+        'check the list URL in lore.lists and the network; the poll is retried on schedule',
+      );
     }
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel();
@@ -39,12 +46,20 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
     }
     if (!res.ok) {
       await res.body?.cancel();
-      throw new InfraError(`${url} answered HTTP ${res.status} ${res.statusText}`, res.status === 429 || res.status >= 500 ? 'the server is busy or down; the poll is retried on schedule' : 'check the list URL in lore.lists');
+      throw new InfraError(
+        `${url} answered HTTP ${res.status} ${res.statusText}`,
+        res.status === 429 || res.status >= 500
+          ? 'the server is busy or down; the poll is retried on schedule'
+          : 'check the list URL in lore.lists',
+      );
     }
     const declared = Number(res.headers.get('content-length') ?? NaN);
     if (declared > maxBytes) {
       await res.body?.cancel();
-      throw new BadInputError(`${url} is ${declared} bytes, over the ${maxBytes}-byte limit`, 'raise lore.maxThreadBytes if such threads are expected');
+      throw new BadInputError(
+        `${url} is ${declared} bytes, over the ${maxBytes}-byte limit`,
+        'raise lore.maxThreadBytes if such threads are expected',
+      );
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -52,23 +67,37 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
       for await (const chunk of res.body ?? []) {
         size += chunk.length;
         if (size > maxBytes) {
-          throw new BadInputError(`${url} is larger than the ${maxBytes}-byte limit; stopped reading`, 'raise lore.maxThreadBytes if such threads are expected');
+          throw new BadInputError(
+            `${url} is larger than the ${maxBytes}-byte limit; stopped reading`,
+            'raise lore.maxThreadBytes if such threads are expected',
+          );
         }
         chunks.push(Buffer.from(chunk));
       }
     } catch (err) {
       if (err instanceof BadInputError) throw err;
-      throw new InfraError(`reading ${url} failed: ${errorMessage(err)}`, 'the server or the network dropped the connection; the poll is retried on schedule');
+      throw new InfraError(
+        `reading ${url} failed: ${errorMessage(err)}`,
+        'the server or the network dropped the connection; the poll is retried on schedule',
+      );
     }
     return { status: res.status, body: Buffer.concat(chunks) };
   }
 
-  async function atom(url: string, signal?: AbortSignal, opts: { notFoundIsEmpty?: boolean } = {}): Promise<FeedEntry[]> {
+  async function atom(
+    url: string,
+    signal?: AbortSignal,
+    opts: { notFoundIsEmpty?: boolean } = {},
+  ): Promise<FeedEntry[]> {
     const { status, body } = await get(url, FEED_BYTES, signal);
     if (status === 404 && opts.notFoundIsEmpty) return [];
     // public-inbox 1.9 answers a search page past the last hit with a bare "</feed>".
     if (opts.notFoundIsEmpty && body.toString('utf8').trim() === '</feed>') return [];
-    if (status !== 200) throw new InfraError(`${url} answered HTTP ${status}`, 'check the list URL in lore.lists: it should end in the inbox name, e.g. https://lore.kernel.org/bpf/');
+    if (status !== 200)
+      throw new InfraError(
+        `${url} answered HTTP ${status}`,
+        'check the list URL in lore.lists: it should end in the inbox name, e.g. https://lore.kernel.org/bpf/',
+      );
     return parseAtomFeed(body.toString('utf8'));
   }
 
@@ -91,10 +120,16 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
         return gunzipSync(body, { maxOutputLength: opts.maxThreadBytes });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-          throw new BadInputError(`the thread of <${messageId}> decompresses to more than ${opts.maxThreadBytes} bytes; not parsed`, 'raise lore.maxThreadBytes if such threads are expected');
+          throw new BadInputError(
+            `the thread of <${messageId}> decompresses to more than ${opts.maxThreadBytes} bytes; not parsed`,
+            'raise lore.maxThreadBytes if such threads are expected',
+          );
         }
         // Not a thread: a proxy's error page, or a server that is not public-inbox.
-        throw new InfraError(`${url} is not valid gzip: ${errorMessage(err)}`, 'check that lore.lists[].url points at a public-inbox inbox; the next poll tries again');
+        throw new InfraError(
+          `${url} is not valid gzip: ${errorMessage(err)}`,
+          'check that lore.lists[].url points at a public-inbox inbox; the next poll tries again',
+        );
       }
     },
   };

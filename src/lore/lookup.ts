@@ -20,9 +20,21 @@ export interface LoreSeries {
  * the inbox the URL names, else each configured list in turn, else the
  * lookup URL (lore's /all/).
  */
-export async function fetchLoreSeries(ref: LoreRef, lore: LoreConfig, client: LoreClient, limits: LoadOptions, signal?: AbortSignal): Promise<LoreSeries> {
-  const candidates = ref.listUrl ? [ref.listUrl] : [...lore.lists.map((l) => l.url), ...(lore.lookupUrl ? [lore.lookupUrl] : [])];
-  if (candidates.length === 0) throw new UsageError(`no list to look <${ref.messageId}> up on`, 'configure lore.lists or lore.lookupUrl, or give the message\'s URL');
+export async function fetchLoreSeries(
+  ref: LoreRef,
+  lore: LoreConfig,
+  client: LoreClient,
+  limits: LoadOptions,
+  signal?: AbortSignal,
+): Promise<LoreSeries> {
+  const candidates = ref.listUrl
+    ? [ref.listUrl]
+    : [...lore.lists.map((l) => l.url), ...(lore.lookupUrl ? [lore.lookupUrl] : [])];
+  if (candidates.length === 0)
+    throw new UsageError(
+      `no list to look <${ref.messageId}> up on`,
+      "configure lore.lists or lore.lookupUrl, or give the message's URL",
+    );
   for (const listUrl of candidates) {
     const mbox = await client.thread(listUrl, ref.messageId, signal);
     if (!mbox) continue;
@@ -30,5 +42,8 @@ export async function fetchLoreSeries(ref: LoreRef, lore: LoreConfig, client: Lo
     const list = lore.lists.find((l) => l.url === listUrl) ?? null;
     return { series, listUrl, list, ref: `${listUrl}${escapeMessageId(series.messageId)}/` };
   }
-  throw new BadInputError(`no server has <${ref.messageId}>: looked on ${candidates.join(', ')}`, 'check the Message-ID, or give the message\'s lore URL');
+  throw new BadInputError(
+    `no server has <${ref.messageId}>: looked on ${candidates.join(', ')}`,
+    "check the Message-ID, or give the message's lore URL",
+  );
 }

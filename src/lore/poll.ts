@@ -79,11 +79,20 @@ export function sinceQuery(since: Date): string {
  * was seen before, more mail arrived since the last poll than the feed
  * holds, and search fills the gap from the newest message seen.
  */
-async function freshEntries(list: LoreListConfig, opts: PollOptions, deps: PollDeps, newestSeen: Date | null): Promise<{ fresh: FeedEntry[]; gap: PollResult['gap'] }> {
+async function freshEntries(
+  list: LoreListConfig,
+  opts: PollOptions,
+  deps: PollDeps,
+  newestSeen: Date | null,
+): Promise<{ fresh: FeedEntry[]; gap: PollResult['gap'] }> {
   const feed = await deps.client.feed(list.url, deps.signal);
-  const known = await deps.store.known(list.name, feed.map((e) => e.messageId));
+  const known = await deps.store.known(
+    list.name,
+    feed.map((e) => e.messageId),
+  );
   const fresh = new Map(feed.filter((e) => !known.has(e.messageId)).map((e) => [e.messageId, e]));
-  if (!newestSeen || feed.length === 0 || fresh.size < feed.length || opts.searchPages === 0) return { fresh: [...fresh.values()], gap: null };
+  if (!newestSeen || feed.length === 0 || fresh.size < feed.length || opts.searchPages === 0)
+    return { fresh: [...fresh.values()], gap: null };
 
   let filled = 0;
   let error: string | null = null;
@@ -92,20 +101,30 @@ async function freshEntries(list: LoreListConfig, opts: PollOptions, deps: PollD
       const entries = await deps.client.search(list.url, sinceQuery(newestSeen), offset, deps.signal);
       if (entries.length === 0) break;
       offset += entries.length;
-      const seen = await deps.store.known(list.name, entries.map((e) => e.messageId));
+      const seen = await deps.store.known(
+        list.name,
+        entries.map((e) => e.messageId),
+      );
       for (const e of entries) {
         if (seen.has(e.messageId) || fresh.has(e.messageId)) continue;
         fresh.set(e.messageId, e);
         filled++;
       }
-      if (page === opts.searchPages - 1 && (await deps.client.search(list.url, sinceQuery(newestSeen), offset, deps.signal)).length > 0) {
+      if (
+        page === opts.searchPages - 1 &&
+        (await deps.client.search(list.url, sinceQuery(newestSeen), offset, deps.signal)).length > 0
+      ) {
         error = `more than ${opts.searchPages} search pages since ${newestSeen.toISOString()}; older messages of the gap were not read`;
       }
     }
   } catch (err) {
     error = errorMessage(err);
   }
-  if (error) deps.log.warn({ list: list.name, since: newestSeen.toISOString(), err: error }, 'lore: could not fill the gap since the last poll; series in it may be missed (ksci run <message-id> picks one up by hand)');
+  if (error)
+    deps.log.warn(
+      { list: list.name, since: newestSeen.toISOString(), err: error },
+      'lore: could not fill the gap since the last poll; series in it may be missed (ksci run <message-id> picks one up by hand)',
+    );
   return { fresh: [...fresh.values()], gap: { filled, error } };
 }
 
@@ -131,12 +150,26 @@ export async function pollList(list: LoreListConfig, opts: PollOptions, deps: Po
     list.name,
     fresh.map((e) => {
       const candidate = isSeriesCandidate(e.title);
-      return { messageId: e.messageId, title: e.title, updated: e.updated, status: candidate ? 'pending' : 'ignored', deadline: candidate ? new Date(now.getTime() + opts.incompleteWaitMs) : null };
+      return {
+        messageId: e.messageId,
+        title: e.title,
+        updated: e.updated,
+        status: candidate ? 'pending' : 'ignored',
+        deadline: candidate ? new Date(now.getTime() + opts.incompleteWaitMs) : null,
+      };
     }),
     now,
   );
 
-  const result: PollResult = { list: list.name, fresh: fresh.length, gap, submitted: [], waiting: [], incomplete: [], invalid: [] };
+  const result: PollResult = {
+    list: list.name,
+    fresh: fresh.length,
+    gap,
+    submitted: [],
+    waiting: [],
+    incomplete: [],
+    invalid: [],
+  };
   const covered = new Set<string>();
   let outage: string | null = null;
   const pending = await deps.store.pending(list.name);
@@ -155,17 +188,40 @@ export async function pollList(list: LoreListConfig, opts: PollOptions, deps: Po
   }
 
   // A sender sets its own Date: one mail dated 2038 must not move the gap search past everything.
-  const newest = fresh.map((e) => (e.updated ? Math.min(Date.parse(e.updated), now.getTime()) : NaN)).filter((t) => !Number.isNaN(t));
-  await deps.store.recordPoll(list.name, { at: now, ok: outage === null, error: outage ?? gap?.error ?? null, newestSeen: newest.length ? new Date(Math.max(...newest)) : null });
+  const newest = fresh
+    .map((e) => (e.updated ? Math.min(Date.parse(e.updated), now.getTime()) : NaN))
+    .filter((t) => !Number.isNaN(t));
+  await deps.store.recordPoll(list.name, {
+    at: now,
+    ok: outage === null,
+    error: outage ?? gap?.error ?? null,
+    newestSeen: newest.length ? new Date(Math.max(...newest)) : null,
+  });
   deps.log.info(
-    { list: list.name, fresh: result.fresh, gap: result.gap, submitted: result.submitted.length, waiting: result.waiting.length, incomplete: result.incomplete.length, invalid: result.invalid.length },
+    {
+      list: list.name,
+      fresh: result.fresh,
+      gap: result.gap,
+      submitted: result.submitted.length,
+      waiting: result.waiting.length,
+      incomplete: result.incomplete.length,
+      invalid: result.invalid.length,
+    },
     'lore poll done',
   );
   return result;
 }
 
 /** `pending` is the list the poll loaded; a message another thread of this poll settled is in `covered`. */
-async function tryThread(list: LoreListConfig, msg: LoreMessage, pending: LoreMessage[], now: Date, deps: PollDeps, covered: Set<string>, result: PollResult): Promise<void> {
+async function tryThread(
+  list: LoreListConfig,
+  msg: LoreMessage,
+  pending: LoreMessage[],
+  now: Date,
+  deps: PollDeps,
+  covered: Set<string>,
+  result: PollResult,
+): Promise<void> {
   const { store } = deps;
   // Only a series with parts missing runs out of time; an outage (lore, Redis, the database)
   // keeps its messages pending however long it lasts, so nothing that arrived during it is lost.
@@ -217,10 +273,13 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, pending: LoreMe
     result.invalid.push({ messageId: msg.messageId, detail });
     return;
   }
-  if (dropped.length) deps.log.warn({ list: list.name, thread: msg.messageId, dropped }, 'lore: messages of the thread dropped');
+  if (dropped.length)
+    deps.log.warn({ list: list.name, thread: msg.messageId, dropped }, 'lore: messages of the thread dropped');
   const inThread = new Set(messages.map((m) => m.messageId));
   inThread.add(msg.messageId);
-  const siblings = pending.filter((p) => inThread.has(p.messageId) && (p.messageId === msg.messageId || !covered.has(p.messageId)));
+  const siblings = pending.filter(
+    (p) => inThread.has(p.messageId) && (p.messageId === msg.messageId || !covered.has(p.messageId)),
+  );
   for (const s of siblings) covered.add(s.messageId);
   const ids = siblings.map((s) => s.messageId);
 
@@ -230,11 +289,15 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, pending: LoreMe
     const inSeries = new Set([series.messageId, ...series.patches.map((p) => p.messageId)]);
     // An older version's patch carries a title of the series (b4 pairs revisions by subject); a patch with a title of its own is not one.
     const titles = new Set([series.title, ...series.patches.map((p) => p.subject.title)].map((t) => t.toLowerCase()));
-    const ownPatch = (m: { messageId: string; title: string }) => !inSeries.has(m.messageId) && !titles.has(m.title.toLowerCase()) && parseSubject(m.title).counter === null;
+    const ownPatch = (m: { messageId: string; title: string }) =>
+      !inSeries.has(m.messageId) && !titles.has(m.title.toLowerCase()) && parseSubject(m.title).counter === null;
     const mine = messages.find((m) => m.messageId === msg.messageId);
     if (mine && ownPatch({ messageId: mine.messageId, title: parseSubject(mine.subject).title })) {
       // A patch of its own posted in another series' thread: it and the replies to it are its series.
-      const own = messages.filter((m) => m.messageId === mine.messageId || m.references.includes(mine.messageId) || m.inReplyTo === mine.messageId);
+      const own = messages.filter(
+        (m) =>
+          m.messageId === mine.messageId || m.references.includes(mine.messageId) || m.inReplyTo === mine.messageId,
+      );
       series = assembleSeries(own, deps.limits);
       // The thread's own series is tried for its own messages, later in this poll.
       for (const s of siblings) if (s.messageId !== mine.messageId) covered.delete(s.messageId);
@@ -251,7 +314,12 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, pending: LoreMe
       }
     }
   } catch (err) {
-    if (err instanceof IncompleteSeriesError) return wait(siblings, dropped.length ? `${err.message}; dropped from the thread: ${dropped.join('; ')}` : err.message, { mayExpire: true });
+    if (err instanceof IncompleteSeriesError)
+      return wait(
+        siblings,
+        dropped.length ? `${err.message}; dropped from the thread: ${dropped.join('; ')}` : err.message,
+        { mayExpire: true },
+      );
     const detail = errorMessage(err);
     await store.settle(list.name, ids, { status: 'invalid', detail }, now);
     for (const id of ids) result.invalid.push({ messageId: id, detail });
@@ -265,7 +333,13 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, pending: LoreMe
       ? `v${series.version}: not run, v${sub.staleAgainst.version} is newer (run ${sub.staleAgainst.runId})`
       : `v${series.version} ${sub.created ? 'queued' : 'already run'} as run ${sub.runId}`;
     await store.settle(list.name, ids, { status: 'submitted', detail, runId: sub.runId }, now);
-    result.submitted.push({ messageId: series.messageId, runId: sub.runId, created: sub.created, title: series.title, version: series.version });
+    result.submitted.push({
+      messageId: series.messageId,
+      runId: sub.runId,
+      created: sub.created,
+      title: series.title,
+      version: series.version,
+    });
   } catch (err) {
     // A series the pipeline refuses is recorded with the reason. A usage error is ksci's
     // configuration (an unknown tree, say), an infrastructure error an outage: both wait for the
@@ -274,7 +348,11 @@ async function tryThread(list: LoreListConfig, msg: LoreMessage, pending: LoreMe
       await store.settle(list.name, ids, { status: 'invalid', detail: err.message }, now);
       for (const id of ids) result.invalid.push({ messageId: id, detail: err.message });
     } else {
-      await wait(siblings, `not submitted: ${errorMessage(err)}${err instanceof KsciError && err.hint ? ` (${err.hint})` : ''}`, { mayExpire: false });
+      await wait(
+        siblings,
+        `not submitted: ${errorMessage(err)}${err instanceof KsciError && err.hint ? ` (${err.hint})` : ''}`,
+        { mayExpire: false },
+      );
       if (!(err instanceof UsageError)) throw new OutageError(err);
     }
   }

@@ -25,7 +25,11 @@ export function parseLoreRef(arg: string): LoreRef | null {
     }
     const segments = url.pathname.split('/').filter(Boolean).map(decodePathSegment);
     const at = segments.findIndex((p) => p.includes('@'));
-    if (at < 0) throw new UsageError(`${s} names no message (no Message-ID in the path)`, 'give the URL of a message, e.g. https://lore.kernel.org/bpf/<message-id>/');
+    if (at < 0)
+      throw new UsageError(
+        `${s} names no message (no Message-ID in the path)`,
+        'give the URL of a message, e.g. https://lore.kernel.org/bpf/<message-id>/',
+      );
     const inbox = segments.slice(0, at);
     // /r/ and /all/ are lore's redirect and all-lists endpoints: both serve t.mbox.gz like an inbox.
     const listUrl = `${url.origin}/${inbox.map((p) => encodeURIComponent(p)).join('/')}${inbox.length ? '/' : ''}`;

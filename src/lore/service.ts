@@ -8,7 +8,11 @@ import type { PollDeps, PollResult } from './poll.js';
 /** How a polled series reaches the coordinator: source lore, routed by the list's trees. */
 export function loreSubmitter(coordinator: Coordinator): PollDeps['submit'] {
   return (series, { list, ref }) =>
-    coordinator.submit(series, { source: { kind: 'lore', ref }, requestedBy: `lore:${list.name}`, ...(list.trees.length ? { routeOrder: list.trees } : {}) });
+    coordinator.submit(series, {
+      source: { kind: 'lore', ref },
+      requestedBy: `lore:${list.name}`,
+      ...(list.trees.length ? { routeOrder: list.trees } : {}),
+    });
 }
 
 /** `ksci lore poll`: one poll now, by the coordinator (which owns the database), and its result. */
@@ -17,13 +21,24 @@ export async function pollThroughService(redis: RedisHandle, list: string, timeo
   const events = new QueueEvents(LORE_QUEUE, { connection: redis.connection });
   try {
     await events.waitUntilReady();
-    const job = await queue.add('poll', { list }, { attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86400 } });
+    const job = await queue.add(
+      'poll',
+      { list },
+      { attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86400 } },
+    );
     try {
       return (await job.waitUntilFinished(events, timeoutMs)) as PollResult;
     } catch (err) {
       const msg = errorMessage(err);
-      if (/timed out/i.test(msg)) throw new UsageError(`no coordinator finished polling ${list} within ${Math.round(timeoutMs / 1000)} s`, 'is "ksci serve" running? if it is, the poll is still going: see "ksci lore status" later, or raise --timeout');
-      throw new InfraError(`polling ${list} failed: ${msg}`, '"ksci lore status" shows the list\'s last error; the scheduled polls go on');
+      if (/timed out/i.test(msg))
+        throw new UsageError(
+          `no coordinator finished polling ${list} within ${Math.round(timeoutMs / 1000)} s`,
+          'is "ksci serve" running? if it is, the poll is still going: see "ksci lore status" later, or raise --timeout',
+        );
+      throw new InfraError(
+        `polling ${list} failed: ${msg}`,
+        '"ksci lore status" shows the list\'s last error; the scheduled polls go on',
+      );
     }
   } finally {
     await events.close();
@@ -32,8 +47,11 @@ export async function pollThroughService(redis: RedisHandle, list: string, timeo
 }
 
 export function formatPoll(r: PollResult): string {
-  const out = [`${r.list}: ${r.fresh} new message(s)${r.gap ? `; gap since the last poll: ${r.gap.filled} found by search${r.gap.error ? ` (${r.gap.error})` : ''}` : ''}`];
-  for (const s of r.submitted) out.push(`  ${s.created ? 'queued ' : 'known  '} v${s.version} ${s.title} -> run ${s.runId}`);
+  const out = [
+    `${r.list}: ${r.fresh} new message(s)${r.gap ? `; gap since the last poll: ${r.gap.filled} found by search${r.gap.error ? ` (${r.gap.error})` : ''}` : ''}`,
+  ];
+  for (const s of r.submitted)
+    out.push(`  ${s.created ? 'queued ' : 'known  '} v${s.version} ${s.title} -> run ${s.runId}`);
   for (const w of r.waiting) out.push(`  waiting <${w.messageId}>: ${w.detail}`);
   for (const w of r.incomplete) out.push(`  incomplete <${w.messageId}>: ${w.detail}`);
   for (const w of r.invalid) out.push(`  invalid <${w.messageId}>: ${w.detail}`);

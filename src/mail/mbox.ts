@@ -18,10 +18,17 @@ const SNIFF_BYTES = 64 * 1024;
  * messages. Bytes are handled as latin1 so nothing is re-encoded: what
  * `git am` later receives is exactly what was sent.
  */
-export function splitMbox(data: Buffer, limits: { maxMessageBytes: number }, opts: { onBadMessage?: (err: BadInputError) => void } = {}): Buffer[] {
+export function splitMbox(
+  data: Buffer,
+  limits: { maxMessageBytes: number },
+  opts: { onBadMessage?: (err: BadInputError) => void } = {},
+): Buffer[] {
   if (data.toString('latin1').trim().length === 0) throw new BadInputError('the input is empty: no mail in it');
   if (data.subarray(0, SNIFF_BYTES).includes(0)) {
-    throw new BadInputError('the input is binary (NUL bytes), not mail', 'give an mbox, a .patch file from git format-patch, or a directory of them');
+    throw new BadInputError(
+      'the input is binary (NUL bytes), not mail',
+      'give an mbox, a .patch file from git format-patch, or a directory of them',
+    );
   }
   const text = data.toString('latin1');
   const lines = text.split('\n');
@@ -37,9 +44,13 @@ export function splitMbox(data: Buffer, limits: { maxMessageBytes: number }, opt
   const raw: string[] = [];
   if (starts[0] !== first) {
     if (!HEADER_LINE.test(lines[first] ?? '')) {
-      throw new BadInputError('the input is neither an mbox nor a mail message (no From_ line, no headers)', 'give an mbox, a .patch file from git format-patch, or a directory of them');
+      throw new BadInputError(
+        'the input is neither an mbox nor a mail message (no From_ line, no headers)',
+        'give an mbox, a .patch file from git format-patch, or a directory of them',
+      );
     }
-    if (starts.length > 0) throw new BadInputError(`the input has text before its first From_ line (line ${first + 1})`);
+    if (starts.length > 0)
+      throw new BadInputError(`the input has text before its first From_ line (line ${first + 1})`);
     raw.push(lines.slice(first).join('\n'));
   } else {
     for (const [k, start] of starts.entries()) {
@@ -63,9 +74,16 @@ export function splitMbox(data: Buffer, limits: { maxMessageBytes: number }, opt
 function messageProblem(m: string, i: number, limits: { maxMessageBytes: number }): BadInputError | null {
   const size = Buffer.byteLength(m, 'latin1');
   if (size > limits.maxMessageBytes) {
-    return new BadInputError(`message ${i + 1} is ${size} bytes, larger than the ${limits.maxMessageBytes}-byte limit; it was not parsed`, 'a patch this large is not reviewable mail; split it, or raise limits.maxMessageBytes');
+    return new BadInputError(
+      `message ${i + 1} is ${size} bytes, larger than the ${limits.maxMessageBytes}-byte limit; it was not parsed`,
+      'a patch this large is not reviewable mail; split it, or raise limits.maxMessageBytes',
+    );
   }
-  if (!/\r?\n\r?\n/.test(m)) return new BadInputError(`message ${i + 1} is truncated: its headers never end (no blank line before a body)`, 'the mbox was cut off; fetch it again');
+  if (!/\r?\n\r?\n/.test(m))
+    return new BadInputError(
+      `message ${i + 1} is truncated: its headers never end (no blank line before a body)`,
+      'the mbox was cut off; fetch it again',
+    );
   if (!HEADER_LINE.test(m)) return new BadInputError(`message ${i + 1} does not start with mail headers`);
   return null;
 }

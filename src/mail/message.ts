@@ -30,15 +30,22 @@ function ids(v: string | string[] | undefined): string[] {
 
 /** Parse one raw message: MIME, quoted-printable, base64, encoded words. */
 export async function parseMessage(raw: Buffer): Promise<MailMessage> {
-  let parsed;
+  let parsed: Awaited<ReturnType<typeof simpleParser>>;
   try {
-    parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+    parsed = await simpleParser(raw, {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipImageLinks: true,
+      skipTextLinks: true,
+    });
   } catch (err) {
     throw new BadInputError(`malformed mail: ${errorMessage(err)}`);
   }
   // `git format-patch` without --thread writes no Message-ID; a stable one
   // from the content keeps dedup and threading working for such input.
-  const messageId = parsed.messageId ? stripAngles(parsed.messageId) : `${createHash('sha256').update(raw).digest('hex').slice(0, 32)}@ksci.local`;
+  const messageId = parsed.messageId
+    ? stripAngles(parsed.messageId)
+    : `${createHash('sha256').update(raw).digest('hex').slice(0, 32)}@ksci.local`;
   const fromObj = (Array.isArray(parsed.from) ? parsed.from[0] : parsed.from) as AddressObject | undefined;
   const sender = fromObj?.value[0];
   const parts = [parsed.text ?? ''];

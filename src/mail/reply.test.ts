@@ -33,16 +33,40 @@ describe('replies on the list, through a real SMTP server', () => {
     smtp = await startSmtpServer({ rejectRecipients: ['bounce@example.org'] });
     const check = scriptedStage('apply', async (ctx) => {
       const status = verdicts.get(ctx.run.series.title) ?? 'passed';
-      return { status, summary: status === 'passed' ? 'applied 1 patch(es) on 1234567890ab' : 'patch 1 "x" does not apply on 1234567890ab', data: { status: status === 'passed' ? 'applied' : 'conflict', baseCommit: '1234567890abcdef1234567890abcdef12345678' } };
+      return {
+        status,
+        summary:
+          status === 'passed' ? 'applied 1 patch(es) on 1234567890ab' : 'patch 1 "x" does not apply on 1234567890ab',
+        data: {
+          status: status === 'passed' ? 'applied' : 'conflict',
+          baseCommit: '1234567890abcdef1234567890abcdef12345678',
+        },
+      };
     });
     p = await startPipeline([check, reportStage({})], {
       config: {
-        lore: { lists: [{ name: 'bpf', url: LIST_URL, address: 'bpf@vger.kernel.org', reply: { mode: 'list', allow: ['*@example.org'], cc: ['ci-watch@example.org'] } }] },
+        lore: {
+          lists: [
+            {
+              name: 'bpf',
+              url: LIST_URL,
+              address: 'bpf@vger.kernel.org',
+              reply: { mode: 'list', allow: ['*@example.org'], cc: ['ci-watch@example.org'] },
+            },
+          ],
+        },
         email: { from: 'ksci <ksci@ci.example.org>', smtp: { host: smtp.host, port: smtp.port } },
         resultsUrl: 'https://ci.example.org/runs/{run}',
       },
     });
-    replies = new EmailReporter({ config: p.config, results: p.services.store!, email: p.services.email!, sender: smtpSender(p.config.email.smtp!), connection: p.services.redis.connection, log: silentLogger });
+    replies = new EmailReporter({
+      config: p.config,
+      results: p.services.store!,
+      email: p.services.email!,
+      sender: smtpSender(p.config.email.smtp!),
+      connection: p.services.redis.connection,
+      log: silentLogger,
+    });
   });
   after(async () => {
     await replies?.close();
@@ -57,7 +81,10 @@ describe('replies on the list, through a real SMTP server', () => {
     const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(sub.runId, 20_000);
     const before = smtp.received.length;
-    assert.deepEqual(await replies.reply(sub.runId), { status: 'sent', detail: 'to bpf@vger.kernel.org, Test Developer <dev@example.org>, ci-watch@example.org' });
+    assert.deepEqual(await replies.reply(sub.runId), {
+      status: 'sent',
+      detail: 'to bpf@vger.kernel.org, Test Developer <dev@example.org>, ci-watch@example.org',
+    });
     assert.equal(smtp.received.length, before + 1);
     const wire = smtp.received.at(-1)!;
     assert.deepEqual([...wire.to].sort(), ['bpf@vger.kernel.org', 'ci-watch@example.org', 'dev@example.org']);
@@ -71,8 +98,12 @@ describe('replies on the list, through a real SMTP server', () => {
     assert.match(mail.text ?? '', /base: +1234567890abcdef1234567890abcdef12345678/);
     assert.match(mail.text ?? '', new RegExp(`https://ci\\.example\\.org/runs/${sub.runId}`));
     // Long lines are broken with a trailing backslash and the indent repeated: joined, the command is whole.
-    const joined = (mail.text ?? '').replace(/\\\n  /g, '');
-    assert.match(joined, new RegExp(`^  ksci run ${LIST_URL.replace(/[./]/g, '\\$&')}\\S+ --tree test-tree -k vm -s smoke$`, 'm'), 'a one-command reproducer');
+    const joined = (mail.text ?? '').replace(/\\\n {2}/g, '');
+    assert.match(
+      joined,
+      new RegExp(`^  ksci run ${LIST_URL.replace(/[./]/g, '\\$&')}\\S+ --tree test-tree -k vm -s smoke$`, 'm'),
+      'a one-command reproducer',
+    );
 
     // What `ksci report --email` shows is what went out.
     const preview = await previewReply(p.config, p.services.store!, sub.runId);
@@ -92,17 +123,31 @@ describe('replies on the list, through a real SMTP server', () => {
     assert.equal((await replies.reply(first.runId)).status, 'sent');
     const n = smtp.received.length;
 
-    const again = await p.coordinator.submit(series, { source: lore(series.messageId), force: true, requestedBy: 'lore:bpf' });
+    const again = await p.coordinator.submit(series, {
+      source: lore(series.messageId),
+      force: true,
+      requestedBy: 'lore:bpf',
+    });
     await p.coordinator.waitForRun(again.runId, 20_000);
-    assert.deepEqual(await replies.reply(again.runId), { status: 'unchanged', detail: 'the last reply on this series version said the same' });
+    assert.deepEqual(await replies.reply(again.runId), {
+      status: 'unchanged',
+      detail: 'the last reply on this series version said the same',
+    });
     assert.equal(smtp.received.length, n, 'the same result is never mailed twice');
 
     verdicts.set('bpf: verdict changes', 'failed');
-    const third = await p.coordinator.submit(series, { source: lore(series.messageId), force: true, requestedBy: 'lore:bpf' });
+    const third = await p.coordinator.submit(series, {
+      source: lore(series.messageId),
+      force: true,
+      requestedBy: 'lore:bpf',
+    });
     assert.equal((await p.coordinator.waitForRun(third.runId, 20_000)).verdict, 'fail');
     assert.equal((await replies.reply(third.runId)).status, 'sent');
     assert.equal(smtp.received.length, n + 1);
-    assert.match((await simpleParser(smtp.received.at(-1)!.raw)).messageId ?? '', new RegExp(`ksci\\.${third.runId}\\.fail@`));
+    assert.match(
+      (await simpleParser(smtp.received.at(-1)!.raw)).messageId ?? '',
+      new RegExp(`ksci\\.${third.runId}\\.fail@`),
+    );
   });
 
   it('policy: not from a list, author not on the allowlist: recorded as skipped with why, nothing sent', async () => {
@@ -110,17 +155,26 @@ describe('replies on the list, through a real SMTP server', () => {
     const mbox = fakeSeries('bpf: from a file');
     const a = await p.coordinator.submit(mbox, { source: { kind: 'mbox', ref: '/tmp/x.mbox' } });
     await p.coordinator.waitForRun(a.runId, 20_000);
-    assert.deepEqual(await replies.reply(a.runId), { status: 'skipped', detail: 'the series did not come from a list (mbox)' });
+    assert.deepEqual(await replies.reply(a.runId), {
+      status: 'skipped',
+      detail: 'the series did not come from a list (mbox)',
+    });
 
     const stranger = fakeSeries('bpf: stranger', { author: { name: 'S', address: 's@elsewhere.net' } });
     const b = await p.coordinator.submit(stranger, { source: lore(stranger.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(b.runId, 20_000);
-    assert.deepEqual(await replies.reply(b.runId), { status: 'skipped', detail: "s@elsewhere.net is not on list bpf's reply allowlist" });
+    assert.deepEqual(await replies.reply(b.runId), {
+      status: 'skipped',
+      detail: "s@elsewhere.net is not on list bpf's reply allowlist",
+    });
     // `ksci run <message-id>` by hand tests a list series without mailing the list.
     const byHand = fakeSeries('bpf: by hand');
     const c = await p.coordinator.submit(byHand, { source: lore(byHand.messageId), requestedBy: 'cli' });
     await p.coordinator.waitForRun(c.runId, 20_000);
-    assert.deepEqual(await replies.reply(c.runId), { status: 'skipped', detail: 'run by hand (cli), not by the list poller' });
+    assert.deepEqual(await replies.reply(c.runId), {
+      status: 'skipped',
+      detail: 'run by hand (cli), not by the list poller',
+    });
     assert.equal(smtp.received.length, n);
     assert.equal((await p.services.email!.forRun(b.runId))?.status, 'skipped');
   });
@@ -129,14 +183,27 @@ describe('replies on the list, through a real SMTP server', () => {
     const series = fakeSeries('bpf: smtp down');
     const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(sub.runId, 20_000);
-    const down = new EmailReporter({ config: p.config, results: p.services.store!, email: p.services.email!, sender: smtpSender({ host: '127.0.0.1', port: 1 }), connection: p.services.redis.connection, log: silentLogger });
+    const down = new EmailReporter({
+      config: p.config,
+      results: p.services.store!,
+      email: p.services.email!,
+      sender: smtpSender({ host: '127.0.0.1', port: 1 }),
+      connection: p.services.redis.connection,
+      log: silentLogger,
+    });
     try {
-      await assert.rejects(down.reply(sub.runId), (err: unknown) => err instanceof InfraError && /sent again on the next attempt/.test(err.hint ?? ''));
+      await assert.rejects(
+        down.reply(sub.runId),
+        (err: unknown) => err instanceof InfraError && /sent again on the next attempt/.test(err.hint ?? ''),
+      );
     } finally {
       await down.close();
     }
     assert.equal((await p.services.email!.forRun(sub.runId))?.status, 'failed');
-    assert.ok((await p.services.email!.undecided(new Date(0))).includes(sub.runId), 'a failed send stays on the list reconcile works through');
+    assert.ok(
+      (await p.services.email!.undecided(new Date(0))).includes(sub.runId),
+      'a failed send stays on the list reconcile works through',
+    );
     const n = smtp.received.length;
     assert.equal((await replies.reply(sub.runId)).status, 'sent');
     assert.equal(smtp.received.length, n + 1);
@@ -147,9 +214,19 @@ describe('replies on the list, through a real SMTP server', () => {
     const series = fakeSeries('bpf: no smtp yet');
     const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
     await p.coordinator.waitForRun(sub.runId, 20_000);
-    const off = new EmailReporter({ config: p.config, results: p.services.store!, email: p.services.email!, sender: null, connection: p.services.redis.connection, log: silentLogger });
+    const off = new EmailReporter({
+      config: p.config,
+      results: p.services.store!,
+      email: p.services.email!,
+      sender: null,
+      connection: p.services.redis.connection,
+      log: silentLogger,
+    });
     try {
-      assert.deepEqual(await off.reply(sub.runId), { status: 'skipped', detail: 'no SMTP server is configured (email.smtp)' });
+      assert.deepEqual(await off.reply(sub.runId), {
+        status: 'skipped',
+        detail: 'no SMTP server is configured (email.smtp)',
+      });
     } finally {
       await off.close();
     }

@@ -43,7 +43,12 @@ export interface ReplyPlan {
  * everything comes from the stored run, its series and the config, so a
  * preview shows exactly what the worker sends.
  */
-export function planReply(config: Config, run: RunRecord, series: Series, source: { kind: string; ref: string }): ReplyPlan {
+export function planReply(
+  config: Config,
+  run: RunRecord,
+  series: Series,
+  source: { kind: string; ref: string },
+): ReplyPlan {
   const verdict = (VERDICTS as readonly string[]).includes(run.verdict ?? '') ? (run.verdict as Verdict) : 'error';
   const list = listOf(config, source);
   const build = RunBuildSchema.safeParse(run.options);
@@ -53,10 +58,23 @@ export function planReply(config: Config, run: RunRecord, series: Series, source
     `ksci run ${source.kind === 'mbox' ? '<the series mbox>' : source.ref} --tree ${run.tree}`,
     configs.length ? ` -k ${configs.join(',')}` : '',
     build.success && build.data.suites.length ? ` -s ${build.data.suites.join(',')}` : '',
-    build.success && build.data.perfBisect ? ' --perf-bisect' : build.success && build.data.perfSuites.length ? ' --perf' : '',
+    build.success && build.data.perfBisect
+      ? ' --perf-bisect'
+      : build.success && build.data.perfSuites.length
+        ? ' --perf'
+        : '',
   ].join('');
   const mail = renderEmail({
-    series: { title: series.title, version: series.version, isRfc: series.isRfc, total: series.total, author: series.author, messageId: series.messageId, references: series.leadReferences ?? [], subject: lead.subject.raw },
+    series: {
+      title: series.title,
+      version: series.version,
+      isRfc: series.isRfc,
+      total: series.total,
+      author: series.author,
+      messageId: series.messageId,
+      references: series.leadReferences ?? [],
+      subject: lead.subject.raw,
+    },
     runId: run.id,
     verdict,
     headline: run.summary ?? run.status,
@@ -66,17 +84,25 @@ export function planReply(config: Config, run: RunRecord, series: Series, source
     configs,
     resultsUrl: resultsUrl(config, run.id),
     reproducer,
-    policy: { mode: list?.reply.mode === 'list' ? 'list' : 'author', listAddress: list?.address ?? '', from: config.email.from, cc: list?.reply.cc ?? [] },
+    policy: {
+      mode: list?.reply.mode === 'list' ? 'list' : 'author',
+      listAddress: list?.address ?? '',
+      from: config.email.from,
+      cc: list?.reply.cc ?? [],
+    },
   });
   let skip: string | null = null;
   if (source.kind !== 'lore') skip = `the series did not come from a list (${source.kind})`;
   else if (!list) skip = `${source.ref} is on no configured list (lore.lists)`;
   // Someone testing a list series by hand (`ksci run <message-id>`) has not asked to mail the list.
-  else if (!(run.requestedBy ?? '').startsWith('lore:')) skip = `run by hand (${run.requestedBy ?? 'unknown'}), not by the list poller`;
+  else if (!(run.requestedBy ?? '').startsWith('lore:'))
+    skip = `run by hand (${run.requestedBy ?? 'unknown'}), not by the list poller`;
   else if (!series.author.address) skip = 'the series has no author address to answer';
   else if (list.reply.mode === 'off') skip = `replies are off for list ${list.name} (lore.lists[].reply.mode)`;
-  else if (!(config.email.on as string[]).includes(verdict)) skip = `no reply for a ${verdict} verdict (email.on: ${config.email.on.join(', ')})`;
-  else if (!authorAllowed(list.reply.allow, series.author.address)) skip = `${series.author.address} is not on list ${list.name}'s reply allowlist`;
+  else if (!(config.email.on as string[]).includes(verdict))
+    skip = `no reply for a ${verdict} verdict (email.on: ${config.email.on.join(', ')})`;
+  else if (!authorAllowed(list.reply.allow, series.author.address))
+    skip = `${series.author.address} is not on list ${list.name}'s reply allowlist`;
   return { mail, skip };
 }
 
@@ -97,12 +123,31 @@ export class EmailReporter {
   private worker: Worker | null = null;
 
   /** Without a sender (no email.smtp) every reply is decided and recorded as not sent, so enabling SMTP later mails no backlog. */
-  constructor(private readonly deps: { config: Config; results: ResultsStore; email: EmailStore; sender: MailSender | null; connection: ConnectionOptions; log: Logger }) {
+  constructor(
+    private readonly deps: {
+      config: Config;
+      results: ResultsStore;
+      email: EmailStore;
+      sender: MailSender | null;
+      connection: ConnectionOptions;
+      log: Logger;
+    },
+  ) {
     this.queue = new Queue(EMAIL_QUEUE, { connection: deps.connection });
   }
 
   async enqueue(runId: string): Promise<void> {
-    await this.queue.add('reply', { runId }, { jobId: `reply-${runId}`, attempts: 6, backoff: { type: 'exponential', delay: 30_000 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 30 * 86400 } });
+    await this.queue.add(
+      'reply',
+      { runId },
+      {
+        jobId: `reply-${runId}`,
+        attempts: 6,
+        backoff: { type: 'exponential', delay: 30_000 },
+        removeOnComplete: { age: 7 * 86400 },
+        removeOnFail: { age: 30 * 86400 },
+      },
+    );
   }
 
   /** Runs that finished while no coordinator listened (or Redis lost the job) get their decision now. */
@@ -118,12 +163,18 @@ export class EmailReporter {
   }
 
   start(): Worker {
-    this.worker = new Worker(EMAIL_QUEUE, async (job) => {
-      const data = ReplyJobSchema.safeParse(job.data);
-      if (!data.success) throw new UnrecoverableError(`reply job ${job.id}: bad payload`);
-      return this.reply(data.data.runId);
-    }, { connection: this.deps.connection, concurrency: 1 });
-    this.worker.on('failed', (job, err) => this.deps.log.error({ job: job?.id, err: errorMessage(err) }, 'email reply failed'));
+    this.worker = new Worker(
+      EMAIL_QUEUE,
+      async (job) => {
+        const data = ReplyJobSchema.safeParse(job.data);
+        if (!data.success) throw new UnrecoverableError(`reply job ${job.id}: bad payload`);
+        return this.reply(data.data.runId);
+      },
+      { connection: this.deps.connection, concurrency: 1 },
+    );
+    this.worker.on('failed', (job, err) =>
+      this.deps.log.error({ job: job?.id, err: errorMessage(err) }, 'email reply failed'),
+    );
     return this.worker;
   }
 
@@ -140,11 +191,27 @@ export class EmailReporter {
     const { mail } = plan;
     const skip = plan.skip ?? (sender ? null : 'no SMTP server is configured (email.smtp)');
     if (skip || !sender) {
-      await email.skip({ seriesId: run.seriesId, runId, verdict: run.verdict ?? run.status, messageId: mail.messageId, reason: skip ?? 'no sender' });
+      await email.skip({
+        seriesId: run.seriesId,
+        runId,
+        verdict: run.verdict ?? run.status,
+        messageId: mail.messageId,
+        reason: skip ?? 'no sender',
+      });
       return { status: 'skipped', detail: skip ?? 'no sender' };
     }
-    const claim = await email.claim({ seriesId: run.seriesId, runId, verdict: run.verdict ?? run.status, messageId: mail.messageId, recipients: [...mail.to, ...mail.cc] });
-    if (claim !== 'claimed') return { status: claim, detail: claim === 'unchanged' ? 'the last reply on this series version said the same' : 'already decided' };
+    const claim = await email.claim({
+      seriesId: run.seriesId,
+      runId,
+      verdict: run.verdict ?? run.status,
+      messageId: mail.messageId,
+      recipients: [...mail.to, ...mail.cc],
+    });
+    if (claim !== 'claimed')
+      return {
+        status: claim,
+        detail: claim === 'unchanged' ? 'the last reply on this series version said the same' : 'already decided',
+      };
     try {
       const sent = await sender.send(mail);
       await email.finish(runId, { status: 'sent' });
@@ -171,7 +238,8 @@ export async function previewReply(config: Config, results: ResultsStore, runId:
   const series = await results.getSeries(run.seriesId);
   const source = await results.seriesSource(run.seriesId);
   if (!series || !source) throw new UsageError(`run ${runId}: its series is not in the database`);
-  if (!run.finishedAt) throw new UsageError(`run ${run.id} has not finished (${run.status})`, 'a reply is written when the run ends');
+  if (!run.finishedAt)
+    throw new UsageError(`run ${run.id} has not finished (${run.status})`, 'a reply is written when the run ends');
   const plan = planReply(config, run, series, source);
   return plan.skip || config.email.smtp ? plan : { ...plan, skip: 'no SMTP server is configured (email.smtp)' };
 }

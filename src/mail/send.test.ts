@@ -13,7 +13,16 @@ const LIST = 'netdev@vger.kernel.org';
 /** A reply as the report stage renders it: the lines are long enough to need breaking. */
 function reply(extra: Partial<EmailInput> = {}): RenderedEmail {
   return renderEmail({
-    series: { title: 'net: fix the frobnicator', version: 2, isRfc: false, total: 2, author: { name: 'Dev Eloper', address: 'dev@example.org' }, messageId: COVER, references: ['20250120080000.1-1-dev@example.org'], subject: '[PATCH net v2 0/2] net: fix the frobnicator' },
+    series: {
+      title: 'net: fix the frobnicator',
+      version: 2,
+      isRfc: false,
+      total: 2,
+      author: { name: 'Dev Eloper', address: 'dev@example.org' },
+      messageId: COVER,
+      references: ['20250120080000.1-1-dev@example.org'],
+      subject: '[PATCH net v2 0/2] net: fix the frobnicator',
+    },
     runId: RUN_ID,
     verdict: 'fail',
     headline: 'FAIL: test: net: 1/2 passed; new failures: udpgso.sh (fail, fail)',
@@ -75,13 +84,20 @@ describe('smtpSender against a real SMTP server', () => {
     assert.deepEqual(parsed.references, ['<20250120080000.1-1-dev@example.org>', `<${COVER}>`]);
     assert.equal(parsed.subject, 'Re: [PATCH net v2 0/2] net: fix the frobnicator');
     assert.equal(parsed.html, false, 'no HTML part');
-    assert.deepEqual(header(parsed.headers.get('content-type')), { value: 'text/plain', params: { charset: 'utf-8' } }, 'one text/plain part, not format=flowed');
+    assert.deepEqual(
+      header(parsed.headers.get('content-type')),
+      { value: 'text/plain', params: { charset: 'utf-8' } },
+      'one text/plain part, not format=flowed',
+    );
     assert.equal(parsed.headers.get('content-transfer-encoding'), '7bit');
     assert.equal(parsed.headers.get('auto-submitted'), 'auto-generated');
     assert.equal(parsed.headers.get('x-ksci-run'), RUN_ID);
     assert.equal(parsed.headers.get('x-ksci-verdict'), 'fail');
     assert.equal(parsed.text, mail.text);
-    assert.match(parsed.text ?? '', /\n {6}\| # udpgso\.c:412: recv: expected 1472 bytes, got 1400: segs=2 \\\n {6}\| segs=2 /);
+    assert.match(
+      parsed.text ?? '',
+      /\n {6}\| # udpgso\.c:412: recv: expected 1472 bytes, got 1400: segs=2 \\\n {6}\| segs=2 /,
+    );
     // 7bit: the lines on the wire are the lines of the mail.
     const lines = wireBody(got.raw).split('\r\n');
     assert.ok(lines.length > 20);
@@ -89,7 +105,19 @@ describe('smtpSender against a real SMTP server', () => {
   });
 
   it('a body that is not ASCII goes quoted-printable; decoded, its lines are still 72 columns', async () => {
-    const mail = reply({ series: { title: 'net: fix', version: 1, isRfc: false, total: 1, author: { name: 'Jürgen Müller', address: 'jm@example.org' }, messageId: COVER, references: [], subject: '[PATCH] net: fix' }, tree: { name: 'net', reason: 'the maintainer’s default tree, ünder “quotes” and a Ωmega'.repeat(2) } });
+    const mail = reply({
+      series: {
+        title: 'net: fix',
+        version: 1,
+        isRfc: false,
+        total: 1,
+        author: { name: 'Jürgen Müller', address: 'jm@example.org' },
+        messageId: COVER,
+        references: [],
+        subject: '[PATCH] net: fix',
+      },
+      tree: { name: 'net', reason: 'the maintainer’s default tree, ünder “quotes” and a Ωmega'.repeat(2) },
+    });
     await sender.send(mail);
     const got = server.received.at(-1)!;
     const parsed = await simpleParser(got.raw);
@@ -97,26 +125,59 @@ describe('smtpSender against a real SMTP server', () => {
     assert.equal(parsed.text, mail.text);
     assert.match(parsed.text ?? '', /^Hi Jürgen Müller,\n/);
     for (const l of (parsed.text ?? '').split('\n')) assert.ok([...l].length <= EMAIL_WIDTH, l);
-    for (const l of wireBody(got.raw).split('\r\n')) assert.ok(l.length <= 76, `quoted-printable keeps its own limit: ${l}`);
-    assert.deepEqual(parsed.cc && !Array.isArray(parsed.cc) ? parsed.cc.value : null, [{ address: 'jm@example.org', name: 'Jürgen Müller' }], 'the name is encoded and comes back');
+    for (const l of wireBody(got.raw).split('\r\n'))
+      assert.ok(l.length <= 76, `quoted-printable keeps its own limit: ${l}`);
+    assert.deepEqual(
+      parsed.cc && !Array.isArray(parsed.cc) ? parsed.cc.value : null,
+      [{ address: 'jm@example.org', name: 'Jürgen Müller' }],
+      'the name is encoded and comes back',
+    );
   });
 
   it('a 550 on the only recipient is permanent: MailRejectedError, a bad-input error, nothing delivered', async () => {
     const before = server.received.length;
-    const mail = reply({ series: { title: 't', version: 1, isRfc: false, total: 1, author: { name: '', address: 'gone@example.org' }, messageId: COVER, references: [], subject: '[PATCH] t' }, policy: { mode: 'author', listAddress: LIST, from: 'ksci@ci.example.org' } });
+    const mail = reply({
+      series: {
+        title: 't',
+        version: 1,
+        isRfc: false,
+        total: 1,
+        author: { name: '', address: 'gone@example.org' },
+        messageId: COVER,
+        references: [],
+        subject: '[PATCH] t',
+      },
+      policy: { mode: 'author', listAddress: LIST, from: 'ksci@ci.example.org' },
+    });
     await assert.rejects(sender.send(mail), (err: unknown) => {
       assert.ok(err instanceof MailRejectedError, String(err));
       assert.equal(err.kind, 'bad-input', 'the queue does not retry it');
       assert.equal(err.responseCode, 550);
       assert.deepEqual(err.rejected, ['gone@example.org']);
-      assert.match(err.message, new RegExp(`^SMTP 127\\.0\\.0\\.1:${server.port} did not take <ksci\\.${RUN_ID}\\.fail@ci\\.example\\.org>: .*550`));
+      assert.match(
+        err.message,
+        new RegExp(
+          `^SMTP 127\\.0\\.0\\.1:${server.port} did not take <ksci\\.${RUN_ID}\\.fail@ci\\.example\\.org>: .*550`,
+        ),
+      );
       return true;
     });
     assert.equal(server.received.length, before);
   });
 
   it('a 550 on one of several recipients: the others get it, the refused one is reported', async () => {
-    const mail = reply({ series: { title: 't', version: 1, isRfc: false, total: 1, author: { name: 'Gone', address: 'gone@example.org' }, messageId: COVER, references: [], subject: '[PATCH] t' } });
+    const mail = reply({
+      series: {
+        title: 't',
+        version: 1,
+        isRfc: false,
+        total: 1,
+        author: { name: 'Gone', address: 'gone@example.org' },
+        messageId: COVER,
+        references: [],
+        subject: '[PATCH] t',
+      },
+    });
     const sent = await sender.send(mail);
     assert.deepEqual(sent.accepted, [LIST]);
     assert.deepEqual(sent.rejected, ['gone@example.org']);
@@ -134,7 +195,10 @@ describe('smtpSender failures worth a retry, and config', () => {
         assert.ok(err instanceof InfraError, String(err));
         assert.equal(err.kind, 'infra');
         assert.match(err.message, new RegExp(`^SMTP 127\\.0\\.0\\.1:${gone.port} did not take <ksci\\.`));
-        assert.equal(err.hint, `check smtp.host/port (127.0.0.1:${gone.port}) and that the server is up; the reply is sent again on the next attempt`);
+        assert.equal(
+          err.hint,
+          `check smtp.host/port (127.0.0.1:${gone.port}) and that the server is up; the reply is sent again on the next attempt`,
+        );
         return true;
       });
     } finally {
@@ -146,7 +210,10 @@ describe('smtpSender failures worth a retry, and config', () => {
     const server = await startSmtpServer();
     const sender = smtpSender({ host: server.host, port: server.port, requireTLS: true });
     try {
-      await assert.rejects(sender.send(reply()), (err: unknown) => err instanceof InfraError && /smtp\.secure .* smtp\.requireTLS/.test(err.hint ?? ''));
+      await assert.rejects(
+        sender.send(reply()),
+        (err: unknown) => err instanceof InfraError && /smtp\.secure .* smtp\.requireTLS/.test(err.hint ?? ''),
+      );
       assert.equal(server.received.length, 0);
     } finally {
       sender.close();
@@ -156,12 +223,18 @@ describe('smtpSender failures worth a retry, and config', () => {
 
   it('the password from the variable passEnv names; a wrong one is an InfraError about auth', async () => {
     const server = await startSmtpServer({ auth: { user: 'ksci', pass: 's3cret' } });
-    const good = smtpSender({ host: server.host, port: server.port, auth: { user: 'ksci', passEnv: 'KSCI_SMTP_PASS' } }, { KSCI_SMTP_PASS: 's3cret' });
+    const good = smtpSender(
+      { host: server.host, port: server.port, auth: { user: 'ksci', passEnv: 'KSCI_SMTP_PASS' } },
+      { KSCI_SMTP_PASS: 's3cret' },
+    );
     const bad = smtpSender({ host: server.host, port: server.port, auth: { user: 'ksci', pass: 'wrong' } });
     try {
       await good.send(reply());
       assert.equal(server.received.length, 1);
-      await assert.rejects(bad.send(reply()), (err: unknown) => err instanceof InfraError && /^check smtp\.auth\.user and the password/.test(err.hint ?? ''));
+      await assert.rejects(
+        bad.send(reply()),
+        (err: unknown) => err instanceof InfraError && /^check smtp\.auth\.user and the password/.test(err.hint ?? ''),
+      );
     } finally {
       good.close();
       bad.close();
@@ -170,9 +243,19 @@ describe('smtpSender failures worth a retry, and config', () => {
   });
 
   it('a bad config is a UsageError before anything connects', () => {
-    const usage = (f: () => unknown, re: RegExp) => assert.throws(f, (e: unknown) => e instanceof UsageError && e instanceof KsciError && re.test(`${e.message} ${e.hint}`));
-    usage(() => smtpSender({ host: 'smtp.example.org', auth: { user: 'ksci', pass: 'x', passEnv: 'P' } }), /exactly one of auth\.pass and auth\.passEnv/);
-    usage(() => smtpSender({ host: 'smtp.example.org', auth: { user: 'ksci', passEnv: 'KSCI_SMTP_PASS' } }, {}), /KSCI_SMTP_PASS, which is not set/);
+    const usage = (f: () => unknown, re: RegExp) =>
+      assert.throws(
+        f,
+        (e: unknown) => e instanceof UsageError && e instanceof KsciError && re.test(`${e.message} ${e.hint}`),
+      );
+    usage(
+      () => smtpSender({ host: 'smtp.example.org', auth: { user: 'ksci', pass: 'x', passEnv: 'P' } }),
+      /exactly one of auth\.pass and auth\.passEnv/,
+    );
+    usage(
+      () => smtpSender({ host: 'smtp.example.org', auth: { user: 'ksci', passEnv: 'KSCI_SMTP_PASS' } }, {}),
+      /KSCI_SMTP_PASS, which is not set/,
+    );
     usage(() => smtpSender({ host: '', port: 70000 }), /invalid smtp config/);
     usage(() => smtpSender({ host: 'smtp.example.org', tls: true } as never), /invalid smtp config/);
   });

@@ -1,4 +1,5 @@
 import nodemailer, { type NodemailerError } from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
 import { BadInputError, InfraError, UsageError, errorMessage } from '../errors.js';
 import type { RenderedEmail } from '../report/email.js';
@@ -37,7 +38,10 @@ export const SmtpConfigSchema = z
         passEnv: z.string().min(1).optional(),
       })
       .strict()
-      .refine((a) => (a.pass === undefined) !== (a.passEnv === undefined), 'give exactly one of auth.pass and auth.passEnv')
+      .refine(
+        (a) => (a.pass === undefined) !== (a.passEnv === undefined),
+        'give exactly one of auth.pass and auth.passEnv',
+      )
       .optional(),
     timeouts: z
       .object({
@@ -72,12 +76,17 @@ export class MailRejectedError extends BadInputError {
 /** A sender over SMTP; one connection per mail, since replies come a few an hour. */
 export function smtpSender(config: z.input<typeof SmtpConfigSchema>, env: NodeJS.ProcessEnv = process.env): MailSender {
   const parsed = SmtpConfigSchema.safeParse(config);
-  if (!parsed.success) throw new UsageError(`invalid smtp config: ${z.prettifyError(parsed.error)}`, 'fix the smtp section of the config');
+  if (!parsed.success)
+    throw new UsageError(`invalid smtp config: ${z.prettifyError(parsed.error)}`, 'fix the smtp section of the config');
   const c = parsed.data;
   let pass = c.auth?.pass;
   if (c.auth?.passEnv) {
     pass = env[c.auth.passEnv];
-    if (!pass) throw new UsageError(`smtp.auth.passEnv names ${c.auth.passEnv}, which is not set`, `export ${c.auth.passEnv} with the SMTP password`);
+    if (!pass)
+      throw new UsageError(
+        `smtp.auth.passEnv names ${c.auth.passEnv}, which is not set`,
+        `export ${c.auth.passEnv} with the SMTP password`,
+      );
   }
   const where = `${c.host}:${c.port}`;
   const transport = nodemailer.createTransport({
@@ -93,7 +102,7 @@ export function smtpSender(config: z.input<typeof SmtpConfigSchema>, env: NodeJS
 
   return {
     async send(mail) {
-      let info;
+      let info: SMTPTransport.SentMessageInfo;
       try {
         info = await transport.sendMail({
           from: mail.from,
@@ -131,10 +140,20 @@ function classify(err: NodemailerError, where: string, messageId: string): Error
   switch (err.code) {
     case 'EAUTH':
     case 'ENOAUTH':
-      return new InfraError(what, `check smtp.auth.user and the password (smtp.auth.pass, or the variable smtp.auth.passEnv names); ${retry}`, { cause: err });
+      return new InfraError(
+        what,
+        `check smtp.auth.user and the password (smtp.auth.pass, or the variable smtp.auth.passEnv names); ${retry}`,
+        { cause: err },
+      );
     case 'ETLS':
-      return new InfraError(what, `check smtp.secure (implicit TLS, usually port 465) and smtp.requireTLS (STARTTLS, usually 587); ${retry}`, { cause: err });
+      return new InfraError(
+        what,
+        `check smtp.secure (implicit TLS, usually port 465) and smtp.requireTLS (STARTTLS, usually 587); ${retry}`,
+        { cause: err },
+      );
     default:
-      return new InfraError(what, `check smtp.host/port (${where}) and that the server is up; ${retry}`, { cause: err });
+      return new InfraError(what, `check smtp.host/port (${where}) and that the server is up; ${retry}`, {
+        cause: err,
+      });
   }
 }

@@ -37,8 +37,10 @@ export function sessionOrder(rounds: number): { side: Side; round: number }[] {
 /** A session: every scenario's warm-ups, then the repetitions with the scenarios interleaved, so drift within a boot is shared too. */
 export function sessionRuns(plan: Pick<AbPlan, 'scenarios' | 'warmup' | 'repetitions'>): PerfRunSpec[] {
   const runs: PerfRunSpec[] = [];
-  for (let w = 1; w <= plan.warmup; w++) for (const scenario of plan.scenarios) runs.push({ scenario, rep: w, warmup: true });
-  for (let r = 1; r <= plan.repetitions; r++) for (const scenario of plan.scenarios) runs.push({ scenario, rep: r, warmup: false });
+  for (let w = 1; w <= plan.warmup; w++)
+    for (const scenario of plan.scenarios) runs.push({ scenario, rep: w, warmup: true });
+  for (let r = 1; r <= plan.repetitions; r++)
+    for (const scenario of plan.scenarios) runs.push({ scenario, rep: r, warmup: false });
   return runs;
 }
 
@@ -81,7 +83,12 @@ export interface AbRun {
 }
 
 /** Turns one session's kept runs into samples; a run that failed or whose pktgen files do not add up is an InvalidRun, never a number. */
-export function samplesOf(side: Side, round: number, session: PerfSessionResult, scenarios: PerfScenario[]): { samples: PerfSample[]; invalid: InvalidRun[] } {
+export function samplesOf(
+  side: Side,
+  round: number,
+  session: PerfSessionResult,
+  scenarios: PerfScenario[],
+): { samples: PerfSample[]; invalid: InvalidRun[] } {
   const samples: PerfSample[] = [];
   const invalid: InvalidRun[] = [];
   const byName = new Map(scenarios.map((s) => [s.name, s]));
@@ -123,13 +130,39 @@ export async function runAb(
   for (const [i, { side, round }] of order.entries()) {
     if (o.signal?.aborted) break;
     o.onProgress?.(`session ${i + 1}/${order.length}: ${side} round ${round}`);
-    const s = await runner.session({ kernel: kernels[side], label: side, round, runs, outDir: o.outDir, log: o.log, signal: o.signal });
-    const record: SessionRecord = { side, round, failure: s.failure, kernelRelease: s.kernelRelease, splats: s.splats, logFile: s.logFile, where: s.where };
+    const s = await runner.session({
+      kernel: kernels[side],
+      label: side,
+      round,
+      runs,
+      outDir: o.outDir,
+      log: o.log,
+      signal: o.signal,
+    });
+    const record: SessionRecord = {
+      side,
+      round,
+      failure: s.failure,
+      kernelRelease: s.kernelRelease,
+      splats: s.splats,
+      logFile: s.logFile,
+      where: s.where,
+    };
     run.sessions.push(record);
     const got = samplesOf(side, round, s, plan.scenarios);
     run.samples.push(...got.samples);
     run.invalid.push(...got.invalid);
-    o.log.info({ side, round, samples: got.samples.length, invalid: got.invalid.length, failure: s.failure?.kind ?? null, where: s.where }, 'perf session done');
+    o.log.info(
+      {
+        side,
+        round,
+        samples: got.samples.length,
+        invalid: got.invalid.length,
+        failure: s.failure?.kind ?? null,
+        where: s.where,
+      },
+      'perf session done',
+    );
     if (s.failure) {
       run.stoppedBy = record;
       break;
@@ -178,17 +211,32 @@ function keyedValues(samples: PerfSample[], unit: SampleUnit): Map<string, numbe
  * comparePerf); a round that lost its number on one side drops out of the
  * pairs, and `base`/`series` list only the paired values.
  */
-export function analyzeAb(run: AbRun, scenarios: PerfScenario[], thresholds: PerfThresholds, unit: SampleUnit): ScenarioVerdict[] {
+export function analyzeAb(
+  run: AbRun,
+  scenarios: PerfScenario[],
+  thresholds: PerfThresholds,
+  unit: SampleUnit,
+): ScenarioVerdict[] {
   return scenarios.map((sc) => {
-    const of = (side: Side) => keyedValues(run.samples.filter((s) => s.scenario === sc.name && s.side === side), unit);
+    const of = (side: Side) =>
+      keyedValues(
+        run.samples.filter((s) => s.scenario === sc.name && s.side === side),
+        unit,
+      );
     const b = of('base');
     const sr = of('series');
     const keys = [...b.keys()].filter((k) => sr.has(k));
     const base = keys.map((k) => b.get(k)!);
     const series = keys.map((k) => sr.get(k)!);
     const invalid = run.invalid.filter((x) => x.scenario === sc.name);
-    const empty = (side: Side, n: number) => (n === 0 ? `no valid ${side} samples${invalid.some((x) => x.side === side) ? ` (${invalid.filter((x) => x.side === side)[0]!.reason})` : ''}` : null);
-    const missing = empty('base', b.size) ?? empty('series', sr.size) ?? (keys.length === 0 ? 'no round has a valid number on both kernels' : null);
+    const empty = (side: Side, n: number) =>
+      n === 0
+        ? `no valid ${side} samples${invalid.some((x) => x.side === side) ? ` (${invalid.filter((x) => x.side === side)[0]!.reason})` : ''}`
+        : null;
+    const missing =
+      empty('base', b.size) ??
+      empty('series', sr.size) ??
+      (keys.length === 0 ? 'no round has a valid number on both kernels' : null);
     return {
       scenario: sc.name,
       description: sc.description,

@@ -30,7 +30,22 @@ import { runSsh, type SshTarget } from './ssh.js';
 const FIXTURES = resolve(import.meta.dirname, '../../../test/fixtures/baremetal');
 const CONSOLE_FIXTURES = resolve(import.meta.dirname, '../../../test/fixtures/console');
 
-const HOSTILE = [`'; rm -rf / #`, '$(x)', '`x`', 'a\nb\n', "it's", `"$HOME"`, '\\', '', ' lead and trail ', '*', '-n', 'a=b', "''", '!$&|;<>(){}[]~#'];
+const HOSTILE = [
+  `'; rm -rf / #`,
+  '$(x)',
+  '`x`',
+  'a\nb\n',
+  "it's",
+  `"$HOME"`,
+  '\\',
+  '',
+  ' lead and trail ',
+  '*',
+  '-n',
+  'a=b',
+  "''",
+  '!$&|;<>(){}[]~#',
+];
 
 /**
  * A synthetic x86 setup header: the boot sector signature, "HdrS", protocol
@@ -50,8 +65,10 @@ function syntheticBzImage(version: string): Buffer {
 }
 
 /** A real /proc/version (Debian 12's 6.12 kernel, from test/fixtures/console/warn-1.log) and that kernel's header string. */
-const DEBIAN_PROC = 'Linux version 6.12.117+deb12-amd64 (debian-kernel@lists.debian.org) (x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~deb12u1 (2026-11-14)';
-const DEBIAN_HEADER = '6.12.117+deb12-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~deb12u1 (2026-11-14)';
+const DEBIAN_PROC =
+  'Linux version 6.12.117+deb12-amd64 (debian-kernel@lists.debian.org) (x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~deb12u1 (2026-11-14)';
+const DEBIAN_HEADER =
+  '6.12.117+deb12-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~deb12u1 (2026-11-14)';
 
 describe('shQuote', () => {
   it('gives the shell back exactly the string, whatever it holds', () => {
@@ -91,14 +108,19 @@ describe('kernel version strings', () => {
     const f = readdirSync(dir).find((n) => n.startsWith('vmlinuz-'));
     return f ? { path: join(dir, f), release: f.slice('vmlinuz-'.length) } : null;
   })();
-  it('reads the version of a real bzImage', { skip: real ? false : 'no kernel in ~/.cache/ksci/kernels/vmlinuz-*' }, async () => {
+  it('reads the version of a real bzImage', {
+    skip: real ? false : 'no kernel in ~/.cache/ksci/kernels/vmlinuz-*',
+  }, async () => {
     const v = await readKernelVersion(real!.path);
     assert.ok(v, 'a version string');
     assert.equal(parseHeaderVersion(v)?.release, real!.release);
   });
 
   it('matches /proc/version against the header modulo the compiler part, and tells builds of one release apart', () => {
-    assert.deepEqual(parseProcVersion(DEBIAN_PROC)?.build, '#1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~deb12u1 (2026-11-14)');
+    assert.deepEqual(
+      parseProcVersion(DEBIAN_PROC)?.build,
+      '#1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~deb12u1 (2026-11-14)',
+    );
     assert.ok(versionMatches(DEBIAN_HEADER, DEBIAN_PROC));
     assert.ok(!versionMatches(DEBIAN_HEADER.replace('#1', '#2'), DEBIAN_PROC), 'another build of the same release');
     assert.ok(!versionMatches(DEBIAN_HEADER.replace('6.12.117', '6.12.118'), DEBIAN_PROC));
@@ -108,14 +130,37 @@ describe('kernel version strings', () => {
 
 describe('runCommand', () => {
   it('quotes everything it did not write and refuses bad variable names', () => {
-    const cmd = runCommand({ runDir: "/w/run-1", resultsDir: '/w/run-1/results/x.1', env: { PKTGEN_X: `'; rm -rf / #` }, run: '$(x) && echo hi', timeoutSeconds: 5, pidFile: '/w/p' });
+    const cmd = runCommand({
+      runDir: '/w/run-1',
+      resultsDir: '/w/run-1/results/x.1',
+      env: { PKTGEN_X: `'; rm -rf / #` },
+      run: '$(x) && echo hi',
+      timeoutSeconds: 5,
+      pidFile: '/w/p',
+    });
     assert.match(cmd, /'PKTGEN_X='\\''; rm -rf \/ #'/);
     assert.match(cmd, /timeout -k 10 5 sh -c '\$\(x\) && echo hi'/);
-    assert.throws(() => runCommand({ runDir: '/w', resultsDir: '/w/r', env: { 'A;B': '1' }, run: 'true', timeoutSeconds: 1, pidFile: '/w/p' }), /not a valid name/);
+    assert.throws(
+      () =>
+        runCommand({
+          runDir: '/w',
+          resultsDir: '/w/r',
+          env: { 'A;B': '1' },
+          run: 'true',
+          timeoutSeconds: 1,
+          pidFile: '/w/p',
+        }),
+      /not a valid name/,
+    );
   });
 
   it('validates host configs', () => {
-    const h = BareMetalHostSchema.parse({ name: 'perf-1', ssh: { host: 'perf-1.lab', identityFile: '/k', knownHostsFile: '/kh' }, boot: { method: 'kexec' }, capabilities: { cpus: 8, nics: ['eth1'] } });
+    const h = BareMetalHostSchema.parse({
+      name: 'perf-1',
+      ssh: { host: 'perf-1.lab', identityFile: '/k', knownHostsFile: '/kh' },
+      boot: { method: 'kexec' },
+      capabilities: { cpus: 8, nics: ['eth1'] },
+    });
     assert.equal(h.ssh.port, 22);
     assert.equal(h.ssh.user, 'root');
     assert.equal(h.workDir, '/var/tmp/ksci');
@@ -133,7 +178,10 @@ describe('runCommand', () => {
 const SSHD = '/usr/sbin/sshd';
 const requireSshd = process.env['KSCI_REQUIRE_SSHD'] !== undefined && process.env['KSCI_REQUIRE_SSHD'] !== '';
 const canSshd = existsSync(SSHD) && process.getuid?.() === 0;
-const sshSkip = !canSshd && !requireSshd ? `${SSHD} is missing or this is not root (install openssh-server, or set KSCI_REQUIRE_SSHD=1 to fail instead)` : false;
+const sshSkip =
+  !canSshd && !requireSshd
+    ? `${SSHD} is missing or this is not root (install openssh-server, or set KSCI_REQUIRE_SSHD=1 to fail instead)`
+    : false;
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -145,7 +193,9 @@ async function freePort(): Promise<number> {
 }
 
 function keygen(path: string): void {
-  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ksci-test', '-f', path], { encoding: 'utf8' });
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ksci-test', '-f', path], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
 }
 
@@ -159,7 +209,8 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
   let n = 0;
 
   before(async () => {
-    if (!existsSync(SSHD)) throw new Error(`KSCI_REQUIRE_SSHD is set but ${SSHD} is missing: apt-get install openssh-server`);
+    if (!existsSync(SSHD))
+      throw new Error(`KSCI_REQUIRE_SSHD is set but ${SSHD} is missing: apt-get install openssh-server`);
     root = mkdtempSync(join(tmpdir(), 'ksci-bm-'));
     keygen(join(root, 'host_key'));
     keygen(join(root, 'client_key'));
@@ -190,7 +241,14 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     sshd = spawn(SSHD, ['-D', '-e', '-f', join(root, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let sshdErr = '';
     sshd.stderr!.on('data', (c: Buffer) => (sshdErr += c.toString()));
-    target = { host: '127.0.0.1', port, user: 'root', identityFile: join(root, 'client_key'), knownHostsFile: join(root, 'known_hosts'), connectTimeoutSeconds: 5 };
+    target = {
+      host: '127.0.0.1',
+      port,
+      user: 'root',
+      identityFile: join(root, 'client_key'),
+      knownHostsFile: join(root, 'known_hosts'),
+      connectTimeoutSeconds: 5,
+    };
     for (let i = 0; ; i++) {
       if (sshd.exitCode !== null) throw new Error(`sshd exited: ${sshdErr}`);
       const r = await runSsh(target, 'true', { timeoutMs: 5000 });
@@ -228,15 +286,31 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
       name: `sim-${n}`,
       ssh: { ...target },
       workDir: join(dir, 'work'),
-      boot: { method: 'command', command: over.boot ?? ['sh', '-c', 'cat /proc/sys/kernel/random/uuid > "$0" && echo "$1" >> "$0.booted"', bootIdFile, '{kernel}'] },
-      restore: { method: 'command', command: ['sh', '-c', 'cat /proc/sys/kernel/random/uuid > "$0" && echo restored >> "$0.restored"', bootIdFile] },
+      boot: {
+        method: 'command',
+        command: over.boot ?? [
+          'sh',
+          '-c',
+          'cat /proc/sys/kernel/random/uuid > "$0" && echo "$1" >> "$0.booted"',
+          bootIdFile,
+          '{kernel}',
+        ],
+      },
+      restore: {
+        method: 'command',
+        command: ['sh', '-c', 'cat /proc/sys/kernel/random/uuid > "$0" && echo restored >> "$0.restored"', bootIdFile],
+      },
       bootTimeoutSeconds: over.bootTimeoutSeconds ?? 20,
       bootIdCommand: `cat ${shQuote(bootIdFile)}`,
       ...(over.dmesgCommand ? { dmesgCommand: over.dmesgCommand } : {}),
       capabilities: { cpus: 2, nics: ['lo'] },
     });
-    const restores = () => (existsSync(`${bootIdFile}.restored`) ? readFileSync(`${bootIdFile}.restored`, 'utf8').trim().split('\n').length : 0);
-    const booted = () => (existsSync(`${bootIdFile}.booted`) ? readFileSync(`${bootIdFile}.booted`, 'utf8').trim().split('\n') : []);
+    const restores = () =>
+      existsSync(`${bootIdFile}.restored`)
+        ? readFileSync(`${bootIdFile}.restored`, 'utf8').trim().split('\n').length
+        : 0;
+    const booted = () =>
+      existsSync(`${bootIdFile}.booted`) ? readFileSync(`${bootIdFile}.booted`, 'utf8').trim().split('\n') : [];
     const runner = new BareMetalRunner(host, {
       scenarioDir: join(FIXTURES, 'scenario'),
       tools: [{ host: join(FIXTURES, 'ksci-fixture-tool'), name: 'ksci-fixture-tool' }],
@@ -247,14 +321,28 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     return { dir, host, runner, restores, booted, outDir: join(dir, 'out') };
   }
 
-  const scenario = (name: string, over: Partial<PerfScenario> = {}): PerfScenario => ({ name, description: name, run: './run.sh', env: {}, timeoutSeconds: 30, ...over });
+  const scenario = (name: string, over: Partial<PerfScenario> = {}): PerfScenario => ({
+    name,
+    description: name,
+    run: './run.sh',
+    env: {},
+    timeoutSeconds: 30,
+    ...over,
+  });
   const spec = (s: PerfScenario, rep: number, warmup = false): PerfRunSpec => ({ scenario: s, rep, warmup });
 
   it('boots, runs the scenarios in order and brings back their files, exit codes and output, then restores', async () => {
     const h = simulatedHost();
     const ok = scenario('xmit', { env: { PKTGEN_PARAM: `it's $(not) run`, EXIT_CODE: '0' } });
     const bad = scenario('xmit', { env: { PKTGEN_PARAM: 'two', EXIT_CODE: '3' } });
-    const r = await h.runner.session({ kernel: goodKernel, label: 'base', round: 1, runs: [spec(ok, 1), spec(bad, 2)], outDir: h.outDir, log: silentLogger });
+    const r = await h.runner.session({
+      kernel: goodKernel,
+      label: 'base',
+      round: 1,
+      runs: [spec(ok, 1), spec(bad, 2)],
+      outDir: h.outDir,
+      log: silentLogger,
+    });
     assert.equal(r.failure, null, JSON.stringify(r.failure));
     assert.equal(r.where, 'host sim-1'.replace('1', String(n)));
     assert.equal(r.kernelRelease, spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim());
@@ -265,7 +353,10 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     assert.equal(b!.files['pktgen.lo@0']?.toString(), 'param=two\n');
     assert.equal(a!.files['sub/file']?.toString(), 'nested\n');
     assert.ok(a!.output.includes('tool says: tool-ran'), `tools are on PATH: ${a!.output.join('|')}`);
-    assert.ok(a!.output.some((l) => /^scenario starting in .*\/run-[^/]+$/.test(l)), 'runs in the run directory');
+    assert.ok(
+      a!.output.some((l) => /^scenario starting in .*\/run-[^/]+$/.test(l)),
+      'runs in the run directory',
+    );
     // The kernel went to <workDir>/kernels/<sha256 prefix>/bzImage and the boot command got that path.
     const sha = createHash('sha256').update(readFileSync(goodKernel)).digest('hex');
     const remoteKernel = join(h.host.workDir, 'kernels', sha.slice(0, 16), 'bzImage');
@@ -277,14 +368,26 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     assert.equal(r.logFile, join(h.outDir, 'dmesg.txt'));
     const dmesg = readFileSync(r.logFile, 'utf8');
     assert.ok(dmesg.startsWith('ksci: could not read the kernel log') || dmesg.length > 0, 'dmesg or a note');
-    assert.ok(existsSync(join(h.outDir, 'runs', 'xmit.1', 'results', 'pktgen.lo@0')), 'per-run files are kept in outDir');
+    assert.ok(
+      existsSync(join(h.outDir, 'runs', 'xmit.1', 'results', 'pktgen.lo@0')),
+      'per-run files are kept in outDir',
+    );
   });
 
   // Each ssh connection costs ~0.5 s on a busy CI machine, so one session checks two things here.
   it('kills a scenario that exceeds its timeout; notes an unreadable dmesg (container, dmesg_restrict) instead of failing', async () => {
-    const h = simulatedHost({ dmesgCommand: 'echo "dmesg: read kernel buffer failed: Operation not permitted" >&2; exit 1' });
+    const h = simulatedHost({
+      dmesgCommand: 'echo "dmesg: read kernel buffer failed: Operation not permitted" >&2; exit 1',
+    });
     const started = Date.now();
-    const r = await h.runner.session({ kernel: goodKernel, label: 'series', round: 1, runs: [spec(scenario('slow', { run: 'echo before; sleep 30; echo after', timeoutSeconds: 1 }), 1)], outDir: h.outDir, log: silentLogger });
+    const r = await h.runner.session({
+      kernel: goodKernel,
+      label: 'series',
+      round: 1,
+      runs: [spec(scenario('slow', { run: 'echo before; sleep 30; echo after', timeoutSeconds: 1 }), 1)],
+      outDir: h.outDir,
+      log: silentLogger,
+    });
     assert.equal(r.failure, null);
     assert.equal(r.runs[0]?.timedOut, true);
     assert.equal(r.runs[0]?.exitCode, 124);
@@ -292,14 +395,27 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     assert.ok(Date.now() - started < 15_000, 'did not wait for the sleep');
     assert.equal(spawnSync('pgrep', ['-f', 'sleep 30; echo after']).status, 1, 'nothing left running');
     assert.deepEqual(r.splats, []);
-    assert.match(readFileSync(r.logFile, 'utf8'), /^ksci: could not read the kernel log on host sim-\d+ \(.*\): dmesg: read kernel buffer failed: Operation not permitted\n$/);
+    assert.match(
+      readFileSync(r.logFile, 'utf8'),
+      /^ksci: could not read the kernel log on host sim-\d+ \(.*\): dmesg: read kernel buffer failed: Operation not permitted\n$/,
+    );
   });
 
   it("reports a host that boots another kernel as 'wrong-kernel', and still restores it", async () => {
     const h = simulatedHost();
-    const r = await h.runner.session({ kernel: wrongKernel, label: 'series', round: 2, runs: [spec(scenario('xmit'), 1)], outDir: h.outDir, log: silentLogger });
+    const r = await h.runner.session({
+      kernel: wrongKernel,
+      label: 'series',
+      round: 2,
+      runs: [spec(scenario('xmit'), 1)],
+      outDir: h.outDir,
+      log: silentLogger,
+    });
     assert.equal(r.failure?.kind, 'wrong-kernel');
-    assert.match(r.failure.reason, new RegExp(`^host ${h.host.name} came back running "Linux version .*", expected "0\\.0\\.1-not-this-one `));
+    assert.match(
+      r.failure.reason,
+      new RegExp(`^host ${h.host.name} came back running "Linux version .*", expected "0\\.0\\.1-not-this-one `),
+    );
     assert.deepEqual(r.runs, []);
     assert.equal(h.restores(), 1);
   });
@@ -307,17 +423,34 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
   it('gives up on a host that never comes back with a new boot, within bootTimeoutSeconds', async () => {
     const h = simulatedHost({ boot: ['true'], bootTimeoutSeconds: 3 });
     const started = Date.now();
-    const r = await h.runner.session({ kernel: goodKernel, label: 'base', round: 1, runs: [spec(scenario('xmit'), 1)], outDir: h.outDir, log: silentLogger });
+    const r = await h.runner.session({
+      kernel: goodKernel,
+      label: 'base',
+      round: 1,
+      runs: [spec(scenario('xmit'), 1)],
+      outDir: h.outDir,
+      log: silentLogger,
+    });
     const seconds = (Date.now() - started) / 1000;
     assert.equal(r.failure?.kind, 'boot-failure');
-    assert.match(r.failure.reason, new RegExp(`host ${h.host.name} still answers with its previous boot id after \\d+ s \\(timeout 3 s\\)`));
+    assert.match(
+      r.failure.reason,
+      new RegExp(`host ${h.host.name} still answers with its previous boot id after \\d+ s \\(timeout 3 s\\)`),
+    );
     assert.ok(seconds < 3 + 8, `took ${seconds} s`);
     assert.equal(h.restores(), 1, 'restored anyway');
   });
 
   it('collects dmesg and reports the splats in it that are not known', async () => {
     const h = simulatedHost({ dmesgCommand: `cat ${shQuote(join(CONSOLE_FIXTURES, 'warn-1.log'))}` });
-    const r = await h.runner.session({ kernel: goodKernel, label: 'base', round: 1, runs: [spec(scenario('xmit'), 1)], outDir: h.outDir, log: silentLogger });
+    const r = await h.runner.session({
+      kernel: goodKernel,
+      label: 'base',
+      round: 1,
+      runs: [spec(scenario('xmit'), 1)],
+      outDir: h.outDir,
+      log: silentLogger,
+    });
     assert.equal(r.failure, null);
     assert.deepEqual(readFileSync(r.logFile), readFileSync(join(CONSOLE_FIXTURES, 'warn-1.log')));
     assert.ok(r.splats.length >= 1);
@@ -331,7 +464,15 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     const marker = `ksci-cancel-${n}-${process.pid}`;
     const run = scenario('long', { run: `sleep 40 # ${marker}`, timeoutSeconds: 60 });
     const started = Date.now();
-    const p = h.runner.session({ kernel: goodKernel, label: 'base', round: 1, runs: [spec(run, 1), spec(run, 2)], outDir: h.outDir, log: silentLogger, signal: ac.signal });
+    const p = h.runner.session({
+      kernel: goodKernel,
+      label: 'base',
+      round: 1,
+      runs: [spec(run, 1), spec(run, 2)],
+      outDir: h.outDir,
+      log: silentLogger,
+      signal: ac.signal,
+    });
     for (let i = 0; i < 100 && spawnSync('pgrep', ['-f', marker]).status !== 0; i++) await sleep(100);
     ac.abort();
     const r = await p;
@@ -353,7 +494,10 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
   it('refuses a host whose key is not the one in known_hosts', async () => {
     const other = join(root, 'other_known_hosts');
     keygen(join(root, 'other_key'));
-    writeFileSync(other, `[127.0.0.1]:${target.port} ${readFileSync(join(root, 'other_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`);
+    writeFileSync(
+      other,
+      `[127.0.0.1]:${target.port} ${readFileSync(join(root, 'other_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`,
+    );
     const r = await runSsh({ ...target, knownHostsFile: other }, 'true', { timeoutMs: 10_000 });
     assert.equal(r.code, 255);
     assert.match(r.stderr, /HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
@@ -382,23 +526,35 @@ describe('withHostLock (real redis)', () => {
   it('serializes two contenders, renewing the lock past its ttl while held', async () => {
     const events: string[] = [];
     const job = (name: string) =>
-      withHostLock(redis, 'h1', 300, async () => {
-        events.push(`${name} in`);
-        await sleep(900); // three ttls: only renewal keeps the other out
-        events.push(`${name} out`);
-        return name;
-      }, { pollMs: 20, maxPollMs: 50 });
+      withHostLock(
+        redis,
+        'h1',
+        300,
+        async () => {
+          events.push(`${name} in`);
+          await sleep(900); // three ttls: only renewal keeps the other out
+          events.push(`${name} out`);
+          return name;
+        },
+        { pollMs: 20, maxPollMs: 50 },
+      );
     const [a, b] = await Promise.all([job('a'), job('b')]);
     assert.deepEqual([a, b], ['a', 'b']);
     assert.ok(
-      JSON.stringify(events) === JSON.stringify(['a in', 'a out', 'b in', 'b out']) || JSON.stringify(events) === JSON.stringify(['b in', 'b out', 'a in', 'a out']),
+      JSON.stringify(events) === JSON.stringify(['a in', 'a out', 'b in', 'b out']) ||
+        JSON.stringify(events) === JSON.stringify(['b in', 'b out', 'a in', 'a out']),
       events.join(', '),
     );
     assert.equal(await redis.exists(hostLockKey('h1')), 0);
   });
 
   it('releases the lock when fn throws', async () => {
-    await assert.rejects(withHostLock(redis, 'h2', 10_000, async () => { throw new Error('boom'); }), /boom/);
+    await assert.rejects(
+      withHostLock(redis, 'h2', 10_000, async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
     assert.equal(await redis.exists(hostLockKey('h2')), 0);
     const started = Date.now();
     assert.equal(await withHostLock(redis, 'h2', 10_000, async () => 'next'), 'next');
@@ -409,7 +565,11 @@ describe('withHostLock (real redis)', () => {
     await redis.set(hostLockKey('h3'), 'dead-holder', 'PX', 600);
     let waited = false;
     const started = Date.now();
-    await withHostLock(redis, 'h3', 10_000, async () => undefined, { pollMs: 50, maxPollMs: 100, onWait: (holder) => (waited = holder === 'dead-holder') });
+    await withHostLock(redis, 'h3', 10_000, async () => undefined, {
+      pollMs: 50,
+      maxPollMs: 100,
+      onWait: (holder) => (waited = holder === 'dead-holder'),
+    });
     const ms = Date.now() - started;
     assert.ok(waited);
     assert.ok(ms >= 450 && ms < 3000, `${ms} ms`);
@@ -419,7 +579,10 @@ describe('withHostLock (real redis)', () => {
     await redis.set(hostLockKey('h4'), 'someone-else', 'PX', 10_000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 200);
-    await assert.rejects(withHostLock(redis, 'h4', 10_000, async () => undefined, { signal: ac.signal, pollMs: 20 }), CancelledError);
+    await assert.rejects(
+      withHostLock(redis, 'h4', 10_000, async () => undefined, { signal: ac.signal, pollMs: 20 }),
+      CancelledError,
+    );
     assert.equal(await redis.get(hostLockKey('h4')), 'someone-else');
   });
 });

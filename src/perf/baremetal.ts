@@ -10,7 +10,19 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  createReadStream,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { open } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -20,27 +32,45 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { classifySplats, findSplats, type KnownSplat, type Splat } from '../splat/splat.js';
 import type { SplatSummary } from '../vm/outcome.js';
-import type { PerfRunOutput, PerfRunSpec, PerfRunner, PerfSessionFailure, PerfSessionRequest, PerfSessionResult } from './runner.js';
+import type {
+  PerfRunOutput,
+  PerfRunSpec,
+  PerfRunner,
+  PerfSessionFailure,
+  PerfSessionRequest,
+  PerfSessionResult,
+} from './runner.js';
 import { shJoin, shQuote } from '../shell.js';
 import { runSsh, sshError, SSH_FAILED, type SshResult, type SshRunOptions, type SshTarget } from './ssh.js';
 
 // ---------------------------------------------------------------------------
 // Configuration
 
-const absolute = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path');
+const absolute = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith('/'), 'must be an absolute path');
 
 export const BareMetalHostSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'host names are letters, digits, ".", "_" and "-"'),
   ssh: z.strictObject({
-    host: z.string().min(1).regex(/^[^\s@-][^\s@]*$/, 'a host name or address (no spaces, "@", or leading "-")'),
+    host: z
+      .string()
+      .min(1)
+      .regex(/^[^\s@-][^\s@]*$/, 'a host name or address (no spaces, "@", or leading "-")'),
     port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'a user name').default('root'),
+    user: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'a user name')
+      .default('root'),
     identityFile: z.string().min(1),
     knownHostsFile: z.string().min(1),
     connectTimeoutSeconds: z.number().int().positive().default(10),
   }),
   /** On the host; kernels are kept under it by content hash, each session's files in run-<id>/. */
-  workDir: absolute.refine((p) => p !== '/' && !/(^|\/)\.\.?(\/|$)/.test(p), 'must not be / or contain . or .. components').default('/var/tmp/ksci'),
+  workDir: absolute
+    .refine((p) => p !== '/' && !/(^|\/)\.\.?(\/|$)/.test(p), 'must not be / or contain . or .. components')
+    .default('/var/tmp/ksci'),
   boot: z.discriminatedUnion('method', [
     z.strictObject({
       method: z.literal('kexec'),
@@ -189,7 +219,11 @@ export function versionMatches(expected: string, procVersion: string): boolean {
   const got = parseProcVersion(procVersion);
   // A format neither parser knows: the plain prefix match.
   if (!want || !got) return procVersion.trim().startsWith(`Linux version ${expected}`);
-  return want.release === got.release && want.builder === got.builder && (got.build === want.build || got.rest.trimEnd().endsWith(` ${want.build}`));
+  return (
+    want.release === got.release &&
+    want.builder === got.builder &&
+    (got.build === want.build || got.rest.trimEnd().endsWith(` ${want.build}`))
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -204,9 +238,17 @@ export function safeName(s: string): string {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The remote command line of one run (see the module comment of PerfRunner for the contract). */
-export function runCommand(opts: { runDir: string; resultsDir: string; env: Record<string, string>; run: string; timeoutSeconds: number; pidFile: string }): string {
+export function runCommand(opts: {
+  runDir: string;
+  resultsDir: string;
+  env: Record<string, string>;
+  run: string;
+  timeoutSeconds: number;
+  pidFile: string;
+}): string {
   const env = Object.entries(opts.env).map(([k, v]) => {
-    if (!ENV_NAME.test(k)) throw new SessionFailure('infra-error', `scenario environment variable ${JSON.stringify(k)} is not a valid name`);
+    if (!ENV_NAME.test(k))
+      throw new SessionFailure('infra-error', `scenario environment variable ${JSON.stringify(k)} is not a valid name`);
     return shQuote(`${k}=${v}`);
   });
   const t = Math.max(1, Math.ceil(opts.timeoutSeconds));
@@ -260,7 +302,11 @@ export class BareMetalRunner implements PerfRunner {
       const expected = await readKernelVersion(req.kernel).catch((e: unknown) => {
         throw new SessionFailure('infra-error', `cannot read the kernel ${req.kernel}: ${errorMessage(e)}`);
       });
-      if (!expected) throw new SessionFailure('infra-error', `${req.kernel} is not an x86 bzImage with a version string: cannot check what host ${this.host.name} boots`);
+      if (!expected)
+        throw new SessionFailure(
+          'infra-error',
+          `${req.kernel} is not an x86 bzImage with a version string: cannot check what host ${this.host.name} boots`,
+        );
 
       const remoteKernel = await this.uploadKernel(req.kernel, signal, log);
       this.checkAbort(signal);
@@ -274,12 +320,19 @@ export class BareMetalRunner implements PerfRunner {
       state.onTestKernel = true;
 
       const ver = await this.ssh('cat /proc/version && uname -r', { signal, timeoutMs: QUICK_MS });
-      if (ver.code !== 0) throw new SessionFailure('infra-error', `cannot read /proc/version on host ${this.host.name}: ${sshError(ver)}`);
+      if (ver.code !== 0)
+        throw new SessionFailure(
+          'infra-error',
+          `cannot read /proc/version on host ${this.host.name}: ${sshError(ver)}`,
+        );
       const [procVersion = '', release = ''] = ver.stdout.toString('utf8').split('\n');
       result.kernelRelease = release.trim() || null;
       if (!versionMatches(expected, procVersion)) {
         state.onTestKernel = false;
-        throw new SessionFailure('wrong-kernel', `host ${this.host.name} came back running ${JSON.stringify(procVersion.trim())}, expected ${JSON.stringify(expected)}`);
+        throw new SessionFailure(
+          'wrong-kernel',
+          `host ${this.host.name} came back running ${JSON.stringify(procVersion.trim())}, expected ${JSON.stringify(expected)}`,
+        );
       }
 
       await this.uploadRunDir(runDir, signal, state);
@@ -313,17 +366,22 @@ export class BareMetalRunner implements PerfRunner {
     const path = `${dir}/bzImage`;
     // A/B rounds boot the same kernels again: skip the copy when the host has it.
     const have = await this.ssh(`sha256sum ${shQuote(path)} 2>/dev/null`, { signal, timeoutMs: QUICK_MS });
-    if (have.code === SSH_FAILED) throw new SessionFailure('infra-error', `cannot reach host ${this.host.name} over ssh: ${sshError(have)}`);
+    if (have.code === SSH_FAILED)
+      throw new SessionFailure('infra-error', `cannot reach host ${this.host.name} over ssh: ${sshError(have)}`);
     if (have.code === 0 && have.stdout.toString('utf8').split(/\s/)[0] === sha) return path;
     log.info({ kernel, path }, 'copying the kernel to the host');
     const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-    const r = await this.ssh(`mkdir -p ${shQuote(dir)} && cat > ${shQuote(tmp)} && mv -f ${shQuote(tmp)} ${shQuote(path)}`, {
-      signal,
-      timeoutMs: 10 * 60_000,
-      stdin: createReadStream(kernel),
-    });
+    const r = await this.ssh(
+      `mkdir -p ${shQuote(dir)} && cat > ${shQuote(tmp)} && mv -f ${shQuote(tmp)} ${shQuote(path)}`,
+      {
+        signal,
+        timeoutMs: 10 * 60_000,
+        stdin: createReadStream(kernel),
+      },
+    );
     this.checkAbort(signal);
-    if (r.code !== 0) throw new SessionFailure('infra-error', `copying the kernel to host ${this.host.name} failed: ${sshError(r)}`);
+    if (r.code !== 0)
+      throw new SessionFailure('infra-error', `copying the kernel to host ${this.host.name} failed: ${sshError(r)}`);
     return path;
   }
 
@@ -333,15 +391,27 @@ export class BareMetalRunner implements PerfRunner {
       const cmdline = b.cmdline !== undefined ? `--command-line=${b.cmdline}` : '--reuse-cmdline';
       const load = await this.ssh(shJoin(['kexec', '-l', kernel, cmdline]), { signal, timeoutMs: QUICK_MS });
       this.checkAbort(signal);
-      if (load.code !== 0) throw new SessionFailure('boot-failure', `kexec -l on host ${this.host.name} failed: ${sshError(load)}`, tail(load.stderr));
+      if (load.code !== 0)
+        throw new SessionFailure(
+          'boot-failure',
+          `kexec -l on host ${this.host.name} failed: ${sshError(load)}`,
+          tail(load.stderr),
+        );
       // systemctl kexec shuts down cleanly; kexec -e when there is no systemd. The connection dropping is the expected outcome.
       await this.ssh('systemctl kexec || kexec -e', { signal, timeoutMs: 30_000 });
     } else {
       const argv = b.command.map((w) => w.split('{kernel}').join(kernel));
-      const r = await this.ssh(shJoin(argv), { signal, timeoutMs: Math.min(this.host.bootTimeoutSeconds * 1000, 120_000) });
+      const r = await this.ssh(shJoin(argv), {
+        signal,
+        timeoutMs: Math.min(this.host.bootTimeoutSeconds * 1000, 120_000),
+      });
       // 255 / killed: the connection went down with the host, as a reboot does.
       if (r.code !== 0 && r.code !== SSH_FAILED && !r.timedOut && !r.aborted) {
-        throw new SessionFailure('boot-failure', `the boot command on host ${this.host.name} exited with status ${r.code}: ${sshError(r)}`, tail(r.stdout.toString('utf8') + r.stderr));
+        throw new SessionFailure(
+          'boot-failure',
+          `the boot command on host ${this.host.name} exited with status ${r.code}: ${sshError(r)}`,
+          tail(r.stdout.toString('utf8') + r.stderr),
+        );
       }
     }
     this.checkAbort(signal);
@@ -357,7 +427,12 @@ export class BareMetalRunner implements PerfRunner {
   }
 
   /** Poll until the host answers with a boot id other than `before`. */
-  private async waitForNewBoot(before: string, signal: AbortSignal | undefined, what: 'boot' | 'restore', log: Logger): Promise<string> {
+  private async waitForNewBoot(
+    before: string,
+    signal: AbortSignal | undefined,
+    what: 'boot' | 'restore',
+    log: Logger,
+  ): Promise<string> {
     const limit = this.host.bootTimeoutSeconds;
     const started = Date.now();
     const deadline = started + limit * 1000;
@@ -383,14 +458,19 @@ export class BareMetalRunner implements PerfRunner {
   }
 
   /** The scenario directory and the tools (in bin/), staged here and sent as one tar stream. */
-  private async uploadRunDir(runDir: string, signal: AbortSignal | undefined, state: { runDirMade: boolean }): Promise<void> {
+  private async uploadRunDir(
+    runDir: string,
+    signal: AbortSignal | undefined,
+    state: { runDirMade: boolean },
+  ): Promise<void> {
     const stage = mkdtempSync(join(tmpdir(), 'ksci-run-'));
     try {
       if (this.opts.scenarioDir) cpSync(this.opts.scenarioDir, stage, { recursive: true, dereference: false });
       mkdirSync(join(stage, 'bin'), { recursive: true });
       mkdirSync(join(stage, 'results'), { recursive: true });
       for (const tool of this.opts.tools ?? []) {
-        if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(tool.name)) throw new SessionFailure('infra-error', `bad tool name ${JSON.stringify(tool.name)}`);
+        if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(tool.name))
+          throw new SessionFailure('infra-error', `bad tool name ${JSON.stringify(tool.name)}`);
         const dest = join(stage, 'bin', tool.name);
         copyFileSync(tool.host, dest);
         chmodSync(dest, 0o755);
@@ -401,17 +481,31 @@ export class BareMetalRunner implements PerfRunner {
       tar.once('error', (e) => (tarErr += e.message));
       const tarDone = new Promise<number | null>((resolve) => tar.once('close', resolve));
       state.runDirMade = true;
-      const r = await this.ssh(`mkdir -p ${shQuote(runDir)} && tar -C ${shQuote(runDir)} --no-same-owner -xf -`, { signal, timeoutMs: 10 * 60_000, stdin: tar.stdout });
+      const r = await this.ssh(`mkdir -p ${shQuote(runDir)} && tar -C ${shQuote(runDir)} --no-same-owner -xf -`, {
+        signal,
+        timeoutMs: 10 * 60_000,
+        stdin: tar.stdout,
+      });
       const code = await tarDone;
       this.checkAbort(signal);
       if (code !== 0) throw new SessionFailure('infra-error', `tar of the scenarios failed: ${tarErr.trim()}`);
-      if (r.code !== 0) throw new SessionFailure('infra-error', `copying the scenarios to ${runDir} on host ${this.host.name} failed: ${sshError(r)}`);
+      if (r.code !== 0)
+        throw new SessionFailure(
+          'infra-error',
+          `copying the scenarios to ${runDir} on host ${this.host.name} failed: ${sshError(r)}`,
+        );
     } finally {
       rmSync(stage, { recursive: true, force: true });
     }
   }
 
-  private async runOne(spec: PerfRunSpec, runDir: string, outDir: string, signal: AbortSignal | undefined, log: Logger): Promise<PerfRunOutput> {
+  private async runOne(
+    spec: PerfRunSpec,
+    runDir: string,
+    outDir: string,
+    signal: AbortSignal | undefined,
+    log: Logger,
+  ): Promise<PerfRunOutput> {
     const s = spec.scenario;
     const id = `${safeName(s.name)}.${spec.warmup ? 'warmup' : ''}${spec.rep}`;
     const resultsDir = `${runDir}/results/${id}`;
@@ -419,7 +513,11 @@ export class BareMetalRunner implements PerfRunner {
     const cmd = runCommand({ runDir, resultsDir, env: s.env, run: s.run, timeoutSeconds: s.timeoutSeconds, pidFile });
     log.info({ run: id }, 'running scenario');
     const started = Date.now();
-    const r = await this.ssh(cmd, { signal, timeoutMs: (s.timeoutSeconds + KILL_AFTER_SECONDS + 60) * 1000, maxStdout: 1024 * 1024 });
+    const r = await this.ssh(cmd, {
+      signal,
+      timeoutMs: (s.timeoutSeconds + KILL_AFTER_SECONDS + 60) * 1000,
+      maxStdout: 1024 * 1024,
+    });
     const elapsed = Date.now() - started;
     const text = r.stdout.toString('utf8');
     const localDir = join(outDir, 'runs', id);
@@ -435,7 +533,15 @@ export class BareMetalRunner implements PerfRunner {
     }
     const timedOut = (r.code === 124 || r.code === 128 + 9) && elapsed >= s.timeoutSeconds * 1000 - 500;
     const files = await this.fetchResults(resultsDir, localDir, signal);
-    return { scenario: s.name, rep: spec.rep, warmup: spec.warmup, exitCode: r.code, timedOut, output: lastLines(text, OUTPUT_TAIL), files };
+    return {
+      scenario: s.name,
+      rep: spec.rep,
+      warmup: spec.warmup,
+      exitCode: r.code,
+      timedOut,
+      output: lastLines(text, OUTPUT_TAIL),
+      files,
+    };
   }
 
   /** The connection went away during a run: did the kernel reboot (crash), or is it gone (hang)? */
@@ -445,23 +551,44 @@ export class BareMetalRunner implements PerfRunner {
     const id0 = await this.bootId(undefined);
     if (id0 !== null) {
       // It answers: the same boot if only ssh broke, which bootId cannot tell apart cheaply; say what happened.
-      return new SessionFailure('infra-error', `the ssh connection to host ${this.host.name} broke during ${id} (${why}), but the host answers`, excerpt);
+      return new SessionFailure(
+        'infra-error',
+        `the ssh connection to host ${this.host.name} broke during ${id} (${why}), but the host answers`,
+        excerpt,
+      );
     }
     return new SessionFailure('hang', `host ${this.host.name} stopped answering during ${id} (${why})`, excerpt);
   }
 
-  private async fetchResults(resultsDir: string, localDir: string, signal: AbortSignal | undefined): Promise<Record<string, Buffer>> {
+  private async fetchResults(
+    resultsDir: string,
+    localDir: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, Buffer>> {
     const filesDir = join(localDir, 'results');
     rmSync(filesDir, { recursive: true, force: true });
     mkdirSync(filesDir, { recursive: true });
-    const untar = spawn('tar', ['-C', filesDir, '-xf', '-', '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const untar = spawn(
+      'tar',
+      ['-C', filesDir, '-xf', '-', '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir'],
+      { stdio: ['pipe', 'ignore', 'pipe'] },
+    );
     let untarErr = '';
     untar.stderr.on('data', (c: Buffer) => (untarErr += c.toString()));
     const untarDone = new Promise<number | null>((resolve) => untar.once('close', resolve));
-    const r = await this.ssh(`cd ${shQuote(resultsDir)} && tar -cf - .`, { signal, timeoutMs: 5 * 60_000, stdoutTo: untar.stdin });
+    const r = await this.ssh(`cd ${shQuote(resultsDir)} && tar -cf - .`, {
+      signal,
+      timeoutMs: 5 * 60_000,
+      stdoutTo: untar.stdin,
+    });
     const code = await untarDone;
-    if (r.code !== 0) throw new SessionFailure('infra-error', `fetching ${resultsDir} from host ${this.host.name} failed: ${sshError(r)}`);
-    if (code !== 0) throw new SessionFailure('infra-error', `unpacking the results of ${resultsDir} failed: ${untarErr.trim()}`);
+    if (r.code !== 0)
+      throw new SessionFailure(
+        'infra-error',
+        `fetching ${resultsDir} from host ${this.host.name} failed: ${sshError(r)}`,
+      );
+    if (code !== 0)
+      throw new SessionFailure('infra-error', `unpacking the results of ${resultsDir} failed: ${untarErr.trim()}`);
     const files: Record<string, Buffer> = {};
     const walk = (dir: string) => {
       for (const name of readdirSync(dir)) {
@@ -495,7 +622,12 @@ export class BareMetalRunner implements PerfRunner {
     result.splats = fatal.map(summarise);
   }
 
-  private async cleanUp(runDir: string, state: { bootChanged: boolean; runDirMade: boolean }, result: PerfSessionResult, log: Logger): Promise<void> {
+  private async cleanUp(
+    runDir: string,
+    state: { bootChanged: boolean; runDirMade: boolean },
+    result: PerfSessionResult,
+    log: Logger,
+  ): Promise<void> {
     const restoreFailed = (reason: string) => {
       log.error({ reason }, 'restoring the host failed');
       if (result.failure === null) result.failure = { kind: 'infra-error', reason, excerpt: [] };
@@ -508,8 +640,14 @@ export class BareMetalRunner implements PerfRunner {
         if (this.host.restore.method === 'reboot') {
           await this.ssh('systemctl reboot || reboot', { timeoutMs: 30_000 });
         } else {
-          const r = await this.ssh(shJoin(this.host.restore.command), { timeoutMs: Math.min(this.host.bootTimeoutSeconds * 1000, 120_000) });
-          if (r.code !== 0 && r.code !== SSH_FAILED && !r.timedOut) throw new SessionFailure('infra-error', `the restore command on host ${this.host.name} exited with status ${r.code}: ${sshError(r)}`);
+          const r = await this.ssh(shJoin(this.host.restore.command), {
+            timeoutMs: Math.min(this.host.bootTimeoutSeconds * 1000, 120_000),
+          });
+          if (r.code !== 0 && r.code !== SSH_FAILED && !r.timedOut)
+            throw new SessionFailure(
+              'infra-error',
+              `the restore command on host ${this.host.name} exited with status ${r.code}: ${sshError(r)}`,
+            );
         }
         // A host that did not answer before the restore (hung test kernel) needs a power cycle we cannot do: the wait reports it.
         await this.waitForNewBoot(before ?? '', undefined, 'restore', log);
@@ -519,7 +657,10 @@ export class BareMetalRunner implements PerfRunner {
       }
     }
     if (state.runDirMade) {
-      const r = await this.ssh(`rm -rf -- ${shQuote(runDir)}`, { timeoutMs: QUICK_MS }).catch((e: unknown) => ({ code: -1, err: errorMessage(e) }));
+      const r = await this.ssh(`rm -rf -- ${shQuote(runDir)}`, { timeoutMs: QUICK_MS }).catch((e: unknown) => ({
+        code: -1,
+        err: errorMessage(e),
+      }));
       if (r.code !== 0) log.warn({ runDir }, 'could not delete the run directory on the host');
     }
   }

@@ -25,7 +25,15 @@ function fakeRunner(slowFrom: number): PerfRunner & { booted: string[] } {
       const runs = req.runs.map((r, i) => {
         const pps = Math.round(372_292 * (k >= slowFrom ? 0.92 : 1) * (1 + (((req.round * 7 + i * 3) % 9) - 4) / 1000));
         const text = capture.replace(/\d+pps/, `${pps}pps`);
-        return { scenario: r.scenario.name, rep: r.rep, warmup: r.warmup, exitCode: 0, timedOut: false, output: [], files: { 'pktgen.dummy0': Buffer.from(text) } };
+        return {
+          scenario: r.scenario.name,
+          rep: r.rep,
+          warmup: r.warmup,
+          exitCode: 0,
+          timedOut: false,
+          output: [],
+          files: { 'pktgen.dummy0': Buffer.from(text) },
+        };
       });
       return { failure: null, runs, kernelRelease: '6.12', splats: [], logFile: '/dev/null', where: 'fake' };
     },
@@ -33,7 +41,14 @@ function fakeRunner(slowFrom: number): PerfRunner & { booted: string[] } {
 }
 
 const prefixes: SeriesPrefix[] = [1, 2, 3, 4].map((c) => ({ counter: c, title: `patch ${c}`, kernel: `k${c}` }));
-const plan = { scenarios: [{ name: 'dummy-xmit', description: '', run: './xmit.sh', env: { PKTGEN_COUNT: '1000000' }, timeoutSeconds: 60 }], rounds: 8, warmup: 0, repetitions: 1 };
+const plan = {
+  scenarios: [
+    { name: 'dummy-xmit', description: '', run: './xmit.sh', env: { PKTGEN_COUNT: '1000000' }, timeoutSeconds: 60 },
+  ],
+  rounds: 8,
+  warmup: 0,
+  repetitions: 1,
+};
 const opts = { thresholds: DEFAULT_THRESHOLDS, unit: 'session' as const, outDir: '/tmp/unused', log: silentLogger };
 
 describe('perf bisection over a series', () => {

@@ -48,11 +48,19 @@ export async function bisectSeries(
   base: string,
   prefixes: SeriesPrefix[],
   scenario: string,
-  o: { thresholds: PerfThresholds; unit: SampleUnit; outDir: string; log: Logger; signal?: AbortSignal | undefined; onProgress?: (m: string) => void },
+  o: {
+    thresholds: PerfThresholds;
+    unit: SampleUnit;
+    outDir: string;
+    log: Logger;
+    signal?: AbortSignal | undefined;
+    onProgress?: (m: string) => void;
+  },
 ): Promise<BisectResult> {
   const scenarios = plan.scenarios.filter((s) => s.name === scenario);
   const probes: BisectProbe[] = [];
-  if (prefixes.length === 0) return { scenario, culprit: null, probes, note: 'no per-patch kernels (the build stage ran without --per-patch)' };
+  if (prefixes.length === 0)
+    return { scenario, culprit: null, probes, note: 'no per-patch kernels (the build stage ran without --per-patch)' };
   let good = -1;
   let bad = prefixes.length - 1;
   for (let mid = nextProbe(good, bad); mid !== null; mid = nextProbe(good, bad)) {
@@ -60,7 +68,12 @@ export async function bisectSeries(
     const p = prefixes[mid]!;
     o.onProgress?.(`bisect ${scenario}: patch ${p.counter} of ${prefixes[prefixes.length - 1]!.counter}`);
     const kernel = typeof p.kernel === 'string' ? p.kernel : await p.kernel();
-    const ab = await runAb(runner, { ...plan, scenarios }, { base, series: kernel }, { outDir: `${o.outDir}/bisect-${p.counter}`, log: o.log, signal: o.signal });
+    const ab = await runAb(
+      runner,
+      { ...plan, scenarios },
+      { base, series: kernel },
+      { outDir: `${o.outDir}/bisect-${p.counter}`, log: o.log, signal: o.signal },
+    );
     const v = analyzeAb(ab, scenarios, o.thresholds, o.unit)[0]!;
     const verdict = ab.stoppedBy ? 'no comparison' : (v.comparison?.verdict ?? 'no comparison');
     probes.push({ counter: p.counter, verdict, change: v.comparison?.change ?? null });
@@ -73,6 +86,8 @@ export async function bisectSeries(
     scenario,
     culprit: { counter: culprit.counter, title: culprit.title },
     probes,
-    note: unsure ? 'a probe was too noisy to tell (or failed) and counted as good: treat the culprit as a lead, not a proof' : null,
+    note: unsure
+      ? 'a probe was too noisy to tell (or failed) and counted as good: treat the culprit as a lead, not a proof'
+      : null,
   };
 }

@@ -20,13 +20,23 @@ function normal(rng: () => number): number {
 }
 
 /** n nightly points around `base` pps with relative noise `cv`; from night `at` on the level is multiplied by `factor`. */
-function series(seed: number, n: number, cv: number, steps: Array<{ at: number; factor: number }> = [], base = 1_000_000): HistoryPoint[] {
+function series(
+  seed: number,
+  n: number,
+  cv: number,
+  steps: Array<{ at: number; factor: number }> = [],
+  base = 1_000_000,
+): HistoryPoint[] {
   const rng = seededRng(seed);
   const out: HistoryPoint[] = [];
   for (let i = 0; i < n; i++) {
     let level = base;
     for (const s of steps) if (i >= s.at) level *= s.factor;
-    out.push({ commit: `c${i}`, time: new Date(Date.UTC(2025, 0, 1) + i * 86_400_000).toISOString(), value: level * (1 + cv * normal(rng)) });
+    out.push({
+      commit: `c${i}`,
+      time: new Date(Date.UTC(2025, 0, 1) + i * 86_400_000).toISOString(),
+      value: level * (1 + cv * normal(rng)),
+    });
   }
   return out;
 }
@@ -61,7 +71,10 @@ describe('studentTCdf / welchTTest', () => {
     close(r1.p, 0.021378001462866992, 1e-9, 'p');
     // Example 2 (10 vs 20, unequal variances): t = -1.565434, df = 9.904741, p = 0.148842
     const a2 = [17.2, 20.9, 22.6, 18.1, 21.7, 21.4, 23.5, 24.2, 14.7, 21.8];
-    const b2 = [21.5, 22.8, 21.0, 23.0, 21.6, 23.6, 22.5, 20.7, 23.4, 21.8, 20.7, 21.7, 21.5, 22.5, 23.6, 21.5, 22.5, 23.5, 21.5, 21.8];
+    const b2 = [
+      21.5, 22.8, 21.0, 23.0, 21.6, 23.6, 22.5, 20.7, 23.4, 21.8, 20.7, 21.7, 21.5, 22.5, 23.6, 21.5, 22.5, 23.5, 21.5,
+      21.8,
+    ];
     const r2 = welchTTest(a2, b2);
     close(r2.t, -1.5654335235985037, 1e-9, 't');
     close(r2.df, 9.904741248650831, 1e-9, 'df');
@@ -134,10 +147,17 @@ describe('detectChangePoints', () => {
     for (let seed = 1; seed <= 20; seed++) {
       assert.deepEqual(detectChangePoints(series(seed, 60, 0.015, [{ at: 30, factor: 0.99 }])), [], `seed ${seed}`);
       // low noise: the 1 % step is highly significant, only minChange keeps it out
-      assert.deepEqual(detectChangePoints(series(seed, 60, 0.002, [{ at: 30, factor: 0.99 }])), [], `quiet seed ${seed}`);
+      assert.deepEqual(
+        detectChangePoints(series(seed, 60, 0.002, [{ at: 30, factor: 0.99 }])),
+        [],
+        `quiet seed ${seed}`,
+      );
     }
     // ...and with minChange lowered it is found
-    const quiet = detectChangePoints(series(1, 60, 0.002, [{ at: 30, factor: 0.99 }]), { ...DEFAULT_CHANGEPOINT_OPTIONS, minChange: 0.005 });
+    const quiet = detectChangePoints(series(1, 60, 0.002, [{ at: 30, factor: 0.99 }]), {
+      ...DEFAULT_CHANGEPOINT_OPTIONS,
+      minChange: 0.005,
+    });
     assert.deepEqual(
       quiet.map((c) => [c.index, c.direction]),
       [[30, 'regression']],
@@ -168,7 +188,12 @@ describe('pendingAlerts', () => {
     p: 1e-9,
     direction,
   });
-  const remember = (scenario: string, c: ChangePoint): AlertedChange => ({ scenario, lastGood: c.lastGood, firstChanged: c.firstChanged, direction: c.direction });
+  const remember = (scenario: string, c: ChangePoint): AlertedChange => ({
+    scenario,
+    lastGood: c.lastGood,
+    firstChanged: c.firstChanged,
+    direction: c.direction,
+  });
 
   it('a change alerted yesterday is not alerted again tonight, even when it moves by an index', () => {
     const tonight = series(42, 61, 0.015, [{ at: 40, factor: 0.95 }]);

@@ -28,7 +28,11 @@ export interface ChangePointOptions {
   minSegment: number;
 }
 
-export const DEFAULT_CHANGEPOINT_OPTIONS: ChangePointOptions = Object.freeze({ alpha: 0.001, minChange: 0.03, minSegment: 3 });
+export const DEFAULT_CHANGEPOINT_OPTIONS: ChangePointOptions = Object.freeze({
+  alpha: 0.001,
+  minChange: 0.03,
+  minSegment: 3,
+});
 
 /** How far (in history indices) a change point may move between nights and still count as the one already alerted. */
 export const DEFAULT_ALERT_TOLERANCE = 2;
@@ -62,8 +66,8 @@ export interface AlertedChange {
 export function lnGamma(x: number): number {
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lnGamma(1 - x);
   const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
-    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
   ];
   const z = x - 1;
   let s = c[0]!;
@@ -197,7 +201,12 @@ export function welchTTest(a: number[], b: number[]): { t: number; df: number; p
  * X = x[lo..τ), Y = x[τ..hi), m = |X|, n = |Y|. O((hi-lo)²) by updating the three sums as τ advances.
  * Returns undefined when the segment is too short.
  */
-export function bestEnergySplit(x: readonly number[], lo: number, hi: number, minSeg: number): { tau: number; q: number } | undefined {
+export function bestEnergySplit(
+  x: readonly number[],
+  lo: number,
+  hi: number,
+  minSeg: number,
+): { tau: number; q: number } | undefined {
   const len = hi - lo;
   if (len < 2 * minSeg) return undefined;
   const dist = (i: number, j: number) => Math.abs(x[i]! - x[j]!);
@@ -236,7 +245,10 @@ function relChange(before: number, after: number): number {
  * Change points of a throughput history, sorted by index. Points whose value is not a finite number are ignored (a change point's
  * lastGood / firstChanged then name the nearest measured nights around it; `index` still refers to `history`).
  */
-export function detectChangePoints(history: HistoryPoint[], o: ChangePointOptions = DEFAULT_CHANGEPOINT_OPTIONS): ChangePoint[] {
+export function detectChangePoints(
+  history: HistoryPoint[],
+  o: ChangePointOptions = DEFAULT_CHANGEPOINT_OPTIONS,
+): ChangePoint[] {
   const minSeg = Math.max(2, Math.floor(o.minSegment));
   const idx: number[] = [];
   for (let i = 0; i < history.length; i++) if (Number.isFinite(history[i]!.value)) idx.push(i);
@@ -335,7 +347,8 @@ export function pendingAlerts(
     .filter((a) => a.scenario === scenario)
     .map((a) => {
       const ws = [where.get(a.lastGood), where.get(a.firstChanged)].filter((w) => w !== undefined);
-      const range = ws.length > 0 ? { lo: Math.min(...ws.map((w) => w.lo)), hi: Math.max(...ws.map((w) => w.hi)) } : undefined;
+      const range =
+        ws.length > 0 ? { lo: Math.min(...ws.map((w) => w.lo)), hi: Math.max(...ws.map((w) => w.hi)) } : undefined;
       return { a, range };
     });
   return points.filter((p) => {

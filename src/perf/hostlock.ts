@@ -38,7 +38,13 @@ export interface HostLockOptions {
  * token or the key gone), or if opts.signal aborts: it should stop then.
  * The lock is released when fn settles, whether it returned or threw.
  */
-export async function withHostLock<T>(redis: Redis, host: string, ttlMs: number, fn: (signal: AbortSignal) => Promise<T>, opts: HostLockOptions = {}): Promise<T> {
+export async function withHostLock<T>(
+  redis: Redis,
+  host: string,
+  ttlMs: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+  opts: HostLockOptions = {},
+): Promise<T> {
   if (!(ttlMs >= 100)) throw new Error(`host lock ttl must be at least 100 ms, got ${ttlMs}`);
   const key = hostLockKey(host);
   const token = `${process.pid}:${randomBytes(16).toString('hex')}`;

@@ -37,7 +37,16 @@ describe('nightly tracking', () => {
   const night = (i: number): NightlyResult => {
     const value = 370_000 * (i >= 25 ? 0.94 : 1) * (1 + (random() - 0.5) * 0.02);
     const commit = `c${String(i).padStart(3, '0')}`.padEnd(40, '0');
-    const point: NightlyPoint = { jobId: `nightly-${i}`, tree: 'test-tree', commit, scenario: 'pktgen/dummy-xmit', value, samples: [value], env: {}, measuredAt: new Date(Date.UTC(2026, 10, 1 + i)).toISOString() };
+    const point: NightlyPoint = {
+      jobId: `nightly-${i}`,
+      tree: 'test-tree',
+      commit,
+      scenario: 'pktgen/dummy-xmit',
+      value,
+      samples: [value],
+      env: {},
+      measuredAt: new Date(Date.UTC(2026, 10, 1 + i)).toISOString(),
+    };
     return { tree: 'test-tree', commit, points: [point], missing: [] };
   };
 
@@ -73,11 +82,18 @@ describe('nightly tracking', () => {
   it('one BullMQ job scheduler per tracked tree, with the cron pattern; untracked trees lose theirs', async () => {
     const queue = new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection });
     try {
-      await queue.upsertJobScheduler('nightly:old-tree', { pattern: '0 1 * * *' }, { name: 'nightly', data: { tree: 'old-tree' } });
+      await queue.upsertJobScheduler(
+        'nightly:old-tree',
+        { pattern: '0 1 * * *' },
+        { name: 'nightly', data: { tree: 'old-tree' } },
+      );
       assert.deepEqual(await scheduleNightly(queue, config()), ['nightly:test-tree']);
       assert.deepEqual(await scheduleNightly(queue, config()), ['nightly:test-tree'], 'idempotent');
       const schedulers = await queue.getJobSchedulers();
-      assert.deepEqual(schedulers.map((s) => [s.key, s.pattern, s.template?.data]), [['nightly:test-tree', '30 3 * * *', { tree: 'test-tree' }]]);
+      assert.deepEqual(
+        schedulers.map((s) => [s.key, s.pattern, s.template?.data]),
+        [['nightly:test-tree', '30 3 * * *', { tree: 'test-tree' }]],
+      );
       // The scheduler has put the next night's job in the queue, delayed until then.
       const delayed = await queue.getDelayed();
       assert.equal(delayed.length, 1);

@@ -20,7 +20,13 @@ import type { NightlyPoint, PerfAlert, ResultsStore } from '../store/results.js'
 import { gitAt } from '../tree/git.js';
 import { ensureTree, resolveBase } from '../tree/trees.js';
 import { samplesOf, sessionRuns, unitValues, type PerfSample } from './ab.js';
-import { detectChangePoints, pendingAlerts, type ChangePoint, type ChangePointOptions, type HistoryPoint } from './changepoint.js';
+import {
+  detectChangePoints,
+  pendingAlerts,
+  type ChangePoint,
+  type ChangePointOptions,
+  type HistoryPoint,
+} from './changepoint.js';
 import { bisectSeries, type BisectResult } from './bisect.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from './plan.js';
 import { formatPct, formatPps, median } from './stats.js';
@@ -37,16 +43,27 @@ export interface NightlyResult {
 }
 
 /** A tree of the config, prepared, and a kernel builder for it (the build stage's builder, outside a run). */
-async function treeBuilders(config: Config, treeName: string, o: { log: Logger; signal?: AbortSignal; onProgress?: (m: string) => void }) {
+async function treeBuilders(
+  config: Config,
+  treeName: string,
+  o: { log: Logger; signal?: AbortSignal; onProgress?: (m: string) => void },
+) {
   const treeConfig = config.trees.find((t) => t.name === treeName);
   if (!treeConfig) throw new UsageError(`no tree "${treeName}" in the config`);
   const cacheDir = join(config.dataDir, 'cache');
   const tree = await ensureTree(treeConfig, { cacheDir, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
   const toolchain = await detectToolchain(config.build.toolchain);
   if (!toolchain) throw new InfraError(`no ${config.build.toolchain} toolchain on this host for ${treeName}'s kernels`);
-  const env = buildEnv(config, toolchain, config.build.arch, { log: o.log, ...(o.signal ? { signal: o.signal } : {}), onProgress: (p) => o.onProgress?.(p.message) });
+  const env = buildEnv(config, toolchain, config.build.arch, {
+    log: o.log,
+    ...(o.signal ? { signal: o.signal } : {}),
+    onProgress: (p) => o.onProgress?.(p.message),
+  });
   const source = new SourceTree(tree, cacheDir, o.log);
-  return { tree, builderFor: (kconfig: string) => new KernelBuilder(tree, source, loadKernelConfig(config.build, kconfig), env) };
+  return {
+    tree,
+    builderFor: (kconfig: string) => new KernelBuilder(tree, source, loadKernelConfig(config.build, kconfig), env),
+  };
 }
 
 /** perf.nightly's change-point settings. */
@@ -58,7 +75,13 @@ export function changePointOptions(config: Config): ChangePointOptions {
 export async function measureTreeHead(
   config: Config,
   treeName: string,
-  o: { jobId: string; log: Logger; signal?: AbortSignal; redis?: () => import('ioredis').Redis; onProgress?: (m: string) => void },
+  o: {
+    jobId: string;
+    log: Logger;
+    signal?: AbortSignal;
+    redis?: () => import('ioredis').Redis;
+    onProgress?: (m: string) => void;
+  },
 ): Promise<NightlyResult> {
   const { tree, builderFor } = await treeBuilders(config, treeName, o);
   const { commit } = await resolveBase(tree, null);
@@ -70,20 +93,39 @@ export async function measureTreeHead(
     const builder = builderFor(suite.config);
     o.onProgress?.(`${name}: building ${treeName} at ${commit.slice(0, 12)} (config ${suite.config})`);
     const built = await builder.buildBase(commit);
-    if (built.status !== 'ok') throw new InfraError(`the head of ${treeName} (${commit.slice(0, 12)}) does not build with config ${suite.config} (log: ${built.artifactDir})`);
+    if (built.status !== 'ok')
+      throw new InfraError(
+        `the head of ${treeName} (${commit.slice(0, 12)}) does not build with config ${suite.config} (log: ${built.artifactDir})`,
+      );
     const scenarios = perfScenarios(suite, config.perf.set);
     const plan = perfPlan(config, scenarios);
-    const { runner, exclusive } = await perfRunner(config, suite, { tree: treeName, log: o.log, ...(o.redis ? { redis: o.redis } : {}) });
+    const { runner, exclusive } = await perfRunner(config, suite, {
+      tree: treeName,
+      log: o.log,
+      ...(o.redis ? { redis: o.redis } : {}),
+    });
     const samples: PerfSample[] = [];
     await exclusive(async (signal) => {
       for (let round = 1; round <= plan.rounds; round++) {
         if (signal?.aborted || o.signal?.aborted) throw new CancelledError(`nightly ${treeName} cancelled`);
         o.onProgress?.(`${name}: session ${round}/${plan.rounds}`);
-        const s = await runner.session({ kernel: join(built.artifactDir, 'bzImage'), label: 'base', round, runs: sessionRuns(plan), outDir: join(config.dataDir, 'nightly', o.jobId, name), log: o.log, signal: signal ?? o.signal });
-        if (s.failure) throw new InfraError(`the head of ${treeName} (${commit.slice(0, 12)}) failed under pktgen: ${s.failure.kind}: ${s.failure.reason} (console: ${s.logFile})`);
+        const s = await runner.session({
+          kernel: join(built.artifactDir, 'bzImage'),
+          label: 'base',
+          round,
+          runs: sessionRuns(plan),
+          outDir: join(config.dataDir, 'nightly', o.jobId, name),
+          log: o.log,
+          signal: signal ?? o.signal,
+        });
+        if (s.failure)
+          throw new InfraError(
+            `the head of ${treeName} (${commit.slice(0, 12)}) failed under pktgen: ${s.failure.kind}: ${s.failure.reason} (console: ${s.logFile})`,
+          );
         const got = samplesOf('base', round, s, scenarios);
         samples.push(...got.samples);
-        for (const x of got.invalid) o.log.warn({ tree: treeName, scenario: x.scenario, round, reason: x.reason }, 'nightly run dropped');
+        for (const x of got.invalid)
+          o.log.warn({ tree: treeName, scenario: x.scenario, round, reason: x.reason }, 'nightly run dropped');
       }
     }, o.signal);
     for (const sc of scenarios) {
@@ -93,7 +135,16 @@ export async function measureTreeHead(
         missing.push(`${name}/${sc.name}`);
         continue;
       }
-      points.push({ jobId: o.jobId, tree: treeName, commit, scenario: `${name}/${sc.name}`, value: median(values), samples: values, env: mine[0]!.env, measuredAt });
+      points.push({
+        jobId: o.jobId,
+        tree: treeName,
+        commit,
+        scenario: `${name}/${sc.name}`,
+        value: median(values),
+        samples: values,
+        env: mine[0]!.env,
+        measuredAt,
+      });
     }
   }
   return { tree: treeName, commit, points, missing };
@@ -122,22 +173,50 @@ export function nightlyAlertText(tree: string, scenario: string, cp: ChangePoint
  * night as history grows is the same change). Alerts are stored and written
  * under <dataDir>/reports; mail and GitHub issues plug in here.
  */
-export async function trackNightly(store: ResultsStore, result: NightlyResult, o: { config: Config; log: Logger }): Promise<PerfAlert[]> {
+export async function trackNightly(
+  store: ResultsStore,
+  result: NightlyResult,
+  o: { config: Config; log: Logger },
+): Promise<PerfAlert[]> {
   await store.recordNightly(result.points);
   const cpo = changePointOptions(o.config);
   const sent: PerfAlert[] = [];
   for (const scenario of await store.nightlyScenarios(result.tree)) {
-    const history: HistoryPoint[] = (await store.nightlyHistory(result.tree, scenario)).map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value }));
+    const history: HistoryPoint[] = (await store.nightlyHistory(result.tree, scenario)).map((p) => ({
+      commit: p.commit,
+      time: p.measuredAt,
+      value: p.value,
+    }));
     const points = detectChangePoints(history, cpo);
-    const alerted = (await store.alerts(result.tree, scenario)).map((a) => ({ scenario, firstChanged: a.firstChanged, lastGood: a.lastGood, direction: a.direction }));
+    const alerted = (await store.alerts(result.tree, scenario)).map((a) => ({
+      scenario,
+      firstChanged: a.firstChanged,
+      lastGood: a.lastGood,
+      direction: a.direction,
+    }));
     for (const cp of pendingAlerts(scenario, history, points, alerted)) {
       const report = nightlyAlertText(result.tree, scenario, cp, history);
-      const alert: PerfAlert = { tree: result.tree, scenario, lastGood: cp.lastGood, firstChanged: cp.firstChanged, direction: cp.direction, change: cp.change, p: cp.p, report };
+      const alert: PerfAlert = {
+        tree: result.tree,
+        scenario,
+        lastGood: cp.lastGood,
+        firstChanged: cp.firstChanged,
+        direction: cp.direction,
+        change: cp.change,
+        p: cp.p,
+        report,
+      };
       await store.recordAlert(alert);
       const dir = join(o.config.dataDir, 'reports');
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, `nightly-${result.tree}-${scenario.replace(/\//g, '_')}-${cp.firstChanged.slice(0, 12)}.txt`), report);
-      o.log.warn({ tree: result.tree, scenario, change: cp.change, lastGood: cp.lastGood, firstChanged: cp.firstChanged }, `nightly: throughput ${cp.direction}`);
+      writeFileSync(
+        join(dir, `nightly-${result.tree}-${scenario.replace(/\//g, '_')}-${cp.firstChanged.slice(0, 12)}.txt`),
+        report,
+      );
+      o.log.warn(
+        { tree: result.tree, scenario, change: cp.change, lastGood: cp.lastGood, firstChanged: cp.firstChanged },
+        `nightly: throughput ${cp.direction}`,
+      );
       sent.push(alert);
     }
   }
@@ -157,21 +236,33 @@ export async function bisectRange(
   o: { log: Logger; signal?: AbortSignal; redis?: () => import('ioredis').Redis; onProgress?: (m: string) => void },
 ): Promise<BisectResult & { commits: number }> {
   const [suiteName, scenarioName] = range.scenario.split('/');
-  if (!suiteName || !scenarioName) throw new UsageError(`scenario "${range.scenario}" is not <suite>/<scenario> (as ksci nightly show names them)`);
+  if (!suiteName || !scenarioName)
+    throw new UsageError(`scenario "${range.scenario}" is not <suite>/<scenario> (as ksci nightly show names them)`);
   const suite = loadPerfSuite(config, suiteName);
   const { tree, builderFor } = await treeBuilders(config, treeName, o);
   const git = gitAt(tree.gitDir, o.signal);
-  const lines = (await git.raw(['log', '--first-parent', '--reverse', '--format=%H %s', `${range.good}..${range.bad}`])).trim().split('\n').filter(Boolean);
-  if (lines.length === 0) throw new UsageError(`${range.good.slice(0, 12)}..${range.bad.slice(0, 12)} has no commits on ${treeName}`);
+  const lines = (await git.raw(['log', '--first-parent', '--reverse', '--format=%H %s', `${range.good}..${range.bad}`]))
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  if (lines.length === 0)
+    throw new UsageError(`${range.good.slice(0, 12)}..${range.bad.slice(0, 12)} has no commits on ${treeName}`);
   const builder = builderFor(suite.config);
   const kernelAt = async (commit: string) => {
     const b = await builder.buildBase(commit);
-    if (b.status !== 'ok') throw new InfraError(`${commit.slice(0, 12)} of ${treeName} does not build with config ${suite.config} (log: ${b.artifactDir}); bisect by hand from here`);
+    if (b.status !== 'ok')
+      throw new InfraError(
+        `${commit.slice(0, 12)} of ${treeName} does not build with config ${suite.config} (log: ${b.artifactDir}); bisect by hand from here`,
+      );
     return join(b.artifactDir, 'bzImage');
   };
   const good = await kernelAt(range.good);
   const plan = perfPlan(config, perfScenarios(suite, config.perf.set, [scenarioName]));
-  const { runner, exclusive } = await perfRunner(config, suite, { tree: treeName, log: o.log, ...(o.redis ? { redis: o.redis } : {}) });
+  const { runner, exclusive } = await perfRunner(config, suite, {
+    tree: treeName,
+    log: o.log,
+    ...(o.redis ? { redis: o.redis } : {}),
+  });
   const prefixes = lines.map((l, i) => {
     const commit = l.slice(0, 40);
     return { counter: i + 1, title: `${commit.slice(0, 12)} ${l.slice(41)}`, kernel: () => kernelAt(commit) };

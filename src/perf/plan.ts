@@ -16,22 +16,45 @@ import { VmPerfRunner } from './vm.js';
 /** A perf suite (kind: perf) by name; a pass/fail suite here is a usage error. */
 export function loadPerfSuite(config: Config, name: string): Suite {
   const suite = loadSuite(suitesDir(config.test.suitesDir), name);
-  if (suite.kind !== 'perf') throw new UsageError(`suite ${name} is not a perf suite (its suite.yaml says kind: ${suite.kind})`, 'perf suites: pktgen');
+  if (suite.kind !== 'perf')
+    throw new UsageError(
+      `suite ${name} is not a perf suite (its suite.yaml says kind: ${suite.kind})`,
+      'perf suites: pktgen',
+    );
   return suite;
 }
 
 /** The suite's scenarios with the parameters a run uses: suite defaults, then the scenario's, then `set` (config, then command line). */
 export function perfScenarios(suite: Suite, set: Record<string, string>, only?: string[]): PerfScenario[] {
   const unknown = (only ?? []).filter((n) => !suite.tests.some((t) => t.name === n));
-  if (unknown.length) throw new UsageError(`suite ${suite.name} has no scenario(s) ${unknown.join(', ')}`, `its scenarios: ${suite.tests.map((t) => t.name).join(', ')}`);
+  if (unknown.length)
+    throw new UsageError(
+      `suite ${suite.name} has no scenario(s) ${unknown.join(', ')}`,
+      `its scenarios: ${suite.tests.map((t) => t.name).join(', ')}`,
+    );
   return suite.tests
     .filter((t) => !only || only.includes(t.name))
-    .map((t) => ({ name: t.name, description: t.description ?? t.name, run: t.run, env: { ...t.env, ...set }, timeoutSeconds: t.timeoutSeconds }));
+    .map((t) => ({
+      name: t.name,
+      description: t.description ?? t.name,
+      run: t.run,
+      env: { ...t.env, ...set },
+      timeoutSeconds: t.timeoutSeconds,
+    }));
 }
 
-export function perfPlan(config: Config, scenarios: PerfScenario[], override: Partial<Pick<AbPlan, 'rounds' | 'warmup' | 'repetitions'>> = {}): AbPlan {
+export function perfPlan(
+  config: Config,
+  scenarios: PerfScenario[],
+  override: Partial<Pick<AbPlan, 'rounds' | 'warmup' | 'repetitions'>> = {},
+): AbPlan {
   const p = config.perf;
-  return { scenarios, rounds: override.rounds ?? p.rounds, warmup: override.warmup ?? p.warmup, repetitions: override.repetitions ?? p.repetitions };
+  return {
+    scenarios,
+    rounds: override.rounds ?? p.rounds,
+    warmup: override.warmup ?? p.warmup,
+    repetitions: override.repetitions ?? p.repetitions,
+  };
 }
 
 export function perfThresholds(config: Config): PerfThresholds {
@@ -55,21 +78,35 @@ const HOST_LOCK_TTL_MS = 60_000;
  * test stage's guest and limits and the perf section's VM shape. A host
  * name: that bare-metal host over SSH, under its lock in Redis.
  */
-export async function perfRunner(config: Config, suite: Suite, o: { tree: string; log: Logger; redis?: () => Redis; modules?: string[]; accel?: 'auto' | 'kvm' | 'tcg' }): Promise<PreparedRunner> {
+export async function perfRunner(
+  config: Config,
+  suite: Suite,
+  o: { tree: string; log: Logger; redis?: () => Redis; modules?: string[]; accel?: 'auto' | 'kvm' | 'tcg' },
+): Promise<PreparedRunner> {
   const tools = await buildSuiteTools(suite, join(config.dataDir, 'cache'));
   const known = loadKnownSplats(config);
   if (config.perf.runner !== 'vm') {
     const host = config.perf.hosts.find((h) => h.name === config.perf.runner);
     if (!host) throw new UsageError(`perf.runner "${config.perf.runner}" is neither "vm" nor one of perf.hosts`);
-    if (!o.redis) throw new UsageError(`the bare-metal host ${host.name} is locked through Redis, and this command has none`);
+    if (!o.redis)
+      throw new UsageError(`the bare-metal host ${host.name} is locked through Redis, and this command has none`);
     const redis = o.redis;
-    const runner = new BareMetalRunner(host, { scenarioDir: suite.dir, tools: tools.map((t) => ({ host: t.path, name: t.name })), known, tree: o.tree, log: o.log });
+    const runner = new BareMetalRunner(host, {
+      scenarioDir: suite.dir,
+      tools: tools.map((t) => ({ host: t.path, name: t.name })),
+      known,
+      tree: o.tree,
+      log: o.log,
+    });
     return {
       runner,
       async exclusive(fn, signal) {
         const client = redis();
         try {
-          return await withHostLock(client, host.name, HOST_LOCK_TTL_MS, fn, { ...(signal ? { signal } : {}), onWait: () => o.log.info({ host: host.name }, 'waiting for the host: another perf job holds it') });
+          return await withHostLock(client, host.name, HOST_LOCK_TTL_MS, fn, {
+            ...(signal ? { signal } : {}),
+            onWait: () => o.log.info({ host: host.name }, 'waiting for the host: another perf job holds it'),
+          });
         } finally {
           client.disconnect();
         }

@@ -55,7 +55,13 @@ export interface PerfRunOutput {
   files: Record<string, Buffer>;
 }
 
-export type PerfSessionFailure = 'boot-failure' | 'kernel-crash' | 'hang' | 'wrong-kernel' | 'infra-error' | 'cancelled';
+export type PerfSessionFailure =
+  | 'boot-failure'
+  | 'kernel-crash'
+  | 'hang'
+  | 'wrong-kernel'
+  | 'infra-error'
+  | 'cancelled';
 
 export interface PerfSessionResult {
   /** Null when the kernel booted and every run got its turn (a run may still have failed: see its exit code). */

@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { type Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -19,12 +19,21 @@ export async function scheduleNightly(queue: Queue, config: Config): Promise<str
     if (!wanted.has(s.key)) await queue.removeJobScheduler(s.key);
   }
   for (const tree of trees) {
-    await queue.upsertJobScheduler(schedulerId(tree), { pattern: cron, tz }, {
-      name: 'nightly',
-      data: { tree },
-      // A night that fails for the infrastructure is tried again; the next night comes anyway.
-      opts: { attempts: 2, backoff: { type: 'exponential', delay: 10 * 60_000 }, removeOnComplete: 200, removeOnFail: 200 },
-    });
+    await queue.upsertJobScheduler(
+      schedulerId(tree),
+      { pattern: cron, tz },
+      {
+        name: 'nightly',
+        data: { tree },
+        // A night that fails for the infrastructure is tried again; the next night comes anyway.
+        opts: {
+          attempts: 2,
+          backoff: { type: 'exponential', delay: 10 * 60_000 },
+          removeOnComplete: 200,
+          removeOnFail: 200,
+        },
+      },
+    );
   }
   return [...wanted];
 }
@@ -34,18 +43,39 @@ export async function scheduleNightly(queue: Queue, config: Config): Promise<str
  * tracking needs the results database, which only the coordinator writes.
  * The measurement itself builds and boots kernels on this host.
  */
-export function startNightlyWorker(deps: { config: Config; store: ResultsStore; connection: ConnectionOptions; redis: () => import('ioredis').Redis; log: Logger; onAlerts?: (alerts: PerfAlert[]) => Promise<void> }): Worker {
+export function startNightlyWorker(deps: {
+  config: Config;
+  store: ResultsStore;
+  connection: ConnectionOptions;
+  redis: () => import('ioredis').Redis;
+  log: Logger;
+  onAlerts?: (alerts: PerfAlert[]) => Promise<void>;
+}): Worker {
   const worker = new Worker(
     NIGHTLY_QUEUE,
     async (job) => {
       const data = NightlyJobSchema.safeParse(job.data);
-      if (!data.success) throw new UnrecoverableError(`nightly job ${job.id}: bad payload: ${data.error.issues[0]?.message}`);
+      if (!data.success)
+        throw new UnrecoverableError(`nightly job ${job.id}: bad payload: ${data.error.issues[0]?.message}`);
       const log = deps.log.child({ job: job.id, tree: data.data.tree });
-      const result = await measureTreeHead(deps.config, data.data.tree, { jobId: String(job.id), log, redis: deps.redis, onProgress: (m) => void job.updateProgress({ message: m }) });
+      const result = await measureTreeHead(deps.config, data.data.tree, {
+        jobId: String(job.id),
+        log,
+        redis: deps.redis,
+        onProgress: (m) => void job.updateProgress({ message: m }),
+      });
       const alerts = await trackNightly(deps.store, result, { config: deps.config, log });
       if (alerts.length) await deps.onAlerts?.(alerts);
-      log.info({ commit: result.commit, points: result.points.length, missing: result.missing, alerts: alerts.length }, 'nightly measured');
-      return { commit: result.commit, points: result.points.map((p) => ({ scenario: p.scenario, value: p.value })), missing: result.missing, alerts: alerts.map((a) => a.report) };
+      log.info(
+        { commit: result.commit, points: result.points.length, missing: result.missing, alerts: alerts.length },
+        'nightly measured',
+      );
+      return {
+        commit: result.commit,
+        points: result.points.map((p) => ({ scenario: p.scenario, value: p.value })),
+        missing: result.missing,
+        alerts: alerts.map((a) => a.report),
+      };
     },
     { connection: deps.connection, concurrency: 1, lockDuration: 60_000 },
   );

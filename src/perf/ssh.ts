@@ -29,24 +29,41 @@ export function sshArgs(t: SshTarget, opts: { connectTimeoutSeconds?: number } =
   const connect = opts.connectTimeoutSeconds ?? t.connectTimeoutSeconds ?? 10;
   return [
     // Ignore ~/.ssh/config and /etc/ssh/ssh_config: what is run is what is written here.
-    '-F', '/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${t.knownHostsFile}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'UpdateHostKeys=no',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'IdentityAgent=none',
-    '-o', `IdentityFile=${t.identityFile}`,
-    '-o', 'PasswordAuthentication=no',
-    '-o', 'KbdInteractiveAuthentication=no',
-    '-o', `ConnectTimeout=${connect}`,
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${t.knownHostsFile}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'UpdateHostKeys=no',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    `IdentityFile=${t.identityFile}`,
+    '-o',
+    'PasswordAuthentication=no',
+    '-o',
+    'KbdInteractiveAuthentication=no',
+    '-o',
+    `ConnectTimeout=${connect}`,
     // A host that died (reboot, panic) is noticed within ~15 s instead of the TCP timeout.
-    '-o', 'ServerAliveInterval=5',
-    '-o', 'ServerAliveCountMax=3',
-    '-o', 'LogLevel=ERROR',
-    '-p', String(t.port),
-    '-l', t.user,
+    '-o',
+    'ServerAliveInterval=5',
+    '-o',
+    'ServerAliveCountMax=3',
+    '-o',
+    'LogLevel=ERROR',
+    '-p',
+    String(t.port),
+    '-l',
+    t.user,
     '--',
     t.host,
   ];
@@ -83,7 +100,13 @@ export const SSH_FAILED = 255;
 
 /** Run `command` (a remote shell command line) on the target. Never rejects for remote failures: read `code`. */
 export function runSsh(t: SshTarget, command: string, opts: SshRunOptions = {}): Promise<SshResult> {
-  const args = [...sshArgs(t, opts.connectTimeoutSeconds !== undefined ? { connectTimeoutSeconds: opts.connectTimeoutSeconds } : {}), command];
+  const args = [
+    ...sshArgs(
+      t,
+      opts.connectTimeoutSeconds !== undefined ? { connectTimeoutSeconds: opts.connectTimeoutSeconds } : {},
+    ),
+    command,
+  ];
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) {
       resolve({ code: null, signal: null, stdout: Buffer.alloc(0), stderr: '', timedOut: false, aborted: true });
@@ -99,8 +122,17 @@ export function runSsh(t: SshTarget, command: string, opts: SshRunOptions = {}):
     const kill = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
-    const timer = opts.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), kill()), opts.timeoutMs) : null;
-    const onAbort = () => ((aborted = true), kill());
+    const timer =
+      opts.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            kill();
+          }, opts.timeoutMs)
+        : null;
+    const onAbort = () => {
+      aborted = true;
+      kill();
+    };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const stdoutStream = child.stdout!;
@@ -145,6 +177,10 @@ export function runSsh(t: SshTarget, command: string, opts: SshRunOptions = {}):
 export function sshError(r: SshResult): string {
   if (r.timedOut) return 'timed out';
   if (r.aborted) return 'cancelled';
-  const line = r.stderr.trim().split('\n').filter((l) => l.trim() !== '').pop();
+  const line = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .pop();
   return line ? line.trim() : `exit status ${r.code ?? r.signal}`;
 }

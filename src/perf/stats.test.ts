@@ -42,10 +42,19 @@ function noiseModel(seed: number) {
 
 const PPS = 10_000_000;
 
-function verdictCounts(seed: number, trials: number, n: number, shift: number, cv = 0.02, pOutlier = 0.05, t: PerfThresholds = DEFAULT_THRESHOLDS) {
+function verdictCounts(
+  seed: number,
+  trials: number,
+  n: number,
+  shift: number,
+  cv = 0.02,
+  pOutlier = 0.05,
+  t: PerfThresholds = DEFAULT_THRESHOLDS,
+) {
   const sample = noiseModel(seed);
   const c: Record<PerfVerdict, number> = { improvement: 0, regression: 0, 'no-change': 0, noisy: 0 };
-  for (let i = 0; i < trials; i++) c[comparePerf(sample(n, PPS, cv, pOutlier), sample(n, PPS * (1 + shift), cv, pOutlier), t).verdict]++;
+  for (let i = 0; i < trials; i++)
+    c[comparePerf(sample(n, PPS, cv, pOutlier), sample(n, PPS * (1 + shift), cv, pOutlier), t).verdict]++;
   return c;
 }
 const pct = (k: number, of: number) => `${((100 * k) / of).toFixed(1)}%`;
@@ -143,7 +152,10 @@ describe('seededRng / bootstrapRelativeChange', () => {
     const a = seededRng(42);
     const b = seededRng(42);
     const xs = Array.from({ length: 1000 }, () => a());
-    assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
+    assert.deepEqual(
+      xs,
+      Array.from({ length: 1000 }, () => b()),
+    );
     assert.ok(xs.every((x) => x >= 0 && x < 1));
     close(xs.reduce((s, x) => s + x, 0) / xs.length, 0.5, 0.05, 'mean');
     assert.notEqual(seededRng(43)(), seededRng(42)());
@@ -176,7 +188,10 @@ describe('comparePerf: verdicts on constructed data', () => {
     assert.throws(() => comparePerf(ok, [1, NaN, 3, 4, 5]), /not a finite number/);
     assert.throws(() => comparePerf([], ok), /at least one sample/);
     assert.throws(() => comparePerf(ok, ok, { ...DEFAULT_THRESHOLDS, alpha: 0 }), /invalid thresholds: alpha/);
-    assert.throws(() => comparePerf(ok, ok, { ...DEFAULT_THRESHOLDS, resamples: 1.5 }), /invalid thresholds: resamples/);
+    assert.throws(
+      () => comparePerf(ok, ok, { ...DEFAULT_THRESHOLDS, resamples: 1.5 }),
+      /invalid thresholds: resamples/,
+    );
   });
 
   it('too few samples: noisy, even for a huge clean shift', () => {
@@ -194,7 +209,10 @@ describe('comparePerf: verdicts on constructed data', () => {
     assert.equal(r.verdict, 'regression');
     assert.deepEqual([r.mannWhitney.u, r.mannWhitney.exact], [64, true]);
     close(r.mannWhitney.p, 2 / 12870, 1e-15);
-    assert.match(r.reason, /^throughput -10\.0% \(95% CI -10\.6% \.\. -9\.4%\), Mann-Whitney p=0\.00016 < 0\.01: regression$/);
+    assert.match(
+      r.reason,
+      /^throughput -10\.0% \(95% CI -10\.6% \.\. -9\.4%\), Mann-Whitney p=0\.00016 < 0\.01: regression$/,
+    );
     assert.equal(comparePerf(base, series, DEFAULT_THRESHOLDS, { higherIsBetter: false }).verdict, 'improvement');
     assert.equal(comparePerf(series, base).verdict, 'improvement');
     assert.match(comparePerf(base, series, DEFAULT_THRESHOLDS, { label: 'latency' }).reason, /^latency -10\.0%/);
@@ -241,7 +259,9 @@ describe('comparePerf: error rates on synthetic pktgen noise', () => {
   it('A/A, n = 8: called a change in at most 1 % of 1000 trials (measured ~0.4 %)', (t) => {
     const c = verdictCounts(1001, 1000, 8, 0);
     const changes = c.improvement + c.regression;
-    t.diagnostic(`A/A n=8: changes ${pct(changes, 1000)}, no-change ${pct(c['no-change'], 1000)}, noisy ${pct(c.noisy, 1000)}`);
+    t.diagnostic(
+      `A/A n=8: changes ${pct(changes, 1000)}, no-change ${pct(c['no-change'], 1000)}, noisy ${pct(c.noisy, 1000)}`,
+    );
     assert.ok(changes <= 10, JSON.stringify(c));
   });
 
@@ -305,7 +325,11 @@ describe('wilcoxonSignedRank', () => {
       }
       return Math.min(1, (2 * Math.min(lower, upper)) / 2 ** d.length);
     };
-    for (const d of [[0.1, -0.2, 0.3, -0.4, 0.5, -0.6], [3, -1, 4, 1, -5, 9, 2, 6, -5, 3], [-0.02, -0.05, -0.01, 0.01, -0.03, -0.05, -0.04, -0.02, -0.06]]) {
+    for (const d of [
+      [0.1, -0.2, 0.3, -0.4, 0.5, -0.6],
+      [3, -1, 4, 1, -5, 9, 2, 6, -5, 3],
+      [-0.02, -0.05, -0.01, 0.01, -0.03, -0.05, -0.04, -0.02, -0.06],
+    ]) {
       close(wilcoxonSignedRank(d).p, brute(d), 1e-12, JSON.stringify(d));
     }
   });
@@ -357,7 +381,9 @@ describe('comparePerf, paired rounds', () => {
   });
 
   it('the change is the median ratio, the test named in the reason; too few rounds say so', () => {
-    const c = comparePerf([100, 200, 300, 400, 500, 600, 700, 800], [90, 180, 270, 360, 450, 540, 630, 720], fast, { paired: true });
+    const c = comparePerf([100, 200, 300, 400, 500, 600, 700, 800], [90, 180, 270, 360, 450, 540, 630, 720], fast, {
+      paired: true,
+    });
     close(c.change, -0.1, 1e-12, 'change');
     assert.deepEqual([c.verdict, c.test.name, c.test.p], ['regression', 'Wilcoxon signed-rank', 2 / 256]);
     assert.match(c.reason, /8 paired rounds, Wilcoxon signed-rank p=0\.0078 < 0\.01: regression/);

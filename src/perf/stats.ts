@@ -120,7 +120,8 @@ function checkFinite(xs: readonly number[], what: string): void {
   if (!Array.isArray(xs) || xs.length === 0) throw new Error(`${what}: need at least one sample`);
   for (let i = 0; i < xs.length; i++) {
     const x = xs[i]!;
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`${what}: sample ${i} is not a finite number (${String(x)})`);
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      throw new Error(`${what}: sample ${i} is not a finite number (${String(x)})`);
   }
 }
 
@@ -154,7 +155,15 @@ export function summarize(xs: number[]): SampleSummary {
   let ss = 0;
   for (const x of xs) ss += (x - mean) * (x - mean);
   const stddev = n > 1 ? Math.sqrt(ss / (n - 1)) : 0;
-  return { n, median: sortedMedian(s, n), mean, stddev, cv: mean !== 0 ? stddev / mean : NaN, min: s[0]!, max: s[n - 1]! };
+  return {
+    n,
+    median: sortedMedian(s, n),
+    mean,
+    stddev,
+    cv: mean !== 0 ? stddev / mean : NaN,
+    min: s[0]!,
+    max: s[n - 1]!,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +216,16 @@ function erfc(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
 }
@@ -262,7 +280,6 @@ export function mannWhitneyU(a: number[], b: number[]): { u: number; p: number; 
 
 // ---------------------------------------------------------------------------------------------
 // Bootstrap
-
 
 /** Type-7 (linear interpolation) quantile of a sorted array. */
 function quantileSorted(s: Float64Array, q: number): number {
@@ -344,11 +361,19 @@ export function wilcoxonSignedRank(d: number[]): { w: number; p: number; exact: 
 }
 
 /** Percentile bootstrap interval of median(b_i / a_i) - 1, resampling the pairs. */
-export function bootstrapPairedChange(a: number[], b: number[], resamples: number, confidence: number, rng: () => number): [number, number] {
+export function bootstrapPairedChange(
+  a: number[],
+  b: number[],
+  resamples: number,
+  confidence: number,
+  rng: () => number,
+): [number, number] {
   checkPositive(a, 'bootstrapPairedChange(a)');
   checkPositive(b, 'bootstrapPairedChange(b)');
-  if (a.length !== b.length) throw new Error(`bootstrapPairedChange: ${a.length} base and ${b.length} series samples do not pair`);
-  if (!(confidence > 0 && confidence < 1)) throw new Error(`bootstrapPairedChange: confidence must be in (0, 1), got ${confidence}`);
+  if (a.length !== b.length)
+    throw new Error(`bootstrapPairedChange: ${a.length} base and ${b.length} series samples do not pair`);
+  if (!(confidence > 0 && confidence < 1))
+    throw new Error(`bootstrapPairedChange: confidence must be in (0, 1), got ${confidence}`);
   const ratios = Float64Array.from(a.map((x, i) => b[i]! / x)).sort();
   const counts = new Int32Array(ratios.length);
   const stats = new Float64Array(resamples);
@@ -359,11 +384,19 @@ export function bootstrapPairedChange(a: number[], b: number[], resamples: numbe
 }
 
 /** Percentile bootstrap interval of (median(b) - median(a)) / median(a), resampling each side independently. */
-export function bootstrapRelativeChange(a: number[], b: number[], resamples: number, confidence: number, rng: () => number): [number, number] {
+export function bootstrapRelativeChange(
+  a: number[],
+  b: number[],
+  resamples: number,
+  confidence: number,
+  rng: () => number,
+): [number, number] {
   checkPositive(a, 'bootstrapRelativeChange(a)');
   checkPositive(b, 'bootstrapRelativeChange(b)');
-  if (!Number.isInteger(resamples) || resamples < 1) throw new Error(`bootstrapRelativeChange: resamples must be a positive integer, got ${resamples}`);
-  if (!(confidence > 0 && confidence < 1)) throw new Error(`bootstrapRelativeChange: confidence must be in (0, 1), got ${confidence}`);
+  if (!Number.isInteger(resamples) || resamples < 1)
+    throw new Error(`bootstrapRelativeChange: resamples must be a positive integer, got ${resamples}`);
+  if (!(confidence > 0 && confidence < 1))
+    throw new Error(`bootstrapRelativeChange: confidence must be in (0, 1), got ${confidence}`);
   const sa = Float64Array.from(a).sort();
   const sb = Float64Array.from(b).sort();
   const ca = new Int32Array(a.length);
@@ -438,16 +471,21 @@ export function comparePerf(
   const label = o.label ?? 'throughput';
 
   const paired = o.paired === true;
-  if (paired && base.length !== series.length) throw new Error(`comparePerf: ${base.length} base and ${series.length} series samples do not pair`);
+  if (paired && base.length !== series.length)
+    throw new Error(`comparePerf: ${base.length} base and ${series.length} series samples do not pair`);
   const sa = summarize(base);
   const sb = summarize(series);
   const rng = seededRng(o.seed ?? DEFAULT_SEED);
   const ratios = paired ? base.map((x, i) => series[i]! / x) : null;
   const change = ratios ? median(ratios) - 1 : (sb.median - sa.median) / sa.median;
-  const ci = ratios ? bootstrapPairedChange(base, series, t.resamples, t.confidence, rng) : bootstrapRelativeChange(base, series, t.resamples, t.confidence, rng);
+  const ci = ratios
+    ? bootstrapPairedChange(base, series, t.resamples, t.confidence, rng)
+    : bootstrapRelativeChange(base, series, t.resamples, t.confidence, rng);
   const mw = mannWhitneyU(base, series);
   const wsr = ratios ? wilcoxonSignedRank(ratios.map(Math.log)) : null;
-  const test = wsr ? { name: 'Wilcoxon signed-rank' as const, p: wsr.p, exact: wsr.exact } : { name: 'Mann-Whitney' as const, p: mw.p, exact: mw.exact };
+  const test = wsr
+    ? { name: 'Wilcoxon signed-rank' as const, p: wsr.p, exact: wsr.exact }
+    : { name: 'Mann-Whitney' as const, p: mw.p, exact: mw.exact };
 
   const confPct = `${+(t.confidence * 100).toFixed(1)}%`;
   const head = `${label} ${formatPct(change)} (${confPct} CI ${formatPct(ci[0])} .. ${formatPct(ci[1])}), ${ratios ? `${ratios.length} paired rounds, Wilcoxon signed-rank` : 'Mann-Whitney'} p${formatP(test.p)}`;
@@ -469,7 +507,10 @@ export function comparePerf(
   // The exact test's floor: below it no change can ever be called, however clear.
   if (ratios && 2 / 2 ** ratios.length >= t.alpha) {
     const inside = ci[0] >= -t.equivalence && ci[1] <= t.equivalence;
-    return done(inside ? 'no-change' : 'noisy', `; ${ratios.length} rounds cannot reach p < ${t.alpha} (the smallest possible is ${(2 / 2 ** ratios.length).toPrecision(2)}): run more rounds`);
+    return done(
+      inside ? 'no-change' : 'noisy',
+      `; ${ratios.length} rounds cannot reach p < ${t.alpha} (the smallest possible is ${(2 / 2 ** ratios.length).toPrecision(2)}): run more rounds`,
+    );
   }
 
   const significant = test.p < t.alpha;
@@ -490,5 +531,7 @@ export function comparePerf(
       : done('noisy', ` < ${t.alpha}, significant but below the ${min} threshold, and the CI reaches beyond ±${eq}`);
   }
   const notSig = significant ? ` < ${t.alpha} but the CI includes 0` : ` >= ${t.alpha}`;
-  return inside ? done('no-change', `${notSig}, CI within ±${eq}`) : done('noisy', `${notSig}, CI reaches beyond ±${eq}`);
+  return inside
+    ? done('no-change', `${notSig}, CI within ±${eq}`)
+    : done('noisy', `${notSig}, CI reaches beyond ±${eq}`);
 }

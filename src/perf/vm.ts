@@ -5,7 +5,8 @@ import { runGuest, type GuestOptions } from '../vm/guest.js';
 import { judgeVm } from '../vm/outcome.js';
 import type { PerfRunner, PerfSessionFailure, PerfSessionRequest, PerfSessionResult } from './runner.js';
 
-export interface VmPerfRunnerOptions extends Pick<GuestOptions, 'memoryMiB' | 'cpus' | 'accel' | 'limits' | 'busybox' | 'modules'> {
+export interface VmPerfRunnerOptions
+  extends Pick<GuestOptions, 'memoryMiB' | 'cpus' | 'accel' | 'limits' | 'busybox' | 'modules'> {
   suite: Suite;
   /** Built tools and other files the guest needs (on PATH as /ksci/bin/<name>). */
   tools: { name: string; path: string }[];
@@ -29,7 +30,12 @@ export class VmPerfRunner implements PerfRunner {
   constructor(private readonly o: VmPerfRunnerOptions) {}
 
   async session(req: PerfSessionRequest): Promise<PerfSessionResult> {
-    const tests: SuiteTest[] = req.runs.map((r) => ({ name: runName(r.scenario.name, r.rep, r.warmup), run: r.scenario.run, env: r.scenario.env, timeoutSeconds: r.scenario.timeoutSeconds }));
+    const tests: SuiteTest[] = req.runs.map((r) => ({
+      name: runName(r.scenario.name, r.rep, r.warmup),
+      run: r.scenario.run,
+      env: r.scenario.env,
+      timeoutSeconds: r.scenario.timeoutSeconds,
+    }));
     const g = await runGuest({
       kernel: req.kernel,
       suite: this.o.suite,
@@ -52,10 +58,24 @@ export class VmPerfRunner implements PerfRunner {
     const runs = req.runs.flatMap((r) => {
       const t = byName.get(runName(r.scenario.name, r.rep, r.warmup));
       if (!t || t.endedAt === null) return [];
-      return [{ scenario: r.scenario.name, rep: r.rep, warmup: r.warmup, exitCode: t.exitCode, timedOut: t.timedOut, output: t.output.slice(-40), files: t.files }];
+      return [
+        {
+          scenario: r.scenario.name,
+          rep: r.rep,
+          warmup: r.warmup,
+          exitCode: t.exitCode,
+          timedOut: t.timedOut,
+          output: t.output.slice(-40),
+          files: t.files,
+        },
+      ];
     });
     const kind: PerfSessionFailure | null =
-      outcome.verdict === 'completed' ? null : outcome.verdict === 'infra-error' && outcome.reason === 'cancelled' ? 'cancelled' : outcome.verdict;
+      outcome.verdict === 'completed'
+        ? null
+        : outcome.verdict === 'infra-error' && outcome.reason === 'cancelled'
+          ? 'cancelled'
+          : outcome.verdict;
     return {
       failure: kind ? { kind, reason: outcome.reason, excerpt: outcome.excerpt } : null,
       runs,

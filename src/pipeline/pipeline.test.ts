@@ -16,7 +16,11 @@ import { queueName } from './stage.js';
 
 const source = { kind: 'mbox' as const, ref: 'test' };
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -41,7 +45,9 @@ describe('pipeline on a real Redis', () => {
         if (title.startsWith('bad-input')) throw new BadInputError('patch touches .git/config');
         return { status: 'passed', summary: `ok on attempt ${n}`, data: { n } };
       });
-      const second = scriptedStage('second', async () => ({ status: 'passed', summary: 'second ran', data: null }), { needs: ['first'] });
+      const second = scriptedStage('second', async () => ({ status: 'passed', summary: 'second ran', data: null }), {
+        needs: ['first'],
+      });
       p = await startPipeline([first, second, reportStage({ first: (o) => [`detail of first: ${o.summary}`] })]);
     });
     after(() => p.close());
@@ -53,7 +59,14 @@ describe('pipeline on a real Redis', () => {
       assert.match(sub.treeReason, /subject tag net-next/);
       const run = await p.coordinator.waitForRun(sub.runId, 20_000);
       assert.equal(run.status, 'passed');
-      assert.deepEqual(run.stages.map((s) => [s.name, s.status]), [['first', 'passed'], ['second', 'passed'], ['report', 'passed']]);
+      assert.deepEqual(
+        run.stages.map((s) => [s.name, s.status]),
+        [
+          ['first', 'passed'],
+          ['second', 'passed'],
+          ['report', 'passed'],
+        ],
+      );
       assert.match(run.reportText ?? '', /PASS/);
       assert.match(run.reportText ?? '', /detail of first: ok on attempt 1/);
       assert.match(run.reportMarkdown ?? '', /\| first \| .* passed \|/);
@@ -63,7 +76,10 @@ describe('pipeline on a real Redis', () => {
       const sub = await p.coordinator.submit(fakeSeries('fails on first'), { source });
       const run = await p.coordinator.waitForRun(sub.runId, 20_000);
       assert.equal(run.status, 'failed');
-      assert.deepEqual(run.stages.map((s) => s.status), ['failed', 'skipped', 'passed']);
+      assert.deepEqual(
+        run.stages.map((s) => s.status),
+        ['failed', 'skipped', 'passed'],
+      );
       assert.match(run.summary ?? '', /FAIL: first: the series broke it/);
       assert.match(run.reportText ?? '', /second\s+skipped\s+not run: first failed/);
     });
@@ -91,7 +107,10 @@ describe('pipeline on a real Redis', () => {
       assert.equal(attempts.get('infra-down series'), 3);
       assert.equal(run.stages[0]?.status, 'error');
       assert.match(run.stages[0]?.error ?? '', /host unreachable/);
-      assert.match(run.summary ?? '', /ERROR \(infrastructure\): first: infrastructure error after 3 attempt\(s\): host unreachable/);
+      assert.match(
+        run.summary ?? '',
+        /ERROR \(infrastructure\): first: infrastructure error after 3 attempt\(s\): host unreachable/,
+      );
     });
 
     it('does not run the same series version twice unless forced', async () => {
@@ -133,14 +152,20 @@ describe('pipeline on a real Redis', () => {
     const p = await startPipeline([hang, reportStage({})]);
     try {
       const sub = await p.coordinator.submit(fakeSeries('to be cancelled'), { source });
-      await waitFor('the stage to start', async () => (await p.services.store!.getRun(sub.runId))?.stages[0]?.status === 'active');
+      await waitFor(
+        'the stage to start',
+        async () => (await p.services.store!.getRun(sub.runId))?.stages[0]?.status === 'active',
+      );
       const t0 = Date.now();
       await p.coordinator.cancel(sub.runId, 'superseded by v2');
       const run = await p.coordinator.waitForRun(sub.runId, 20_000);
       assert.equal(run.status, 'cancelled', JSON.stringify({ summary: run.summary, stages: run.stages }));
       assert.ok(aborted, 'the stage saw the abort signal');
       assert.ok(Date.now() - t0 < 10_000, 'cancellation took effect promptly');
-      assert.deepEqual(run.stages.map((s) => s.status), ['cancelled', 'cancelled']);
+      assert.deepEqual(
+        run.stages.map((s) => s.status),
+        ['cancelled', 'cancelled'],
+      );
       assert.match(run.stages[0]?.error ?? '', /superseded by v2/);
     } finally {
       await p.close();
@@ -150,10 +175,17 @@ describe('pipeline on a real Redis', () => {
   it('a worker killed mid-job: the job goes to another worker and the run completes once', async () => {
     const stages = [markerStage('/nonexistent'), reportStage({})];
     // Short locks so the dead worker's job is found stalled within seconds.
-    const p = await startPipeline(stages, { workers: false, config: { queue: { attempts: 3, backoffMs: 200, lockDurationMs: 2000, stalledIntervalMs: 1000 } } });
+    const p = await startPipeline(stages, {
+      workers: false,
+      config: { queue: { attempts: 3, backoffMs: 200, lockDurationMs: 2000, stalledIntervalMs: 1000 } },
+    });
     // The stage keeps its marker in the data dir, so build it again with the real one.
     const work = markerStage(p.dataDir);
-    const child = spawn(process.execPath, [join(repoRoot, 'dist/src/testing/stall-worker.js'), JSON.stringify(p.config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'dist/src/testing/stall-worker.js'), JSON.stringify(p.config)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       const finished: string[] = [];
       p.coordinator.on('run-finished', (r) => finished.push(r.id));
@@ -179,7 +211,10 @@ describe('pipeline on a real Redis', () => {
   });
 
   it('queued runs survive a restart of the embedded Redis (append-only file)', async () => {
-    const stages = [scriptedStage('first', async () => ({ status: 'passed', summary: 'ran after restart', data: null })), reportStage({})];
+    const stages = [
+      scriptedStage('first', async () => ({ status: 'passed', summary: 'ran after restart', data: null })),
+      reportStage({}),
+    ];
     const p = await startPipeline(stages, { workers: false });
     try {
       const sub = await p.coordinator.submit(fakeSeries('before the restart'), { source });
@@ -203,7 +238,10 @@ describe('pipeline on a real Redis', () => {
 
   it('a run whose jobs were lost from Redis is queued again by reconcile', async () => {
     let ran = 0;
-    const stages = [scriptedStage('first', async () => ({ status: 'passed', summary: `ran ${++ran}`, data: null })), reportStage({})];
+    const stages = [
+      scriptedStage('first', async () => ({ status: 'passed', summary: `ran ${++ran}`, data: null })),
+      reportStage({}),
+    ];
     const p = await startPipeline(stages, { workers: false });
     try {
       const sub = await p.coordinator.submit(fakeSeries('lost jobs'), { source });

@@ -7,7 +7,13 @@ import type { Logger } from '../log.js';
 import type { RedisHandle } from '../queue/redis.js';
 import { CANCEL_CHANNEL, CANCELLED_PREFIX, cancelReason, parseCancelMessage } from './cancel.js';
 import { PipelineStateSchema, StageJobDataSchema, type PipelineState, type StageOutcome } from './payload.js';
-import { queueName, type StageContext, type StageDefinition, type StageResult, type TestHistorySource } from './stage.js';
+import {
+  queueName,
+  type StageContext,
+  type StageDefinition,
+  type StageResult,
+  type TestHistorySource,
+} from './stage.js';
 
 /**
  * Runs one stage's jobs: validates the payload, refuses cancelled runs,
@@ -140,10 +146,16 @@ export class StageWorker {
       return { outcomes: [...upstream.outcomes, outcome] };
     } catch (err) {
       if (abort.aborted || err instanceof CancelledError) {
-        const reason = typeof abort.reason === 'string' ? abort.reason : (await cancelReason(this.client, runId)) ?? errorMessage(err);
+        const reason =
+          typeof abort.reason === 'string'
+            ? abort.reason
+            : ((await cancelReason(this.client, runId)) ?? errorMessage(err));
         throw new UnrecoverableError(CANCELLED_PREFIX + reason);
       }
-      jlog.warn({ err: errorMessage(err), attemptsLeft: (job.opts.attempts ?? 1) - job.attemptsStarted }, 'stage attempt failed');
+      jlog.warn(
+        { err: errorMessage(err), attemptsLeft: (job.opts.attempts ?? 1) - job.attemptsStarted },
+        'stage attempt failed',
+      );
       throw err;
     } finally {
       this.active.delete(id);
@@ -170,7 +182,9 @@ export class StageWorker {
     before.outcomes.push({
       stage,
       status: isCancel ? 'cancelled' : 'error',
-      summary: isCancel ? (reason ?? '') : `infrastructure error after ${child?.attemptsMade ?? '?'} attempt(s): ${reason ?? 'unknown'}`,
+      summary: isCancel
+        ? (reason ?? '')
+        : `infrastructure error after ${child?.attemptsMade ?? '?'} attempt(s): ${reason ?? 'unknown'}`,
       data: null,
       attempts: child?.attemptsMade ?? 0,
       startedAt: child?.processedOn ? new Date(child.processedOn).toISOString() : null,

@@ -33,7 +33,12 @@ export interface TestStability {
 }
 
 export interface TestHistorySource {
-  baseStability(q: { tree: string; suite: string; tests: string[]; limit: number }): Promise<Record<string, TestStability>>;
+  baseStability(q: {
+    tree: string;
+    suite: string;
+    tests: string[];
+    limit: number;
+  }): Promise<Record<string, TestStability>>;
 }
 
 export interface StageResult {

@@ -11,7 +11,18 @@ describe('parsePktgenDevice on real /proc/net/pktgen files (Debian 6.12.117, QEM
     const r = parsePktgenDevice(capture('shared-dummy0.txt'), 'dummy0', { count: 1_000_000 });
     assert.ok(r.ok);
     const { params, ...figures } = r.result;
-    assert.deepEqual(figures, { device: 'dummy0', packets: 1_000_000, usec: 2_686_059, idleUsec: 2119, pktSize: 64, frags: 0, pps: 372_292, mbps: 190, bps: 190_613_504, errors: 0 });
+    assert.deepEqual(figures, {
+      device: 'dummy0',
+      packets: 1_000_000,
+      usec: 2_686_059,
+      idleUsec: 2119,
+      pktSize: 64,
+      frags: 0,
+      pps: 372_292,
+      mbps: 190,
+      bps: 190_613_504,
+      errors: 0,
+    });
     assert.equal(params['count'], '1000000');
     assert.equal(params['clone_skb'], '0');
     assert.equal(params['dst_min'], '10.0.0.1');
@@ -63,12 +74,19 @@ describe('parsePktgenDevice on real /proc/net/pktgen files (Debian 6.12.117, QEM
 });
 
 describe('parseRunFiles', () => {
-  const threads = { 'pktgen.dummy0@0': capture('threads-dummy0@0.txt'), 'pktgen.dummy0@1': capture('threads-dummy0@1.txt'), env: capture('env.txt') };
+  const threads = {
+    'pktgen.dummy0@0': capture('threads-dummy0@0.txt'),
+    'pktgen.dummy0@1': capture('threads-dummy0@1.txt'),
+    env: capture('env.txt'),
+  };
 
   it('sums the threads of one run and ignores files that are not device files', () => {
     const r = parseRunFiles(threads, { count: 50_000 });
     assert.ok(r.ok);
-    assert.deepEqual(r.results.map((x) => x.device), ['dummy0@0', 'dummy0@1']);
+    assert.deepEqual(
+      r.results.map((x) => x.device),
+      ['dummy0@0', 'dummy0@1'],
+    );
     assert.equal(r.pps, r.results[0]!.pps + r.results[1]!.pps);
     assert.ok(r.results.every((x) => x.packets === 50_000));
   });
@@ -79,7 +97,10 @@ describe('parseRunFiles', () => {
   });
 
   it('no device file at all', () => {
-    assert.deepEqual(parseRunFiles({ env: 'x=1' }), { ok: false, reason: 'the scenario left no pktgen.<device> file: pktgen did not run' });
+    assert.deepEqual(parseRunFiles({ env: 'x=1' }), {
+      ok: false,
+      reason: 'the scenario left no pktgen.<device> file: pktgen did not run',
+    });
   });
 
   it('the environment file', () => {

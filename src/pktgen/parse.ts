@@ -50,19 +50,44 @@ export function parsePktgenDevice(text: string, device: string, expect: PktgenEx
   const m = RESULT_OK.exec(resultLine);
   if (!m) {
     const said = resultLine.slice('Result:'.length).trim();
-    return bad(said === 'Idle' ? `pktgen never ran on ${device} (Result: Idle)` : `pktgen did not finish a run on ${device}: "Result: ${said}"`);
+    return bad(
+      said === 'Idle'
+        ? `pktgen never ran on ${device} (Result: Idle)`
+        : `pktgen did not finish a run on ${device}: "Result: ${said}"`,
+    );
   }
   const p = PPS_LINE.exec(lines[at + 1] ?? '');
   if (!p) return bad(`pktgen's result for ${device} has no pps line after "${resultLine}"`);
-  const [usec, , idleUsec, packets, pktSize, frags] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const [usec, , idleUsec, packets, pktSize, frags] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const [pps, mbps, bps, errors] = p.slice(1).map(Number) as [number, number, number, number];
-  const result: PktgenResult = { device, packets, usec, idleUsec, pktSize, frags, pps, mbps, bps, errors, params: parseParams(lines.slice(0, at)) };
+  const result: PktgenResult = {
+    device,
+    packets,
+    usec,
+    idleUsec,
+    pktSize,
+    frags,
+    pps,
+    mbps,
+    bps,
+    errors,
+    params: parseParams(lines.slice(0, at)),
+  };
   if (packets === 0 || usec === 0) return bad(`pktgen sent nothing on ${device} (${packets} packets in ${usec} usec)`);
   // In netif_receive mode pktgen counts a packet the stack dropped (NET_RX_DROP)
   // as an error: a scenario that drops on purpose (rx-meta, at tc) has as many
   // "errors" as packets. Only transmit errors mean the figure is wrong.
   if (errors > 0 && result.params['xmit_mode'] !== 'netif_receive') {
-    return bad(`pktgen counted ${errors} transmit errors on ${device}: its ${pps} pps include packets the device refused`);
+    return bad(
+      `pktgen counted ${errors} transmit errors on ${device}: its ${pps} pps include packets the device refused`,
+    );
   }
   if (expect.count !== undefined && expect.count > 0 && packets < expect.count) {
     return bad(`pktgen on ${device} stopped early: ${packets} of ${expect.count} packets sent`);
@@ -99,12 +124,16 @@ export const PKTGEN_FILE = /^pktgen\.([A-Za-z0-9_.:-]+(?:@\d+)?)$/;
  * (`pktgen.<device>` each). The run counts only if every device did: a
  * thread that never started would otherwise show up as lower throughput.
  */
-export function parseRunFiles(files: Record<string, Buffer | string>, expect: PktgenExpectation = {}): { ok: true; results: PktgenResult[]; pps: number } | { ok: false; reason: string } {
+export function parseRunFiles(
+  files: Record<string, Buffer | string>,
+  expect: PktgenExpectation = {},
+): { ok: true; results: PktgenResult[]; pps: number } | { ok: false; reason: string } {
   const devices = Object.keys(files)
     .map((f) => [f, PKTGEN_FILE.exec(f)?.[1]] as const)
     .filter((x): x is readonly [string, string] => x[1] !== undefined)
     .sort((a, b) => a[1].localeCompare(b[1]));
-  if (devices.length === 0) return { ok: false, reason: 'the scenario left no pktgen.<device> file: pktgen did not run' };
+  if (devices.length === 0)
+    return { ok: false, reason: 'the scenario left no pktgen.<device> file: pktgen did not run' };
   const results: PktgenResult[] = [];
   const problems: string[] = [];
   for (const [file, device] of devices) {

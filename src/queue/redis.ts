@@ -74,23 +74,36 @@ async function embedded(dataDir: string, log: Logger): Promise<RedisHandle> {
   rmSync(socket, { force: true });
 
   const args = [
-    '--port', '0',
-    '--unixsocket', socket,
-    '--unixsocketperm', '700',
-    '--dir', dir,
-    '--appendonly', 'yes',
-    '--appendfsync', 'everysec',
-    '--save', '',
-    '--logfile', join(dir, 'redis.log'),
-    '--daemonize', 'no',
+    '--port',
+    '0',
+    '--unixsocket',
+    socket,
+    '--unixsocketperm',
+    '700',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--save',
+    '',
+    '--logfile',
+    join(dir, 'redis.log'),
+    '--daemonize',
+    'no',
     // BullMQ needs keys to stay until it removes them; never evict.
-    '--maxmemory-policy', 'noeviction',
+    '--maxmemory-policy',
+    'noeviction',
   ];
   let child: ChildProcess;
   try {
     child = spawn('redis-server', args, { stdio: 'ignore', detached: false });
   } catch (err) {
-    throw new InfraError(`could not start redis-server: ${errorMessage(err)}`, 'install it (apt-get install redis-server) or set REDIS_URL');
+    throw new InfraError(
+      `could not start redis-server: ${errorMessage(err)}`,
+      'install it (apt-get install redis-server) or set REDIS_URL',
+    );
   }
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -99,7 +112,10 @@ async function embedded(dataDir: string, log: Logger): Promise<RedisHandle> {
   for (;;) {
     const early = await Promise.race([spawnError, exited, sleep(50).then(() => undefined)]);
     if (early instanceof Error) {
-      const hint = (early as NodeJS.ErrnoException).code === 'ENOENT' ? 'install it (apt-get install redis-server) or set REDIS_URL' : undefined;
+      const hint =
+        (early as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'install it (apt-get install redis-server) or set REDIS_URL'
+          : undefined;
       throw new InfraError(`could not start redis-server: ${early.message}`, hint);
     }
     if (early !== undefined) {

@@ -22,8 +22,17 @@ export type WorkerInfo = z.infer<typeof WorkerInfoSchema>;
  * unless refreshed, so a dead worker disappears from `ksci status` within
  * a minute. Returns a function that stops advertising.
  */
-export function advertiseWorker(client: Redis, info: Omit<WorkerInfo, 'id' | 'host' | 'pid' | 'startedAt'>): () => Promise<void> {
-  const full: WorkerInfo = { ...info, id: `${hostname()}:${process.pid}`, host: hostname(), pid: process.pid, startedAt: new Date().toISOString() };
+export function advertiseWorker(
+  client: Redis,
+  info: Omit<WorkerInfo, 'id' | 'host' | 'pid' | 'startedAt'>,
+): () => Promise<void> {
+  const full: WorkerInfo = {
+    ...info,
+    id: `${hostname()}:${process.pid}`,
+    host: hostname(),
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+  };
   const key = PREFIX + full.id;
   const write = () => client.set(key, JSON.stringify(full), 'EX', TTL_SECONDS).catch(() => undefined);
   void write();

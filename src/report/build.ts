@@ -41,9 +41,11 @@ export function oneLine(d: Diagnostic): string {
 export function describeBuild(b: BuildOutcome, perPatch: ConfigBuild['perPatch'] = []): string {
   const culprit = perPatch.find((p) => p.outcome.status !== 'ok');
   const prefix = culprit ? `patch ${culprit.counter} "${culprit.title}" breaks the build: ` : '';
-  if (b.status === 'config') return `${prefix}config options did not survive olddefconfig: ${b.configMismatches.map(describeMismatch).join('; ')}`;
+  if (b.status === 'config')
+    return `${prefix}config options did not survive olddefconfig: ${b.configMismatches.map(describeMismatch).join('; ')}`;
   if (b.status === 'ok') return `${prefix}built`;
-  if (b.networkAttempt) return `${prefix}the build tried to reach the network (builds run without one)${b.firstError ? `: ${oneLine(b.firstError)}` : ''}`;
+  if (b.networkAttempt)
+    return `${prefix}the build tried to reach the network (builds run without one)${b.firstError ? `: ${oneLine(b.firstError)}` : ''}`;
   if (b.firstError) return `${prefix}${oneLine(b.firstError)}`;
   if (b.failedTargets.length > 0) return `${prefix}make failed on ${b.failedTargets.join(', ')}`;
   return `${prefix}make failed (see the end of the log)`;
@@ -58,25 +60,44 @@ export function buildDetails(outcome: StageOutcome): string[] {
   for (const b of d.builds) {
     const s = b.series;
     const secs = (o: BuildOutcome) => (o.cacheHit ? 'cached' : `${Math.round(o.durationMs / 1000)} s`);
-    lines.push(`config ${b.config} (${b.configHash.slice(0, 12)}): base ${b.base.commit.slice(0, 12)} ${secs(b.base)}, series ${s.commit.slice(0, 12)} ${s.status === 'ok' ? 'built' : 'FAILED'} ${secs(s)}`);
-    for (const p of b.perPatch) lines.push(`  patch ${p.counter} ${p.outcome.status === 'ok' ? 'builds' : 'BREAKS THE BUILD'}: ${p.title}`);
+    lines.push(
+      `config ${b.config} (${b.configHash.slice(0, 12)}): base ${b.base.commit.slice(0, 12)} ${secs(b.base)}, series ${s.commit.slice(0, 12)} ${s.status === 'ok' ? 'built' : 'FAILED'} ${secs(s)}`,
+    );
+    for (const p of b.perPatch)
+      lines.push(`  patch ${p.counter} ${p.outcome.status === 'ok' ? 'builds' : 'BREAKS THE BUILD'}: ${p.title}`);
     if (s.status !== 'ok') {
       lines.push(`  ${describeBuild(s, b.perPatch)}`);
       if (s.firstError) lines.push(...s.firstError.context.slice(0, CONTEXT_LINES).map((l) => `    ${l}`));
       const more = s.errors.length - 1;
-      if (more > 0) lines.push(`  and ${more} more error(s): ${s.errors.slice(1, 4).map(where).join(', ')}${more > 3 ? ', ...' : ''}`);
-      if (!s.firstError && s.configMismatches.length === 0) lines.push('  end of the log:', ...s.logTail.slice(-12).map((l) => `    ${l}`));
+      if (more > 0)
+        lines.push(
+          `  and ${more} more error(s): ${s.errors.slice(1, 4).map(where).join(', ')}${more > 3 ? ', ...' : ''}`,
+        );
+      if (!s.firstError && s.configMismatches.length === 0)
+        lines.push('  end of the log:', ...s.logTail.slice(-12).map((l) => `    ${l}`));
     }
     const w = b.warnings;
-    lines.push(`  warnings before: ${w.before}, this series: ${w.after}${w.added.length ? `, new: ${w.added.length}` : ''}${w.removed.length ? `, fixed: ${w.removed.length}` : ''}`);
+    lines.push(
+      `  warnings before: ${w.before}, this series: ${w.after}${w.added.length ? `, new: ${w.added.length}` : ''}${w.removed.length ? `, fixed: ${w.removed.length}` : ''}`,
+    );
     for (const x of w.added.slice(0, MAX_WARNINGS_LISTED)) lines.push(`    + ${oneLine(x)}`);
     if (w.added.length > MAX_WARNINGS_LISTED) lines.push(`    ... and ${w.added.length - MAX_WARNINGS_LISTED} more`);
     if (s.status === 'ok') lines.push(`  artifacts: ${s.artifactDir}`);
     if (b.selftests) {
-      for (const [side, t] of [['base', b.selftests.base], ['series', b.selftests.series]] as const) {
+      for (const [side, t] of [
+        ['base', b.selftests.base],
+        ['series', b.selftests.series],
+      ] as const) {
         const how = t.cacheHit ? 'cached' : `${Math.round(t.durationMs / 1000)} s`;
-        lines.push(`  BPF selftests (${side}): ${t.status === 'ok' ? `built ${t.runners.join(', ')}${t.modules ? ' and the test modules' : ''}, ${t.files} files` : 'FAILED'} ${how}${t.dropped.length ? `; left out (no BPF source in the tree): ${t.dropped.map((d) => d.test).join(', ')}` : ''}`);
-        if (t.status !== 'ok') lines.push(...(t.firstError ? t.firstError.context.slice(0, CONTEXT_LINES) : t.logTail.slice(-12)).map((l) => `    ${l}`));
+        lines.push(
+          `  BPF selftests (${side}): ${t.status === 'ok' ? `built ${t.runners.join(', ')}${t.modules ? ' and the test modules' : ''}, ${t.files} files` : 'FAILED'} ${how}${t.dropped.length ? `; left out (no BPF source in the tree): ${t.dropped.map((d) => d.test).join(', ')}` : ''}`,
+        );
+        if (t.status !== 'ok')
+          lines.push(
+            ...(t.firstError ? t.firstError.context.slice(0, CONTEXT_LINES) : t.logTail.slice(-12)).map(
+              (l) => `    ${l}`,
+            ),
+          );
       }
     }
   }

@@ -70,7 +70,8 @@ const TAB = 8;
 const VERDICT_NOTE: Record<Verdict, string> = {
   pass: 'Every stage that ran passed; the details are below.',
   fail: 'Something in the series needs a look; the details are below.',
-  error: 'ksci could not finish because of a problem on its side, not in the series; the details below are for reference.',
+  error:
+    'ksci could not finish because of a problem on its side, not in the series; the details below are for reference.',
   cancelled: 'The run was cancelled before it finished, so the results below are partial.',
   skipped: 'Nothing was built or tested; the line above says why.',
 };
@@ -116,7 +117,12 @@ function body(input: EmailInput): string {
   const s = input.series;
   const lines: string[] = [];
   if (s.author.name.trim()) lines.push(`Hi ${s.author.name.trim()},`, '');
-  lines.push(...prose(`ksci tested ${s.isRfc ? 'RFC ' : ''}v${s.version} of this series (${s.total} patch${s.total === 1 ? '' : 'es'}).`), '');
+  lines.push(
+    ...prose(
+      `ksci tested ${s.isRfc ? 'RFC ' : ''}v${s.version} of this series (${s.total} patch${s.total === 1 ? '' : 'es'}).`,
+    ),
+    '',
+  );
   lines.push(...prose(input.headline), '', ...prose(VERDICT_NOTE[input.verdict]), '');
   lines.push('What was tested:');
   const fact = (key: string, value: string) => prose(value, `  ${`${key}:`.padEnd(9)}`, ' '.repeat(11));
@@ -126,7 +132,8 @@ function body(input: EmailInput): string {
   lines.push(...fact('run', input.runId), '');
   lines.push(...preformatted(reportDetail(input.report)), '');
   if (input.resultsUrl) lines.push('Full results:', ...preformatted([`  ${input.resultsUrl}`]), '');
-  if (input.reproducer) lines.push('To reproduce:', ...preformatted(input.reproducer.split(/\r?\n/).map((l) => `  ${l}`)), '');
+  if (input.reproducer)
+    lines.push('To reproduce:', ...preformatted(input.reproducer.split(/\r?\n/).map((l) => `  ${l}`)), '');
   lines.push('-- ', 'ksci: automated testing of kernel patch series');
   return `${lines.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }
@@ -223,7 +230,9 @@ function formatAddress(p: Person): string {
   const name = p.name.trim();
   if (!name) return p.address;
   // RFC 5322 atext and spaces go bare; anything else ("David S. Miller", "Doe, Jane") is quoted.
-  return /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$/.test(name) ? `${name} <${p.address}>` : `"${name.replace(/(["\\])/g, '\\$1')}" <${p.address}>`;
+  return /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$/.test(name)
+    ? `${name} <${p.address}>`
+    : `"${name.replace(/(["\\])/g, '\\$1')}" <${p.address}>`;
 }
 
 function addressOf(mailbox: string): string {
@@ -242,6 +251,10 @@ function uniqueAddresses(candidates: string[], already: string[]): string[] {
 
 function domainOf(from: string): string {
   const domain = /@([^@\s<>]+)$/.exec(addressOf(from))?.[1];
-  if (!domain) throw new UsageError(`the reply's From address ${JSON.stringify(from)} has no domain`, 'set the mail from address to a full address, e.g. "ksci <ksci@ci.example.org>"');
+  if (!domain)
+    throw new UsageError(
+      `the reply's From address ${JSON.stringify(from)} has no domain`,
+      'set the mail from address to a full address, e.g. "ksci <ksci@ci.example.org>"',
+    );
   return domain;
 }

@@ -5,7 +5,15 @@ import type { StageOutcome } from '../pipeline/payload.js';
 import type { PerfSample as StoredSample } from '../store/results.js';
 import { SplatSchema } from './test.js';
 
-const Summary = z.object({ n: z.number(), median: z.number(), mean: z.number(), stddev: z.number(), cv: z.number(), min: z.number(), max: z.number() });
+const Summary = z.object({
+  n: z.number(),
+  median: z.number(),
+  mean: z.number(),
+  stddev: z.number(),
+  cv: z.number(),
+  min: z.number(),
+  max: z.number(),
+});
 const Comparison = z.object({
   base: Summary,
   series: Summary,
@@ -17,11 +25,23 @@ const Comparison = z.object({
   verdict: z.enum(['improvement', 'regression', 'no-change', 'noisy']),
   reason: z.string(),
 });
-const Invalid = z.object({ scenario: z.string(), side: z.enum(['base', 'series']), round: z.number(), rep: z.number(), reason: z.string() });
+const Invalid = z.object({
+  scenario: z.string(),
+  side: z.enum(['base', 'series']),
+  round: z.number(),
+  rep: z.number(),
+  reason: z.string(),
+});
 const Session = z.object({
   side: z.enum(['base', 'series']),
   round: z.number(),
-  failure: z.object({ kind: z.enum(['boot-failure', 'kernel-crash', 'hang', 'wrong-kernel', 'infra-error', 'cancelled']), reason: z.string(), excerpt: z.array(z.string()) }).nullable(),
+  failure: z
+    .object({
+      kind: z.enum(['boot-failure', 'kernel-crash', 'hang', 'wrong-kernel', 'infra-error', 'cancelled']),
+      reason: z.string(),
+      excerpt: z.array(z.string()),
+    })
+    .nullable(),
   kernelRelease: z.string().nullable(),
   splats: z.array(SplatSchema),
   logFile: z.string(),
@@ -40,7 +60,15 @@ const Pktgen = z.object({
   errors: z.number(),
   params: z.record(z.string(), z.string()),
 });
-const Sample = z.object({ scenario: z.string(), side: z.enum(['base', 'series']), round: z.number(), rep: z.number(), pps: z.number(), results: z.array(Pktgen), env: z.record(z.string(), z.string()) });
+const Sample = z.object({
+  scenario: z.string(),
+  side: z.enum(['base', 'series']),
+  round: z.number(),
+  rep: z.number(),
+  pps: z.number(),
+  results: z.array(Pktgen),
+  env: z.record(z.string(), z.string()),
+});
 
 /** What the perf stage returns, per perf suite: validated where the coordinator stores samples and the report renders them. */
 export const PerfSuiteSchema = z.object({
@@ -48,9 +76,30 @@ export const PerfSuiteSchema = z.object({
   config: z.string(),
   base: z.object({ commit: z.string(), kernel: z.string() }),
   series: z.object({ commit: z.string(), kernel: z.string() }),
-  plan: z.object({ rounds: z.number(), warmup: z.number(), repetitions: z.number(), unit: z.enum(['session', 'run']), runner: z.string() }),
-  run: z.object({ sessions: z.array(Session), samples: z.array(Sample), invalid: z.array(Invalid), stoppedBy: Session.nullable() }),
-  verdicts: z.array(z.object({ scenario: z.string(), description: z.string(), base: z.array(z.number()), series: z.array(z.number()), comparison: Comparison.nullable(), missing: z.string().nullable(), invalid: z.array(Invalid) })),
+  plan: z.object({
+    rounds: z.number(),
+    warmup: z.number(),
+    repetitions: z.number(),
+    unit: z.enum(['session', 'run']),
+    runner: z.string(),
+  }),
+  run: z.object({
+    sessions: z.array(Session),
+    samples: z.array(Sample),
+    invalid: z.array(Invalid),
+    stoppedBy: Session.nullable(),
+  }),
+  verdicts: z.array(
+    z.object({
+      scenario: z.string(),
+      description: z.string(),
+      base: z.array(z.number()),
+      series: z.array(z.number()),
+      comparison: Comparison.nullable(),
+      missing: z.string().nullable(),
+      invalid: z.array(Invalid),
+    }),
+  ),
   bisect: z
     .object({
       scenario: z.string(),
@@ -65,11 +114,18 @@ export type PerfSuiteData = z.infer<typeof PerfSuiteSchema>;
 export const PerfStageDataSchema = z.object({ suites: z.array(PerfSuiteSchema) });
 export type PerfStageData = z.infer<typeof PerfStageDataSchema>;
 
-const VERDICT_WORD = { improvement: 'IMPROVEMENT', regression: 'REGRESSION', 'no-change': 'no change', noisy: 'too noisy to tell' } as const;
-
+const VERDICT_WORD = {
+  improvement: 'IMPROVEMENT',
+  regression: 'REGRESSION',
+  'no-change': 'no change',
+  noisy: 'too noisy to tell',
+} as const;
 
 /** What ran where, and how often: the first lines of every perf report. */
-export function perfHeader(run: Pick<AbRun, 'sessions' | 'stoppedBy'> & { samples: { env: Record<string, string> }[] }, unit: string): string[] {
+export function perfHeader(
+  run: Pick<AbRun, 'sessions' | 'stoppedBy'> & { samples: { env: Record<string, string> }[] },
+  unit: string,
+): string[] {
   const of = (side: 'base' | 'series') => run.sessions.filter((s) => s.side === side);
   const release = (side: 'base' | 'series') => of(side).find((s) => s.kernelRelease)?.kernelRelease ?? 'unknown';
   const env = run.samples[0]?.env ?? {};
@@ -79,9 +135,16 @@ export function perfHeader(run: Pick<AbRun, 'sessions' | 'stoppedBy'> & { sample
   ];
   if (run.stoppedBy) {
     const s = run.stoppedBy;
-    lines.push(`STOPPED: the ${s.side} kernel's session ${s.round} ended in ${s.failure!.kind}: ${s.failure!.reason}`, ...s.failure!.excerpt.slice(0, 20).map((l) => `    ${l}`));
+    lines.push(
+      `STOPPED: the ${s.side} kernel's session ${s.round} ended in ${s.failure!.kind}: ${s.failure!.reason}`,
+      ...s.failure!.excerpt.slice(0, 20).map((l) => `    ${l}`),
+    );
   }
-  for (const s of run.sessions) for (const sp of s.splats) lines.push(`splat on the ${s.side} kernel (round ${s.round}${sp.test ? `, during ${sp.test}` : ''}): ${sp.title}`);
+  for (const s of run.sessions)
+    for (const sp of s.splats)
+      lines.push(
+        `splat on the ${s.side} kernel (round ${s.round}${sp.test ? `, during ${sp.test}` : ''}): ${sp.title}`,
+      );
   return lines;
 }
 
@@ -110,7 +173,11 @@ export function perfTable(verdicts: ScenarioVerdict[]): string[] {
     if (!c) return `| ${v.scenario} | | | | | | ${v.missing} |`;
     return `| ${v.scenario} | ${pps(c.base.median)} | ${pps(c.series.median)} | ${formatPct(c.change)} | ${formatPct(c.ci[0])} .. ${formatPct(c.ci[1])} | ${c.test.p.toPrecision(2)} | ${VERDICT_WORD[c.verdict]} |`;
   });
-  return ['| scenario | base pps | series pps | change | CI | p | verdict |', '|---|---:|---:|---:|---|---:|---|', ...rows];
+  return [
+    '| scenario | base pps | series pps | change | CI | p | verdict |',
+    '|---|---:|---:|---:|---|---:|---|',
+    ...rows,
+  ];
 }
 
 export function formatPerf(run: AbRun, verdicts: ScenarioVerdict[], unit: string): string {
@@ -119,14 +186,27 @@ export function formatPerf(run: AbRun, verdicts: ScenarioVerdict[], unit: string
 
 /** Splats the series kernel printed under pktgen that the base did not (by fingerprint). */
 export function newSplats(s: PerfSuiteData): string[] {
-  const onBase = new Set(s.run.sessions.filter((x) => x.side === 'base').flatMap((x) => x.splats.map((p) => p.fingerprint)));
-  return [...new Set(s.run.sessions.filter((x) => x.side === 'series').flatMap((x) => x.splats.filter((p) => !onBase.has(p.fingerprint)).map((p) => p.title)))];
+  const onBase = new Set(
+    s.run.sessions.filter((x) => x.side === 'base').flatMap((x) => x.splats.map((p) => p.fingerprint)),
+  );
+  return [
+    ...new Set(
+      s.run.sessions
+        .filter((x) => x.side === 'series')
+        .flatMap((x) => x.splats.filter((p) => !onBase.has(p.fingerprint)).map((p) => p.title)),
+    ),
+  ];
 }
 
 /** One line per suite for the stage summary. */
 export function perfSummary(s: PerfSuiteData): string {
-  if (s.run.stoppedBy) return `${s.suite}: the ${s.run.stoppedBy.side} kernel's session ${s.run.stoppedBy.round} ended in ${s.run.stoppedBy.failure?.kind}`;
-  const parts = s.verdicts.map((v) => (v.comparison ? `${v.scenario} ${VERDICT_WORD[v.comparison.verdict]} (${formatPct(v.comparison.change)})` : `${v.scenario}: no comparison`));
+  if (s.run.stoppedBy)
+    return `${s.suite}: the ${s.run.stoppedBy.side} kernel's session ${s.run.stoppedBy.round} ended in ${s.run.stoppedBy.failure?.kind}`;
+  const parts = s.verdicts.map((v) =>
+    v.comparison
+      ? `${v.scenario} ${VERDICT_WORD[v.comparison.verdict]} (${formatPct(v.comparison.change)})`
+      : `${v.scenario}: no comparison`,
+  );
   const splats = newSplats(s);
   if (splats.length) parts.push(`new kernel splats under load: ${splats.join('; ')}`);
   return `${s.suite}: ${parts.join(', ')}`;
@@ -148,9 +228,13 @@ export function perfDetails(outcome: StageOutcome): string[] {
 
 function bisectLines(b: PerfSuiteData['bisect']): string[] {
   if (!b) return [];
-  const probes = b.probes.map((p) => `patch ${p.counter}: ${p.verdict}${p.change !== null ? ` (${formatPct(p.change)})` : ''}`).join('; ');
+  const probes = b.probes
+    .map((p) => `patch ${p.counter}: ${p.verdict}${p.change !== null ? ` (${formatPct(p.change)})` : ''}`)
+    .join('; ');
   return [
-    b.culprit ? `bisect ${b.scenario}: patch ${b.culprit.counter} "${b.culprit.title}" is the first that costs the throughput` : `bisect ${b.scenario}: no culprit`,
+    b.culprit
+      ? `bisect ${b.scenario}: patch ${b.culprit.counter} "${b.culprit.title}" is the first that costs the throughput`
+      : `bisect ${b.scenario}: no culprit`,
     ...(probes ? [`  probes: ${probes}`] : []),
     ...(b.note ? [`  note: ${b.note}`] : []),
   ];
@@ -159,6 +243,14 @@ function bisectLines(b: PerfSuiteData['bisect']): string[] {
 /** The rows the results store keeps: one per kept run, with its environment. */
 export function perfSampleRows(data: PerfStageData): StoredSample[] {
   return data.suites.flatMap((s) =>
-    s.run.samples.map((x) => ({ scenario: `${s.suite}/${x.scenario}`, side: x.side, metric: 'pps', value: x.pps, unit: 'packets/s', iteration: x.round * 1000 + x.rep, env: { ...x.env, round: x.round, rep: x.rep, commit: s[x.side].commit } })),
+    s.run.samples.map((x) => ({
+      scenario: `${s.suite}/${x.scenario}`,
+      side: x.side,
+      metric: 'pps',
+      value: x.pps,
+      unit: 'packets/s',
+      iteration: x.round * 1000 + x.rep,
+      env: { ...x.env, round: x.round, rep: x.rep, commit: s[x.side].commit },
+    })),
   );
 }

@@ -17,11 +17,17 @@ export type DetailRenderer = (outcome: StageOutcome) => string[];
  * Renders a run's report from its outcomes. Pure: the same outcomes give
  * the same report, so what was mailed can be reproduced from the database.
  */
-export function renderReport(run: RunContext, outcomes: StageOutcome[], details: Record<string, DetailRenderer> = {}): Report {
+export function renderReport(
+  run: RunContext,
+  outcomes: StageOutcome[],
+  details: Record<string, DetailRenderer> = {},
+): Report {
   const verdict = decideVerdict(outcomes);
   const s = run.series;
   const subject = `${s.isRfc ? 'RFC ' : ''}v${s.version} ${s.title}`;
-  const first = outcomes.find((o) => o.status !== 'passed' && o.status !== 'skipped') ?? outcomes.find((o) => o.status === 'skipped');
+  const first =
+    outcomes.find((o) => o.status !== 'passed' && o.status !== 'skipped') ??
+    outcomes.find((o) => o.status === 'skipped');
   const headline =
     verdict === 'pass'
       ? `${VERDICT_LABEL[verdict]}: all ${outcomes.filter((o) => o.status === 'passed').length} stage(s) passed${skippedNote(outcomes)}`
@@ -42,7 +48,8 @@ export function renderReport(run: RunContext, outcomes: StageOutcome[], details:
   const md: string[] = [`## ksci: ${VERDICT_LABEL[verdict]}`, '', `**${escapeMd(headline)}**`, ''];
   for (const [k, v] of facts) md.push(`- **${k}:** ${escapeMd(v)}`);
   md.push('', '| stage | result | summary |', '|---|---|---|');
-  for (const o of outcomes) md.push(`| ${o.stage} | ${statusIcon(o.status)} ${o.status} | ${escapeMd(o.summary).replace(/\|/g, '\\|')} |`);
+  for (const o of outcomes)
+    md.push(`| ${o.stage} | ${statusIcon(o.status)} ${o.status} | ${escapeMd(o.summary).replace(/\|/g, '\\|')} |`);
 
   for (const o of outcomes) {
     const lines = details[o.stage]?.(o) ?? [];

@@ -5,20 +5,34 @@ import type { TestResult } from '../store/results.js';
 
 const Status = z.enum(['pass', 'fail', 'skip', 'timeout', 'crash', 'hang', 'not-run']);
 const Settled = z.enum(['pass', 'fail', 'flaky', 'skip', 'not-run']);
-export const SplatSchema = z.object({ kind: z.string(), title: z.string(), fingerprint: z.string(), test: z.string().nullable(), excerpt: z.array(z.string()) });
-const TestOutcome = z.object({ name: z.string(), status: Status, exitCode: z.number().nullable(), seconds: z.number().nullable(), output: z.array(z.string()) });
+export const SplatSchema = z.object({
+  kind: z.string(),
+  title: z.string(),
+  fingerprint: z.string(),
+  test: z.string().nullable(),
+  excerpt: z.array(z.string()),
+});
+const TestOutcome = z.object({
+  name: z.string(),
+  status: Status,
+  exitCode: z.number().nullable(),
+  seconds: z.number().nullable(),
+  output: z.array(z.string()),
+});
 const Boot = z.object({
   tests: z.array(z.string()),
   purpose: z.enum(['run', 'continue', 'retry']),
-  outcome: z.object({
-    verdict: z.enum(['completed', 'kernel-crash', 'hang', 'boot-failure', 'infra-error']),
-    reason: z.string(),
-    excerpt: z.array(z.string()),
-    kernelRelease: z.string().nullable(),
-    bootSeconds: z.number().nullable(),
-    durationMs: z.number(),
-    accel: z.string(),
-  }).passthrough(),
+  outcome: z
+    .object({
+      verdict: z.enum(['completed', 'kernel-crash', 'hang', 'boot-failure', 'infra-error']),
+      reason: z.string(),
+      excerpt: z.array(z.string()),
+      kernelRelease: z.string().nullable(),
+      bootSeconds: z.number().nullable(),
+      durationMs: z.number(),
+      accel: z.string(),
+    })
+    .passthrough(),
   consoleFile: z.string(),
   /** The VM host that ran the boot (`hostname:pid`); absent in results stored before it was recorded. */
   host: z.string().optional(),
@@ -33,7 +47,13 @@ const KernelRun = z.object({
   ignoredSplats: z.array(SplatSchema.extend({ reason: z.string() })),
   bootFailure: z.string().nullable(),
 });
-const Row = z.object({ name: z.string(), base: Settled, series: Settled, seriesAttempts: z.array(Status), history: z.string().optional() });
+const Row = z.object({
+  name: z.string(),
+  base: Settled,
+  series: Settled,
+  seriesAttempts: z.array(Status),
+  history: z.string().optional(),
+});
 
 export const SuiteRunSchema = z.object({
   suite: z.string(),
@@ -64,9 +84,14 @@ const MAX_LISTED = 30;
 export function suiteSummary(s: SuiteRunData): string {
   const c = s.comparison;
   if (s.series.bootFailure) return `${s.suite}: the series kernel does not boot (${s.series.bootFailure})`;
-  const counts = countBy(s.series.tests.map((t) => (t.attempts[0] === 'pass' ? 'passed' : t.attempts[0] === 'skip' ? 'skipped' : 'other')));
-  const parts = [`${counts['passed'] ?? 0}/${s.series.tests.length} passed${counts['skipped'] ? `, ${counts['skipped']} skipped` : ''}`];
-  if (c.newFailures.length) parts.push(`new failures: ${c.newFailures.map((r) => `${r.name} (${r.seriesAttempts.join(', ')})`).join(', ')}`);
+  const counts = countBy(
+    s.series.tests.map((t) => (t.attempts[0] === 'pass' ? 'passed' : t.attempts[0] === 'skip' ? 'skipped' : 'other')),
+  );
+  const parts = [
+    `${counts['passed'] ?? 0}/${s.series.tests.length} passed${counts['skipped'] ? `, ${counts['skipped']} skipped` : ''}`,
+  ];
+  if (c.newFailures.length)
+    parts.push(`new failures: ${c.newFailures.map((r) => `${r.name} (${r.seriesAttempts.join(', ')})`).join(', ')}`);
   if (c.newSplats.length) parts.push(`new kernel splats: ${c.newSplats.map((x) => x.title).join('; ')}`);
   if (c.preExisting.length) parts.push(`also failing on the base: ${c.preExisting.map((r) => r.name).join(', ')}`);
   if (c.flaky.length) parts.push(`flaky: ${c.flaky.map((r) => r.name).join(', ')}`);
@@ -80,22 +105,37 @@ export function testDetails(outcome: StageOutcome): string[] {
   const lines: string[] = [];
   for (const s of parsed.data.suites) {
     const first = s.series.boots[0]?.outcome;
-    const env = first ? `${first.kernelRelease ?? '?'} under ${first.accel.toUpperCase()}, boot ${first.bootSeconds ?? '?'} s` : 'no boot';
-    lines.push(`suite ${s.suite} (config ${s.config}): ${env}; base ${s.base.commit.slice(0, 12)}${s.base.cached ? ' (cached)' : ''}, series ${s.series.commit.slice(0, 12)}`);
+    const env = first
+      ? `${first.kernelRelease ?? '?'} under ${first.accel.toUpperCase()}, boot ${first.bootSeconds ?? '?'} s`
+      : 'no boot';
+    lines.push(
+      `suite ${s.suite} (config ${s.config}): ${env}; base ${s.base.commit.slice(0, 12)}${s.base.cached ? ' (cached)' : ''}, series ${s.series.commit.slice(0, 12)}`,
+    );
     // A test_progs suite has hundreds of results: then only those that did not simply pass on both kernels are listed.
     const clean = (t: { attempts: string[] }) => t.attempts.length > 0 && t.attempts.every((a) => a === 'pass');
     const many = s.series.tests.length > MAX_LISTED;
-    const listed = many ? s.series.tests.filter((t) => !clean(t) || !clean(s.base.tests.find((b) => b.name === t.name) ?? { attempts: [] })) : s.series.tests;
-    if (many) lines.push(`  ${s.series.tests.length - listed.length} of ${s.series.tests.length} results passed on both kernels; the others:`);
+    const listed = many
+      ? s.series.tests.filter(
+          (t) => !clean(t) || !clean(s.base.tests.find((b) => b.name === t.name) ?? { attempts: [] }),
+        )
+      : s.series.tests;
+    if (many)
+      lines.push(
+        `  ${s.series.tests.length - listed.length} of ${s.series.tests.length} results passed on both kernels; the others:`,
+      );
     for (const t of listed) {
       const base = s.base.tests.find((b) => b.name === t.name);
       const secs = t.last.seconds !== null ? ` ${t.last.seconds} s` : '';
-      lines.push(`  ${t.attempts.join(' -> ') || 'not-run'}  ${t.name}${secs}  (base: ${base?.attempts.join(' -> ') || 'not-run'})`);
+      lines.push(
+        `  ${t.attempts.join(' -> ') || 'not-run'}  ${t.name}${secs}  (base: ${base?.attempts.join(' -> ') || 'not-run'})`,
+      );
     }
     const c = s.comparison;
     for (const r of c.newFailures) {
       const t = s.series.tests.find((x) => x.name === r.name);
-      lines.push(`  NEW FAILURE ${r.name}: ${r.seriesAttempts.join(', then ')}; passed on the base${r.history ? ` (${r.history})` : ''}`);
+      lines.push(
+        `  NEW FAILURE ${r.name}: ${r.seriesAttempts.join(', then ')}; passed on the base${r.history ? ` (${r.history})` : ''}`,
+      );
       if (t) lines.push(...t.last.output.slice(-EXCERPT_LINES).map((l) => `    | ${l}`));
     }
     for (const b of s.series.boots.filter((x) => x.outcome.verdict !== 'completed')) {
@@ -109,8 +149,12 @@ export function testDetails(outcome: StageOutcome): string[] {
     }
     for (const x of c.preExistingSplats) lines.push(`  splat also on the base: ${x.title}`);
     for (const x of s.series.ignoredSplats) lines.push(`  known splat ignored: ${x.title} (${x.reason})`);
-    for (const r of c.preExisting) lines.push(`  fails on the base too: ${r.name}${r.history ? ` (${r.history})` : ''}`);
-    for (const r of c.flaky) lines.push(`  flaky: ${r.name} (series ${r.seriesAttempts.join(' -> ')}, base ${r.base}${r.history ? `; ${r.history}` : ''})`);
+    for (const r of c.preExisting)
+      lines.push(`  fails on the base too: ${r.name}${r.history ? ` (${r.history})` : ''}`);
+    for (const r of c.flaky)
+      lines.push(
+        `  flaky: ${r.name} (series ${r.seriesAttempts.join(' -> ')}, base ${r.base}${r.history ? `; ${r.history}` : ''})`,
+      );
     for (const r of c.fixed) lines.push(`  fixed by the series: ${r.name}`);
     if (c.notRun.length) lines.push(`  not run: ${c.notRun.join(', ')}`);
     if (s.reproducer.length) lines.push('  reproduce:', ...s.reproducer.map((l) => `    ${l}`));
@@ -128,7 +172,10 @@ function countBy(xs: string[]): Record<string, number> {
 export function testResultRows(data: TestStageData): TestResult[] {
   const rows: TestResult[] = [];
   for (const s of data.suites) {
-    for (const [kernel, run] of [['base', s.base], ['series', s.series]] as const) {
+    for (const [kernel, run] of [
+      ['base', s.base],
+      ['series', s.series],
+    ] as const) {
       if (run.cached) continue;
       for (const t of run.tests) {
         const settled = settle(t.attempts);
@@ -140,7 +187,10 @@ export function testResultRows(data: TestStageData): TestResult[] {
           kernel,
           status: settled,
           durationMs: t.last.seconds === null ? null : Math.round(t.last.seconds * 1000),
-          message: settled === 'pass' || settled === 'skip' ? null : `${t.attempts.join(' -> ')}${t.last.output.length ? `: ${t.last.output[t.last.output.length - 1]}` : ''}`,
+          message:
+            settled === 'pass' || settled === 'skip'
+              ? null
+              : `${t.attempts.join(' -> ')}${t.last.output.length ? `: ${t.last.output[t.last.output.length - 1]}` : ''}`,
         });
       }
     }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Config, TreeConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Series } from '../series/types.js';
 import { gitAt } from '../tree/git.js';
 import { ensureTree, type PreparedTree } from '../tree/trees.js';
 import type { TreeProbe } from './tree.js';

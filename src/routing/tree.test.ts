@@ -27,7 +27,22 @@ function config(dataDir: string, extra: Record<string, unknown> = {}) {
 }
 
 function series(over: Partial<Series>): Series {
-  return { title: 't', version: 1, total: 1, isRfc: false, isResend: false, treeTags: [], author: { name: 'a', address: 'a@b' }, messageId: 'm@x', cover: null, patches: [], baseCommit: null, changeId: null, fingerprint: 'f', ...over };
+  return {
+    title: 't',
+    version: 1,
+    total: 1,
+    isRfc: false,
+    isResend: false,
+    treeTags: [],
+    author: { name: 'a', address: 'a@b' },
+    messageId: 'm@x',
+    cover: null,
+    patches: [],
+    baseCommit: null,
+    changeId: null,
+    fingerprint: 'f',
+    ...over,
+  };
 }
 
 /** A probe that answers from tables and records what it was asked. */
@@ -59,7 +74,10 @@ describe('routeTree', () => {
 
   it('then the tree whose history has the base-commit, in the given order', async () => {
     const probe = scripted({ net: ['abcdef1234'], 'bpf-next': ['abcdef1234'] }, []);
-    const c = await routeTree(series({ treeTags: ['foo'], baseCommit: 'abcdef1234' }), cfg, { probe, order: ['bpf-next', 'net'] });
+    const c = await routeTree(series({ treeTags: ['foo'], baseCommit: 'abcdef1234' }), cfg, {
+      probe,
+      order: ['bpf-next', 'net'],
+    });
     assert.equal(c.tree.name, 'bpf-next');
     assert.equal(c.reason, 'no tree claims tag foo; base-commit abcdef1234 is in bpf-next');
   });
@@ -68,12 +86,24 @@ describe('routeTree', () => {
     const probe = scripted({}, ['bpf-next']);
     const c = await routeTree(series({ baseCommit: 'deadbeef' }), cfg, { probe });
     assert.equal(c.tree.name, 'bpf-next');
-    assert.equal(c.reason, 'base-commit deadbeef is in none of net, net-next, bpf-next; applies to bpf-next (tried in order: net, net-next, bpf-next)');
-    assert.deepEqual(probe.asked, ['commit net', 'commit net-next', 'commit bpf-next', 'applies net', 'applies net-next', 'applies bpf-next']);
+    assert.equal(
+      c.reason,
+      'base-commit deadbeef is in none of net, net-next, bpf-next; applies to bpf-next (tried in order: net, net-next, bpf-next)',
+    );
+    assert.deepEqual(probe.asked, [
+      'commit net',
+      'commit net-next',
+      'commit bpf-next',
+      'applies net',
+      'applies net-next',
+      'applies bpf-next',
+    ]);
   });
 
   it('routing.order narrows the candidates; nothing fits: the default tree, with why', async () => {
-    const c = await routeTree(series({}), config('/x', { routing: { order: ['net', 'bpf-next'] } }), { probe: scripted({}, []) });
+    const c = await routeTree(series({}), config('/x', { routing: { order: ['net', 'bpf-next'] } }), {
+      probe: scripted({}, []),
+    });
     assert.equal(c.tree.name, 'net-next');
     assert.equal(c.reason, 'applies to none of net, bpf-next; default tree');
   });
@@ -85,7 +115,10 @@ describe('routeTree', () => {
   });
 
   it('an explicit tree needs no rule; an unknown one is a usage error', async () => {
-    assert.equal((await routeTree(series({ treeTags: ['net'] }), cfg, { explicit: 'bpf-next' })).reason, 'chosen on the command line');
+    assert.equal(
+      (await routeTree(series({ treeTags: ['net'] }), cfg, { explicit: 'bpf-next' })).reason,
+      'chosen on the command line',
+    );
     await assert.rejects(routeTree(series({}), cfg, { explicit: 'nope' }), /no tree named "nope"/);
   });
 
@@ -95,7 +128,14 @@ describe('routeTree', () => {
       return r.success ? [] : r.error.issues.map((i) => i.message);
     };
     assert.deepEqual(issues({ routing: { order: ['nope'] } }), ['routing tree "nope" is not one of the trees']);
-    assert.deepEqual(issues({ lore: { lists: [{ name: 'bpf', url: 'https://lore.kernel.org/bpf', address: 'bpf@vger.kernel.org', trees: ['nope'] }] } }), ['list bpf: tree "nope" is not one of the trees']);
+    assert.deepEqual(
+      issues({
+        lore: {
+          lists: [{ name: 'bpf', url: 'https://lore.kernel.org/bpf', address: 'bpf@vger.kernel.org', trees: ['nope'] }],
+        },
+      }),
+      ['list bpf: tree "nope" is not one of the trees'],
+    );
   });
 });
 
@@ -107,7 +147,10 @@ describe('gitTreeProbe on real repositories', () => {
     // net-next has the series' base; net has diverged so the same patches conflict there.
     const { mbox, base } = kernelishRepoWithSeries(join(dir, 'net-next'));
     git(dir, 'init', '-q', '-b', 'master', 'net');
-    writeFiles(join(dir, 'net'), { 'net/core/skbuff.c': 'int skb_alloc(void)\n{\n\treturn -1;\n}\n', 'include/linux/skbuff.h': 'different\n' });
+    writeFiles(join(dir, 'net'), {
+      'net/core/skbuff.c': 'int skb_alloc(void)\n{\n\treturn -1;\n}\n',
+      'include/linux/skbuff.h': 'different\n',
+    });
     git(join(dir, 'net'), 'add', '-A');
     git(join(dir, 'net'), 'commit', '-q', '-m', 'net tree');
     git(dir, 'clone', '-q', join(dir, 'net-next'), 'bpf-next');
@@ -119,11 +162,18 @@ describe('gitTreeProbe on real repositories', () => {
     assert.equal(await probe.hasCommit(byName('net-next'), base), true);
     assert.equal(await probe.hasCommit(byName('net-next'), base.slice(0, 12)), true, 'abbreviated ids resolve');
     assert.equal(await probe.hasCommit(byName('net'), base), false);
-    assert.equal(await probe.hasCommit(byName('net'), '--upload-pack=evil'), false, 'not a commit id: never reaches git');
+    assert.equal(
+      await probe.hasCommit(byName('net'), '--upload-pack=evil'),
+      false,
+      'not a commit id: never reaches git',
+    );
     assert.equal(await probe.applies(byName('net'), s), false);
     assert.equal(await probe.applies(byName('net-next'), s), true);
 
-    const c = await routeTree({ ...s, treeTags: [], baseCommit: null }, cfg, { probe, order: ['net', 'bpf-next', 'net-next'] });
+    const c = await routeTree({ ...s, treeTags: [], baseCommit: null }, cfg, {
+      probe,
+      order: ['net', 'bpf-next', 'net-next'],
+    });
     assert.equal(c.tree.name, 'bpf-next');
     assert.match(c.reason, /^applies to bpf-next/);
   });

@@ -37,7 +37,11 @@ export async function routeTree(series: Series, config: Config, opts: RouteOptio
   const byName = (name: string) => config.trees.find((t) => t.name === name);
   if (opts.explicit) {
     const tree = byName(opts.explicit);
-    if (!tree) throw new UsageError(`no tree named "${opts.explicit}"`, `configured trees: ${config.trees.map((t) => t.name).join(', ')}`);
+    if (!tree)
+      throw new UsageError(
+        `no tree named "${opts.explicit}"`,
+        `configured trees: ${config.trees.map((t) => t.name).join(', ')}`,
+      );
     return { tree, reason: 'chosen on the command line' };
   }
   for (const tag of series.treeTags) {
@@ -46,30 +50,51 @@ export async function routeTree(series: Series, config: Config, opts: RouteOptio
   }
   const notes: string[] = [];
   if (series.treeTags.length > 0) notes.push(`no tree claims tag ${series.treeTags.join(', ')}`);
-  const names = opts.order?.length ? opts.order : config.routing.order.length ? config.routing.order : config.trees.map((t) => t.name);
+  const names = opts.order?.length
+    ? opts.order
+    : config.routing.order.length
+      ? config.routing.order
+      : config.trees.map((t) => t.name);
   const candidates = names.map((n) => {
     const t = byName(n);
     // The config schema checks these names; a caller's list is checked here.
-    if (!t) throw new UsageError(`routing names tree "${n}", which is not configured`, `configured trees: ${config.trees.map((x) => x.name).join(', ')}`);
+    if (!t)
+      throw new UsageError(
+        `routing names tree "${n}", which is not configured`,
+        `configured trees: ${config.trees.map((x) => x.name).join(', ')}`,
+      );
     return t;
   });
 
   if (opts.probe && series.baseCommit) {
     for (const tree of candidates) {
-      if (await opts.probe.hasCommit(tree, series.baseCommit)) return { tree, reason: withNotes(notes, `base-commit ${series.baseCommit.slice(0, 12)} is in ${tree.name}`) };
+      if (await opts.probe.hasCommit(tree, series.baseCommit))
+        return { tree, reason: withNotes(notes, `base-commit ${series.baseCommit.slice(0, 12)} is in ${tree.name}`) };
     }
-    notes.push(`base-commit ${series.baseCommit.slice(0, 12)} is in none of ${candidates.map((t) => t.name).join(', ')}`);
+    notes.push(
+      `base-commit ${series.baseCommit.slice(0, 12)} is in none of ${candidates.map((t) => t.name).join(', ')}`,
+    );
   }
   if (opts.probe && candidates.length > 1) {
     for (const tree of candidates) {
-      if (await opts.probe.applies(tree, series)) return { tree, reason: withNotes(notes, `applies to ${tree.name} (tried in order: ${candidates.map((t) => t.name).join(', ')})`) };
+      if (await opts.probe.applies(tree, series))
+        return {
+          tree,
+          reason: withNotes(
+            notes,
+            `applies to ${tree.name} (tried in order: ${candidates.map((t) => t.name).join(', ')})`,
+          ),
+        };
     }
     notes.push(`applies to none of ${candidates.map((t) => t.name).join(', ')}`);
   }
   const tree = (opts.order?.length ? candidates[0] : undefined) ?? byName(config.defaultTree);
   // The config schema guarantees the default tree exists.
   if (!tree) throw new UsageError(`default tree "${config.defaultTree}" is not configured`);
-  return { tree, reason: withNotes(notes, opts.order?.length ? `first tree of the list (${tree.name})` : 'default tree') };
+  return {
+    tree,
+    reason: withNotes(notes, opts.order?.length ? `first tree of the list (${tree.name})` : 'default tree'),
+  };
 }
 
 function withNotes(notes: string[], reason: string): string {

@@ -55,7 +55,15 @@ export interface SandboxContext {
 
 /** The system's toolchain, read-only; nothing else of the host. */
 const SYSTEM_DIRS = ['/usr'];
-const ETC_FILES = ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/passwd', '/etc/group', '/etc/localtime'];
+const ETC_FILES = [
+  '/etc/alternatives',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/localtime',
+];
 const TOP_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 /**
@@ -72,11 +80,27 @@ const TOP_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
  * namespace already holds no host privilege. Limits are applied by prlimit
  * inside, so they bind make and everything it starts.
  */
-export function bwrapArgs(spec: SandboxSpec, ctx: SandboxContext, host: { exists(p: string): boolean; symlinkTarget(p: string): string | null } = realHost): string[] {
+export function bwrapArgs(
+  spec: SandboxSpec,
+  ctx: SandboxContext,
+  host: { exists(p: string): boolean; symlinkTarget(p: string): string | null } = realHost,
+): string[] {
   const root = ctx.identity.mode === 'sandbox-user';
   // As root, no user namespace: bwrap would map uid 0 to host root, which is what this avoids.
   const args = root
-    ? ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try', '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID']
+    ? [
+        '--unshare-ipc',
+        '--unshare-pid',
+        '--unshare-net',
+        '--unshare-uts',
+        '--unshare-cgroup-try',
+        '--cap-drop',
+        'ALL',
+        '--cap-add',
+        'CAP_SETUID',
+        '--cap-add',
+        'CAP_SETGID',
+      ]
     : ['--unshare-all', '--unshare-user', '--cap-drop', 'ALL'];
   args.push('--die-with-parent', '--new-session', '--hostname', 'ksci-sandbox', '--seccomp', String(ctx.seccompFd));
   for (const d of SYSTEM_DIRS) args.push('--ro-bind', d, d);
@@ -91,7 +115,16 @@ export function bwrapArgs(spec: SandboxSpec, ctx: SandboxContext, host: { exists
   for (const f of ETC_FILES) args.push('--ro-bind-try', f, f);
   const lim = { ...DEFAULT_LIMITS, ...spec.limits };
   args.push('--dev', '/dev', '--perms', '1777', '--size', String(lim.shmBytes), '--tmpfs', '/dev/shm');
-  args.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys', '--ro-bind-try', '/proc/sysrq-trigger', '/proc/sysrq-trigger');
+  args.push(
+    '--proc',
+    '/proc',
+    '--ro-bind',
+    '/proc/sys',
+    '/proc/sys',
+    '--ro-bind-try',
+    '/proc/sysrq-trigger',
+    '/proc/sysrq-trigger',
+  );
   args.push('--perms', '1777', '--size', String(lim.tmpBytes), '--tmpfs', '/tmp');
   // Mount points bwrap would otherwise create 0700 as root: unreadable to the sandbox user.
   for (const d of parentDirs(spec.binds.map((b) => b.inside))) args.push('--perms', '0755', '--dir', d);
@@ -102,10 +135,26 @@ export function bwrapArgs(spec: SandboxSpec, ctx: SandboxContext, host: { exists
   args.push('--');
   if (ctx.identity.mode === 'sandbox-user') {
     const groups = ctx.groups.length > 0 ? `--groups=${ctx.groups.join(',')}` : '--clear-groups';
-    args.push('/usr/bin/setpriv', `--reuid=${ctx.identity.uid}`, `--regid=${ctx.identity.gid}`, groups, '--inh-caps=-all', '--no-new-privs', '--');
+    args.push(
+      '/usr/bin/setpriv',
+      `--reuid=${ctx.identity.uid}`,
+      `--regid=${ctx.identity.gid}`,
+      groups,
+      '--inh-caps=-all',
+      '--no-new-privs',
+      '--',
+    );
   }
   const nproc = ctx.nprocLimit ? [`--nproc=${lim.pids}`] : [];
-  args.push('/usr/bin/prlimit', `--cpu=${spec.limits.cpuSeconds}`, `--fsize=${spec.limits.fileBytes}`, '--core=0', ...nproc, '--', ...spec.argv);
+  args.push(
+    '/usr/bin/prlimit',
+    `--cpu=${spec.limits.cpuSeconds}`,
+    `--fsize=${spec.limits.fileBytes}`,
+    '--core=0',
+    ...nproc,
+    '--',
+    ...spec.argv,
+  );
   return args;
 }
 

@@ -30,16 +30,22 @@ export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
     if (!pre || !post) continue;
     const f = pre.split(' ');
     const [fstype, , superOpts] = post.split(' ');
-    const root = unescape(f[3] ?? '');
-    const mountPoint = unescape(f[4] ?? '');
+    const root = unescapeMountField(f[3] ?? '');
+    const mountPoint = unescapeMountField(f[4] ?? '');
     if (fstype === 'cgroup2') out.push({ version: 2, mountPoint, root, controllers: [] });
-    else if (fstype === 'cgroup') out.push({ version: 1, mountPoint, root, controllers: (superOpts ?? '').split(',').filter((o) => CONTROLLERS.includes(o as Controller)) });
+    else if (fstype === 'cgroup')
+      out.push({
+        version: 1,
+        mountPoint,
+        root,
+        controllers: (superOpts ?? '').split(',').filter((o) => CONTROLLERS.includes(o as Controller)),
+      });
   }
   return out;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescape(s: string): string {
+function unescapeMountField(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
@@ -98,14 +104,22 @@ export function cgroupPlan(): CgroupPlan | null {
   try {
     const mounts = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
     for (const m of mounts) {
-      if (m.version === 2) m.controllers = readFileSync(join(m.mountPoint, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
+      if (m.version === 2)
+        m.controllers = readFileSync(join(m.mountPoint, 'cgroup.controllers'), 'utf8')
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean);
     }
     const plan = planCgroups(mounts, parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8')));
     // Enabling the v2 controllers for ksci's subtree is the only set-up; a
     // controller the host will not delegate is left to v1 or to rlimits.
     if (plan.v2Parent) {
       mkdirSync(plan.v2Parent, { recursive: true });
-      plan.v2Controllers = plan.v2Controllers.filter((c) => tryWrite(join(plan.v2Parent!, '..', 'cgroup.subtree_control'), `+${c}`) && tryWrite(join(plan.v2Parent!, 'cgroup.subtree_control'), `+${c}`));
+      plan.v2Controllers = plan.v2Controllers.filter(
+        (c) =>
+          tryWrite(join(plan.v2Parent!, '..', 'cgroup.subtree_control'), `+${c}`) &&
+          tryWrite(join(plan.v2Parent!, 'cgroup.subtree_control'), `+${c}`),
+      );
     }
     for (const dir of Object.values(plan.v1Parents)) mkdirSync(dir, { recursive: true });
     hostPlan = plan;
@@ -117,8 +131,10 @@ export function cgroupPlan(): CgroupPlan | null {
 
 /** What `ksci config check` prints about resource caps. */
 export function describeCgroups(plan: CgroupPlan | null): string {
-  if (!plan) return 'no cgroups (not root, or none writable): processes capped by RLIMIT_NPROC, memory not capped, left-over processes killed with the sandbox pid namespace';
-  const where = (c: Controller) => (plan.v2Controllers.includes(c) ? 'cgroup v2' : plan.v1Parents[c] ? 'cgroup v1' : null);
+  if (!plan)
+    return 'no cgroups (not root, or none writable): processes capped by RLIMIT_NPROC, memory not capped, left-over processes killed with the sandbox pid namespace';
+  const where = (c: Controller) =>
+    plan.v2Controllers.includes(c) ? 'cgroup v2' : plan.v1Parents[c] ? 'cgroup v1' : null;
   const parts = CONTROLLERS.map((c) => `${c}: ${where(c) ?? (c === 'pids' ? 'RLIMIT_NPROC' : 'not capped')}`);
   return `${parts.join(', ')}; every process killed at the end through ${plan.v2Parent ? 'cgroup.kill' : 'the cgroup'} and the pid namespace`;
 }
@@ -166,7 +182,9 @@ export class SandboxCgroup {
 
   /** The cgroup.procs files the sandbox's first process writes itself into, before it starts bwrap. */
   get procsFiles(): string[] {
-    return [this.v2Dir, ...Object.values(this.v1Dirs)].filter((d): d is string => d !== null).map((d) => join(d, 'cgroup.procs'));
+    return [this.v2Dir, ...Object.values(this.v1Dirs)]
+      .filter((d): d is string => d !== null)
+      .map((d) => join(d, 'cgroup.procs'));
   }
 
   pids(): number[] {
@@ -192,7 +210,9 @@ export class SandboxCgroup {
   /** Times the memory cap killed a process (the OOM killer, inside the group). */
   oomKills(): number {
     const v2 = this.v2Dir ? /^oom_kill (\d+)$/m.exec(readQuiet(join(this.v2Dir, 'memory.events'))) : null;
-    const v1 = this.v1Dirs.memory ? /^oom_kill (\d+)$/m.exec(readQuiet(join(this.v1Dirs.memory, 'memory.oom_control'))) : null;
+    const v1 = this.v1Dirs.memory
+      ? /^oom_kill (\d+)$/m.exec(readQuiet(join(this.v1Dirs.memory, 'memory.oom_control')))
+      : null;
     return Number(v2?.[1] ?? 0) + Number(v1?.[1] ?? 0);
   }
 

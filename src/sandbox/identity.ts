@@ -48,7 +48,12 @@ export function createUserCommand(user: string): string {
  * throws (an InfraError saying what to do) where untrusted code would
  * otherwise run as root.
  */
-export function decideIdentity(workerUid: number, workerGid: number, user: string, passwd: PasswdEntry[]): SandboxIdentity {
+export function decideIdentity(
+  workerUid: number,
+  workerGid: number,
+  user: string,
+  passwd: PasswdEntry[],
+): SandboxIdentity {
   if (workerUid !== 0) return { mode: 'invoking-user', uid: workerUid, gid: workerGid };
   const entry = passwd.find((p) => p.name === user);
   if (!entry) {
@@ -58,7 +63,10 @@ export function decideIdentity(workerUid: number, workerGid: number, user: strin
     );
   }
   if (entry.uid === 0 || entry.gid === 0) {
-    throw new InfraError(`sandbox.user "${user}" has uid ${entry.uid} / gid ${entry.gid}: root is what the sandbox exists to avoid`, `point sandbox.user at an unprivileged system user (${createUserCommand(DEFAULT_SANDBOX_USER)})`);
+    throw new InfraError(
+      `sandbox.user "${user}" has uid ${entry.uid} / gid ${entry.gid}: root is what the sandbox exists to avoid`,
+      `point sandbox.user at an unprivileged system user (${createUserCommand(DEFAULT_SANDBOX_USER)})`,
+    );
   }
   return { mode: 'sandbox-user', user, uid: entry.uid, gid: entry.gid };
 }

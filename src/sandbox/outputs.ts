@@ -1,4 +1,4 @@
-import { closeSync, constants, copyFileSync, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fstatSync, lstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { join, relative } from 'node:path';
 import { BadInputError } from '../errors.js';
 
@@ -19,7 +19,10 @@ export class RefusedOutputError extends BadInputError {
     why: string,
   ) {
     // The series' fault (its build chose what the name is): a failed outcome, never retried.
-    super(`refused to read the build output ${path}: ${why}`, 'a build may only leave its own regular files where ksci collects outputs; a link there reads as an attempt on the host');
+    super(
+      `refused to read the build output ${path}: ${why}`,
+      'a build may only leave its own regular files where ksci collects outputs; a link there reads as an attempt on the host',
+    );
     this.name = 'RefusedOutputError';
   }
 }
@@ -31,13 +34,14 @@ export function outputPath(root: string, rel: string): string {
   let p = root;
   for (const part of parts) {
     p = join(p, part);
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(p);
     } catch {
       return join(root, ...parts); // Missing: the caller's open or exists check says so.
     }
-    if (st.isSymbolicLink()) throw new RefusedOutputError(join(root, rel), `${relative(root, p) || p} is a symbolic link`);
+    if (st.isSymbolicLink())
+      throw new RefusedOutputError(join(root, rel), `${relative(root, p) || p} is a symbolic link`);
   }
   return p;
 }

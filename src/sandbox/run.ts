@@ -52,8 +52,14 @@ function start(spec: SandboxSpec, identity: SandboxIdentity): Started {
   const cgroup = SandboxCgroup.create(cgroupPlan(), { pids: limits.pids, memoryBytes: limits.memoryBytes });
   const groups = identity.mode === 'sandbox-user' ? [...new Set((spec.devices ?? []).map((d) => statSync(d).gid))] : [];
   const args = bwrapArgs(spec, { identity, seccompFd: SECCOMP_FD, nprocLimit: !cgroup?.capped.pids, groups });
-  const [cmd, argv] = cgroup ? ['/bin/sh', ['-c', JOIN_SCRIPT, 'sh', ...cgroup.procsFiles, '--', 'bwrap', ...args]] : ['bwrap', args];
-  const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+  const [cmd, argv] = cgroup
+    ? ['/bin/sh', ['-c', JOIN_SCRIPT, 'sh', ...cgroup.procsFiles, '--', 'bwrap', ...args]]
+    : ['bwrap', args];
+  const child = spawn(cmd, argv, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    env: { PATH: '/usr/bin:/bin' },
+  });
   const seccomp = child.stdio[SECCOMP_FD] as NodeJS.WritableStream | null;
   // An error here means bwrap is gone already; the exit status tells why.
   (seccomp as unknown as { on(e: string, f: () => void): void } | null)?.on('error', () => {});
@@ -138,7 +144,10 @@ export async function runSandboxed(spec: SandboxSpec, opts: RunOptions): Promise
         const e = err as NodeJS.ErrnoException;
         reject(
           e.code === 'ENOENT'
-            ? new InfraError('bubblewrap (bwrap) is not installed; builds run only inside its sandbox', 'apt-get install bubblewrap')
+            ? new InfraError(
+                'bubblewrap (bwrap) is not installed; builds run only inside its sandbox',
+                'apt-get install bubblewrap',
+              )
             : new InfraError(`cannot start the build sandbox: ${e.message}`),
         );
       });
@@ -154,7 +163,10 @@ export async function runSandboxed(spec: SandboxSpec, opts: RunOptions): Promise
   const limitsHit = { outOfMemory: (cgroup?.oomKills() ?? 0) > 0, processCapHit: (cgroup?.pidsRefusals() ?? 0) > 0 };
   await cgroup?.remove();
   if (cgroup && exitCode === CGROUP_JOIN_FAILED && killed === null) {
-    throw new InfraError(`the sandbox could not join its cgroup (${cgroup.procsFiles.join(', ')})`, 'is /sys/fs/cgroup writable for this worker? `ksci config check` shows what the sandbox uses');
+    throw new InfraError(
+      `the sandbox could not join its cgroup (${cgroup.procsFiles.join(', ')})`,
+      'is /sys/fs/cgroup writable for this worker? `ksci config check` shows what the sandbox uses',
+    );
   }
   return { exitCode, killed, durationMs: Date.now() - started, ...limitsHit };
 }
@@ -188,7 +200,13 @@ export async function sandboxAvailable(): Promise<SandboxProbe> {
     const e = err as InfraError;
     return { ok: false, why: `${e.message}${e.hint ? `; ${e.hint}` : ''}` };
   }
-  const spec: SandboxSpec = { binds: [], cwd: '/', env: { PATH: '/usr/bin:/bin' }, argv: ['/usr/bin/true'], limits: { cpuSeconds: 10, fileBytes: 1 << 20 } };
+  const spec: SandboxSpec = {
+    binds: [],
+    cwd: '/',
+    env: { PATH: '/usr/bin:/bin' },
+    argv: ['/usr/bin/true'],
+    limits: { cpuSeconds: 10, fileBytes: 1 << 20 },
+  };
   try {
     const { child, cgroup } = start(spec, identity);
     let stderr = '';
@@ -199,7 +217,8 @@ export async function sandboxAvailable(): Promise<SandboxProbe> {
       child.on('close', resolve);
     });
     await cgroup?.remove();
-    if (code !== 0) return { ok: false, why: `bwrap exited ${code}: ${stderr.trim().split('\n').slice(0, 3).join(' ')}` };
+    if (code !== 0)
+      return { ok: false, why: `bwrap exited ${code}: ${stderr.trim().split('\n').slice(0, 3).join(' ')}` };
     return { ok: true, identity: describeIdentity(identity), resources: describeCgroups(cgroupPlan()) };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

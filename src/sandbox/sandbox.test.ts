@@ -38,7 +38,10 @@ function project(root: string, makefile: string): SandboxSpec {
 }
 
 describe('bwrapArgs', () => {
-  const host = { exists: (p: string) => ['/bin', '/lib', '/lib64', '/sbin'].includes(p), symlinkTarget: (p: string) => (p === '/lib64' ? null : `usr${p}`) };
+  const host = {
+    exists: (p: string) => ['/bin', '/lib', '/lib64', '/sbin'].includes(p),
+    symlinkTarget: (p: string) => (p === '/lib64' ? null : `usr${p}`),
+  };
   const spec: SandboxSpec = {
     binds: [
       { host: '/h/src', inside: '/ksci/src', writable: false },
@@ -49,14 +52,25 @@ describe('bwrapArgs', () => {
     argv: ['make'],
     limits: { cpuSeconds: 10, fileBytes: 100, tmpBytes: 1000, shmBytes: 10 },
   };
-  const asRoot: SandboxContext = { identity: { mode: 'sandbox-user', user: 'ksci-sandbox', uid: 999, gid: 995 }, seccompFd: 3, nprocLimit: false, groups: [] };
+  const asRoot: SandboxContext = {
+    identity: { mode: 'sandbox-user', user: 'ksci-sandbox', uid: 999, gid: 995 },
+    seccompFd: 3,
+    nprocLimit: false,
+    groups: [],
+  };
 
   it('as root: no user namespace (it would map to host root), setpriv drops to the sandbox user before the command', () => {
     const s = bwrapArgs(spec, asRoot, host).join(' ');
-    assert.match(s, /^--unshare-ipc --unshare-pid --unshare-net --unshare-uts --unshare-cgroup-try --cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID /);
+    assert.match(
+      s,
+      /^--unshare-ipc --unshare-pid --unshare-net --unshare-uts --unshare-cgroup-try --cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID /,
+    );
     assert.doesNotMatch(s, /--unshare-all|--unshare-user/);
     assert.match(s, /--seccomp 3/);
-    assert.match(s, /-- \/usr\/bin\/setpriv --reuid=999 --regid=995 --clear-groups --inh-caps=-all --no-new-privs -- \/usr\/bin\/prlimit --cpu=10 --fsize=100 --core=0 -- make$/);
+    assert.match(
+      s,
+      /-- \/usr\/bin\/setpriv --reuid=999 --regid=995 --clear-groups --inh-caps=-all --no-new-privs -- \/usr\/bin\/prlimit --cpu=10 --fsize=100 --core=0 -- make$/,
+    );
   });
 
   it('unprivileged: bwrap runs the command in a user namespace of its own, no setpriv', () => {
@@ -70,7 +84,10 @@ describe('bwrapArgs', () => {
     assert.match(s, /--symlink usr\/bin \/bin/);
     assert.match(s, /--ro-bind \/lib64 \/lib64 --perms 0755 --dir \/etc --ro-bind-try \/etc\/alternatives/);
     assert.match(s, /--dev \/dev --perms 1777 --size 10 --tmpfs \/dev\/shm/);
-    assert.match(s, /--proc \/proc --ro-bind \/proc\/sys \/proc\/sys --ro-bind-try \/proc\/sysrq-trigger \/proc\/sysrq-trigger/);
+    assert.match(
+      s,
+      /--proc \/proc --ro-bind \/proc\/sys \/proc\/sys --ro-bind-try \/proc\/sysrq-trigger \/proc\/sysrq-trigger/,
+    );
     assert.match(s, /--perms 1777 --size 1000 --tmpfs \/tmp/);
     assert.match(s, /--perms 0755 --dir \/ksci --ro-bind \/h\/src \/ksci\/src --bind \/h\/obj \/ksci\/obj/);
     assert.match(s, /--clearenv --setenv PATH \/usr\/bin --/);
@@ -86,12 +103,22 @@ describe('bwrapArgs', () => {
 });
 
 describe('sandbox identity', () => {
-  const passwd = parsePasswd('root:x:0:0:root:/root:/bin/bash\nksci-sandbox:x:999:995::/nonexistent:/usr/sbin/nologin\nbroken line\n');
+  const passwd = parsePasswd(
+    'root:x:0:0:root:/root:/bin/bash\nksci-sandbox:x:999:995::/nonexistent:/usr/sbin/nologin\nbroken line\n',
+  );
   it('a root worker drops to the sandbox user', () => {
-    assert.deepEqual(decideIdentity(0, 0, 'ksci-sandbox', passwd), { mode: 'sandbox-user', user: 'ksci-sandbox', uid: 999, gid: 995 });
+    assert.deepEqual(decideIdentity(0, 0, 'ksci-sandbox', passwd), {
+      mode: 'sandbox-user',
+      user: 'ksci-sandbox',
+      uid: 999,
+      gid: 995,
+    });
   });
   it('a root worker without the sandbox user refuses, saying how to create it', () => {
-    assert.throws(() => decideIdentity(0, 0, 'nobody-here', passwd), /never run as host root.*"nobody-here".*does not exist/);
+    assert.throws(
+      () => decideIdentity(0, 0, 'nobody-here', passwd),
+      /never run as host root.*"nobody-here".*does not exist/,
+    );
     assert.throws(() => decideIdentity(0, 0, 'root', passwd), /root is what the sandbox exists to avoid/);
   });
   it('an unprivileged worker runs untrusted code as itself', () => {
@@ -109,14 +136,21 @@ describe('cgroup plan (captured mountinfo)', () => {
     assert.deepEqual(plan, {
       v2Parent: '/sys/fs/cgroup/unified/ksci.sandbox',
       v2Controllers: [],
-      v1Parents: { pids: '/sys/fs/cgroup/pids/ksci.sandbox', memory: '/sys/fs/cgroup/memory/process_api/b97cedd9d76429c0959ae6b772a0b01c/ksci.sandbox' },
+      v1Parents: {
+        pids: '/sys/fs/cgroup/pids/ksci.sandbox',
+        memory: '/sys/fs/cgroup/memory/process_api/b97cedd9d76429c0959ae6b772a0b01c/ksci.sandbox',
+      },
     });
   });
   it('pure v2 host: both controllers on the unified hierarchy', () => {
     const mounts = parseCgroupMounts(readFileSync(join(fixtures, 'v2.mountinfo'), 'utf8'));
     mounts[0]!.controllers = ['cpuset', 'cpu', 'io', 'memory', 'pids'];
     const plan = planCgroups(mounts, parseProcCgroup(readFileSync(join(fixtures, 'v2.cgroup'), 'utf8')));
-    assert.deepEqual(plan, { v2Parent: '/sys/fs/cgroup/ksci.sandbox', v2Controllers: ['pids', 'memory'], v1Parents: {} });
+    assert.deepEqual(plan, {
+      v2Parent: '/sys/fs/cgroup/ksci.sandbox',
+      v2Controllers: ['pids', 'memory'],
+      v1Parents: {},
+    });
   });
 });
 
@@ -177,13 +211,19 @@ describe('runSandboxed (real bubblewrap)', { skip }, () => {
 
   it('has no network: a listener on the host loopback and the outside are unreachable', async () => {
     const dir = join(root, 'net');
-    const spec = project(dir, `all:\n\tbash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}; cat <&3'\n\tbash -c 'exec 3<>/dev/tcp/192.0.2.1/80' || echo OUTSIDE-UNREACHABLE\n`);
+    const spec = project(
+      dir,
+      `all:\n\tbash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}; cat <&3'\n\tbash -c 'exec 3<>/dev/tcp/192.0.2.1/80' || echo OUTSIDE-UNREACHABLE\n`,
+    );
     const log = join(dir, 'log');
     const res = await runSandboxed(spec, { logFile: log, timeoutMs: 30_000 });
     assert.notEqual(res.exitCode, 0);
     assert.equal(connections, 0, 'the host listener must never see the build');
     assert.match(readFileSync(log, 'utf8'), /Connection refused/);
-    const res2 = await runSandboxed(project(join(root, 'net2'), `all:\n\tbash -c 'exec 3<>/dev/tcp/192.0.2.1/80'\n`), { logFile: join(root, 'net2', 'log'), timeoutMs: 30_000 });
+    const res2 = await runSandboxed(project(join(root, 'net2'), `all:\n\tbash -c 'exec 3<>/dev/tcp/192.0.2.1/80'\n`), {
+      logFile: join(root, 'net2', 'log'),
+      timeoutMs: 30_000,
+    });
     assert.notEqual(res2.exitCode, 0);
     assert.match(readFileSync(join(root, 'net2', 'log'), 'utf8'), /Network is unreachable/);
   });
@@ -217,7 +257,11 @@ describe('runSandboxed (real bubblewrap)', { skip }, () => {
     assert.equal(existsSync(outside), false, 'nothing written outside');
     assert.equal(existsSync(join(dir, 'tree', 'planted')), false, 'the source is read-only');
     assert.match(text, /Read-only file system|Permission denied/);
-    assert.equal(existsSync('/tmp/scratch') && readFileSync('/tmp/scratch', 'utf8') === 'pwned\n', false, "the sandbox's /tmp is its own");
+    assert.equal(
+      existsSync('/tmp/scratch') && readFileSync('/tmp/scratch', 'utf8') === 'pwned\n',
+      false,
+      "the sandbox's /tmp is its own",
+    );
     const env = readFileSync(join(dir, 'out', 'env.txt'), 'utf8');
     assert.doesNotMatch(env, /hunter2|KSCI_TEST_SECRET|REDIS|DATABASE/);
     assert.equal(readFileSync(join(dir, 'out', 'result'), 'utf8'), 'built\n');
@@ -226,7 +270,10 @@ describe('runSandboxed (real bubblewrap)', { skip }, () => {
   it('stops a build that runs past its time, with everything it started', async () => {
     const dir = join(root, 'slow');
     const started = Date.now();
-    const res = await runSandboxed(project(dir, 'all:\n\tsleep 300 & sleep 300\n'), { logFile: join(dir, 'log'), timeoutMs: 1500 });
+    const res = await runSandboxed(project(dir, 'all:\n\tsleep 300 & sleep 300\n'), {
+      logFile: join(dir, 'log'),
+      timeoutMs: 1500,
+    });
     assert.equal(res.killed, 'timeout');
     assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`);
   });
@@ -236,18 +283,29 @@ describe('runSandboxed (real bubblewrap)', { skip }, () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort('superseded'), 500);
     const started = Date.now();
-    const res = await runSandboxed(project(dir, 'all:\n\tsleep 300\n'), { logFile: join(dir, 'log'), timeoutMs: 60_000, signal: ac.signal });
+    const res = await runSandboxed(project(dir, 'all:\n\tsleep 300\n'), {
+      logFile: join(dir, 'log'),
+      timeoutMs: 60_000,
+      signal: ac.signal,
+    });
     assert.equal(res.killed, 'cancelled');
     assert.ok(Date.now() - started < 8000);
   });
 
   it('caps file size per process and the build directory as a whole', async () => {
     const dir = join(root, 'big');
-    const res = await runSandboxed(project(dir, 'all:\n\thead -c 2000000 /dev/zero > /ksci/obj/big\n'), { logFile: join(dir, 'log'), timeoutMs: 30_000 });
+    const res = await runSandboxed(project(dir, 'all:\n\thead -c 2000000 /dev/zero > /ksci/obj/big\n'), {
+      logFile: join(dir, 'log'),
+      timeoutMs: 30_000,
+    });
     assert.notEqual(res.exitCode, 0, 'a 2 MB file under a 1 MB RLIMIT_FSIZE must fail');
     const dir2 = join(root, 'fill');
     const fill = 'all:\n\tfor i in $$(seq 1 400); do head -c 500000 /dev/zero > /ksci/obj/f$$i; sleep 0.05; done\n';
-    const res2 = await runSandboxed(project(dir2, fill), { logFile: join(dir2, 'log'), timeoutMs: 60_000, diskWatch: { dir: join(dir2, 'out'), maxBytes: 5_000_000, everyMs: 200 } });
+    const res2 = await runSandboxed(project(dir2, fill), {
+      logFile: join(dir2, 'log'),
+      timeoutMs: 60_000,
+      diskWatch: { dir: join(dir2, 'out'), maxBytes: 5_000_000, everyMs: 200 },
+    });
     assert.equal(res2.killed, 'disk');
   });
 });

@@ -109,7 +109,8 @@ function assemble(prog: Insn[]): Buffer {
     const off = (t: number | string): number => {
       if (typeof t === 'number') return t;
       const target = at.get(t);
-      if (target === undefined || target <= n || target - n - 1 > 255) throw new Error(`seccomp: bad jump to ${t} at ${n}`);
+      if (target === undefined || target <= n || target - n - 1 > 255)
+        throw new Error(`seccomp: bad jump to ${t} at ${n}`);
       return target - n - 1;
     };
     buf.writeUInt16LE(i.code, n * 8);

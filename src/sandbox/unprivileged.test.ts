@@ -16,7 +16,13 @@ import { DEFAULT_SANDBOX_USER, parsePasswd } from './identity.js';
 const user = parsePasswd(readFileSync('/etc/passwd', 'utf8')).find((p) => p.name === DEFAULT_SANDBOX_USER);
 const isRoot = process.getuid?.() === 0;
 const required = process.env['KSCI_REQUIRE_E2E'] === '1';
-const skip = required ? false : !isRoot ? 'needs root to start a worker as another user' : !user ? `needs the user ${DEFAULT_SANDBOX_USER} to run as (scripts/debian-deps.sh ensure_sandbox_user)` : false;
+const skip = required
+  ? false
+  : !isRoot
+    ? 'needs root to start a worker as another user'
+    : !user
+      ? `needs the user ${DEFAULT_SANDBOX_USER} to run as (scripts/debian-deps.sh ensure_sandbox_user)`
+      : false;
 
 const CHILD = `
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -53,8 +59,19 @@ describe('the sandbox under an unprivileged worker (real bubblewrap)', { skip },
 
   it('runs untrusted code as that user in a user namespace, with the same seccomp filter and read-only /proc/sys', () => {
     assert.ok(isRoot && user, String(skip));
-    const stdout = execFileSync(process.execPath, [join(dir, 'child.mjs'), join(dir, 'out')], { uid: user!.uid, gid: user!.gid, cwd: dir, env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
-    const r = JSON.parse(stdout) as { probe: { ok: boolean; identity?: string; why?: string }; exitCode: number; log: string; file: string };
+    const stdout = execFileSync(process.execPath, [join(dir, 'child.mjs'), join(dir, 'out')], {
+      uid: user!.uid,
+      gid: user!.gid,
+      cwd: dir,
+      env: { PATH: '/usr/bin:/bin' },
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(stdout) as {
+      probe: { ok: boolean; identity?: string; why?: string };
+      exitCode: number;
+      log: string;
+      file: string;
+    };
     assert.equal(r.probe.ok, true, r.probe.why);
     assert.match(r.probe.identity ?? '', new RegExp(`runs as this user \\(uid ${user!.uid}\\) in a user namespace`));
     assert.equal(r.exitCode, 0, r.log);

@@ -6,7 +6,14 @@
  * for test_verifier, `<description> (priv)` or `(unpriv)`. Pure.
  */
 import type { ResultsKind } from '../suite/suite.js';
-import { mergeTestProgs, parseTestProgsJson, parseTestProgsText, parseTestVerifier, resultId, type TestProgsJson } from './test-progs.js';
+import {
+  mergeTestProgs,
+  parseTestProgsJson,
+  parseTestProgsText,
+  parseTestVerifier,
+  resultId,
+  type TestProgsJson,
+} from './test-progs.js';
 
 /** What the expansion needs of a finished (or interrupted) suite test. */
 export interface RunnerOutput {
@@ -43,7 +50,11 @@ export function expandTestProgs(t: RunnerOutput, died: 'crash' | 'hang' | null):
     }
   }
   const run = mergeTestProgs(text, json);
-  const results: ExpandedResult[] = run.results.map((r) => ({ name: `${t.name}:${resultId(r)}`, status: r.status, log: r.log }));
+  const results: ExpandedResult[] = run.results.map((r) => ({
+    name: `${t.name}:${resultId(r)}`,
+    status: r.status,
+    log: r.log,
+  }));
   if (!run.complete && run.running && died) {
     results.push({ name: `${t.name}:${resultId(run.running)}`, status: died, log: run.trailing.slice(-20) });
   }
@@ -53,7 +64,11 @@ export function expandTestProgs(t: RunnerOutput, died: 'crash' | 'hang' | null):
 type Expansion = { results: ExpandedResult[]; jsonError: string | null } | null;
 
 /** Per-test results of a runner whose results are read the `kind` way. */
-export function expandRunner(kind: Exclude<ResultsKind, 'exit-code'>, t: RunnerOutput, died: 'crash' | 'hang' | null): Expansion {
+export function expandRunner(
+  kind: Exclude<ResultsKind, 'exit-code'>,
+  t: RunnerOutput,
+  died: 'crash' | 'hang' | null,
+): Expansion {
   return kind === 'test_progs' ? expandTestProgs(t, died) : expandTestVerifier(t);
 }
 

@@ -19,8 +19,10 @@ import {
 import { mergeTestProgs, parseTestProgsJson, parseTestProgsText, resultId } from './test-progs.js';
 
 // Real lists: BPF CI's and the kernel's own (test/fixtures/selftests/README.md), and ours.
-const listFixture = (dir: string, name: string): ParsedList => parseList(readFileSync(fixturePath('selftests', 'lists', dir, name), 'utf8'), `${dir}/${name}`);
-const ours = (name: string): ParsedList => parseList(readFileSync(join(repoRoot, 'selftests', 'bpf', name), 'utf8'), name);
+const listFixture = (dir: string, name: string): ParsedList =>
+  parseList(readFileSync(fixturePath('selftests', 'lists', dir, name), 'utf8'), `${dir}/${name}`);
+const ours = (name: string): ParsedList =>
+  parseList(readFileSync(join(repoRoot, 'selftests', 'bpf', name), 'utf8'), name);
 const patterns = (l: ParsedList) => l.entries.map((e) => e.pattern);
 
 describe('parseList: the real lists', () => {
@@ -37,19 +39,35 @@ describe('parseList: the real lists', () => {
   it('trailing comments are reasons; tabs and wide padding are trimmed', () => {
     const l = listFixture('vmtest-2024-11-20', 'DENYLIST');
     const ima = l.entries.find((e) => e.pattern === 'test_ima')!;
-    assert.deepEqual([ima.reason, ima.line, ima.file], ['All of CI is broken on it following 6.3-rc1 merge', 7, 'vmtest-2024-11-20/DENYLIST']);
+    assert.deepEqual(
+      [ima.reason, ima.line, ima.file],
+      ['All of CI is broken on it following 6.3-rc1 merge', 7, 'vmtest-2024-11-20/DENYLIST'],
+    );
     const s390 = listFixture('linux-6.12', 'DENYLIST.s390x').entries[0]!;
-    assert.deepEqual([s390.pattern, s390.reason], ['get_stack_raw_tp', 'user_stack corrupted user stack                                             (no backchain userspace)']);
+    assert.deepEqual(
+      [s390.pattern, s390.reason],
+      [
+        'get_stack_raw_tp',
+        'user_stack corrupted user stack                                             (no backchain userspace)',
+      ],
+    );
     const riscv = listFixture('linux-6.12', 'DENYLIST.riscv64').entries;
-    assert.deepEqual(riscv.map((e) => [e.pattern, e.reason]), [
-      ['exceptions', 'JIT does not support exceptions'],
-      ['tailcalls/tailcall_bpf2bpf*', 'JIT does not support mixing bpf2bpf and tailcalls'],
-    ]);
+    assert.deepEqual(
+      riscv.map((e) => [e.pattern, e.reason]),
+      [
+        ['exceptions', 'JIT does not support exceptions'],
+        ['tailcalls/tailcall_bpf2bpf*', 'JIT does not support mixing bpf2bpf and tailcalls'],
+      ],
+    );
   });
 
   it('subtest names keep their spaces, colons, commas and brackets', () => {
     const gcc = patterns(listFixture('libbpf-ci', 'DENYLIST.test_progs-bpf_gcc'));
-    for (const p of ['btf_dump/btf_dump: syntax', "sock_addr/sendmsg6: kernel_sendmsg [::] (BSD'ism) (dgram)", 'exceptions/non-throwing fentry -> exception_cb']) {
+    for (const p of [
+      'btf_dump/btf_dump: syntax',
+      "sock_addr/sendmsg6: kernel_sendmsg [::] (BSD'ism) (dgram)",
+      'exceptions/non-throwing fentry -> exception_cb',
+    ]) {
       assert.ok(gcc.includes(p), p);
     }
   });
@@ -57,7 +75,13 @@ describe('parseList: the real lists', () => {
   it('a comment block heads the entries below it until a blank line', () => {
     const l = listFixture('vmtest-2024-11-20', 'DENYLIST.s390x');
     const e = l.entries.find((x) => x.pattern === 'xdp_metadata')!;
-    assert.deepEqual([e.reason, e.section], [null, 'Disabled temporarily for a crash. https://lore.kernel.org/bpf/c9923c1d-971d-4022-8dc8-1364e929d34c@gmail.com/']);
+    assert.deepEqual(
+      [e.reason, e.section],
+      [
+        null,
+        'Disabled temporarily for a crash. https://lore.kernel.org/bpf/c9923c1d-971d-4022-8dc8-1364e929d34c@gmail.com/',
+      ],
+    );
     assert.equal(l.entries.find((x) => x.pattern === 'deny_namespace')!.section, null);
     assert.equal(listFixture('linux-6.12', 'DENYLIST').entries[1]!.section, 'TEMPORARY Alphabetical order');
   });
@@ -72,15 +96,24 @@ describe('parseList: the real lists', () => {
 
 describe('parseList: malformed lines', () => {
   it('reports every bad line with file:line', () => {
-    const lines = readFileSync(fixturePath('selftests', 'lists', 'vmtest-2024-11-20', 'DENYLIST.aarch64'), 'utf8').split('\n');
+    const lines = readFileSync(
+      fixturePath('selftests', 'lists', 'vmtest-2024-11-20', 'DENYLIST.aarch64'),
+      'utf8',
+    ).split('\n');
     lines[1] = 'core_reloc_btfgen run_core_reloc_tests   # a space where the / goes';
     lines.push('/multispec  # no test', 'usdt/   # no subtest', 'usdt-2  # not a test name');
     assert.throws(
       () => parseList(lines.join('\n'), 'DENYLIST.aarch64'),
       (e: unknown) => {
         assert.ok(e instanceof ListSyntaxError);
-        assert.deepEqual(e.problems.map((p) => `${p.file}:${p.line}`), ['DENYLIST.aarch64:2', 'DENYLIST.aarch64:6', 'DENYLIST.aarch64:7', 'DENYLIST.aarch64:8']);
-        assert.match(e.message, /^DENYLIST\.aarch64:2: test name "core_reloc_btfgen run_core_reloc_tests" has a space \(a subtest is written test\/subtest\)/);
+        assert.deepEqual(
+          e.problems.map((p) => `${p.file}:${p.line}`),
+          ['DENYLIST.aarch64:2', 'DENYLIST.aarch64:6', 'DENYLIST.aarch64:7', 'DENYLIST.aarch64:8'],
+        );
+        assert.match(
+          e.message,
+          /^DENYLIST\.aarch64:2: test name "core_reloc_btfgen run_core_reloc_tests" has a space \(a subtest is written test\/subtest\)/,
+        );
         assert.match(e.message, /DENYLIST\.aarch64:6: missing test name before "\/"/);
         assert.match(e.message, /DENYLIST\.aarch64:7: missing subtest name after "\/"/);
         assert.match(e.message, /DENYLIST\.aarch64:8: test name "usdt-2" is not a test_progs test name/);
@@ -126,7 +159,10 @@ describe('matching, as test_progs does', () => {
   });
 
   it('the most specific entry explains a result', () => {
-    const l = parseList('xdp_*   # whole family\nxdp_bonding   # needs CONFIG_BONDING\nxdp_bonding/xdp_bonding_features   # started failing after net merge\n', 'DENYLIST');
+    const l = parseList(
+      'xdp_*   # whole family\nxdp_bonding   # needs CONFIG_BONDING\nxdp_bonding/xdp_bonding_features   # started failing after net merge\n',
+      'DENYLIST',
+    );
     assert.equal(matchEntry(l.entries, 'xdp_bonding/xdp_bonding_features')!.reason, 'started failing after net merge');
     assert.equal(matchEntry(l.entries, 'xdp_bonding/xdp_bonding_attach')!.reason, 'needs CONFIG_BONDING');
     assert.equal(matchEntry(l.entries, 'xdp_link')!.reason, 'whole family');
@@ -158,21 +194,35 @@ describe('test_progs arguments', () => {
   });
 
   it('-a@FILE/-d@FILE, or inline lists when no name has a comma', () => {
-    assert.deepEqual(testProgsArgs({ allowFile: '/ksci/suite/allow', denyFile: '/ksci/suite/deny' }), ['-a@/ksci/suite/allow', '-d@/ksci/suite/deny']);
+    assert.deepEqual(testProgsArgs({ allowFile: '/ksci/suite/allow', denyFile: '/ksci/suite/deny' }), [
+      '-a@/ksci/suite/allow',
+      '-d@/ksci/suite/deny',
+    ]);
     const x86 = listFixture('vmtest-2024-11-20', 'DENYLIST.x86_64').entries;
     assert.deepEqual(testProgsArgs({ deny: x86 }), ['-d', 'netcnt']);
-    assert.deepEqual(testProgsArgs({ allow: parseList('xdp_*\nverifier_xdp\n', 'ALLOWLIST').entries, deny: x86 }), ['-a', 'xdp_*,verifier_xdp', '-d', 'netcnt']);
+    assert.deepEqual(testProgsArgs({ allow: parseList('xdp_*\nverifier_xdp\n', 'ALLOWLIST').entries, deny: x86 }), [
+      '-a',
+      'xdp_*,verifier_xdp',
+      '-d',
+      'netcnt',
+    ]);
     assert.deepEqual(testProgsArgs({ deny: [] }), []);
-    const comma = parseList("verifier_xdp_direct_packet_access/XDP pkt read, pkt_data' > pkt_end, good access\n", 'DENYLIST').entries;
+    const comma = parseList(
+      "verifier_xdp_direct_packet_access/XDP pkt read, pkt_data' > pkt_end, good access\n",
+      'DENYLIST',
+    ).entries;
     assert.throws(() => testProgsArgs({ deny: comma }), /contains a comma/);
   });
 });
 
 describe('triageFailures on a real run', () => {
   const text = readFileSync(fixturePath('selftests', 'test_progs_xdp_tiny.txt'), 'utf8');
-  const run = mergeTestProgs(parseTestProgsText(text), parseTestProgsJson(text.split('\n').find((l) => l.startsWith('{'))!));
+  const run = mergeTestProgs(
+    parseTestProgsText(text),
+    parseTestProgsJson(text.split('\n').find((l) => l.startsWith('{'))!),
+  );
 
-  it('a list denying the ethtool failures (the capture\'s guest had no ethtool) leaves the rest to the report', () => {
+  it("a list denying the ethtool failures (the capture's guest had no ethtool) leaves the rest to the report", () => {
     const deny = parseList(
       [
         'xdp_do_redirect     # needs ethtool in the guest: "ethtool -K veth_src gro on" fails with 32512',
@@ -183,7 +233,12 @@ describe('triageFailures on a real run', () => {
     const t = triageFailures(run.results, deny);
     assert.deepEqual(
       t.denied.map((d) => `${resultId(d.result)} <- ${d.entry.file}:${d.entry.line}`),
-      ['xdp_do_redirect <- DENYLIST:1', 'xdp_synproxy/xdp <- DENYLIST:2', 'xdp_synproxy/tc <- DENYLIST:2', 'xdp_synproxy <- DENYLIST:2'],
+      [
+        'xdp_do_redirect <- DENYLIST:1',
+        'xdp_synproxy/xdp <- DENYLIST:2',
+        'xdp_synproxy/tc <- DENYLIST:2',
+        'xdp_synproxy <- DENYLIST:2',
+      ],
     );
     assert.match(t.denied[0]!.entry.reason!, /needs ethtool in the guest/);
     assert.deepEqual(
@@ -204,7 +259,10 @@ describe('triageFailures on a real run', () => {
     const t = triageFailures(run.results, deny);
     const cpumap = t.denied.find((d) => resultId(d.result) === 'xdp_cpumap_attach')!;
     assert.equal(cpumap.entry.reason, 'cpumap max_entries 4 > NR_CPUS: E2BIG (-7)');
-    assert.ok(t.denied.some((d) => resultId(d.result) === 'xdp_bonding'), 'its own log has no FAIL line: the subtests are why it failed');
+    assert.ok(
+      t.denied.some((d) => resultId(d.result) === 'xdp_bonding'),
+      'its own log has no FAIL line: the subtests are why it failed',
+    );
     assert.deepEqual(
       t.unexpected.map((r) => resultId(r)),
       ['xdp_do_redirect', 'xdp_metadata', 'xdp_synproxy/xdp', 'xdp_synproxy/tc', 'xdp_synproxy'],

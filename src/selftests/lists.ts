@@ -254,7 +254,10 @@ export function testProgsArgs(opts: TestProgsListArgs): string[] {
     if (patterns.length === 0) return;
     const comma = patterns.find((p) => p.includes(','));
     if (comma !== undefined) {
-      throw new BadInputError(`cannot pass "${comma}" inline to test_progs ${flag}: it contains a comma`, `write the list with renderList() and pass ${flag}@FILE`);
+      throw new BadInputError(
+        `cannot pass "${comma}" inline to test_progs ${flag}: it contains a comma`,
+        `write the list with renderList() and pass ${flag}@FILE`,
+      );
     }
     args.push(flag, patterns.join(','));
   };

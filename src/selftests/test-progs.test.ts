@@ -19,7 +19,10 @@ import {
 // Real captures; test/fixtures/selftests/README.md says where each came from.
 const fixture = (name: string) => readFileSync(fixturePath('selftests', name), 'utf8');
 /** The captures hold the JSON file's one line between other text. */
-const jsonOf = (name: string) => fixture(name).split('\n').find((l) => l.startsWith('{'))!;
+const jsonOf = (name: string) =>
+  fixture(name)
+    .split('\n')
+    .find((l) => l.startsWith('{'))!;
 
 describe('parseTestProgsText: a complete -t xdp run', () => {
   const t = parseTestProgsText(fixture('test_progs_xdp_tiny.txt'));
@@ -47,12 +50,30 @@ describe('parseTestProgsText: a complete -t xdp run', () => {
 
   it('splits names at the first "/" and keeps subtest names with commas, quotes and spaces whole', () => {
     const r = t.results.find((x) => x.number === '553/3')!;
-    assert.deepEqual([r.name, r.subtest, r.status, r.raw], ['verifier_xdp_direct_packet_access', "XDP pkt read, pkt_data' > pkt_end, corner case, good access", 'pass', 'OK']);
+    assert.deepEqual(
+      [r.name, r.subtest, r.status, r.raw],
+      [
+        'verifier_xdp_direct_packet_access',
+        "XDP pkt read, pkt_data' > pkt_end, corner case, good access",
+        'pass',
+        'OK',
+      ],
+    );
     const cpumap = t.results.find((x) => x.number === '565/2')!;
-    assert.deepEqual([cpumap.name, cpumap.subtest, cpumap.status], ['xdp_cpumap_attach', 'CPUMAP with frags programs in entries', 'fail']);
+    assert.deepEqual(
+      [cpumap.name, cpumap.subtest, cpumap.status],
+      ['xdp_cpumap_attach', 'CPUMAP with frags programs in entries', 'fail'],
+    );
     assert.deepEqual(
       t.results.filter((x) => x.subtest === null && x.status !== 'pass').map((x) => `${x.number} ${x.name}:${x.raw}`),
-      ['562 xdp_bonding:FAIL', '565 xdp_cpumap_attach:FAIL', '568 xdp_do_redirect:FAIL', '569 xdp_flowtable:SKIP', '572 xdp_metadata:FAIL', '575 xdp_synproxy:FAIL'],
+      [
+        '562 xdp_bonding:FAIL',
+        '565 xdp_cpumap_attach:FAIL',
+        '568 xdp_do_redirect:FAIL',
+        '569 xdp_flowtable:SKIP',
+        '572 xdp_metadata:FAIL',
+        '575 xdp_synproxy:FAIL',
+      ],
     );
   });
 
@@ -82,7 +103,10 @@ describe('parseTestProgsText: output cut short (the VM died)', () => {
     assert.equal(t.complete, false);
     assert.deepEqual(t.running, { name: 'xdp_bonding', subtest: null, evidence: 'subtests' });
     assert.equal(resultId(t.last!), 'xdp_bonding/xdp_bonding_activebackup');
-    assert.equal(t.results.some((r) => r.number === '562'), false);
+    assert.equal(
+      t.results.some((r) => r.number === '562'),
+      false,
+    );
   });
 
   it('in the middle of a line: the partial line is not a result, it is kept as trailing output', () => {
@@ -105,7 +129,10 @@ describe('parseTestProgsJson', () => {
   it('a failing run: counts and the failed test with its log', () => {
     const j = parseTestProgsJson(jsonOf('test_progs_json_fail.txt'));
     assert.deepEqual([j.success, j.success_subtest, j.skipped, j.failed], [1, 0, 0, 1]);
-    assert.deepEqual(j.results.map((r) => [r.name, r.number, r.failed, r.subtests.length]), [['xdp_metadata', 572, true, 0]]);
+    assert.deepEqual(
+      j.results.map((r) => [r.name, r.number, r.failed, r.subtests.length]),
+      [['xdp_metadata', 572, true, 0]],
+    );
     assert.match(j.results[0]!.message, /test_xdp_metadata:FAIL:ip link add link veTX veTX\.59 type vlan/);
   });
 
@@ -116,13 +143,25 @@ describe('parseTestProgsJson', () => {
 
   it('subtests carry their own number (1-based within the test) and message', () => {
     const j = parseTestProgsJson(jsonOf('test_progs_xdp_tiny.txt'));
-    assert.deepEqual(j.results.map((r) => `${r.number} ${r.name} ${r.subtests.length}`), ['562 xdp_bonding 9', '565 xdp_cpumap_attach 2', '568 xdp_do_redirect 0', '572 xdp_metadata 0', '575 xdp_synproxy 2']);
+    assert.deepEqual(
+      j.results.map((r) => `${r.number} ${r.name} ${r.subtests.length}`),
+      [
+        '562 xdp_bonding 9',
+        '565 xdp_cpumap_attach 2',
+        '568 xdp_do_redirect 0',
+        '572 xdp_metadata 0',
+        '575 xdp_synproxy 2',
+      ],
+    );
     assert.equal(j.results[1]!.message, '', 'a test that only failed in subtests has an empty message');
   });
 
   it('refuses a cut-off file and a wrong shape, saying what is wrong', () => {
     const whole = jsonOf('test_progs_json_fail.txt');
-    assert.throws(() => parseTestProgsJson(whole.slice(0, 200)), (e: unknown) => e instanceof BadInputError && /not JSON/.test(e.message));
+    assert.throws(
+      () => parseTestProgsJson(whole.slice(0, 200)),
+      (e: unknown) => e instanceof BadInputError && /not JSON/.test(e.message),
+    );
     const wrong = JSON.parse(whole);
     wrong.results[0].number = '572';
     assert.throws(() => parseTestProgsJson(JSON.stringify(wrong)), /results\.0\.number/);
@@ -138,7 +177,10 @@ describe('mergeTestProgs', () => {
     assert.deepEqual(run.summary, text.summary);
     assert.equal(run.complete, true);
     const meta = run.results.find((r) => resultId(r) === 'xdp_metadata')!;
-    assert.deepEqual(meta.log[0], 'test_xdp_metadata:FAIL:ip link add link veTX veTX.59 type vlan proto 802.1Q id 59 unexpected error: 512 (errno 22)');
+    assert.deepEqual(
+      meta.log[0],
+      'test_xdp_metadata:FAIL:ip link add link veTX veTX.59 type vlan proto 802.1Q id 59 unexpected error: 512 (errno 22)',
+    );
     assert.equal(meta.log.length, 8);
   });
 
@@ -156,14 +198,21 @@ describe('mergeTestProgs', () => {
     assert.ok(run.results.filter((r) => r.status === 'pass').every((r) => r.log.length === 0));
     const bonding = run.results.find((r) => resultId(r) === 'xdp_bonding')!;
     assert.equal(bonding.log.length, MAX_LOG);
-    assert.equal(bonding.log[0], '[... 24 lines omitted]', '74 lines of libbpf loading, no FAIL line at the test level');
+    assert.equal(
+      bonding.log[0],
+      '[... 24 lines omitted]',
+      '74 lines of libbpf loading, no FAIL line at the test level',
+    );
     assert.equal(bonding.log.at(-1), 'serial_test_xdp_bonding:PASS:xdp_redirect_multi_kern__open_and_load 0 nsec');
   });
 
   it('the JSON alone (no console captured) still gives the failures', () => {
     const only = mergeTestProgs(null, parseTestProgsJson(jsonOf('test_progs_json_fail.txt')));
     assert.deepEqual(only.summary, { passed: 1, passedSubtests: 0, skipped: 0, failed: 1 });
-    assert.deepEqual(only.results.map((r) => [r.number, resultId(r), r.status]), [['572', 'xdp_metadata', 'fail']]);
+    assert.deepEqual(
+      only.results.map((r) => [r.number, resultId(r), r.status]),
+      [['572', 'xdp_metadata', 'fail']],
+    );
   });
 });
 
@@ -171,7 +220,10 @@ describe('result ids', () => {
   it('test or test/subtest, split back at the first "/"', () => {
     assert.equal(resultId({ name: 'xdp_bonding', subtest: null }), 'xdp_bonding');
     assert.equal(resultId({ name: 'xdp_synproxy', subtest: 'tc' }), 'xdp_synproxy/tc');
-    assert.deepEqual(parseResultId('sockmap_basic/sockmap udp multi channels'), { name: 'sockmap_basic', subtest: 'sockmap udp multi channels' });
+    assert.deepEqual(parseResultId('sockmap_basic/sockmap udp multi channels'), {
+      name: 'sockmap_basic',
+      subtest: 'sockmap udp multi channels',
+    });
     assert.deepEqual(parseResultId('a/b/c'), { name: 'a', subtest: 'b/c' });
   });
 });
@@ -185,7 +237,10 @@ describe('capLog', () => {
       'bonding_cleanup:FAIL:delete bond1 unexpected error: 256 (errno 95)',
     ]);
     assert.equal(capped[2], '[... 6 lines omitted]');
-    assert.deepEqual(capped.slice(3), ['bonding_cleanup:PASS:delete veth1_2 0 nsec', 'bonding_cleanup:PASS:delete ns_dst 0 nsec']);
+    assert.deepEqual(capped.slice(3), [
+      'bonding_cleanup:PASS:delete veth1_2 0 nsec',
+      'bonding_cleanup:PASS:delete ns_dst 0 nsec',
+    ]);
   });
 });
 
@@ -195,9 +250,21 @@ describe('parseTestVerifier (LKP kselftest capture, "# "-prefixed)', () => {
     assert.equal(v.complete, false);
     assert.equal(v.results.length, 198);
     const fails = v.results.filter((r) => r.status === 'fail');
-    assert.deepEqual(fails.map((r) => `#${r.number}/${r.mode[0]} ${r.description}`), ['#108/p calls: conditional call 3', '#110/p calls: conditional call 5', '#111/p calls: conditional call 6']);
-    assert.deepEqual(fails[2]!.log.slice(0, 3), ['Unexpected error message!', '\tEXP: back-edge from insn', '\tRES: R1 !read_ok']);
-    assert.deepEqual(fails[0]!.log, ['Unexpected success to load!', 'verification time 7 usec', 'stack depth 0', 'processed 15 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0']);
+    assert.deepEqual(
+      fails.map((r) => `#${r.number}/${r.mode[0]} ${r.description}`),
+      ['#108/p calls: conditional call 3', '#110/p calls: conditional call 5', '#111/p calls: conditional call 6'],
+    );
+    assert.deepEqual(fails[2]!.log.slice(0, 3), [
+      'Unexpected error message!',
+      '\tEXP: back-edge from insn',
+      '\tRES: R1 !read_ok',
+    ]);
+    assert.deepEqual(fails[0]!.log, [
+      'Unexpected success to load!',
+      'verification time 7 usec',
+      'stack depth 0',
+      'processed 15 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0',
+    ]);
     const u = v.results.find((r) => r.number === 97 && r.mode === 'unpriv')!;
     assert.deepEqual([u.description, u.status], ['calls: not on unpriviledged', 'pass']);
   });
@@ -214,15 +281,30 @@ describe('parseTestVerifier (LKP kselftest capture, "# "-prefixed)', () => {
 
 describe('parseTestMaps', () => {
   it('OK with the map_tests checks that passed', () => {
-    assert.deepEqual(parseTestMaps(fixture('test_maps_ok.txt')), { ok: true, skipped: 0, passed: ['test_task_storage_map_stress_lookup'], skips: [], failure: null });
+    assert.deepEqual(parseTestMaps(fixture('test_maps_ok.txt')), {
+      ok: true,
+      skipped: 0,
+      passed: ['test_task_storage_map_stress_lookup'],
+      skips: [],
+      failure: null,
+    });
   });
 
   it('a skipped check is counted in the OK line', () => {
     const m = parseTestMaps(fixture('test_maps_skip.txt'));
-    assert.deepEqual([m.ok, m.skipped, m.skips], [true, 1, ['test_task_storage_map_stress_lookup SKIP (no CONFIG_PREEMPT)']]);
+    assert.deepEqual(
+      [m.ok, m.skipped, m.skips],
+      [true, 1, ['test_task_storage_map_stress_lookup SKIP (no CONFIG_PREEMPT)']],
+    );
   });
 
   it('a setup failure: no OK line, the last thing it said is the failure', () => {
-    assert.deepEqual(parseTestMaps(fixture('test_maps_fail.txt')), { ok: false, skipped: null, passed: [], skips: [], failure: 'Failed to load test prog' });
+    assert.deepEqual(parseTestMaps(fixture('test_maps_fail.txt')), {
+      ok: false,
+      skipped: null,
+      passed: [],
+      skips: [],
+      failure: 'Failed to load test prog',
+    });
   });
 });

@@ -293,7 +293,11 @@ export function parseTestProgsJson(text: string): TestProgsJson {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new BadInputError(`test_progs JSON is not JSON: ${(e as Error).message}`, 'a truncated file means test_progs did not finish', { cause: e });
+    throw new BadInputError(
+      `test_progs JSON is not JSON: ${(e as Error).message}`,
+      'a truncated file means test_progs did not finish',
+      { cause: e },
+    );
   }
   const parsed = JsonReport.safeParse(data);
   if (!parsed.success) {
@@ -350,11 +354,20 @@ export function mergeTestProgs(text: TestProgsText | null, json: TestProgsJson |
     if (seen.has(number)) continue;
     // Without text (or with text cut short), the JSON only tells failed from logged.
     const status: Status = m.failed ? 'fail' : 'pass';
-    results.push({ name: m.name, subtest: m.subtest, number, status, log: status === 'pass' ? [] : capLog(messageLines(m.message)) });
+    results.push({
+      name: m.name,
+      subtest: m.subtest,
+      number,
+      status,
+      log: status === 'pass' ? [] : capLog(messageLines(m.message)),
+    });
   }
 
   const summary =
-    text?.summary ?? (json ? { passed: json.success, passedSubtests: json.success_subtest, skipped: json.skipped, failed: json.failed } : null);
+    text?.summary ??
+    (json
+      ? { passed: json.success, passedSubtests: json.success_subtest, skipped: json.skipped, failed: json.failed }
+      : null);
   return {
     results,
     summary,
@@ -367,7 +380,10 @@ export function mergeTestProgs(text: TestProgsText | null, json: TestProgsJson |
 }
 
 /** Counts of a result list, to check against the Summary line or to summarise a cut-short run. */
-export function countResults(results: readonly TestResult[]): { tests: Record<Status, number>; subtests: Record<Status, number> } {
+export function countResults(results: readonly TestResult[]): {
+  tests: Record<Status, number>;
+  subtests: Record<Status, number>;
+} {
   const zero = (): Record<Status, number> => ({ pass: 0, fail: 0, skip: 0 });
   const counts = { tests: zero(), subtests: zero() };
   for (const r of results) (r.subtest === null ? counts.tests : counts.subtests)[r.status]++;
@@ -434,10 +450,16 @@ export function parseTestVerifier(text: string): TestVerifierOutput {
         // "FAIL" alone says nothing the status does not; "FAIL retval 1 != 0 (run 1/1)" does.
         if (st[2] !== undefined) {
           if (st[2] !== 'FAIL') log.push(st[2]);
-        }
-        else status = rest.slice(description.length + 1).startsWith('SKIP') ? 'skip' : 'pass';
+        } else status = rest.slice(description.length + 1).startsWith('SKIP') ? 'skip' : 'pass';
       }
-      const result: VerifierResult = { number: Number(v[1]), mode: v[2] === 'u' ? 'unpriv' : 'priv', description, status, finished: st !== null, log: [] };
+      const result: VerifierResult = {
+        number: Number(v[1]),
+        mode: v[2] === 'u' ? 'unpriv' : 'priv',
+        description,
+        status,
+        finished: st !== null,
+        log: [],
+      };
       results.push(result);
       current = { result, log };
       continue;

@@ -61,15 +61,25 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
     if (byId.has(msg.messageId)) continue;
     const subject = parseSubject(msg.subject);
     const hasDiff = HAS_DIFF.test(msg.body);
-    const kind = !subject.isReply && hasDiff ? 'patch' : !subject.isReply && subject.isPatch && subject.counter === 0 ? 'cover' : 'reply';
+    const kind =
+      !subject.isReply && hasDiff
+        ? 'patch'
+        : !subject.isReply && subject.isPatch && subject.counter === 0
+          ? 'cover'
+          : 'reply';
     byId.set(msg.messageId, { msg, subject, kind });
   }
   const patchesAll = [...byId.values()].filter((c) => c.kind === 'patch');
-  if (patchesAll.length === 0) throw new BadInputError('no patches in the input: no mail carries a diff', 'give the series itself (git format-patch output or the thread mbox)');
+  if (patchesAll.length === 0)
+    throw new BadInputError(
+      'no patches in the input: no mail carries a diff',
+      'give the series itself (git format-patch output or the thread mbox)',
+    );
 
   const versions = [...new Set(patchesAll.map((c) => c.subject.version))].sort((a, b) => a - b);
   const version = opts.version ?? versions[versions.length - 1]!;
-  if (!versions.includes(version)) throw new BadInputError(`no patches of version ${version}; the input has v${versions.join(', v')}`);
+  if (!versions.includes(version))
+    throw new BadInputError(`no patches of version ${version}; the input has v${versions.join(', v')}`);
 
   const chosen = new Map<number, Classified>();
   let total = 1;
@@ -105,8 +115,11 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
   }
   if (roots.size > 0) {
     throw new BadInputError(
-      `the input mixes patches of ${roots.size + 1} different v${version} series (threads ${[...roots].slice(0, 3).map((r) => `<${r}>`).join(', ')}${roots.size > 3 ? ', ...' : ''} besides the chosen one)`,
-      'give the mbox of one thread (lore\'s t.mbox.gz), not a whole archive',
+      `the input mixes patches of ${roots.size + 1} different v${version} series (threads ${[...roots]
+        .slice(0, 3)
+        .map((r) => `<${r}>`)
+        .join(', ')}${roots.size > 3 ? ', ...' : ''} besides the chosen one)`,
+      "give the mbox of one thread (lore's t.mbox.gz), not a whole archive",
     );
   }
 
@@ -146,7 +159,11 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
       subject: c.subject,
       author: c.msg.from,
       date: c.msg.date,
-      trailers: dedupTrailers([...extractTrailers(c.msg.body, null), ...(fromReplies.get(counter) ?? []), ...coverTrailers]),
+      trailers: dedupTrailers([
+        ...extractTrailers(c.msg.body, null),
+        ...(fromReplies.get(counter) ?? []),
+        ...coverTrailers,
+      ]),
       files,
       rawBase64: c.msg.raw.toString('base64'),
     });
@@ -154,10 +171,19 @@ export function assembleSeries(messages: MailMessage[], opts: { version?: number
 
   const first = patches[0]!;
   const coverLetter: CoverLetter | null = cover
-    ? { messageId: cover.msg.messageId, subject: cover.subject, author: cover.msg.from, date: cover.msg.date, body: cover.msg.body, trailers: dedupTrailers(coverTrailers) }
+    ? {
+        messageId: cover.msg.messageId,
+        subject: cover.subject,
+        author: cover.msg.from,
+        date: cover.msg.date,
+        body: cover.msg.body,
+        trailers: dedupTrailers(coverTrailers),
+      }
     : null;
   const lead = cover?.subject ?? first.subject;
-  const bodies = [cover?.msg.body, ...present.map((k) => chosen.get(k)!.msg.body)].filter((b): b is string => b !== undefined);
+  const bodies = [cover?.msg.body, ...present.map((k) => chosen.get(k)!.msg.body)].filter(
+    (b): b is string => b !== undefined,
+  );
   const fingerprint = createHash('sha256');
   for (const k of present) fingerprint.update(normalisedDiff(chosen.get(k)!.msg.body)).update('\0');
 

@@ -44,7 +44,12 @@ export function parseDiffFiles(body: string): DiffFile[] {
         if (p !== null && cur.newPath !== null) cur.newPath = p;
       }
     } else if (line.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ')) {
-      files.push({ oldPath: stripPrefix(line.slice(4)), newPath: stripPrefix(lines[i + 1]!.slice(4)), binary: false, newMode: null });
+      files.push({
+        oldPath: stripPrefix(line.slice(4)),
+        newPath: stripPrefix(lines[i + 1]!.slice(4)),
+        binary: false,
+        newMode: null,
+      });
       i++;
     }
   }
@@ -69,10 +74,16 @@ export function checkPatchSafety(files: DiffFile[], label = 'patch'): void {
     for (const p of [f.oldPath, f.newPath]) {
       if (p === null) continue;
       const why = unsafeReason(p);
-      if (why) throw new BadInputError(`${label}: path ${p} ${why}; refused`, 'patches may only touch files inside the kernel tree');
+      if (why)
+        throw new BadInputError(
+          `${label}: path ${p} ${why}; refused`,
+          'patches may only touch files inside the kernel tree',
+        );
     }
     const name = f.newPath ?? f.oldPath ?? '?';
-    if (f.newMode === '120000') throw new BadInputError(`${label}: ${name} would be a symlink; refused`, 'symlinks in patches are not accepted');
-    if (f.binary) throw new BadInputError(`${label}: ${name} is a binary patch; refused`, 'binary patches are not accepted');
+    if (f.newMode === '120000')
+      throw new BadInputError(`${label}: ${name} would be a symlink; refused`, 'symlinks in patches are not accepted');
+    if (f.binary)
+      throw new BadInputError(`${label}: ${name} is a binary patch; refused`, 'binary patches are not accepted');
   }
 }

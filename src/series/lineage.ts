@@ -9,6 +9,9 @@ import type { Series } from './types.js';
 export function titleLineage(series: Pick<Series, 'author' | 'title' | 'treeTags' | 'isRfc'>): string {
   const title = series.title.toLowerCase().replace(/\s+/g, ' ').trim();
   // The same title for another tree (a stable backport, net and net-next) or as an RFC is another series.
-  const tags = [...series.treeTags].map((t) => t.toLowerCase()).sort().join(',');
+  const tags = [...series.treeTags]
+    .map((t) => t.toLowerCase())
+    .sort()
+    .join(',');
   return `title:${series.author.address.toLowerCase()}:${tags}:${series.isRfc ? 'rfc' : ''}:${title}`;
 }

@@ -20,7 +20,8 @@ export async function parseMbox(data: Buffer, opts: LoadOptions): Promise<Series
 
 async function parseMessages(chunks: Buffer[], opts: LoadOptions): Promise<Awaited<ReturnType<typeof parseMessage>>[]> {
   const total = chunks.reduce((n, c) => n + c.length, 0);
-  if (total > opts.maxMboxBytes) throw new BadInputError(`the input is ${total} bytes, larger than the ${opts.maxMboxBytes}-byte limit`);
+  if (total > opts.maxMboxBytes)
+    throw new BadInputError(`the input is ${total} bytes, larger than the ${opts.maxMboxBytes}-byte limit`);
   const raws = chunks.flatMap((c) => splitMbox(c, opts));
   const out = [];
   for (const r of raws) out.push(await parseMessage(r));
@@ -39,11 +40,13 @@ export async function loadSeries(path: string, opts: LoadOptions): Promise<Serie
     for (const n of names) {
       const s = await stat(join(path, n));
       size += s.size;
-      if (size > opts.maxMboxBytes) throw new BadInputError(`the files in ${path} add up to more than the ${opts.maxMboxBytes}-byte limit`);
+      if (size > opts.maxMboxBytes)
+        throw new BadInputError(`the files in ${path} add up to more than the ${opts.maxMboxBytes}-byte limit`);
       chunks.push(await readFile(join(path, n)));
     }
     return assembleSeries(await parseMessages(chunks, opts), opts);
   }
-  if (st.size > opts.maxMboxBytes) throw new BadInputError(`${path} is ${st.size} bytes, larger than the ${opts.maxMboxBytes}-byte limit`);
+  if (st.size > opts.maxMboxBytes)
+    throw new BadInputError(`${path} is ${st.size} bytes, larger than the ${opts.maxMboxBytes}-byte limit`);
   return parseMbox(await readFile(path), opts);
 }

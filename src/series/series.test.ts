@@ -15,8 +15,14 @@ const thread = () => readFileSync(fixturePath('mail', 'thread-v1-v3.mbox'));
 
 describe('parseSubject', () => {
   const cases: [string, Partial<ReturnType<typeof parseSubject>>][] = [
-    ['[PATCH bpf-next v3 2/7] net: foo', { isPatch: true, version: 3, counter: 2, total: 7, treeTags: ['bpf-next'], title: 'net: foo' }],
-    ['[RFC PATCH net-next] net: skb metadata', { isRfc: true, isPatch: true, version: 1, counter: null, treeTags: ['net-next'], title: 'net: skb metadata' }],
+    [
+      '[PATCH bpf-next v3 2/7] net: foo',
+      { isPatch: true, version: 3, counter: 2, total: 7, treeTags: ['bpf-next'], title: 'net: foo' },
+    ],
+    [
+      '[RFC PATCH net-next] net: skb metadata',
+      { isRfc: true, isPatch: true, version: 1, counter: null, treeTags: ['net-next'], title: 'net: skb metadata' },
+    ],
     ['[PATCH v2 00/17] mm: big series', { version: 2, counter: 0, total: 17, treeTags: [] }],
     ['[PATCH RESEND v2 3/4] x', { isResend: true, version: 2, counter: 3, total: 4 }],
     ['[RFC][PATCH 1/2] two groups', { isRfc: true, counter: 1, total: 2, title: 'two groups' }],
@@ -31,7 +37,8 @@ describe('parseSubject', () => {
   for (const [subject, want] of cases) {
     it(subject, () => {
       const got = parseSubject(subject);
-      for (const [k, v] of Object.entries(want)) assert.deepEqual(got[k as keyof typeof got], v, `${k} of "${subject}"`);
+      for (const [k, v] of Object.entries(want))
+        assert.deepEqual(got[k as keyof typeof got], v, `${k} of "${subject}"`);
     });
   }
 });
@@ -49,15 +56,23 @@ describe('splitMbox', () => {
   });
 
   it('does not split on a "From " line that is not a From_ line', () => {
-    const two = Buffer.from('From a@b Thu Jan  1 00:00:00 1970\nSubject: one\n\nFrom here on it is body\n\nFrom me to you\n');
+    const two = Buffer.from(
+      'From a@b Thu Jan  1 00:00:00 1970\nSubject: one\n\nFrom here on it is body\n\nFrom me to you\n',
+    );
     assert.equal(splitMbox(two, limits).length, 1);
   });
 
   it('refuses empty, binary, oversized and truncated input', () => {
     assert.throws(() => splitMbox(Buffer.from('  \n'), limits), /empty/);
     assert.throws(() => splitMbox(Buffer.from([0x46, 0x72, 0, 1, 2]), limits), /binary/);
-    assert.throws(() => splitMbox(Buffer.from('Subject: x\n\n' + 'a'.repeat(2000)), { maxMessageBytes: 1000 }), /message 1 is \d+ bytes, larger than/);
-    assert.throws(() => splitMbox(Buffer.from('From a@b Thu Jan  1 00:00:00 1970\nSubject: cut off'), limits), /truncated/);
+    assert.throws(
+      () => splitMbox(Buffer.from('Subject: x\n\n' + 'a'.repeat(2000)), { maxMessageBytes: 1000 }),
+      /message 1 is \d+ bytes, larger than/,
+    );
+    assert.throws(
+      () => splitMbox(Buffer.from('From a@b Thu Jan  1 00:00:00 1970\nSubject: cut off'), limits),
+      /truncated/,
+    );
     assert.throws(() => splitMbox(Buffer.from('hello world\n'), limits), /neither an mbox nor a mail/);
   });
 });
@@ -72,7 +87,10 @@ describe('assembleSeries on a lore thread', () => {
     assert.equal(s.messageId, '20250310-xdp-meta-v3-0-aa11bb22cc33@example.org');
     assert.equal(s.baseCommit, '9d97d74b8b7b7641c389402f9b210421ce4390f0');
     assert.equal(s.changeId, '20250303-xdp-meta-4f1d2c');
-    assert.deepEqual(s.patches.map((p) => p.subject.title), ['bpf: xdp: note metadata alignment', 'selftests/bpf: test unaligned metadata – xdp']);
+    assert.deepEqual(
+      s.patches.map((p) => p.subject.title),
+      ['bpf: xdp: note metadata alignment', 'selftests/bpf: test unaligned metadata – xdp'],
+    );
     // The base64 reply to the cover acks every patch; the reply to patch 2 reviews only it; quoted trailers do not count.
     const t = (i: number) => s.patches[i]!.trailers.map((x) => `${x.key}: ${x.value} [${x.fromMessageId ?? 'patch'}]`);
     assert.deepEqual(t(0), [
@@ -85,7 +103,12 @@ describe('assembleSeries on a lore thread', () => {
       'Acked-by: Lena Okafor <lena.okafor@example.com> [Z8yAbCdE@example.com]',
     ]);
     assert.deepEqual(s.patches[1]!.files, [
-      { oldPath: 'tools/testing/selftests/bpf/prog_tests/xdp_context_test_run.c', newPath: 'tools/testing/selftests/bpf/prog_tests/xdp_context_test_run.c', binary: false, newMode: null },
+      {
+        oldPath: 'tools/testing/selftests/bpf/prog_tests/xdp_context_test_run.c',
+        newPath: 'tools/testing/selftests/bpf/prog_tests/xdp_context_test_run.c',
+        binary: false,
+        newMode: null,
+      },
     ]);
   });
 
@@ -93,7 +116,10 @@ describe('assembleSeries on a lore thread', () => {
     const crlf = Buffer.from(thread().toString('latin1').replace(/\n/g, '\r\n'), 'latin1');
     const a = await parseMbox(thread(), limits);
     const b = await parseMbox(crlf, limits);
-    assert.deepEqual(b.patches.map((p) => p.subject.title), a.patches.map((p) => p.subject.title));
+    assert.deepEqual(
+      b.patches.map((p) => p.subject.title),
+      a.patches.map((p) => p.subject.title),
+    );
     assert.equal(b.fingerprint, a.fingerprint);
   });
 
@@ -106,18 +132,46 @@ describe('assembleSeries on a lore thread', () => {
 
   it('fingerprints content: shifted hunks and a resend match, a changed line does not', async () => {
     const base = await parseMbox(thread(), limits);
-    const shifted = await parseMbox(Buffer.from(thread().toString('latin1').replace('@@ -420,6 +420,7 @@', '@@ -431,6 +431,7 @@'), 'latin1'), limits);
+    const shifted = await parseMbox(
+      Buffer.from(thread().toString('latin1').replace('@@ -420,6 +420,7 @@', '@@ -431,6 +431,7 @@'), 'latin1'),
+      limits,
+    );
     assert.equal(shifted.fingerprint, base.fingerprint);
-    const resend = await parseMbox(Buffer.from(thread().toString('latin1').replaceAll('[PATCH bpf-next v3', '[PATCH RESEND bpf-next v3').replaceAll('-v3-', '-v3r-'), 'latin1'), limits);
+    const resend = await parseMbox(
+      Buffer.from(
+        thread()
+          .toString('latin1')
+          .replaceAll('[PATCH bpf-next v3', '[PATCH RESEND bpf-next v3')
+          .replaceAll('-v3-', '-v3r-'),
+        'latin1',
+      ),
+      limits,
+    );
     assert.equal(resend.isResend, true);
     assert.equal(resend.fingerprint, base.fingerprint);
-    const changed = await parseMbox(Buffer.from(thread().toString('latin1').replace('+\t/* metadata length must be a multiple of 4 */\n \tmeta_max = type_max(typeof_member(struct skb_shared_info, meta_len));\n \tBUILD_BUG_ON(!__builtin_constant_p(meta_max));\n \n-- \n2.39.5\n\nFrom mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Mon, 10 Mar 2025 09:00:02', '+\t/* metadata length must be a multiple of 8 */\n \tmeta_max = type_max(typeof_member(struct skb_shared_info, meta_len));\n \tBUILD_BUG_ON(!__builtin_constant_p(meta_max));\n \n-- \n2.39.5\n\nFrom mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Mon, 10 Mar 2025 09:00:02'), 'latin1'), limits);
+    const changed = await parseMbox(
+      Buffer.from(
+        thread()
+          .toString('latin1')
+          .replace(
+            '+\t/* metadata length must be a multiple of 4 */\n \tmeta_max = type_max(typeof_member(struct skb_shared_info, meta_len));\n \tBUILD_BUG_ON(!__builtin_constant_p(meta_max));\n \n-- \n2.39.5\n\nFrom mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Mon, 10 Mar 2025 09:00:02',
+            '+\t/* metadata length must be a multiple of 8 */\n \tmeta_max = type_max(typeof_member(struct skb_shared_info, meta_len));\n \tBUILD_BUG_ON(!__builtin_constant_p(meta_max));\n \n-- \n2.39.5\n\nFrom mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Mon, 10 Mar 2025 09:00:02',
+          ),
+        'latin1',
+      ),
+      limits,
+    );
     assert.notEqual(changed.fingerprint, base.fingerprint);
   });
 
   it('says which parts of an incomplete series are missing', async () => {
     const text = thread().toString('latin1');
-    const cut = text.slice(0, text.indexOf('From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Mon, 10 Mar 2025 09:00:02'));
+    const cut = text.slice(
+      0,
+      text.indexOf(
+        'From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Mon, 10 Mar 2025 09:00:02',
+      ),
+    );
     await assert.rejects(parseMbox(Buffer.from(cut, 'latin1'), limits), (e: unknown) => {
       assert.ok(e instanceof IncompleteSeriesError);
       assert.deepEqual(e.detail, { version: 3, total: 2, present: [1], missing: [2] });
@@ -154,12 +208,18 @@ describe('assembleSeries on a lore thread', () => {
       '',
     ].join('\n');
     const s = await parseMbox(Buffer.from(mail), limits);
-    assert.deepEqual(s.patches[0]!.files.map((f) => f.newPath), ['drivers/net/dummy.c']);
+    assert.deepEqual(
+      s.patches[0]!.files.map((f) => f.newPath),
+      ['drivers/net/dummy.c'],
+    );
     assert.deepEqual(s.treeTags, ['net']);
   });
 
   it('refuses mail with no patch in it', async () => {
-    await assert.rejects(parseMbox(Buffer.from('Subject: hi\nMessage-Id: <x@y>\n\nno diff here\n'), limits), /no patches in the input/);
+    await assert.rejects(
+      parseMbox(Buffer.from('Subject: hi\nMessage-Id: <x@y>\n\nno diff here\n'), limits),
+      /no patches in the input/,
+    );
   });
 });
 
@@ -188,15 +248,24 @@ describe('patch safety', () => {
   ];
   for (const [what, body, why] of hostile) {
     it(`refuses ${what}`, () => {
-      assert.throws(() => checkPatchSafety(parseDiffFiles(body), 'patch 1/1 "x"'), (e: unknown) => e instanceof BadInputError && why.test(e.message) && /patch 1\/1 "x"/.test(e.message));
+      assert.throws(
+        () => checkPatchSafety(parseDiffFiles(body), 'patch 1/1 "x"'),
+        (e: unknown) => e instanceof BadInputError && why.test(e.message) && /patch 1\/1 "x"/.test(e.message),
+      );
     });
   }
 });
 
 describe('extractTrailers', () => {
   it('stops at the --- separator and ignores quoted lines and unknown keys', () => {
-    const t = extractTrailers('Fix it.\n\nFixes: 0123456789ab ("net: foo")\nlink: https://lore.kernel.org/x\n> Acked-by: Quoted <q@x>\nNote: not a trailer\nSigned-off-by: A <a@x>\n---\nTested-by: After <t@x>\n', null);
-    assert.deepEqual(t.map((x) => x.key), ['Fixes', 'Link', 'Signed-off-by']);
+    const t = extractTrailers(
+      'Fix it.\n\nFixes: 0123456789ab ("net: foo")\nlink: https://lore.kernel.org/x\n> Acked-by: Quoted <q@x>\nNote: not a trailer\nSigned-off-by: A <a@x>\n---\nTested-by: After <t@x>\n',
+      null,
+    );
+    assert.deepEqual(
+      t.map((x) => x.key),
+      ['Fixes', 'Link', 'Signed-off-by'],
+    );
   });
 });
 
@@ -210,7 +279,9 @@ describe('assembleSeries on an archive of several series', () => {
       .replaceAll('unrelated-1', 'unrelated-2')
       .replaceAll('Mon, 10 Mar 2025', 'Tue, 11 Mar 2025');
     // Drop the other thread's v3 patch 2, so a naive pick would take patch 1 from one thread and 2 from the other.
-    const start = other.indexOf('From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Tue, 11 Mar 2025 09:00:02');
+    const start = other.indexOf(
+      'From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Tue, 11 Mar 2025 09:00:02',
+    );
     const end = other.indexOf('From mboxrd@z', start + 10);
     const mixed = thread().toString('latin1') + '\n' + other.slice(0, start) + other.slice(end);
     await assert.rejects(parseMbox(Buffer.from(mixed, 'latin1'), limits), /mixes patches of 2 different v3 series/);

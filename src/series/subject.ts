@@ -9,7 +9,18 @@ const REPLY = /^\s*(re|fwd?|aw|sv|antw)\s*:\s*/i;
 export function parseSubject(raw: string): SubjectInfo {
   let s = raw.trim();
   let isReply = false;
-  const info: SubjectInfo = { raw, isReply, isPatch: false, isRfc: false, isResend: false, version: 1, counter: null, total: null, treeTags: [], title: '' };
+  const info: SubjectInfo = {
+    raw,
+    isReply,
+    isPatch: false,
+    isRfc: false,
+    isResend: false,
+    version: 1,
+    counter: null,
+    total: null,
+    treeTags: [],
+    title: '',
+  };
   for (;;) {
     const m = REPLY.exec(s);
     if (m) {

@@ -3,7 +3,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fixturePath, repoRoot } from '../testing/paths.js';
-import { classifySplats, consoleLines, findSplats, frameName, MAX_EXCERPT, parseKnownSplats, type KnownSplat, type Splat } from './splat.js';
+import {
+  classifySplats,
+  consoleLines,
+  findSplats,
+  frameName,
+  MAX_EXCERPT,
+  parseKnownSplats,
+  type KnownSplat,
+  type Splat,
+} from './splat.js';
 
 // Real serial consoles of real QEMU boots of Debian's 6.12 kernel;
 // test/fixtures/console/README.md says how each was made.
@@ -15,7 +24,16 @@ const only = (name: string): Splat => {
   return s[0]!;
 };
 /** The test module's frames, under the kernel's module loader. */
-const INSMOD = ['splat_test_init', 'do_one_initcall', 'do_init_module', 'init_module_from_file', 'idempotent_init_module', '__x64_sys_finit_module', 'do_syscall_64', 'entry_SYSCALL_64_after_hwframe'];
+const INSMOD = [
+  'splat_test_init',
+  'do_one_initcall',
+  'do_init_module',
+  'init_module_from_file',
+  'idempotent_init_module',
+  '__x64_sys_finit_module',
+  'do_syscall_64',
+  'entry_SYSCALL_64_after_hwframe',
+];
 
 describe('consoleLines', () => {
   const lines = consoleLines(raw('clean-debian'));
@@ -27,7 +45,17 @@ describe('consoleLines', () => {
   });
 
   it("drops what SeaBIOS and the kernel's terminal resets cleared from the screen", () => {
-    assert.deepEqual(lines.slice(0, 9), ['SeaBIOS (version 1.16.2-debian-1.16.2-1)', '', '', 'iPXE (http://ipxe.org) 00:03.0 CA00 PCI2.10 PnP PMM+3EFCF000+3EF0F000 CA00', 'Press Ctrl-B to configure iPXE (PCI 00:03.0)...', '', '', 'Booting from ROM...', 'Probing EDD (edd=off to disable)... ok']);
+    assert.deepEqual(lines.slice(0, 9), [
+      'SeaBIOS (version 1.16.2-debian-1.16.2-1)',
+      '',
+      '',
+      'iPXE (http://ipxe.org) 00:03.0 CA00 PCI2.10 PnP PMM+3EFCF000+3EF0F000 CA00',
+      'Press Ctrl-B to configure iPXE (PCI 00:03.0)...',
+      '',
+      '',
+      'Booting from ROM...',
+      'Probing EDD (edd=off to disable)... ok',
+    ]);
     assert.match(lines[9]!, /^Linux version 6\.12\.117\+deb12-amd64 /);
     assert.equal(lines[10], 'Command line: console=ttyS0 panic=-1');
   });
@@ -39,14 +67,19 @@ describe('consoleLines', () => {
 
   it("a serial logger's own stamps go too", () => {
     const c = consoleLines(raw('qemu-serial-pktgen-boot'));
-    assert.deepEqual(c.slice(0, 3), ['SeaBIOS (version 1.16.2-debian-1.16.2-1)', 'Booting from ROM...', 'FEAS-INIT: uptime=1.93 kernel=6.12.117+']);
+    assert.deepEqual(c.slice(0, 3), [
+      'SeaBIOS (version 1.16.2-debian-1.16.2-1)',
+      'Booting from ROM...',
+      'FEAS-INIT: uptime=1.93 kernel=6.12.117+',
+    ]);
     assert.ok(c.includes('reboot: Power down'));
   });
 });
 
 describe('findSplats: clean boots', () => {
   it("Debian's kernel under TCG boots without a splat", () => assert.deepEqual(splats('clean-debian'), []));
-  it('the pktgen boot (quiet, no printk timestamps) has none', () => assert.deepEqual(splats('qemu-serial-pktgen-boot'), []));
+  it('the pktgen boot (quiet, no printk timestamps) has none', () =>
+    assert.deepEqual(splats('qemu-serial-pktgen-boot'), []));
 });
 
 describe('findSplats: WARNING', () => {
@@ -77,14 +110,24 @@ describe('findSplats: WARNING', () => {
 
   it('refcount_t underflow: the message is kept, the saturate helper skipped', () => {
     const r = only('refcount');
-    assert.equal(r.title, 'WARNING in refcount_warn_saturate (lib/refcount.c:28): refcount_t: underflow; use-after-free.');
+    assert.equal(
+      r.title,
+      'WARNING in refcount_warn_saturate (lib/refcount.c:28): refcount_t: underflow; use-after-free.',
+    );
     assert.equal(r.frames[0], 'refcount_warn_saturate');
-    assert.equal(r.fingerprint, 'warning: refcount_t: underflow; use-after-free. | splat_refcount < splat_test_init < do_one_initcall');
+    assert.equal(
+      r.fingerprint,
+      'warning: refcount_t: underflow; use-after-free. | splat_refcount < splat_test_init < do_one_initcall',
+    );
   });
 
   it("program output that looks like a headline is not the kernel's", () => {
     const lines = consoleLines(raw('userspace-lookalikes'));
-    for (const echoed of ['BUG: selftest foo: expected 1, got 2', 'WARNING: printed by /init, not the kernel', 'Kernel panic - not syncing: echoed by /init']) {
+    for (const echoed of [
+      'BUG: selftest foo: expected 1, got 2',
+      'WARNING: printed by /init, not the kernel',
+      'Kernel panic - not syncing: echoed by /init',
+    ]) {
       assert.ok(lines.includes(echoed), echoed);
     }
     assert.equal(only('userspace-lookalikes').fingerprint, a.fingerprint);
@@ -114,7 +157,11 @@ describe('findSplats: BUG, Oops, panic', () => {
     assert.equal(panic.kind, 'panic');
     assert.equal(panic.title, 'Kernel panic - not syncing: Fatal exception');
     assert.equal(panic.cause, 0);
-    assert.equal(panic.fingerprint, `panic: Fatal exception <- ${oops.fingerprint}`, '"Fatal exception" alone would merge every oops');
+    assert.equal(
+      panic.fingerprint,
+      `panic: Fatal exception <- ${oops.fingerprint}`,
+      '"Fatal exception" alone would merge every oops',
+    );
     assert.match(panic.excerpt.at(-1)!, /^Kernel Offset: /);
   });
 
@@ -131,7 +178,10 @@ describe('findSplats: BUG, Oops, panic', () => {
     assert.equal(s.kind, 'panic');
     assert.equal(s.title, 'Kernel panic - not syncing: sysrq triggered crash');
     assert.deepEqual(s.frames.slice(0, 4), ['panic', 'sysrq_handle_crash', '__handle_sysrq', 'write_sysrq_trigger']);
-    assert.equal(s.fingerprint, 'panic: sysrq triggered crash | sysrq_handle_crash < __handle_sysrq < write_sysrq_trigger');
+    assert.equal(
+      s.fingerprint,
+      'panic: sysrq triggered crash | sysrq_handle_crash < __handle_sysrq < write_sysrq_trigger',
+    );
     assert.equal(s.cause, null);
   });
 
@@ -140,10 +190,17 @@ describe('findSplats: BUG, Oops, panic', () => {
     assert.equal(splats('sched-atomic').length, 2);
     assert.equal(bug.kind, 'bug');
     assert.equal(bug.title, 'BUG: scheduling while atomic in splat_sched_atomic');
-    assert.equal(bug.fingerprint, 'bug: scheduling while atomic | splat_sched_atomic < splat_test_init < do_one_initcall', 'dump_stack and the scheduler are skipped');
+    assert.equal(
+      bug.fingerprint,
+      'bug: scheduling while atomic | splat_sched_atomic < splat_test_init < do_one_initcall',
+      'dump_stack and the scheduler are skipped',
+    );
     assert.equal(bug.excerpt.at(-1), ' </TASK>');
     assert.equal(warn.kind, 'warning');
-    assert.match(warn.title, /^WARNING in do_one_initcall \(init\/main\.c:1253\): initcall splat_test_init\+0x0\/0xff0 \[splat_test\] returned with preemption imbalance$/);
+    assert.match(
+      warn.title,
+      /^WARNING in do_one_initcall \(init\/main\.c:1253\): initcall splat_test_init\+0x0\/0xff0 \[splat_test\] returned with preemption imbalance$/,
+    );
   });
 });
 
@@ -151,8 +208,14 @@ describe('findSplats: list corruption', () => {
   it('list_del on a poisoned entry: message, BUG in lib/list_debug.c and Oops are one splat', () => {
     const s = only('list-del');
     assert.equal(s.kind, 'list-corruption');
-    assert.match(s.title, /^list_del corruption, [0-9a-f]{16}->next is LIST_POISON1 \(dead000000000100\) in splat_list_del$/);
-    assert.equal(s.fingerprint, 'list-corruption: list_del corruption, X->next is LIST_POISON1 (X) | splat_list_del < splat_test_init < do_one_initcall');
+    assert.match(
+      s.title,
+      /^list_del corruption, [0-9a-f]{16}->next is LIST_POISON1 \(dead000000000100\) in splat_list_del$/,
+    );
+    assert.equal(
+      s.fingerprint,
+      'list-corruption: list_del corruption, X->next is LIST_POISON1 (X) | splat_list_del < splat_test_init < do_one_initcall',
+    );
     assert.ok(s.excerpt.includes('kernel BUG at lib/list_debug.c:56!'));
     assert.equal(s.excerpt.at(-1), '---[ end trace 0000000000000000 ]---');
   });
@@ -160,7 +223,10 @@ describe('findSplats: list corruption', () => {
   it('a double list_add is a different corruption', () => {
     const s = only('list-add');
     assert.equal(s.kind, 'list-corruption');
-    assert.equal(s.fingerprint, 'list-corruption: list_add double add: new=X, prev=X, next=X. | splat_list_add < splat_test_init < do_one_initcall');
+    assert.equal(
+      s.fingerprint,
+      'list-corruption: list_add double add: new=X, prev=X, next=X. | splat_list_add < splat_test_init < do_one_initcall',
+    );
     assert.ok(s.excerpt.includes('kernel BUG at lib/list_debug.c:35!'));
   });
 });
@@ -184,10 +250,23 @@ describe('findSplats: lockups, stalls, hung tasks', () => {
 
   it('hung task: each report of the same hang has the same fingerprint, without the scheduler frames', () => {
     const s = splats('hung-task');
-    assert.deepEqual(s.map((x) => x.title), [2, 4, 6].map((n) => `INFO: task splat_hung hung in hung_fn (blocked for more than ${n} seconds)`));
-    assert.deepEqual(s[0]!.frames, ['__schedule', 'schedule', 'hung_fn', 'kthread', 'ret_from_fork', 'ret_from_fork_asm']);
+    assert.deepEqual(
+      s.map((x) => x.title),
+      [2, 4, 6].map((n) => `INFO: task splat_hung hung in hung_fn (blocked for more than ${n} seconds)`),
+    );
+    assert.deepEqual(s[0]!.frames, [
+      '__schedule',
+      'schedule',
+      'hung_fn',
+      'kthread',
+      'ret_from_fork',
+      'ret_from_fork_asm',
+    ]);
     assert.deepEqual(new Set(s.map((x) => x.fingerprint)), new Set(['hung-task: task hung | hung_fn']));
-    assert.deepEqual(s.map((x) => x.excerpt.length), [17, 17, 17]);
+    assert.deepEqual(
+      s.map((x) => x.excerpt.length),
+      [17, 17, 17],
+    );
   });
 });
 
@@ -216,7 +295,10 @@ describe('findSplats: memory', () => {
     assert.equal(s.title, 'Out of memory: killed sh (CONSTRAINT_NONE)');
     assert.match(s.excerpt[0]!, /^head invoked oom-killer: gfp_mask=/);
     assert.equal(s.excerpt.length, MAX_EXCERPT, 'the Mem-Info and task table run past the cap');
-    assert.ok(s.frames.includes('pipe_write'), 'this run failed in pipe_write; a page fault or a slab allocation next time');
+    assert.ok(
+      s.frames.includes('pipe_write'),
+      'this run failed in pipe_write; a page fault or a slab allocation next time',
+    );
     assert.equal(s.fingerprint, 'oom: out of memory CONSTRAINT_NONE');
   });
 
@@ -225,9 +307,19 @@ describe('findSplats: memory', () => {
     const s = only('kasan-docs.txt');
     assert.equal(s.kind, 'kasan');
     assert.equal(s.title, 'KASAN: slab-out-of-bounds Write in kmalloc_oob_right');
-    assert.deepEqual(s.frames.slice(0, 6), ['dump_stack', 'print_address_description', 'kasan_report', '__asan_report_store1_noabort', 'kmalloc_oob_right', 'kmalloc_tests_init']);
+    assert.deepEqual(s.frames.slice(0, 6), [
+      'dump_stack',
+      'print_address_description',
+      'kasan_report',
+      '__asan_report_store1_noabort',
+      'kmalloc_oob_right',
+      'kmalloc_tests_init',
+    ]);
     assert.ok(!s.frames.includes('kfree'), 'the free stack is not the access stack');
-    assert.equal(s.fingerprint, 'kasan: slab-out-of-bounds Write | kmalloc_oob_right < kmalloc_tests_init < do_one_initcall');
+    assert.equal(
+      s.fingerprint,
+      'kasan: slab-out-of-bounds Write | kmalloc_oob_right < kmalloc_tests_init < do_one_initcall',
+    );
   });
 });
 
@@ -236,7 +328,10 @@ describe('findSplats: boot failures', () => {
     const s = only('no-initramfs');
     assert.equal(s.kind, 'boot-failure');
     assert.equal(s.title, 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)');
-    assert.equal(s.fingerprint, 'boot-failure: VFS: Unable to mount root fs on unknown-block(N,N) | mount_root_generic < prepare_namespace < kernel_init_freeable');
+    assert.equal(
+      s.fingerprint,
+      'boot-failure: VFS: Unable to mount root fs on unknown-block(N,N) | mount_root_generic < prepare_namespace < kernel_init_freeable',
+    );
   });
 
   it('an /init that cannot be executed: no working init', () => {
@@ -249,16 +344,42 @@ describe('findSplats: boot failures', () => {
     const s = only('init-exits');
     assert.equal(s.kind, 'panic');
     assert.equal(s.title, 'Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100');
-    assert.equal(s.fingerprint, 'panic: Attempted to kill init! exitcode=X | do_exit < do_group_exit < __x64_sys_exit_group');
+    assert.equal(
+      s.fingerprint,
+      'panic: Attempted to kill init! exitcode=X | do_exit < do_group_exit < __x64_sys_exit_group',
+    );
   });
 });
 
 describe('findSplats: fingerprints', () => {
-  const all = ['warn-1', 'bug', 'null-panic', 'sysrq-crash', 'soft-lockup', 'rcu-stall', 'hung-task', 'list-del', 'list-add', 'refcount', 'sched-atomic', 'kfence-uaf', 'kfence-oob', 'oom', 'no-initramfs', 'broken-init', 'init-exits', 'kasan-docs.txt'].flatMap((n) => splats(n));
+  const all = [
+    'warn-1',
+    'bug',
+    'null-panic',
+    'sysrq-crash',
+    'soft-lockup',
+    'rcu-stall',
+    'hung-task',
+    'list-del',
+    'list-add',
+    'refcount',
+    'sched-atomic',
+    'kfence-uaf',
+    'kfence-oob',
+    'oom',
+    'no-initramfs',
+    'broken-init',
+    'init-exits',
+    'kasan-docs.txt',
+  ].flatMap((n) => splats(n));
 
   it('differ between different splats', () => {
     const hung = all.filter((s) => s.kind === 'hung-task').length;
-    assert.equal(new Set(all.map((s) => s.fingerprint)).size, all.length - (hung - 1), 'only the three reports of one hung task share one');
+    assert.equal(
+      new Set(all.map((s) => s.fingerprint)).size,
+      all.length - (hung - 1),
+      'only the three reports of one hung task share one',
+    );
   });
 
   it('hold no CPU numbers, PIDs, addresses or timestamps', () => {
@@ -268,7 +389,10 @@ describe('findSplats: fingerprints', () => {
   });
 
   it('frame names lose gcc clone suffixes', () => {
-    assert.deepEqual(['splat_null.constprop.0', 'foo.isra.0.cold', 'bar.part.3', 'baz.llvm.123456', 'plain'].map(frameName), ['splat_null', 'foo', 'bar', 'baz', 'plain']);
+    assert.deepEqual(
+      ['splat_null.constprop.0', 'foo.isra.0.cold', 'bar.part.3', 'baz.llvm.123456', 'plain'].map(frameName),
+      ['splat_null', 'foo', 'bar', 'baz', 'plain'],
+    );
   });
 });
 
@@ -285,8 +409,15 @@ describe('findSplats: consoles cut or joined', () => {
   it('two boots in one log: splats in order, line numbers and causes in the joined log', () => {
     const first = raw('warn-1');
     const s = findSplats(`${first}\n${raw('null-panic')}`);
-    assert.deepEqual(s.map((x) => x.kind), ['warning', 'oops', 'panic']);
-    assert.equal(s[1]!.line, first.split('\n').length + only('bug').line + 2, 'the NULL dereference is 2 lines later in its boot than the BUG in its');
+    assert.deepEqual(
+      s.map((x) => x.kind),
+      ['warning', 'oops', 'panic'],
+    );
+    assert.equal(
+      s[1]!.line,
+      first.split('\n').length + only('bug').line + 2,
+      'the NULL dereference is 2 lines later in its boot than the BUG in its',
+    );
     assert.equal(s[2]!.cause, 1);
   });
 });
@@ -299,7 +430,13 @@ describe('parseKnownSplats', () => {
   });
 
   it('reads entries, trees optional; an empty file is an empty list', () => {
-    const yaml = ['- pattern: "warning | splat_warn < *"', '  reason: test module', '- pattern: "/^KFENCE: /"', '  reason: kfence is sampled', '  trees: [net-next, "bpf*"]'].join('\n');
+    const yaml = [
+      '- pattern: "warning | splat_warn < *"',
+      '  reason: test module',
+      '- pattern: "/^KFENCE: /"',
+      '  reason: kfence is sampled',
+      '  trees: [net-next, "bpf*"]',
+    ].join('\n');
     assert.deepEqual(parseKnownSplats(yaml, 'k.yaml'), [
       { pattern: 'warning | splat_warn < *', reason: 'test module' },
       { pattern: '/^KFENCE: /', reason: 'kfence is sampled', trees: ['net-next', 'bpf*'] },
@@ -325,15 +462,26 @@ describe('classifySplats', () => {
   const known = (...k: KnownSplat[]) => k;
 
   it('nothing known: every splat is fatal', () => {
-    assert.deepEqual(classifySplats(splats('null-panic'), [], 'net-next'), { fatal: splats('null-panic'), ignored: [] });
+    assert.deepEqual(classifySplats(splats('null-panic'), [], 'net-next'), {
+      fatal: splats('null-panic'),
+      ignored: [],
+    });
   });
 
   it('a glob over the fingerprint, or a regex over the title, ignores a splat with its reason', () => {
     for (const pattern of ['warning | splat_warn < *', '/^WARNING in splat_warn /']) {
       const r = classifySplats([warn], known({ pattern, reason: 'the test module warns on purpose' }), 'net-next');
-      assert.deepEqual(r, { fatal: [], ignored: [{ splat: warn, reason: 'the test module warns on purpose' }] }, pattern);
+      assert.deepEqual(
+        r,
+        { fatal: [], ignored: [{ splat: warn, reason: 'the test module warns on purpose' }] },
+        pattern,
+      );
     }
-    assert.equal(classifySplats([warn], known({ pattern: 'warning | splat_warn', reason: 'x' }), 't').fatal.length, 1, 'a glob matches the whole string');
+    assert.equal(
+      classifySplats([warn], known({ pattern: 'warning | splat_warn', reason: 'x' }), 't').fatal.length,
+      1,
+      'a glob matches the whole string',
+    );
   });
 
   it('an entry for other trees does not apply', () => {
@@ -346,7 +494,10 @@ describe('classifySplats', () => {
     const s = splats('warn-panic');
     const r = classifySplats(s, known({ pattern: 'warning | splat_warn < *', reason: 'on purpose' }), 'net-next');
     assert.deepEqual(r.fatal, []);
-    assert.deepEqual(r.ignored.map((x) => x.reason), ['on purpose', 'caused by an ignored splat: on purpose']);
+    assert.deepEqual(
+      r.ignored.map((x) => x.reason),
+      ['on purpose', 'caused by an ignored splat: on purpose'],
+    );
     assert.equal(classifySplats(s, [], 'net-next').fatal.length, 2);
   });
 });

@@ -93,7 +93,11 @@ function cleanLine(raw: string): ConsoleLine {
   line = line.replace(ANSI, '').replace(/\r+$/, '');
   if (line.includes('\r')) {
     // A carriage return mid-line rewrote it (iPXE's prompt); the last non-blank pass is what stayed visible.
-    line = line.split('\r').reverse().find((part) => part.trim() !== '') ?? '';
+    line =
+      line
+        .split('\r')
+        .reverse()
+        .find((part) => part.trim() !== '') ?? '';
   }
   line = line.replace(CONTROL, '');
   line = line.replace(HOST_STAMP, '');
@@ -127,13 +131,15 @@ const KERNEL_BUG = /^kernel BUG at (\S+?):(\d+)!$/;
 const NULL_DEREF = /^BUG: kernel NULL pointer dereference, address: (\S+)/;
 const PAGE_FAULT = /^BUG: unable to handle (page fault for address|kernel paging request at)/;
 /** x86 since 6.9 prefixes "Oops: "; before that the trap name led the line. arm64 says "Internal error: Oops:". */
-const OOPS = /^(?:Oops: |Internal error: )?(Oops|general protection fault|invalid opcode|stack segment|divide error|double fault|int3|Unable to handle kernel \w+(?: \w+)*)\b.*?(?:\[#\d+\]|at virtual address)/;
+const OOPS =
+  /^(?:Oops: |Internal error: )?(Oops|general protection fault|invalid opcode|stack segment|divide error|double fault|int3|Unable to handle kernel \w+(?: \w+)*)\b.*?(?:\[#\d+\]|at virtual address)/;
 const KASAN = /^BUG: KASAN: (\S+) in (\S+)/;
 const KFENCE = /^BUG: KFENCE: (.+?) in (\S+)/;
 const UBSAN = /^UBSAN: (\S+) in (\S+?)(?::(\d+)(?::(\d+))?)?$/;
 const SOFT_LOCKUP = /^(?:watchdog: )?BUG: soft lockup - CPU#\d+ stuck for \d+s! \[(.+):\d+\]/;
 const HARD_LOCKUP = /^(?:(?:NMI )?watchdog: )?(?:CPU\d+: )?Watchdog detected hard LOCKUP on cpu \d+/;
-const RCU_STALL = /^(?:rcu: )?INFO: (rcu_\w+) (self-detected stall on CPU|detected stalls? on CPUs\/tasks|detected expedited stalls on CPUs\/tasks)/;
+const RCU_STALL =
+  /^(?:rcu: )?INFO: (rcu_\w+) (self-detected stall on CPU|detected stalls? on CPUs\/tasks|detected expedited stalls on CPUs\/tasks)/;
 const HUNG_TASK = /^INFO: task (.+):\d+ blocked for more than \d+ seconds\./;
 const OOM_INVOKED = /^(.+) invoked oom-killer: /;
 const OOM_KILLED = /^(?:Memory cgroup )?Out of memory(?: \([^)]*\))?: Killed process \d+ \((.+?)\)/;
@@ -141,9 +147,11 @@ const LIST_CORRUPTION = /^(list_add corruption|list_del corruption|list_add doub
 const BUG = /^BUG: (.+)$/;
 const PANIC = /^Kernel panic - not syncing: ?(.*)$/;
 /** Panics the kernel could not boot past: no root, no init. */
-const BOOT_PANIC = /^(VFS: Unable to mount root fs|No working init found|Requested init \S+ failed|Unable to mount root fs|No init found)/;
+const BOOT_PANIC =
+  /^(VFS: Unable to mount root fs|No working init found|Requested init \S+ failed|Unable to mount root fs|No init found)/;
 /** Panics that only restate the splat before them (panic_on_oops, panic_on_warn, softlockup_panic, ...). */
-const CONSEQUENCE_PANIC = /^(Fatal exception|(?:\w+: )?panic_on_warn set|softlockup: hung tasks|hung_task: blocked tasks|Hard LOCKUP|RCU Stall|kasan\.fault=panic set|KFENCE|Oops - BUG|UBSAN)/;
+const CONSEQUENCE_PANIC =
+  /^(Fatal exception|(?:\w+: )?panic_on_warn set|softlockup: hung tasks|hung_task: blocked tasks|Hard LOCKUP|RCU Stall|kasan\.fault=panic set|KFENCE|Oops - BUG|UBSAN)/;
 /** PID 1 still named swapper: kernel_init has not exec'd init yet. */
 const BEFORE_INIT = /\bPID: 1 Comm: swapper\//;
 
@@ -280,20 +288,115 @@ const GENERIC_FRAME = new RegExp(
   '^(?:' +
     [
       // printing the report
-      'dump_stack(?:_lvl)?', 'show_stack', 'show_regs', '__show_regs', 'show_trace_log_lvl', 'print_report', 'print_address_description', 'kasan_report(?:_invalid_free)?',
-      '__asan_\\w+', '__kasan_\\w+', 'kasan_\\w+', 'check_region_inline', 'save_stack(?:_trace)?', 'kfence_\\w+', '__kfence_\\w+',
-      'ubsan_epilogue', '__ubsan_handle_\\w+', '__warn', '__warn_printk', 'warn_slowpath_\\w+', 'report_bug', 'handle_bug', 'refcount_warn_saturate',
-      '__list_(?:add|del_entry)_valid(?:_or_report)?', '__list_(?:add|del)_valid_or_report', 'nmi_cpu_backtrace', 'nmi_trigger_cpumask_backtrace', 'lockdep_\\w+', '__lock_acquire', 'lock_acquire', 'check_noncircular', 'print_circular_bug', 'check_prev_add', 'validate_chain',
+      'dump_stack(?:_lvl)?',
+      'show_stack',
+      'show_regs',
+      '__show_regs',
+      'show_trace_log_lvl',
+      'print_report',
+      'print_address_description',
+      'kasan_report(?:_invalid_free)?',
+      '__asan_\\w+',
+      '__kasan_\\w+',
+      'kasan_\\w+',
+      'check_region_inline',
+      'save_stack(?:_trace)?',
+      'kfence_\\w+',
+      '__kfence_\\w+',
+      'ubsan_epilogue',
+      '__ubsan_handle_\\w+',
+      '__warn',
+      '__warn_printk',
+      'warn_slowpath_\\w+',
+      'report_bug',
+      'handle_bug',
+      'refcount_warn_saturate',
+      '__list_(?:add|del_entry)_valid(?:_or_report)?',
+      '__list_(?:add|del)_valid_or_report',
+      'nmi_cpu_backtrace',
+      'nmi_trigger_cpumask_backtrace',
+      'lockdep_\\w+',
+      '__lock_acquire',
+      'lock_acquire',
+      'check_noncircular',
+      'print_circular_bug',
+      'check_prev_add',
+      'validate_chain',
       // traps, faults, panics
-      'exc_\\w+', 'asm_exc_\\w+', 'check_panic_on_warn', 'do_trap', 'do_error_trap', 'do_int3(?:_user)?', 'die(?:_body|_addr)?', 'oops_end', 'panic', 'vpanic', 'nmi_panic', 'page_fault_oops', 'kernelmode_fixup_or_oops', '__bad_area_nosemaphore', 'bad_area_nosemaphore', 'do_user_addr_fault', 'do_kern_addr_fault', 'handle_page_fault', 'fixup_exception', 'no_context',
+      'exc_\\w+',
+      'asm_exc_\\w+',
+      'check_panic_on_warn',
+      'do_trap',
+      'do_error_trap',
+      'do_int3(?:_user)?',
+      'die(?:_body|_addr)?',
+      'oops_end',
+      'panic',
+      'vpanic',
+      'nmi_panic',
+      'page_fault_oops',
+      'kernelmode_fixup_or_oops',
+      '__bad_area_nosemaphore',
+      'bad_area_nosemaphore',
+      'do_user_addr_fault',
+      'do_kern_addr_fault',
+      'handle_page_fault',
+      'fixup_exception',
+      'no_context',
       // interrupts and timers (a lockup or stall is reported from the tick)
-      'asm_sysvec_\\w+', 'sysvec_\\w+', '__sysvec_\\w+', 'irq_exit_rcu', '__irq_exit_rcu', 'handle_softirqs', '__do_softirq', 'update_process_times', 'tick_\\w+', 'hrtimer_\\w+', '__hrtimer_run_queues', 'watchdog_timer_fn', 'rcu_\\w+', 'print_cpu_stall', 'check_cpu_stall', 'rcu_pending',
+      'asm_sysvec_\\w+',
+      'sysvec_\\w+',
+      '__sysvec_\\w+',
+      'irq_exit_rcu',
+      '__irq_exit_rcu',
+      'handle_softirqs',
+      '__do_softirq',
+      'update_process_times',
+      'tick_\\w+',
+      'hrtimer_\\w+',
+      '__hrtimer_run_queues',
+      'watchdog_timer_fn',
+      'rcu_\\w+',
+      'print_cpu_stall',
+      'check_cpu_stall',
+      'rcu_pending',
       // scheduling and blocking (a hung task sleeps in them)
-      '__schedule_bug', '__schedule', 'schedule', 'schedule_preempt_disabled', 'schedule_timeout(?:_\\w+)?', 'io_schedule(?:_timeout)?', '__wait_for_common', 'wait_for_completion(?:_\\w+)?', 'do_wait_for_common', '__mutex_lock(?:_\\w+)?', 'mutex_lock(?:_\\w+)?', 'rwsem_down_\\w+', 'down_(?:read|write)(?:_\\w+)?', '__down_\\w+', 'down', 'bit_wait(?:_io)?', '__wait_on_bit(?:_lock)?', 'out_of_line_wait_on_bit(?:_lock)?',
+      '__schedule_bug',
+      '__schedule',
+      'schedule',
+      'schedule_preempt_disabled',
+      'schedule_timeout(?:_\\w+)?',
+      'io_schedule(?:_timeout)?',
+      '__wait_for_common',
+      'wait_for_completion(?:_\\w+)?',
+      'do_wait_for_common',
+      '__mutex_lock(?:_\\w+)?',
+      'mutex_lock(?:_\\w+)?',
+      'rwsem_down_\\w+',
+      'down_(?:read|write)(?:_\\w+)?',
+      '__down_\\w+',
+      'down',
+      'bit_wait(?:_io)?',
+      '__wait_on_bit(?:_lock)?',
+      'out_of_line_wait_on_bit(?:_lock)?',
       // the OOM killer and the allocator
-      'dump_header', 'oom_kill_process', 'out_of_memory', '__alloc_pages\\w*', 'alloc_pages\\w*', '__alloc_frozen_pages\\w*', 'alloc_frozen_pages\\w*', 'folio_alloc\\w*', 'vma_alloc_folio\\w*', '__folio_alloc\\w*', '__get_free_pages',
+      'dump_header',
+      'oom_kill_process',
+      'out_of_memory',
+      '__alloc_pages\\w*',
+      'alloc_pages\\w*',
+      '__alloc_frozen_pages\\w*',
+      'alloc_frozen_pages\\w*',
+      'folio_alloc\\w*',
+      'vma_alloc_folio\\w*',
+      '__folio_alloc\\w*',
+      '__get_free_pages',
       // thread entry
-      'kthread', 'ret_from_fork(?:_asm)?', 'worker_thread', 'process_one_work', 'process_scheduled_works',
+      'kthread',
+      'ret_from_fork(?:_asm)?',
+      'worker_thread',
+      'process_one_work',
+      'process_scheduled_works',
     ].join('|') +
     ')$',
 );
@@ -429,7 +532,8 @@ function traceEndsAfter(o: Block, i: number, text: string[]): boolean {
   const body = text.slice(o.start, i + 1);
   const ct = body.findIndex((l) => CALL_TRACE.test(l));
   if (body.slice(ct).some((l) => /^\s*<TASK>\s*$/.test(l))) return false;
-  const inTrace = (l: string) => FRAME.test(l) || REGISTERS.test(l) || TRACE_MARKER.test(l) || KERNEL_IP.test(l) || REGISTERS_MORE.test(l);
+  const inTrace = (l: string) =>
+    FRAME.test(l) || REGISTERS.test(l) || TRACE_MARKER.test(l) || KERNEL_IP.test(l) || REGISTERS_MORE.test(l);
   return FRAME.test(text[i]!) && !inTrace(next);
 }
 
@@ -458,7 +562,10 @@ function describe(b: Block, text: string[]): Splat | null {
       if (!w) return null; // "cut here" with nothing after it: the console was cut.
       const at = lines.findIndex((l) => WARNING.test(l));
       // WARN(cond, "fmt") prints its message between "cut here" and WARNING.
-      const message = lines.slice(CUT_HERE.test(lines[0]!) ? 1 : 0, at).join(' ').trim();
+      const message = lines
+        .slice(CUT_HERE.test(lines[0]!) ? 1 : 0, at)
+        .join(' ')
+        .trim();
       title = `WARNING in ${symbolOf(w[3]!)} (${w[1]}:${w[2]})${message ? `: ${message}` : ''}`;
       key = mask(message);
       break;
@@ -593,13 +700,17 @@ export function parseKnownSplats(yamlText: string, source: string): KnownSplat[]
   return doc.map((entry, i) => {
     const r = KnownSplatSchema.safeParse(entry);
     if (!r.success) {
-      const issues = r.error.issues.map((x) => `${x.path.length ? `${x.path.join('.')}: ` : ''}${x.message}`).join('; ');
+      const issues = r.error.issues
+        .map((x) => `${x.path.length ? `${x.path.join('.')}: ` : ''}${x.message}`)
+        .join('; ');
       throw new Error(`${source}: entry ${i}: ${issues}`);
     }
     try {
       patternRegExp(r.data.pattern);
     } catch (err) {
-      throw new Error(`${source}: entry ${i}: bad pattern ${JSON.stringify(r.data.pattern)}: ${(err as Error).message}`);
+      throw new Error(
+        `${source}: entry ${i}: bad pattern ${JSON.stringify(r.data.pattern)}: ${(err as Error).message}`,
+      );
     }
     const k: KnownSplat = { pattern: r.data.pattern, reason: r.data.reason };
     if (r.data.trees) k.trees = r.data.trees;
@@ -608,7 +719,10 @@ export function parseKnownSplats(yamlText: string, source: string): KnownSplat[]
 }
 
 function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 

@@ -16,7 +16,10 @@ export const applyStage: StageDefinition = {
     if (!series) throw new Error(`apply job ${ctx.run.runId} carries no series`);
     const treeConfig = ctx.config.trees.find((t) => t.name === ctx.run.tree.name);
     if (!treeConfig) {
-      throw new UsageError(`this worker has no tree "${ctx.run.tree.name}" configured`, 'workers need the same trees in their config as the coordinator');
+      throw new UsageError(
+        `this worker has no tree "${ctx.run.tree.name}" configured`,
+        'workers need the same trees in their config as the coordinator',
+      );
     }
     await ctx.progress({ message: `preparing tree ${treeConfig.name}` });
     const tree = await ensureTree(treeConfig, {
@@ -25,7 +28,11 @@ export const applyStage: StageDefinition = {
       signal: ctx.signal,
       onProgress: (message) => void ctx.progress({ message }),
     });
-    await ctx.progress({ message: `applying ${series.patches.length} patch(es)`, done: 0, total: series.patches.length });
+    await ctx.progress({
+      message: `applying ${series.patches.length} patch(es)`,
+      done: 0,
+      total: series.patches.length,
+    });
     const result = await applySeries(tree, series, {
       runId: ctx.run.runId,
       workRoot: join(ctx.config.dataDir, 'work'),

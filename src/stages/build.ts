@@ -48,19 +48,35 @@ export const buildStage: StageDefinition = {
       }
       const caps = await detectCapabilities({ sandbox: true });
       if (caps.arch !== config.build.arch) return [];
-      log.info({ arch: caps.arch, cores: caps.cores, toolchains: caps.toolchains.map((t) => `${t.name}: ${Object.values(t.versions)[0]}`) }, 'build capabilities');
+      log.info(
+        {
+          arch: caps.arch,
+          cores: caps.cores,
+          toolchains: caps.toolchains.map((t) => `${t.name}: ${Object.values(t.versions)[0]}`),
+        },
+        'build capabilities',
+      );
       return caps.toolchains.map((t) => `${caps.arch}-${t.name}`);
     },
   },
   async run(ctx) {
     const { config, run } = ctx;
     const applied = ApplyData.safeParse(ctx.upstream.outcomes.find((o) => o.stage === 'apply')?.data);
-    if (!applied.success || applied.data.status !== 'applied') throw new InfraError(`build of run ${run.runId}: the apply stage left no applied series`);
+    if (!applied.success || applied.data.status !== 'applied')
+      throw new InfraError(`build of run ${run.runId}: the apply stage left no applied series`);
     const apply = applied.data;
     const treeConfig = config.trees.find((t) => t.name === run.tree.name);
-    if (!treeConfig) throw new UsageError(`this worker has no tree "${run.tree.name}" configured`, 'workers need the same trees in their config as the coordinator');
+    if (!treeConfig)
+      throw new UsageError(
+        `this worker has no tree "${run.tree.name}" configured`,
+        'workers need the same trees in their config as the coordinator',
+      );
     const toolchain = await detectToolchain(run.build.toolchain);
-    if (!toolchain) throw new InfraError(`this worker has no ${run.build.toolchain} toolchain`, 'build workers only take the variants they detected; was a compiler removed?');
+    if (!toolchain)
+      throw new InfraError(
+        `this worker has no ${run.build.toolchain} toolchain`,
+        'build workers only take the variants they detected; was a compiler removed?',
+      );
 
     const cacheDir = join(config.dataDir, 'cache');
     const tree = await ensureTree(treeConfig, { cacheDir, log: ctx.log, signal: ctx.signal });
@@ -82,7 +98,9 @@ export const buildStage: StageDefinition = {
         const base = await builder.buildBase(apply.baseCommit);
         if (base.status !== 'ok') {
           // Deterministic: retrying cannot help, and the series is not to blame.
-          throw new UnrecoverableError(`the base ${apply.baseCommit.slice(0, 12)} does not build with config ${name}: ${describeBuild(base)} (log: ${base.artifactDir})`);
+          throw new UnrecoverableError(
+            `the base ${apply.baseCommit.slice(0, 12)} does not build with config ${name}: ${describeBuild(base)} (log: ${base.artifactDir})`,
+          );
         }
         await ctx.progress({ message: `${name}: series ${apply.headCommit.slice(0, 12)}` });
         const perPatch = run.build.perPatch ? apply.patches.map((p) => ({ counter: p.counter, commit: p.commit })) : [];
@@ -94,7 +112,9 @@ export const buildStage: StageDefinition = {
           await ctx.progress({ message: `${name}: BPF selftests for the base` });
           const stBase = await bpfSelftestsFor(base, st);
           if (stBase.status !== 'ok') {
-            throw new UnrecoverableError(`the BPF selftests of the base ${apply.baseCommit.slice(0, 12)} do not build with config ${name}: ${stBase.firstError ? oneLine(stBase.firstError) : stBase.logTail.slice(-3).join(' / ')}`);
+            throw new UnrecoverableError(
+              `the BPF selftests of the base ${apply.baseCommit.slice(0, 12)} do not build with config ${name}: ${stBase.firstError ? oneLine(stBase.firstError) : stBase.logTail.slice(-3).join(' / ')}`,
+            );
           }
           await ctx.progress({ message: `${name}: BPF selftests for the series` });
           selftests = { base: stBase, series: await bpfSelftestsFor(series.head, st) };
@@ -105,7 +125,11 @@ export const buildStage: StageDefinition = {
           selftests,
           base,
           series: series.head,
-          perPatch: series.perPatch.map((p) => ({ counter: p.counter, title: apply.patches.find((x) => x.counter === p.counter)?.title ?? '', outcome: p.outcome })),
+          perPatch: series.perPatch.map((p) => ({
+            counter: p.counter,
+            title: apply.patches.find((x) => x.counter === p.counter)?.title ?? '',
+            outcome: p.outcome,
+          })),
           warnings: warningDelta(base.warnings, series.head.warnings),
         });
       }
@@ -118,7 +142,12 @@ export const buildStage: StageDefinition = {
 };
 
 /** Where and how builds run on this worker, from the config. */
-export function buildEnv(config: Config, toolchain: Toolchain, arch: string, deps: Pick<BuildEnv, 'log' | 'signal' | 'onProgress'>): BuildEnv {
+export function buildEnv(
+  config: Config,
+  toolchain: Toolchain,
+  arch: string,
+  deps: Pick<BuildEnv, 'log' | 'signal' | 'onProgress'>,
+): BuildEnv {
   const b = config.build;
   return {
     arch,
@@ -147,22 +176,28 @@ function selftestRunners(config: Config, suites: string[], kconfig: string): Run
   const wanted = new Set<Runner>();
   for (const n of suites) {
     const s = loadSuite(dir, n);
-    if (s.config === kconfig && s.needs.includes('bpf-selftests')) s.bpfRunners.forEach((r) => wanted.add(r));
+    if (s.config === kconfig && s.needs.includes('bpf-selftests')) for (const r of s.bpfRunners) wanted.add(r);
   }
   return [...wanted];
 }
 
 export function buildResult(data: BuildStageData, newWarnings: 'fail' | 'report'): StageResult {
-  const broken = data.builds.filter((b) => b.series.status !== 'ok' || b.selftests?.series.status === 'failed' || (newWarnings === 'fail' && b.warnings.added.length > 0));
+  const broken = data.builds.filter(
+    (b) =>
+      b.series.status !== 'ok' ||
+      b.selftests?.series.status === 'failed' ||
+      (newWarnings === 'fail' && b.warnings.added.length > 0),
+  );
   const parts = data.builds.map((b) => {
     if (b.series.status !== 'ok') return `${b.config}: ${describeBuild(b.series, b.perPatch)}`;
     const st = b.selftests?.series;
-    if (st && st.status !== 'ok') return `${b.config}: the BPF selftests do not build with the series: ${st.firstError ? oneLine(st.firstError) : 'see the log tail'}`;
+    if (st && st.status !== 'ok')
+      return `${b.config}: the BPF selftests do not build with the series: ${st.firstError ? oneLine(st.firstError) : 'see the log tail'}`;
     const w = b.warnings;
     const counts = `warnings ${w.before} -> ${w.after}`;
-    if (newWarnings === 'fail' && w.added.length > 0) return `${b.config}: ${w.added.length} new warning(s), first ${oneLine(w.added[0]!)} (${counts})`;
+    if (newWarnings === 'fail' && w.added.length > 0)
+      return `${b.config}: ${w.added.length} new warning(s), first ${oneLine(w.added[0]!)} (${counts})`;
     return `${b.config}: built${b.series.cacheHit ? ' (cached)' : ''}, ${counts}${w.added.length ? ` (${w.added.length} new)` : ''}`;
   });
   return { status: broken.length > 0 ? 'failed' : 'passed', summary: parts.join('; '), data };
 }
-

@@ -15,7 +15,9 @@ import { perfDetails } from '../report/perf.js';
  * they land; nothing else in the flow changes.
  */
 export function pipelineStages(config?: Pick<Config, 'stages'>): StageDefinition[] {
-  const chosen = [applyStage, buildStage, testStage, perfStage].filter((s) => !config || config.stages.includes(s.name as Config['stages'][number]));
+  const chosen = [applyStage, buildStage, testStage, perfStage].filter(
+    (s) => !config || config.stages.includes(s.name as Config['stages'][number]),
+  );
   return [...chosen, reportStage({ apply: applyDetails, build: buildDetails, test: testDetails, perf: perfDetails })];
 }
 

@@ -31,19 +31,59 @@ describe('perf stage in the pipeline, on a real kernel', { skip, timeout: 10 * 6
   let dir: string;
   before(async () => {
     const kernel = testKernel();
-    const modules = readFileSync(join(dirname(kernel), `modules-${kernel.split('/vmlinuz-')[1]}`, 'modules.list'), 'utf8').trim().split('\n');
+    const modules = readFileSync(
+      join(dirname(kernel), `modules-${kernel.split('/vmlinuz-')[1]}`, 'modules.list'),
+      'utf8',
+    )
+      .trim()
+      .split('\n');
     dir = mkdtempSync(join(tmpdir(), 'ksci-perf-stage-'));
     const artifacts = join(dir, 'artifacts');
     mkdirSync(artifacts);
     symlinkSync(kernel, join(artifacts, 'bzImage'));
     const outcome: BuildOutcome = {
-      config: 'perf', commit: 'a'.repeat(40), treeId: 'b'.repeat(40), status: 'ok', cacheHit: true, durationMs: 0, artifactKey: 'debian', artifactDir: artifacts,
-      configMismatches: [], firstError: null, errors: [], failedTargets: [], warnings: [], steps: 0, networkAttempt: false, logTail: [],
+      config: 'perf',
+      commit: 'a'.repeat(40),
+      treeId: 'b'.repeat(40),
+      status: 'ok',
+      cacheHit: true,
+      durationMs: 0,
+      artifactKey: 'debian',
+      artifactDir: artifacts,
+      configMismatches: [],
+      firstError: null,
+      errors: [],
+      failedTargets: [],
+      warnings: [],
+      steps: 0,
+      networkAttempt: false,
+      logTail: [],
     };
-    const built: BuildStageData = { toolchain: 'gcc', toolchainVersions: {}, builds: [{ config: 'perf', configHash: 'debian', base: outcome, series: outcome, perPatch: [], warnings: { before: 0, after: 0, added: [], removed: [] }, selftests: null }] };
-    const build = scriptedStage('build', async () => ({ status: 'passed', summary: 'the prebuilt Debian kernel', data: built }));
+    const built: BuildStageData = {
+      toolchain: 'gcc',
+      toolchainVersions: {},
+      builds: [
+        {
+          config: 'perf',
+          configHash: 'debian',
+          base: outcome,
+          series: outcome,
+          perPatch: [],
+          warnings: { before: 0, after: 0, added: [], removed: [] },
+          selftests: null,
+        },
+      ],
+    };
+    const build = scriptedStage('build', async () => ({
+      status: 'passed',
+      summary: 'the prebuilt Debian kernel',
+      data: built,
+    }));
     p = await startPipeline([build, perfStage, reportStage({ perf: perfDetails })], {
-      config: { stages: ['apply', 'build', 'perf'], perf: { rounds: 2, warmup: 0, repetitions: 1, set: { PKTGEN_COUNT: 50000 }, modules } },
+      config: {
+        stages: ['apply', 'build', 'perf'],
+        perf: { rounds: 2, warmup: 0, repetitions: 1, set: { PKTGEN_COUNT: 50000 }, modules },
+      },
     });
   });
   after(async () => {
@@ -52,18 +92,31 @@ describe('perf stage in the pipeline, on a real kernel', { skip, timeout: 10 * 6
   });
 
   it('A/A: real samples for every scenario, stored, reported; two rounds a side are too few to call anything', async () => {
-    const sub = await p.coordinator.submit(fakeSeries('perf plumbing'), { source: { kind: 'mbox', ref: 'test' }, build: { perf: true } });
+    const sub = await p.coordinator.submit(fakeSeries('perf plumbing'), {
+      source: { kind: 'mbox', ref: 'test' },
+      build: { perf: true },
+    });
     const run = await p.coordinator.waitForRun(sub.runId, 9 * 60_000);
     const perf = run.stages.find((s) => s.name === 'perf')!;
     assert.equal(perf.status, 'passed', `${perf.error ?? ''} ${run.reportText ?? ''}`);
     assert.equal(run.status, 'passed');
-    assert.match(run.reportText ?? '', /perf\s+passed\s+pktgen: dummy-xmit too noisy to tell \([+-]\d+\.\d%\), veth-xmit too noisy to tell/);
-    assert.match(run.reportText ?? '', /suite pktgen \(config perf, runner vm\): base aaaaaaaaaaaa, series aaaaaaaaaaaa; 2 rounds of 0 warm-up \+ 1 runs/);
+    assert.match(
+      run.reportText ?? '',
+      /perf\s+passed\s+pktgen: dummy-xmit too noisy to tell \([+-]\d+\.\d%\), veth-xmit too noisy to tell/,
+    );
+    assert.match(
+      run.reportText ?? '',
+      /suite pktgen \(config perf, runner vm\): base aaaaaaaaaaaa, series aaaaaaaaaaaa; 2 rounds of 0 warm-up \+ 1 runs/,
+    );
     assert.match(run.reportText ?? '', /only 2 base and 2 series samples, need 5 per side to tell: noisy/);
     assert.match(run.reportText ?? '', /ksci perf --base .*bzImage --series .*bzImage --suite pktgen/);
     const samples = await p.services.store!.perfSamples(sub.runId);
     assert.equal(samples.length, 3 * 2 * 2, 'three scenarios, two rounds, two sides, one run each');
-    assert.deepEqual([...new Set(samples.map((s) => s.scenario))].sort(), ['pktgen/dummy-xmit', 'pktgen/rx-meta', 'pktgen/veth-xmit']);
+    assert.deepEqual([...new Set(samples.map((s) => s.scenario))].sort(), [
+      'pktgen/dummy-xmit',
+      'pktgen/rx-meta',
+      'pktgen/veth-xmit',
+    ]);
     for (const s of samples) {
       assert.equal(s.metric, 'pps');
       assert.ok(s.value > 1000, `${s.scenario}: ${s.value} pps`);

@@ -36,7 +36,10 @@ export const perfStage: StageDefinition = {
           return [];
         }
       } else if (!existsSync('/usr/bin/ssh')) {
-        log.error({ host: config.perf.runner }, 'perf.runner is a bare-metal host, and this worker has no ssh client (apt-get install openssh-client)');
+        log.error(
+          { host: config.perf.runner },
+          'perf.runner is a bare-metal host, and this worker has no ssh client (apt-get install openssh-client)',
+        );
         return [];
       }
       return ['x86_64'];
@@ -44,34 +47,63 @@ export const perfStage: StageDefinition = {
   },
   async run(ctx) {
     const { config, run } = ctx;
-    if (run.build.perfSuites.length === 0) return { status: 'skipped', summary: 'no perf run asked for (ksci run --perf)', data: { suites: [] } };
+    if (run.build.perfSuites.length === 0)
+      return { status: 'skipped', summary: 'no perf run asked for (ksci run --perf)', data: { suites: [] } };
     const built = BuildStageDataSchema.safeParse(ctx.upstream.outcomes.find((o) => o.stage === 'build')?.data);
     if (!built.success) throw new InfraError(`perf of run ${run.runId}: the build stage left no kernels`);
     const suites: PerfSuiteData[] = [];
     for (const name of run.build.perfSuites) {
       const suite = loadPerfSuite(config, name);
       const build = built.data.builds.find((b) => b.config === suite.config);
-      if (!build || build.series.status !== 'ok') throw new InfraError(`perf suite ${name} needs config ${suite.config}, which this run did not build`);
+      if (build?.series.status !== 'ok')
+        throw new InfraError(`perf suite ${name} needs config ${suite.config}, which this run did not build`);
       const scenarios = perfScenarios(suite, config.perf.set);
       const plan = perfPlan(config, scenarios);
-      const kernels = { base: join(build.base.artifactDir, 'bzImage'), series: join(build.series.artifactDir, 'bzImage') };
-      const { runner, exclusive } = await perfRunner(config, suite, { tree: run.tree.name, log: ctx.log, ...(ctx.redis ? { redis: ctx.redis } : {}) });
+      const kernels = {
+        base: join(build.base.artifactDir, 'bzImage'),
+        series: join(build.series.artifactDir, 'bzImage'),
+      };
+      const { runner, exclusive } = await perfRunner(config, suite, {
+        tree: run.tree.name,
+        log: ctx.log,
+        ...(ctx.redis ? { redis: ctx.redis } : {}),
+      });
       const thresholds = perfThresholds(config);
       const outDir = join(config.dataDir, 'runs', run.runId, 'perf', name);
       const onProgress = (m: string) => void ctx.progress({ message: `${name}: ${m}` });
       // One hold of the runner for the comparison and the bisection: a host is not handed to another job in between.
       const { ab, verdicts, bisect } = await exclusive(async (signal) => {
-        const ab = await runAb(runner, plan, kernels, { outDir, log: ctx.log, signal: signal ?? ctx.signal, onProgress });
+        const ab = await runAb(runner, plan, kernels, {
+          outDir,
+          log: ctx.log,
+          signal: signal ?? ctx.signal,
+          onProgress,
+        });
         if (ctx.signal.aborted) throw new CancelledError(`perf of run ${run.runId} cancelled`);
         if (ab.stoppedBy?.side === 'base') {
           const f = ab.stoppedBy.failure!;
-          throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) failed under pktgen (${f.kind}: ${f.reason}); nothing to compare the series with (console: ${ab.stoppedBy.logFile})`);
+          throw new UnrecoverableError(
+            `the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) failed under pktgen (${f.kind}: ${f.reason}); nothing to compare the series with (console: ${ab.stoppedBy.logFile})`,
+          );
         }
         const verdicts = analyzeAb(ab, scenarios, thresholds, config.perf.sampleUnit);
-        const worst = verdicts.filter((v) => v.comparison?.verdict === 'regression').sort((a, b) => a.comparison!.change - b.comparison!.change)[0];
+        const worst = verdicts
+          .filter((v) => v.comparison?.verdict === 'regression')
+          .sort((a, b) => a.comparison!.change - b.comparison!.change)[0];
         if (!worst || !run.build.perfBisect) return { ab, verdicts, bisect: null };
-        const prefixes = build.perPatch.flatMap((p) => (p.outcome.status === 'ok' ? [{ counter: p.counter, title: p.title, kernel: join(p.outcome.artifactDir, 'bzImage') }] : []));
-        const bisect = await bisectSeries(runner, plan, kernels.base, prefixes, worst.scenario, { thresholds, unit: config.perf.sampleUnit, outDir, log: ctx.log, signal: signal ?? ctx.signal, onProgress });
+        const prefixes = build.perPatch.flatMap((p) =>
+          p.outcome.status === 'ok'
+            ? [{ counter: p.counter, title: p.title, kernel: join(p.outcome.artifactDir, 'bzImage') }]
+            : [],
+        );
+        const bisect = await bisectSeries(runner, plan, kernels.base, prefixes, worst.scenario, {
+          thresholds,
+          unit: config.perf.sampleUnit,
+          outDir,
+          log: ctx.log,
+          signal: signal ?? ctx.signal,
+          onProgress,
+        });
         return { ab, verdicts, bisect };
       }, ctx.signal);
       if (ctx.signal.aborted) throw new CancelledError(`perf of run ${run.runId} cancelled`);
@@ -80,7 +112,13 @@ export const perfStage: StageDefinition = {
         config: suite.config,
         base: { commit: build.base.commit, kernel: kernels.base },
         series: { commit: build.series.commit, kernel: kernels.series },
-        plan: { rounds: plan.rounds, warmup: plan.warmup, repetitions: plan.repetitions, unit: config.perf.sampleUnit, runner: runner.name },
+        plan: {
+          rounds: plan.rounds,
+          warmup: plan.warmup,
+          repetitions: plan.repetitions,
+          unit: config.perf.sampleUnit,
+          runner: runner.name,
+        },
         run: ab,
         verdicts,
         bisect,
@@ -91,6 +129,11 @@ export const perfStage: StageDefinition = {
 };
 
 function perfResult(data: PerfStageData): StageResult {
-  const broken = data.suites.filter((s) => s.run.stoppedBy !== null || newSplats(s).length > 0 || s.verdicts.some((v) => v.comparison?.verdict === 'regression'));
+  const broken = data.suites.filter(
+    (s) =>
+      s.run.stoppedBy !== null ||
+      newSplats(s).length > 0 ||
+      s.verdicts.some((v) => v.comparison?.verdict === 'regression'),
+  );
   return { status: broken.length > 0 ? 'failed' : 'passed', summary: data.suites.map(perfSummary).join('; '), data };
 }

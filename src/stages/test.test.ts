@@ -9,8 +9,15 @@ describe('the test stage reproducer', () => {
   const bpf = loadSuite(join(repoRoot, 'selftests'), 'bpf');
   const smoke = loadSuite(join(repoRoot, 'selftests'), 'smoke');
 
-  it('a BPF suite: the same kernel and the same selftests build, the failing runners, and each runner\'s failing tests named its way', () => {
-    const lines = reproducer('/a/bzImage', '/a/selftests', bpf, ['test_progs:xdp_bonding/xdp_bonding_attach', 'test_verifier:calls: conditional call 6 (priv)'], 'f'.repeat(40), 'bpf-next');
+  it("a BPF suite: the same kernel and the same selftests build, the failing runners, and each runner's failing tests named its way", () => {
+    const lines = reproducer(
+      '/a/bzImage',
+      '/a/selftests',
+      bpf,
+      ['test_progs:xdp_bonding/xdp_bonding_attach', 'test_verifier:calls: conditional call 6 (priv)'],
+      'f'.repeat(40),
+      'bpf-next',
+    );
     assert.deepEqual(lines, [
       '# kernel: tree bpf-next at ffffffffffff, config bpf',
       '# failing test_progs tests: xdp_bonding/xdp_bonding_attach (test_progs -a NAME runs one)',
@@ -20,6 +27,9 @@ describe('the test stage reproducer', () => {
   });
 
   it('a suite of plain tests: no selftests, the failing tests', () => {
-    assert.deepEqual(reproducer('/k', null, smoke, ['loopback'], 'a'.repeat(40), 't').at(-1), 'ksci test --kernel /k --suite smoke --only loopback');
+    assert.deepEqual(
+      reproducer('/k', null, smoke, ['loopback'], 'a'.repeat(40), 't').at(-1),
+      'ksci test --kernel /k --suite smoke --only loopback',
+    );
   });
 });

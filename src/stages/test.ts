@@ -57,46 +57,118 @@ export const testStage: StageDefinition = {
     const results: SuiteRunData[] = [];
     let remote: RemoteExecutor | null = null;
     if (config.test.vmHosts === 'queue') {
-      if (!ctx.redis) throw new InfraError('test.vmHosts is "queue" but this test worker has no Redis connection to reach the ksci-vm queue');
+      if (!ctx.redis)
+        throw new InfraError(
+          'test.vmHosts is "queue" but this test worker has no Redis connection to reach the ksci-vm queue',
+        );
       remote = await remoteExecutor({ redis: ctx.redis, shared: config.dataDir, log: ctx.log });
     }
     try {
       for (const name of run.build.suites) {
         const suite = loadSuite(dir, name);
         const build = built.data.builds.find((b) => b.config === suite.config);
-        if (!build || build.series.status !== 'ok') throw new InfraError(`suite ${name} needs config ${suite.config}, which this run did not build`);
+        if (build?.series.status !== 'ok')
+          throw new InfraError(`suite ${name} needs config ${suite.config}, which this run did not build`);
         const outDir = join(config.dataDir, 'runs', run.runId, 'test', name);
-        const common = { suite, known, tree: run.tree.name, config, log: ctx.log, signal: ctx.signal, ...(remote ? { executor: remote.boot } : {}) };
-        if (suite.needs.includes('bpf-selftests') && !build.selftests) throw new InfraError(`suite ${name} needs the BPF selftests, which the build stage did not build`);
+        const common = {
+          suite,
+          known,
+          tree: run.tree.name,
+          config,
+          log: ctx.log,
+          signal: ctx.signal,
+          ...(remote ? { executor: remote.boot } : {}),
+        };
+        if (suite.needs.includes('bpf-selftests') && !build.selftests)
+          throw new InfraError(`suite ${name} needs the BPF selftests, which the build stage did not build`);
         const shipped = (dir: string | undefined) => (dir ? selftestsGuestFiles(dir) : []);
 
         await ctx.progress({ message: `${name}: base ${build.base.commit.slice(0, 12)}` });
-        const baseKey = createHash('sha256').update(JSON.stringify([RESULTS_FORMAT, build.base.artifactKey, build.selftests?.base.artifactKey ?? null, suite.hash, vmShape(config)])).digest('hex');
+        const baseKey = createHash('sha256')
+          .update(
+            JSON.stringify([
+              RESULTS_FORMAT,
+              build.base.artifactKey,
+              build.selftests?.base.artifactKey ?? null,
+              suite.hash,
+              vmShape(config),
+            ]),
+          )
+          .digest('hex');
         const cachedBase = readCachedBase(config, baseKey);
-        const base = cachedBase ?? (await runOn(join(build.base.artifactDir, 'bzImage'), join(outDir, 'base'), { ...common, extraFiles: shipped(build.selftests?.base.artifactDir) }, (m) => void ctx.progress({ message: `${name} base: ${m}` })));
+        const base =
+          cachedBase ??
+          (await runOn(
+            join(build.base.artifactDir, 'bzImage'),
+            join(outDir, 'base'),
+            { ...common, extraFiles: shipped(build.selftests?.base.artifactDir) },
+            (m) => void ctx.progress({ message: `${name} base: ${m}` }),
+          ));
         if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
         if (base.bootFailure) {
           // Not the series' fault, and no comparison is possible: an infrastructure error that retrying will not fix.
-          throw new UnrecoverableError(`the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) does not run suite ${name}: ${base.bootFailure} (console: ${base.boots[0]?.consoleFile})`);
+          throw new UnrecoverableError(
+            `the base kernel ${build.base.commit.slice(0, 12)} (config ${suite.config}) does not run suite ${name}: ${base.bootFailure} (console: ${base.boots[0]?.consoleFile})`,
+          );
         }
         if (!cachedBase) writeCachedBase(config, baseKey, base);
 
         await ctx.progress({ message: `${name}: series ${build.series.commit.slice(0, 12)}` });
         const seriesKernel = join(build.series.artifactDir, 'bzImage');
-        const durations = new Map(base.tests.filter((t) => t.last.seconds !== null).map((t) => [t.name, t.last.seconds!]));
-        const series = await runOn(seriesKernel, join(outDir, 'series'), { ...common, durations, extraFiles: shipped(build.selftests?.series.artifactDir) }, (m) => void ctx.progress({ message: `${name} series: ${m}` }));
+        const durations = new Map(
+          base.tests.filter((t) => t.last.seconds !== null).map((t) => [t.name, t.last.seconds!]),
+        );
+        const series = await runOn(
+          seriesKernel,
+          join(outDir, 'series'),
+          { ...common, durations, extraFiles: shipped(build.selftests?.series.artifactDir) },
+          (m) => void ctx.progress({ message: `${name} series: ${m}` }),
+        );
         if (ctx.signal.aborted) throw new CancelledError(`test of run ${run.runId} cancelled`);
-        const troubled = series.tests.filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip')).map((t) => t.name);
-        const stability = troubled.length && ctx.history ? await ctx.history.baseStability({ tree: run.tree.name, suite: name, tests: troubled, limit: HISTORY_RUNS }) : {};
-        const comparison = compareRuns(base.tests, series.tests, { base: base.splats, series: series.splats }, stability);
-        const blamed = [...comparison.newFailures.map((r) => r.name), ...comparison.newSplats.map((s) => s.test).filter((t): t is string => t !== null)];
+        const troubled = series.tests
+          .filter((t) => t.attempts.some((a) => a !== 'pass' && a !== 'skip'))
+          .map((t) => t.name);
+        const stability =
+          troubled.length && ctx.history
+            ? await ctx.history.baseStability({
+                tree: run.tree.name,
+                suite: name,
+                tests: troubled,
+                limit: HISTORY_RUNS,
+              })
+            : {};
+        const comparison = compareRuns(
+          base.tests,
+          series.tests,
+          { base: base.splats, series: series.splats },
+          stability,
+        );
+        const blamed = [
+          ...comparison.newFailures.map((r) => r.name),
+          ...comparison.newSplats.map((s) => s.test).filter((t): t is string => t !== null),
+        ];
         results.push({
           suite: name,
           config: suite.config,
-          base: { ...base, commit: build.base.commit, kernel: join(build.base.artifactDir, 'bzImage'), cached: cachedBase !== null },
+          base: {
+            ...base,
+            commit: build.base.commit,
+            kernel: join(build.base.artifactDir, 'bzImage'),
+            cached: cachedBase !== null,
+          },
           series: { ...series, commit: build.series.commit, kernel: seriesKernel, cached: false },
           comparison,
-          reproducer: series.bootFailure || blamed.length ? reproducer(seriesKernel, build.selftests?.series.artifactDir ?? null, suite, [...new Set(blamed)], build.series.commit, run.tree.name) : [],
+          reproducer:
+            series.bootFailure || blamed.length
+              ? reproducer(
+                  seriesKernel,
+                  build.selftests?.series.artifactDir ?? null,
+                  suite,
+                  [...new Set(blamed)],
+                  build.series.commit,
+                  run.tree.name,
+                )
+              : [],
         });
       }
     } finally {
@@ -116,14 +188,30 @@ export async function vmHostProblem(config: Config): Promise<string | null> {
 }
 
 function testResult(data: TestStageData): StageResult {
-  const broken = data.suites.filter((s) => s.series.bootFailure || s.comparison.newFailures.length > 0 || s.comparison.newSplats.length > 0);
-  return { status: broken.length > 0 ? 'failed' : 'passed', summary: data.suites.map(suiteSummary).join('; ') || 'no suites', data };
+  const broken = data.suites.filter(
+    (s) => s.series.bootFailure || s.comparison.newFailures.length > 0 || s.comparison.newSplats.length > 0,
+  );
+  return {
+    status: broken.length > 0 ? 'failed' : 'passed',
+    summary: data.suites.map(suiteSummary).join('; ') || 'no suites',
+    data,
+  };
 }
 
 async function runOn(
   kernel: string,
   outDir: string,
-  c: { suite: Suite; known: KnownSplat[]; tree: string; config: Config; log: Logger; signal: AbortSignal; durations?: Map<string, number>; extraFiles?: { host: string; guest: string }[]; executor?: BootExecutor },
+  c: {
+    suite: Suite;
+    known: KnownSplat[];
+    tree: string;
+    config: Config;
+    log: Logger;
+    signal: AbortSignal;
+    durations?: Map<string, number>;
+    extraFiles?: { host: string; guest: string }[];
+    executor?: BootExecutor;
+  },
   onProgress: (m: string) => void,
 ): Promise<KernelRun> {
   return runKernel({
@@ -194,16 +282,28 @@ function writeCachedBase(config: Config, key: string, run: KernelRun): void {
 }
 
 /** The commands that rerun the failing tests on the same kernel (and the same BPF selftests build), locally. */
-export function reproducer(kernel: string, selftests: string | null, suite: Suite, tests: string[], commit: string, tree: string): string[] {
+export function reproducer(
+  kernel: string,
+  selftests: string | null,
+  suite: Suite,
+  tests: string[],
+  commit: string,
+  tree: string,
+): string[] {
   const parts = tests.map(splitExpanded);
   const runners = [...new Set(parts.map((p) => p.suiteTest))];
-  const inner = (kind: string) => parts.filter((p) => p.id !== null && suite.tests.find((t) => t.name === p.suiteTest)?.results === kind).map((p) => p.id!);
+  const inner = (kind: string) =>
+    parts
+      .filter((p) => p.id !== null && suite.tests.find((t) => t.name === p.suiteTest)?.results === kind)
+      .map((p) => p.id!);
   const progs = inner('test_progs');
   const verifier = inner('test_verifier');
   return [
     `# kernel: tree ${tree} at ${commit.slice(0, 12)}, config ${suite.config}`,
     ...(progs.length ? [`# failing test_progs tests: ${progs.join(', ')} (test_progs -a NAME runs one)`] : []),
-    ...(verifier.length ? [`# failing test_verifier entries: ${verifier.join(', ')} (test_verifier N runs entry N of its table)`] : []),
+    ...(verifier.length
+      ? [`# failing test_verifier entries: ${verifier.join(', ')} (test_verifier N runs entry N of its table)`]
+      : []),
     `ksci test --kernel ${kernel}${selftests ? ` --selftests ${selftests}` : ''} --suite ${suite.name}${runners.length ? ` --only ${runners.join(',')}` : ''}`,
   ];
 }

@@ -27,7 +27,10 @@ async function openPostgres(url: string): Promise<Db> {
     await pool.query('SELECT 1');
   } catch (err) {
     await pool.end().catch(() => undefined);
-    throw new InfraError(`cannot connect to PostgreSQL: ${errorMessage(err)}`, 'check DATABASE_URL and that the server runs');
+    throw new InfraError(
+      `cannot connect to PostgreSQL: ${errorMessage(err)}`,
+      'check DATABASE_URL and that the server runs',
+    );
   }
   const make = (q: { query: pg.Pool['query'] }): Omit<Db, 'transaction' | 'close'> => ({
     kind: 'postgres',
@@ -44,7 +47,11 @@ async function openPostgres(url: string): Promise<Db> {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const tx: Db = { ...make(client as unknown as { query: pg.Pool['query'] }), transaction: (f) => f(tx), close: async () => undefined };
+        const tx: Db = {
+          ...make(client as unknown as { query: pg.Pool['query'] }),
+          transaction: (f) => f(tx),
+          close: async () => undefined,
+        };
         const r = await fn(tx);
         await client.query('COMMIT');
         return r;

@@ -42,33 +42,63 @@ export class EmailStore {
    * on this series version already said this verdict. 'done': this run's
    * reply was sent or decided already.
    */
-  async claim(c: { seriesId: number; runId: string; verdict: string; messageId: string; recipients: string[] }): Promise<'claimed' | 'unchanged' | 'done'> {
+  async claim(c: {
+    seriesId: number;
+    runId: string;
+    verdict: string;
+    messageId: string;
+    recipients: string[];
+  }): Promise<'claimed' | 'unchanged' | 'done'> {
     return this.db.transaction(async (tx) => {
       await tx.query('SELECT id FROM series WHERE id = $1 FOR UPDATE', [c.seriesId]);
-      const [mine] = await tx.query<Record<string, unknown>>(`SELECT *, claimed_at < now() - interval '10 minutes' AS stale FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1`, [c.runId]);
+      const [mine] = await tx.query<Record<string, unknown>>(
+        `SELECT *, claimed_at < now() - interval '10 minutes' AS stale FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1`,
+        [c.runId],
+      );
       if (mine) {
         if (mine['status'] === 'sent' || mine['status'] === 'skipped' || mine['status'] === 'rejected') return 'done';
         // Another worker may be sending it right now; a claim older than any SMTP timeout is one that died.
         if (mine['status'] === 'sending' && !mine['stale']) return 'done';
-        await tx.query(`UPDATE email_replies SET status = 'sending', error = NULL, recipients = $2, claimed_at = now() WHERE run_id = $1`, [c.runId, c.recipients.join(',')]);
+        await tx.query(
+          `UPDATE email_replies SET status = 'sending', error = NULL, recipients = $2, claimed_at = now() WHERE run_id = $1`,
+          [c.runId, c.recipients.join(',')],
+        );
         return 'claimed';
       }
-      const [last] = await tx.query<{ verdict: string }>(`SELECT verdict FROM email_replies WHERE series_id = $1 AND status IN ('sent', 'sending') ORDER BY id DESC LIMIT 1`, [c.seriesId]);
+      const [last] = await tx.query<{ verdict: string }>(
+        `SELECT verdict FROM email_replies WHERE series_id = $1 AND status IN ('sent', 'sending') ORDER BY id DESC LIMIT 1`,
+        [c.seriesId],
+      );
       if (last?.verdict === c.verdict) {
-        await tx.query(`INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, error) VALUES ($1,$2,$3,$4,$5,'skipped',$6)`, [
-          c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(','), 'the last reply on this series version said the same',
-        ]);
+        await tx.query(
+          `INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, error) VALUES ($1,$2,$3,$4,$5,'skipped',$6)`,
+          [
+            c.seriesId,
+            c.runId,
+            c.verdict,
+            c.messageId,
+            c.recipients.join(','),
+            'the last reply on this series version said the same',
+          ],
+        );
         return 'unchanged';
       }
-      await tx.query(`INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, claimed_at) VALUES ($1,$2,$3,$4,$5,'sending',now())`, [
-        c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(','),
-      ]);
+      await tx.query(
+        `INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, claimed_at) VALUES ($1,$2,$3,$4,$5,'sending',now())`,
+        [c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(',')],
+      );
       return 'claimed';
     });
   }
 
   /** A run whose reply is not sent by policy: recorded, so it is decided once. */
-  async skip(c: { seriesId: number; runId: string; verdict: string; messageId: string; reason: string }): Promise<void> {
+  async skip(c: {
+    seriesId: number;
+    runId: string;
+    verdict: string;
+    messageId: string;
+    reason: string;
+  }): Promise<void> {
     await this.db.query(
       `INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, error) VALUES ($1,$2,$3,$4,'','skipped',$5) ON CONFLICT (message_id) DO NOTHING`,
       [c.seriesId, c.runId, c.verdict, c.messageId, c.reason],
@@ -76,11 +106,17 @@ export class EmailStore {
   }
 
   async finish(runId: string, u: { status: 'sent' | 'failed' | 'rejected'; error?: string }): Promise<void> {
-    await this.db.query(`UPDATE email_replies SET status = $2, error = $3, sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END WHERE run_id = $1`, [runId, u.status, u.error ?? null]);
+    await this.db.query(
+      `UPDATE email_replies SET status = $2, error = $3, sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END WHERE run_id = $1`,
+      [runId, u.status, u.error ?? null],
+    );
   }
 
   async forRun(runId: string): Promise<ReplyRecord | null> {
-    const [r] = await this.db.query<Record<string, unknown>>('SELECT * FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1', [runId]);
+    const [r] = await this.db.query<Record<string, unknown>>(
+      'SELECT * FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1',
+      [runId],
+    );
     return r ? toRecord(r) : null;
   }
 

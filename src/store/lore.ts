@@ -36,7 +36,6 @@ export interface LoreListState {
   lastError: string | null;
 }
 
-
 function toMessage(r: Record<string, unknown>): LoreMessage {
   return {
     list: String(r['list']),
@@ -55,29 +54,58 @@ export class LoreStore {
 
   async known(list: string, messageIds: string[]): Promise<Set<string>> {
     if (messageIds.length === 0) return new Set();
-    const rows = await this.db.query<{ message_id: string }>('SELECT message_id FROM lore_messages WHERE list = $1 AND message_id = ANY($2::text[])', [list, messageIds]);
+    const rows = await this.db.query<{ message_id: string }>(
+      'SELECT message_id FROM lore_messages WHERE list = $1 AND message_id = ANY($2::text[])',
+      [list, messageIds],
+    );
     return new Set(rows.map((r) => r.message_id));
   }
 
   /** Records messages not seen before; a message already recorded keeps its state. */
-  async recordNew(list: string, rows: { messageId: string; title: string; updated: string | null; status: LoreMessageStatus; deadline: Date | null }[], now: Date): Promise<void> {
+  async recordNew(
+    list: string,
+    rows: {
+      messageId: string;
+      title: string;
+      updated: string | null;
+      status: LoreMessageStatus;
+      deadline: Date | null;
+    }[],
+    now: Date,
+  ): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const r of rows) {
         await tx.query(
           `INSERT INTO lore_messages (list, message_id, title, updated, status, first_seen_at, deadline) VALUES ($1,$2,$3,$4,$5,$6,$7)
            ON CONFLICT (list, message_id) DO NOTHING`,
-          [list, r.messageId, r.title.slice(0, 1000), r.updated, r.status, now.toISOString(), r.deadline?.toISOString() ?? null],
+          [
+            list,
+            r.messageId,
+            r.title.slice(0, 1000),
+            r.updated,
+            r.status,
+            now.toISOString(),
+            r.deadline?.toISOString() ?? null,
+          ],
         );
       }
     });
   }
 
   async pending(list: string): Promise<LoreMessage[]> {
-    const rows = await this.db.query<Record<string, unknown>>(`SELECT * FROM lore_messages WHERE list = $1 AND status = 'pending' ORDER BY first_seen_at, message_id`, [list]);
+    const rows = await this.db.query<Record<string, unknown>>(
+      `SELECT * FROM lore_messages WHERE list = $1 AND status = 'pending' ORDER BY first_seen_at, message_id`,
+      [list],
+    );
     return rows.map(toMessage);
   }
 
-  async settle(list: string, messageIds: string[], u: { status: LoreMessageStatus; detail: string | null; runId?: string | null }, now: Date): Promise<void> {
+  async settle(
+    list: string,
+    messageIds: string[],
+    u: { status: LoreMessageStatus; detail: string | null; runId?: string | null },
+    now: Date,
+  ): Promise<void> {
     if (messageIds.length === 0) return;
     await this.db.query(
       `UPDATE lore_messages SET status = $3, detail = $4, run_id = COALESCE($5, run_id), settled_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $6::timestamptz END
@@ -96,11 +124,20 @@ export class LoreStore {
 
   async state(list: string): Promise<LoreListState> {
     const [r] = await this.db.query<Record<string, unknown>>('SELECT * FROM lore_lists WHERE list = $1', [list]);
-    return { list, newestSeen: dateOrNull(r?.['newest_seen']), lastPollAt: dateOrNull(r?.['last_poll_at']), lastOkAt: dateOrNull(r?.['last_ok_at']), lastError: (r?.['last_error'] as string | null) ?? null };
+    return {
+      list,
+      newestSeen: dateOrNull(r?.['newest_seen']),
+      lastPollAt: dateOrNull(r?.['last_poll_at']),
+      lastOkAt: dateOrNull(r?.['last_ok_at']),
+      lastError: (r?.['last_error'] as string | null) ?? null,
+    };
   }
 
   /** After a poll: the newest message seen only moves forward. */
-  async recordPoll(list: string, u: { at: Date; ok: boolean; error: string | null; newestSeen: Date | null }): Promise<void> {
+  async recordPoll(
+    list: string,
+    u: { at: Date; ok: boolean; error: string | null; newestSeen: Date | null },
+  ): Promise<void> {
     await this.db.query(
       `INSERT INTO lore_lists (list, newest_seen, last_poll_at, last_ok_at, last_error) VALUES ($1, $2, $3, CASE WHEN $4 THEN $3::timestamptz END, $5)
        ON CONFLICT (list) DO UPDATE SET

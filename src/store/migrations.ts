@@ -141,7 +141,7 @@ CREATE INDEX perf_alerts_scenario ON perf_alerts (tree, scenario);
 ALTER TABLE series ADD COLUMN lineage text;
 -- The lineage of series stored before (src/series/lineage.ts titleLineage), so they are superseded too.
 UPDATE series SET lineage = 'title:' || lower(author_email) || ':' || array_to_string(ARRAY(SELECT lower(t) FROM unnest(tree_tags) t ORDER BY 1), ',')
-  || ':' || CASE WHEN is_rfc THEN 'rfc' ELSE '' END || ':' || lower(regexp_replace(trim(title), '\s+', ' ', 'g'));
+  || ':' || CASE WHEN is_rfc THEN 'rfc' ELSE '' END || ':' || lower(regexp_replace(trim(title), 's+', ' ', 'g'));
 ALTER TABLE runs ADD COLUMN tree_reason text;
 CREATE INDEX series_lineage ON series (lineage);
 CREATE TABLE lore_lists (
@@ -201,11 +201,14 @@ export async function migrate(db: Db): Promise<{ applied: number[] }> {
   const known = Math.max(...MIGRATIONS.map((m) => m.version));
   return db.transaction(async (tx) => {
     if (tx.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(7261001)');
-    await tx.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
     const rows = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
     const have = new Set(rows.map((r) => Number(r.version)));
     const newest = Math.max(0, ...have);
-    if (newest > known) throw new InfraError(`database schema v${newest} is newer than this ksci (v${known})`, 'upgrade ksci');
+    if (newest > known)
+      throw new InfraError(`database schema v${newest} is newer than this ksci (v${known})`, 'upgrade ksci');
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
       if (have.has(m.version)) continue;

@@ -121,22 +121,54 @@ export class ResultsStore {
   constructor(private readonly db: Db) {}
 
   /** `lineage` links the versions of one series (src/series/lineage.ts); the author-and-title one by default. */
-  async saveSeries(series: Series, source: { kind: 'mbox' | 'lore' | 'github'; ref: string }, lineage = titleLineage(series)): Promise<number> {
+  async saveSeries(
+    series: Series,
+    source: { kind: 'mbox' | 'lore' | 'github'; ref: string },
+    lineage = titleLineage(series),
+  ): Promise<number> {
     return this.db.transaction(async (tx) => {
-      const existing = await tx.query<{ id: string }>('SELECT id FROM series WHERE message_id = $1 AND fingerprint = $2', [series.messageId, series.fingerprint]);
+      const existing = await tx.query<{ id: string }>(
+        'SELECT id FROM series WHERE message_id = $1 AND fingerprint = $2',
+        [series.messageId, series.fingerprint],
+      );
       if (existing[0]) return Number(existing[0].id);
       const [row] = await tx.query<{ id: string }>(
         `INSERT INTO series (message_id, fingerprint, title, version, total, is_rfc, is_resend, tree_tags, author_name, author_email,
            base_commit, change_id, source_kind, source_ref, data, lineage)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id`,
-        [series.messageId, series.fingerprint, series.title, series.version, series.total, series.isRfc, series.isResend, series.treeTags,
-          series.author.name, series.author.address, series.baseCommit, series.changeId, source.kind, source.ref, JSON.stringify(series), lineage],
+        [
+          series.messageId,
+          series.fingerprint,
+          series.title,
+          series.version,
+          series.total,
+          series.isRfc,
+          series.isResend,
+          series.treeTags,
+          series.author.name,
+          series.author.address,
+          series.baseCommit,
+          series.changeId,
+          source.kind,
+          source.ref,
+          JSON.stringify(series),
+          lineage,
+        ],
       );
       const id = Number(row!.id);
       for (const p of series.patches) {
-        await tx.query('INSERT INTO patches (series_id, counter, message_id, subject, author, trailers, files) VALUES ($1,$2,$3,$4,$5,$6,$7)', [
-          id, p.counter, p.messageId, p.subject.raw, `${p.author.name} <${p.author.address}>`, JSON.stringify(p.trailers), JSON.stringify(p.files),
-        ]);
+        await tx.query(
+          'INSERT INTO patches (series_id, counter, message_id, subject, author, trailers, files) VALUES ($1,$2,$3,$4,$5,$6,$7)',
+          [
+            id,
+            p.counter,
+            p.messageId,
+            p.subject.raw,
+            `${p.author.name} <${p.author.address}>`,
+            JSON.stringify(p.trailers),
+            JSON.stringify(p.files),
+          ],
+        );
       }
       return id;
     });
@@ -149,7 +181,9 @@ export class ResultsStore {
    * explicit lineage (a PR) any other push; `newer` is a run of a later
    * version, which makes this one stale.
    */
-  async relatedRuns(seriesId: number): Promise<{ older: { runId: string; version: number }[]; newer: { runId: string; version: number } | null }> {
+  async relatedRuns(
+    seriesId: number,
+  ): Promise<{ older: { runId: string; version: number }[]; newer: { runId: string; version: number } | null }> {
     const rows = await this.db.query<{ id: string; version: number; status: string; explicit: boolean; mine: number }>(
       `SELECT r.id, s.version, r.status, me.lineage NOT LIKE 'title:%' AS explicit, me.version AS mine
        FROM runs r JOIN series s ON s.id = r.series_id, series me
@@ -161,7 +195,10 @@ export class ResultsStore {
     );
     const unfinished = (r: { status: string }) => r.status === 'queued' || r.status === 'running';
     const older = rows
-      .filter((r) => unfinished(r) && (Number(r.version) < Number(r.mine) || (r.explicit && Number(r.version) === Number(r.mine))))
+      .filter(
+        (r) =>
+          unfinished(r) && (Number(r.version) < Number(r.mine) || (r.explicit && Number(r.version) === Number(r.mine))),
+      )
       .map((r) => ({ runId: r.id, version: Number(r.version) }));
     const later = rows.filter((r) => Number(r.version) > Number(r.mine) && r.status !== 'cancelled');
     const newest = later[later.length - 1];
@@ -170,7 +207,10 @@ export class ResultsStore {
 
   /** Where a series came from (its source kind and reference). */
   async seriesSource(seriesId: number): Promise<{ kind: 'mbox' | 'lore' | 'github'; ref: string } | null> {
-    const [row] = await this.db.query<{ source_kind: 'mbox' | 'lore' | 'github'; source_ref: string }>('SELECT source_kind, source_ref FROM series WHERE id = $1', [seriesId]);
+    const [row] = await this.db.query<{ source_kind: 'mbox' | 'lore' | 'github'; source_ref: string }>(
+      'SELECT source_kind, source_ref FROM series WHERE id = $1',
+      [seriesId],
+    );
     return row ? { kind: row.source_kind, ref: row.source_ref } : null;
   }
 
@@ -184,7 +224,15 @@ export class ResultsStore {
    * A new run, unless one with the same dedup key exists that did not end
    * in an error or cancellation: the same series version is not run twice.
    */
-  async createRun(input: { seriesId: number; tree: string; treeReason?: string; dedupKey: string | null; stages: string[]; requestedBy?: string; options?: unknown }): Promise<{ runId: string; created: boolean }> {
+  async createRun(input: {
+    seriesId: number;
+    tree: string;
+    treeReason?: string;
+    dedupKey: string | null;
+    stages: string[];
+    requestedBy?: string;
+    options?: unknown;
+  }): Promise<{ runId: string; created: boolean }> {
     return this.db.transaction(async (tx) => {
       if (input.dedupKey !== null) {
         const [prev] = await tx.query<{ id: string }>(
@@ -194,11 +242,25 @@ export class ResultsStore {
         if (prev) return { runId: prev.id, created: false };
       }
       const runId = randomUUID();
-      await tx.query('INSERT INTO runs (id, series_id, tree, tree_reason, status, dedup_key, requested_by, options) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)', [
-        runId, input.seriesId, input.tree, input.treeReason ?? null, 'queued', input.dedupKey, input.requestedBy ?? null, input.options === undefined ? null : JSON.stringify(input.options),
-      ]);
+      await tx.query(
+        'INSERT INTO runs (id, series_id, tree, tree_reason, status, dedup_key, requested_by, options) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)',
+        [
+          runId,
+          input.seriesId,
+          input.tree,
+          input.treeReason ?? null,
+          'queued',
+          input.dedupKey,
+          input.requestedBy ?? null,
+          input.options === undefined ? null : JSON.stringify(input.options),
+        ],
+      );
       for (const [i, name] of input.stages.entries()) {
-        await tx.query(`INSERT INTO stages (run_id, name, ordinal, status) VALUES ($1,$2,$3,'pending')`, [runId, name, i]);
+        await tx.query(`INSERT INTO stages (run_id, name, ordinal, status) VALUES ($1,$2,$3,'pending')`, [
+          runId,
+          name,
+          i,
+        ]);
       }
       return { runId, created: true };
     });
@@ -207,7 +269,15 @@ export class ResultsStore {
   async updateStage(
     runId: string,
     stage: string,
-    u: { status?: StageStatus; attempt?: number; progress?: unknown; result?: unknown; error?: string | null; startedAt?: Date; finishedAt?: Date },
+    u: {
+      status?: StageStatus;
+      attempt?: number;
+      progress?: unknown;
+      result?: unknown;
+      error?: string | null;
+      startedAt?: Date;
+      finishedAt?: Date;
+    },
   ): Promise<void> {
     const sets: string[] = [];
     const params: unknown[] = [runId, stage];
@@ -226,7 +296,11 @@ export class ResultsStore {
     await this.db.query(`UPDATE stages SET ${sets.join(', ')} WHERE run_id = $1 AND name = $2`, params);
   }
 
-  async setRunStatus(runId: string, status: RunStatus, u: { verdict?: string; summary?: string; reportMarkdown?: string; reportText?: string } = {}): Promise<void> {
+  async setRunStatus(
+    runId: string,
+    status: RunStatus,
+    u: { verdict?: string; summary?: string; reportMarkdown?: string; reportText?: string } = {},
+  ): Promise<void> {
     await this.db.query(
       `UPDATE runs SET status = $2,
          verdict = COALESCE($3, verdict), summary = COALESCE($4, summary),
@@ -234,20 +308,37 @@ export class ResultsStore {
          started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN now() ELSE started_at END,
          finished_at = CASE WHEN $7 AND finished_at IS NULL THEN now() ELSE finished_at END
        WHERE id = $1`,
-      [runId, status, u.verdict ?? null, u.summary ?? null, u.reportMarkdown ?? null, u.reportText ?? null, TERMINAL.includes(status)],
+      [
+        runId,
+        status,
+        u.verdict ?? null,
+        u.summary ?? null,
+        u.reportMarkdown ?? null,
+        u.reportText ?? null,
+        TERMINAL.includes(status),
+      ],
     );
   }
 
   /** By full id, or by a unique prefix of at least 8 characters. */
   async getRun(idOrPrefix: string): Promise<RunRecord | null> {
-    let rows = await this.db.query<Record<string, unknown>>(`SELECT ${RUN_COLUMNS} FROM runs r JOIN series s ON s.id = r.series_id WHERE r.id = $1`, [idOrPrefix]);
+    let rows = await this.db.query<Record<string, unknown>>(
+      `SELECT ${RUN_COLUMNS} FROM runs r JOIN series s ON s.id = r.series_id WHERE r.id = $1`,
+      [idOrPrefix],
+    );
     if (rows.length === 0 && idOrPrefix.length >= 8 && /^[0-9a-f-]+$/.test(idOrPrefix)) {
-      rows = await this.db.query(`SELECT ${RUN_COLUMNS} FROM runs r JOIN series s ON s.id = r.series_id WHERE r.id LIKE $1 LIMIT 2`, [`${idOrPrefix}%`]);
+      rows = await this.db.query(
+        `SELECT ${RUN_COLUMNS} FROM runs r JOIN series s ON s.id = r.series_id WHERE r.id LIKE $1 LIMIT 2`,
+        [`${idOrPrefix}%`],
+      );
       if (rows.length > 1) return null;
     }
     const row = rows[0];
     if (!row) return null;
-    const stages = await this.db.query<Record<string, unknown>>('SELECT * FROM stages WHERE run_id = $1 ORDER BY ordinal', [row['id']]);
+    const stages = await this.db.query<Record<string, unknown>>(
+      'SELECT * FROM stages WHERE run_id = $1 ORDER BY ordinal',
+      [row['id']],
+    );
     return {
       ...toSummary(row),
       treeReason: (row['tree_reason'] as string | null) ?? null,
@@ -286,15 +377,19 @@ export class ResultsStore {
   async recordTestResults(runId: string, stage: string, results: TestResult[]): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const r of results) {
-        await tx.query('INSERT INTO test_results (run_id, stage, kernel, suite, test, subtest, status, duration_ms, message) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
-          runId, stage, r.kernel, r.suite, r.test, r.subtest, r.status, r.durationMs, r.message,
-        ]);
+        await tx.query(
+          'INSERT INTO test_results (run_id, stage, kernel, suite, test, subtest, status, duration_ms, message) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)',
+          [runId, stage, r.kernel, r.suite, r.test, r.subtest, r.status, r.durationMs, r.message],
+        );
       }
     });
   }
 
   async testResults(runId: string): Promise<TestResult[]> {
-    const rows = await this.db.query<Record<string, unknown>>('SELECT * FROM test_results WHERE run_id = $1 ORDER BY id', [runId]);
+    const rows = await this.db.query<Record<string, unknown>>(
+      'SELECT * FROM test_results WHERE run_id = $1 ORDER BY id',
+      [runId],
+    );
     return rows.map((r) => ({
       suite: String(r['suite']),
       test: String(r['test']),
@@ -307,7 +402,12 @@ export class ResultsStore {
   }
 
   /** The newest base results of each test on a tree, for "flaky: 3 of the last 20 base runs". */
-  async baseStability(q: { tree: string; suite: string; tests: string[]; limit: number }): Promise<Record<string, { recent: string[] }>> {
+  async baseStability(q: {
+    tree: string;
+    suite: string;
+    tests: string[];
+    limit: number;
+  }): Promise<Record<string, { recent: string[] }>> {
     const out: Record<string, { recent: string[] }> = {};
     for (const test of q.tests) {
       const rows = await this.db.query<{ status: string }>(
@@ -324,9 +424,10 @@ export class ResultsStore {
   async recordPerfSamples(runId: string, samples: PerfSample[]): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const s of samples) {
-        await tx.query('INSERT INTO perf_samples (run_id, scenario, side, metric, value, unit, iteration, env) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)', [
-          runId, s.scenario, s.side, s.metric, s.value, s.unit, s.iteration, JSON.stringify(s.env),
-        ]);
+        await tx.query(
+          'INSERT INTO perf_samples (run_id, scenario, side, metric, value, unit, iteration, env) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)',
+          [runId, s.scenario, s.side, s.metric, s.value, s.unit, s.iteration, JSON.stringify(s.env)],
+        );
       }
     });
   }
@@ -343,7 +444,16 @@ export class ResultsStore {
         const rows = await tx.query(
           `INSERT INTO perf_nightly (job_id, tree, commit_id, scenario, value, samples, env, measured_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
            ON CONFLICT (job_id, scenario) DO NOTHING RETURNING id`,
-          [p.jobId, p.tree, p.commit, p.scenario, p.value, JSON.stringify(p.samples), JSON.stringify(p.env), p.measuredAt],
+          [
+            p.jobId,
+            p.tree,
+            p.commit,
+            p.scenario,
+            p.value,
+            JSON.stringify(p.samples),
+            JSON.stringify(p.env),
+            p.measuredAt,
+          ],
         );
         added += rows.length;
       }
@@ -373,14 +483,18 @@ export class ResultsStore {
   }
 
   async nightlyScenarios(tree: string): Promise<string[]> {
-    const rows = await this.db.query<{ scenario: string }>('SELECT DISTINCT scenario FROM perf_nightly WHERE tree = $1 ORDER BY scenario', [tree]);
+    const rows = await this.db.query<{ scenario: string }>(
+      'SELECT DISTINCT scenario FROM perf_nightly WHERE tree = $1 ORDER BY scenario',
+      [tree],
+    );
     return rows.map((r) => r.scenario);
   }
 
   async recordAlert(a: PerfAlert): Promise<void> {
-    await this.db.query('INSERT INTO perf_alerts (tree, scenario, last_good, first_changed, direction, change, p, report) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)', [
-      a.tree, a.scenario, a.lastGood, a.firstChanged, a.direction, a.change, a.p, a.report,
-    ]);
+    await this.db.query(
+      'INSERT INTO perf_alerts (tree, scenario, last_good, first_changed, direction, change, p, report) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)',
+      [a.tree, a.scenario, a.lastGood, a.firstChanged, a.direction, a.change, a.p, a.report],
+    );
   }
 
   async alerts(tree: string, scenario?: string): Promise<(PerfAlert & { createdAt: string })[]> {
@@ -402,7 +516,10 @@ export class ResultsStore {
   }
 
   async perfSamples(runId: string): Promise<PerfSample[]> {
-    const rows = await this.db.query<Record<string, unknown>>('SELECT * FROM perf_samples WHERE run_id = $1 ORDER BY id', [runId]);
+    const rows = await this.db.query<Record<string, unknown>>(
+      'SELECT * FROM perf_samples WHERE run_id = $1 ORDER BY id',
+      [runId],
+    );
     const Env = z.record(z.string(), z.unknown());
     return rows.map((r) => ({
       scenario: String(r['scenario']),

@@ -21,7 +21,13 @@ const backends: { name: string; skip: string | false; open(): Promise<{ db: Db; 
     async open() {
       const dir = mkdtempSync(join(tmpdir(), 'ksci-store-'));
       const db = await openDb({ databaseUrl: null, dataDir: dir });
-      return { db, done: async () => { await db.close(); rmSync(dir, { recursive: true, force: true }); } };
+      return {
+        db,
+        done: async () => {
+          await db.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
   {
@@ -62,7 +68,10 @@ for (const backend of backends) {
     it('applies migrations once', async () => {
       const { db, done } = await backend.open();
       try {
-        assert.deepEqual((await migrate(db)).applied, MIGRATIONS.map((m) => m.version));
+        assert.deepEqual(
+          (await migrate(db)).applied,
+          MIGRATIONS.map((m) => m.version),
+        );
         assert.deepEqual((await migrate(db)).applied, []);
       } finally {
         await done();
@@ -72,7 +81,10 @@ for (const backend of backends) {
     it('refuses a database newer than the code', async () => {
       await withStore(async (_s, db) => {
         await db.query(`INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')`);
-        await assert.rejects(migrate(db), (e: unknown) => e instanceof InfraError && /v999 is newer than this ksci/.test(e.message));
+        await assert.rejects(
+          migrate(db),
+          (e: unknown) => e instanceof InfraError && /v999 is newer than this ksci/.test(e.message),
+        );
       });
     });
 
@@ -98,18 +110,43 @@ for (const backend of backends) {
     it('records stage and run transitions with timestamps, and finds runs by id prefix', async () => {
       await withStore(async (store) => {
         const sid = await store.saveSeries(fakeSeries('transitions'), { kind: 'mbox', ref: 'x' });
-        const { runId } = await store.createRun({ seriesId: sid, tree: 't', dedupKey: null, stages: ['apply', 'report'] });
+        const { runId } = await store.createRun({
+          seriesId: sid,
+          tree: 't',
+          dedupKey: null,
+          stages: ['apply', 'report'],
+        });
         assert.equal((await store.unfinishedRuns()).length, 1);
         await store.setRunStatus(runId, 'running');
-        await store.updateStage(runId, 'apply', { status: 'active', attempt: 1, progress: { message: 'applying 1/2' }, startedAt: new Date() });
-        await store.updateStage(runId, 'apply', { status: 'passed', result: { summary: 'ok' }, finishedAt: new Date() });
-        await store.setRunStatus(runId, 'passed', { verdict: 'pass', summary: 'PASS', reportMarkdown: '# md', reportText: 'txt' });
+        await store.updateStage(runId, 'apply', {
+          status: 'active',
+          attempt: 1,
+          progress: { message: 'applying 1/2' },
+          startedAt: new Date(),
+        });
+        await store.updateStage(runId, 'apply', {
+          status: 'passed',
+          result: { summary: 'ok' },
+          finishedAt: new Date(),
+        });
+        await store.setRunStatus(runId, 'passed', {
+          verdict: 'pass',
+          summary: 'PASS',
+          reportMarkdown: '# md',
+          reportText: 'txt',
+        });
         const run = await store.getRun(runId.slice(0, 8));
         assert.ok(run);
         assert.equal(run.id, runId);
         assert.equal(run.status, 'passed');
         assert.ok(run.startedAt && run.finishedAt && run.finishedAt >= run.startedAt);
-        assert.deepEqual(run.stages.map((s) => [s.name, s.status, s.attempt]), [['apply', 'passed', 1], ['report', 'pending', 0]]);
+        assert.deepEqual(
+          run.stages.map((s) => [s.name, s.status, s.attempt]),
+          [
+            ['apply', 'passed', 1],
+            ['report', 'pending', 0],
+          ],
+        );
         assert.deepEqual(run.stages[0]?.progress, { message: 'applying 1/2' });
         assert.equal(run.reportText, 'txt');
         assert.equal((await store.unfinishedRuns()).length, 0);
@@ -121,10 +158,30 @@ for (const backend of backends) {
       await withStore(async (store) => {
         const sid = await store.saveSeries(fakeSeries('results'), { kind: 'mbox', ref: 'x' });
         const { runId } = await store.createRun({ seriesId: sid, tree: 't', dedupKey: null, stages: ['test'] });
-        const tr = [{ suite: 'test_progs', test: 'xdp_context_test_run', subtest: null, status: 'fail' as const, durationMs: 812, message: 'valid-retval', kernel: 'series' as const }];
+        const tr = [
+          {
+            suite: 'test_progs',
+            test: 'xdp_context_test_run',
+            subtest: null,
+            status: 'fail' as const,
+            durationMs: 812,
+            message: 'valid-retval',
+            kernel: 'series' as const,
+          },
+        ];
         await store.recordTestResults(runId, 'test', tr);
         assert.deepEqual(await store.testResults(runId), tr);
-        const ps = [{ scenario: 'dummy0', side: 'base' as const, metric: 'pps', value: 372292, unit: 'pps', iteration: 1, env: { kernel: '6.12.117' } }];
+        const ps = [
+          {
+            scenario: 'dummy0',
+            side: 'base' as const,
+            metric: 'pps',
+            value: 372292,
+            unit: 'pps',
+            iteration: 1,
+            env: { kernel: '6.12.117' },
+          },
+        ];
         await store.recordPerfSamples(runId, ps);
         assert.deepEqual(await store.perfSamples(runId), ps);
       });
@@ -133,12 +190,31 @@ for (const backend of backends) {
     it('base stability: the newest base results of a test on one tree, newest first', async () => {
       await withStore(async (store) => {
         const sid = await store.saveSeries(fakeSeries('stability'), { kind: 'mbox', ref: 'x' });
-        const row = (status: 'pass' | 'fail' | 'flaky', kernel: 'base' | 'series' = 'base') => ({ suite: 'smoke', test: 'loopback', subtest: null, status, durationMs: 1, message: null, kernel });
-        for (const [tree, status, kernel] of [['t', 'pass'], ['t', 'flaky'], ['other', 'fail'], ['t', 'fail', 'series'], ['t', 'fail']] as const) {
+        const row = (status: 'pass' | 'fail' | 'flaky', kernel: 'base' | 'series' = 'base') => ({
+          suite: 'smoke',
+          test: 'loopback',
+          subtest: null,
+          status,
+          durationMs: 1,
+          message: null,
+          kernel,
+        });
+        for (const [tree, status, kernel] of [
+          ['t', 'pass'],
+          ['t', 'flaky'],
+          ['other', 'fail'],
+          ['t', 'fail', 'series'],
+          ['t', 'fail'],
+        ] as const) {
           const { runId } = await store.createRun({ seriesId: sid, tree, dedupKey: null, stages: ['test'] });
           await store.recordTestResults(runId, 'test', [row(status, kernel)]);
         }
-        const got = await store.baseStability({ tree: 't', suite: 'smoke', tests: ['loopback', 'never-ran'], limit: 2 });
+        const got = await store.baseStability({
+          tree: 't',
+          suite: 'smoke',
+          tests: ['loopback', 'never-ran'],
+          limit: 2,
+        });
         assert.deepEqual(got, { loopback: { recent: ['fail', 'flaky'] }, 'never-ran': { recent: [] } });
       });
     });
@@ -164,10 +240,15 @@ describe('PGlite lock', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ksci-lock-'));
     try {
       const db = await openDb({ databaseUrl: null, dataDir: dir });
-      await assert.rejects(openDb({ databaseUrl: null, dataDir: dir }), (e: unknown) => e instanceof InfraError && /in use by pid \d+/.test(e.message));
+      await assert.rejects(
+        openDb({ databaseUrl: null, dataDir: dir }),
+        (e: unknown) => e instanceof InfraError && /in use by pid \d+/.test(e.message),
+      );
       await db.close();
       // A lock left by a process that no longer exists.
-      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+        encoding: 'utf8',
+      }).stdout;
       writeFileSync(join(dir, 'pglite.lock'), dead);
       const again = await openDb({ databaseUrl: null, dataDir: dir });
       await again.close();

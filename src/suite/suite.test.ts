@@ -21,15 +21,18 @@ describe('loadSuite', () => {
     for (const n of names) loadSuite(join(repoRoot, 'selftests'), n);
   });
 
-  it('the bpf suite asks the build stage for test_progs, its no_alu32 flavour and test_verifier, and runs each, reading each one\'s results', () => {
+  it("the bpf suite asks the build stage for test_progs, its no_alu32 flavour and test_verifier, and runs each, reading each one's results", () => {
     const s = loadSuite(join(repoRoot, 'selftests'), 'bpf');
     assert.deepEqual(s.needs, ['bpf-selftests']);
     assert.deepEqual(s.bpfRunners, ['test_progs', 'test_progs-no_alu32', 'test_verifier']);
-    assert.deepEqual(s.tests.map((t) => [t.name, t.env?.['RUNNER'] ?? null, t.results]), [
-      ['test_progs', null, 'test_progs'],
-      ['test_progs-no_alu32', 'test_progs-no_alu32', 'test_progs'],
-      ['test_verifier', null, 'test_verifier'],
-    ]);
+    assert.deepEqual(
+      s.tests.map((t) => [t.name, t.env?.['RUNNER'] ?? null, t.results]),
+      [
+        ['test_progs', null, 'test_progs'],
+        ['test_progs-no_alu32', 'test_progs-no_alu32', 'test_progs'],
+        ['test_verifier', null, 'test_verifier'],
+      ],
+    );
   });
 
   it('a suite that needs the selftests without naming runners gets test_progs', () => {
@@ -38,7 +41,13 @@ describe('loadSuite', () => {
   });
 
   it('a runner the selftests Makefile does not build is refused with the file and field', () => {
-    suite('bad', 'description: d\nconfig: bpf\nneeds: [bpf-selftests]\nbpfRunners: [test_progs-gcc]\ntests: [{name: t, run: "true"}]\n');
-    assert.throws(() => loadSuite(dir, 'bad'), (err: unknown) => err instanceof UsageError && /bad\/suite\.yaml: bpfRunners\.0:/.test(err.message));
+    suite(
+      'bad',
+      'description: d\nconfig: bpf\nneeds: [bpf-selftests]\nbpfRunners: [test_progs-gcc]\ntests: [{name: t, run: "true"}]\n',
+    );
+    assert.throws(
+      () => loadSuite(dir, 'bad'),
+      (err: unknown) => err instanceof UsageError && /bad\/suite\.yaml: bpfRunners\.0:/.test(err.message),
+    );
   });
 });

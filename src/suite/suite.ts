@@ -18,7 +18,12 @@ export const RESULT_KINDS = ['exit-code', 'test_progs', 'test_verifier'] as cons
 export type ResultsKind = (typeof RESULT_KINDS)[number];
 
 /** Environment for a test's command: names a shell can export, values plain. */
-const EnvSchema = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'environment names are [A-Z0-9_]'), z.union([z.string(), z.number()]).transform(String)).default({});
+const EnvSchema = z
+  .record(
+    z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'environment names are [A-Z0-9_]'),
+    z.union([z.string(), z.number()]).transform(String),
+  )
+  .default({});
 
 /**
  * A test suite: a directory under selftests/ with a suite.yaml saying which
@@ -50,7 +55,14 @@ const SuiteSchema = z.object({
    * Programs of the suite's own, in C: the host builds each statically
    * (cc -static) and the guest finds it on PATH (/ksci/bin/<name>).
    */
-  tools: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), source: z.string().regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[^/].*\.c$/, 'a .c file of the suite directory') })).default([]),
+  tools: z
+    .array(
+      z.object({
+        name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
+        source: z.string().regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[^/].*\.c$/, 'a .c file of the suite directory'),
+      }),
+    )
+    .default([]),
   /** The build config (build.configs) whose kernel this suite boots. */
   config: z.string().min(1),
   /** Default per-test timeout, seconds. */
@@ -69,7 +81,9 @@ const SuiteSchema = z.object({
    * in /ksci/suite/bpf-selftests, a flavour's objects in its subdirectory.
    */
   bpfRunners: z.array(z.enum(RUNNERS)).min(1).default(['test_progs']),
-  vm: z.object({ memoryMiB: z.number().int().min(128).optional(), cpus: z.number().int().min(1).max(64).optional() }).default({}),
+  vm: z
+    .object({ memoryMiB: z.number().int().min(128).optional(), cpus: z.number().int().min(1).max(64).optional() })
+    .default({}),
   tests: z.array(TestSchema).min(1),
 });
 
@@ -119,7 +133,11 @@ export function loadSuite(dir: string, name: string): Suite {
     raw = parse(readFileSync(file, 'utf8'));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') throw new UsageError(`no test suite "${name}" (${file} does not exist)`, `suites are the directories of ${dir} with a suite.yaml`);
+    if (e.code === 'ENOENT')
+      throw new UsageError(
+        `no test suite "${name}" (${file} does not exist)`,
+        `suites are the directories of ${dir} with a suite.yaml`,
+      );
     throw new UsageError(`${file}: ${e.message}`);
   }
   const parsed = SuiteSchema.safeParse(raw);
@@ -134,7 +152,8 @@ export function loadSuite(dir: string, name: string): Suite {
     seen.add(t.name);
   }
   for (const tool of s.tools) {
-    if (!statSafe(join(suiteDir, tool.source))) throw new UsageError(`${file}: tool ${tool.name}: ${tool.source} is not a file of ${suiteDir}`);
+    if (!statSafe(join(suiteDir, tool.source)))
+      throw new UsageError(`${file}: tool ${tool.name}: ${tool.source} is not a file of ${suiteDir}`);
   }
   const files = listFiles(suiteDir).filter((f) => f !== 'suite.yaml');
   const h = createHash('sha256').update(readFileSync(GUEST_INIT));
@@ -151,7 +170,14 @@ export function loadSuite(dir: string, name: string): Suite {
     needs: s.needs,
     bpfRunners: s.bpfRunners,
     vm: s.vm,
-    tests: s.tests.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), run: t.run, env: { ...s.env, ...t.env }, timeoutSeconds: t.timeout ?? s.timeout, results: t.results ?? s.results })),
+    tests: s.tests.map((t) => ({
+      name: t.name,
+      ...(t.description ? { description: t.description } : {}),
+      run: t.run,
+      env: { ...s.env, ...t.env },
+      timeoutSeconds: t.timeout ?? s.timeout,
+      results: t.results ?? s.results,
+    })),
     files,
     hash: h.digest('hex'),
   };

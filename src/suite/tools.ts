@@ -31,12 +31,20 @@ export async function buildSuiteTools(suite: Suite, cacheDir: string): Promise<B
   try {
     version = (await execFileP(cc, ['--version'])).stdout;
   } catch {
-    throw new InfraError(`suite ${suite.name} needs a C compiler for its tools (${suite.tools.map((t) => t.name).join(', ')}), and "${cc}" does not run`, 'apt-get install build-essential');
+    throw new InfraError(
+      `suite ${suite.name} needs a C compiler for its tools (${suite.tools.map((t) => t.name).join(', ')}), and "${cc}" does not run`,
+      'apt-get install build-essential',
+    );
   }
   const built: BuiltTool[] = [];
   for (const tool of suite.tools) {
     const source = join(suite.dir, tool.source);
-    const key = createHash('sha256').update(version).update('\0').update(readFileSync(source)).digest('hex').slice(0, 16);
+    const key = createHash('sha256')
+      .update(version)
+      .update('\0')
+      .update(readFileSync(source))
+      .digest('hex')
+      .slice(0, 16);
     const dir = join(cacheDir, 'tools', key);
     const out = join(dir, tool.name);
     if (!existsSync(out)) {
@@ -59,7 +67,11 @@ export async function buildSuiteTools(suite: Suite, cacheDir: string): Promise<B
           { logFile, timeoutMs: 5 * 60_000 },
         );
         const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim() : '';
-        if (run.exitCode !== 0 || run.killed) throw new InfraError(`building ${tool.name} of suite ${suite.name} from ${source} failed:\n${log || run.killed}`, 'static linking needs libc6-dev (build-essential)');
+        if (run.exitCode !== 0 || run.killed)
+          throw new InfraError(
+            `building ${tool.name} of suite ${suite.name} from ${source} failed:\n${log || run.killed}`,
+            'static linking needs libc6-dev (build-essential)',
+          );
         mkdirSync(dir, { recursive: true });
         copyRegular(outputPath(work, tool.name), `${out}.tmp`);
         chmodSync(`${out}.tmp`, 0o755);

@@ -113,7 +113,9 @@ export async function b4Am(opts: B4AmOptions): Promise<B4AmResult> {
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
     child.on('error', (e) => reject(new Error(`b4 could not run (apt-get install b4): ${e.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`b4 ${args.join(' ')} exited ${code}: ${err.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(err) : reject(new Error(`b4 ${args.join(' ')} exited ${code}: ${err.trim()}`)),
+    );
   });
 
   const files = readdirSync(outDir);

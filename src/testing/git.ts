@@ -50,10 +50,35 @@ export function kernelishRepoWithSeries(dir: string): { mbox: string; base: stri
   const base = kernelishBase(dir);
   git(dir, 'checkout', '-q', '-b', 'series');
   writeFiles(dir, { 'net/core/skbuff.c': 'int skb_alloc(void)\n{\n\treturn 1;\n}\n' });
-  git(dir, 'commit', '-q', '-a', '-m', 'net: skbuff: return 1 from skb_alloc\n\nSigned-off-by: Jane Developer <jane@example.org>');
-  writeFiles(dir, { 'include/linux/skbuff.h': '#ifndef _LINUX_SKBUFF_H\n#define _LINUX_SKBUFF_H\n/* allocate */\nint skb_alloc(void);\n#endif\n' });
-  git(dir, 'commit', '-q', '-a', '-m', 'net: skbuff: document skb_alloc\n\nSigned-off-by: Jane Developer <jane@example.org>');
-  const mbox = git(dir, 'format-patch', '--stdout', '--cover-letter', '--subject-prefix=PATCH net-next', '-v2', `${base}..series`);
+  git(
+    dir,
+    'commit',
+    '-q',
+    '-a',
+    '-m',
+    'net: skbuff: return 1 from skb_alloc\n\nSigned-off-by: Jane Developer <jane@example.org>',
+  );
+  writeFiles(dir, {
+    'include/linux/skbuff.h':
+      '#ifndef _LINUX_SKBUFF_H\n#define _LINUX_SKBUFF_H\n/* allocate */\nint skb_alloc(void);\n#endif\n',
+  });
+  git(
+    dir,
+    'commit',
+    '-q',
+    '-a',
+    '-m',
+    'net: skbuff: document skb_alloc\n\nSigned-off-by: Jane Developer <jane@example.org>',
+  );
+  const mbox = git(
+    dir,
+    'format-patch',
+    '--stdout',
+    '--cover-letter',
+    '--subject-prefix=PATCH net-next',
+    '-v2',
+    `${base}..series`,
+  );
   git(dir, 'checkout', '-q', 'master');
   return { mbox, base };
 }

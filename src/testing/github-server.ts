@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { createAppClient, GitHubConfigSchema, type RepoClient } from '../github/client.js';
 import { generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { components } from '@octokit/openapi-types';
 import type { RunContext, StageOutcome } from '../pipeline/payload.js';
@@ -56,13 +62,18 @@ export function loadPrFixture(): PrFixture {
   const spec = JSON.parse(readFileSync(`${dir}/pull.json`, 'utf8')) as Omit<PrFixture, 'commits' | 'patches'>;
   const commits = JSON.parse(readFileSync(`${dir}/commits.json`, 'utf8')) as S['commit'][];
   const patches = new Map<string, Buffer>();
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.patch'))) patches.set(name.replace(/\.patch$/, ''), readFileSync(`${dir}/${name}`));
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.patch')))
+    patches.set(name.replace(/\.patch$/, ''), readFileSync(`${dir}/${name}`));
   return { ...spec, commits, patches };
 }
 
 /** A GitHub App key pair as GitHub issues it (PKCS#1 PEM private key). */
 export function appKeys(): { privateKey: string; publicKey: string } {
-  return generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  return generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
 }
 
 /**
@@ -70,12 +81,19 @@ export function appKeys(): { privateKey: string; publicKey: string } {
  * App client for that repository pointed at it; writes are not spaced out
  * (msPerSecond 1), everything else is as against api.github.com.
  */
-export async function startGitHubWithApp(opts: Omit<FakeGitHubOptions, 'appPublicKey'> = {}): Promise<{ gh: FakeGitHub; fx: PrFixture; client: RepoClient }> {
+export async function startGitHubWithApp(
+  opts: Omit<FakeGitHubOptions, 'appPublicKey'> = {},
+): Promise<{ gh: FakeGitHub; fx: PrFixture; client: RepoClient }> {
   const keys = appKeys();
   const gh = await FakeGitHub.start({ ...opts, appPublicKey: keys.publicKey });
   const fx = loadPrFixture();
   gh.addPullRequest(fx);
-  const config = GitHubConfigSchema.parse({ appId: gh.appId, privateKey: keys.privateKey, webhookSecret: 'x', baseUrl: gh.baseUrl });
+  const config = GitHubConfigSchema.parse({
+    appId: gh.appId,
+    privateKey: keys.privateKey,
+    webhookSecret: 'x',
+    baseUrl: gh.baseUrl,
+  });
   const client = await (await createAppClient(config, { msPerSecond: 1 })).forRepo({ owner: 'kdev', repo: 'linux' });
   return { gh, fx, client };
 }
@@ -88,7 +106,11 @@ export function assertGolden(name: string, actual: string): void {
     writeFileSync(path, actual);
     return;
   }
-  assert.equal(actual, readFileSync(path, 'utf8'), `${name} differs from the golden file; if the change is intended, rerun with UPDATE_GOLDEN=1 and review the diff`);
+  assert.equal(
+    actual,
+    readFileSync(path, 'utf8'),
+    `${name} differs from the golden file; if the change is intended, rerun with UPDATE_GOLDEN=1 and review the diff`,
+  );
 }
 
 /** A real rendered report for the fixture PR: a build failure, or a pass. */
@@ -97,7 +119,15 @@ export function sampleReport(verdict: 'pass' | 'fail'): Report {
     runId: '7b0c6a52-3f1e-4d2a-9b8e-1c2d3e4f5a6b',
     stages: ['apply', 'build'],
     tree: { name: 'net-next', reason: 'pull request base master' },
-    build: { configs: ['vm'], arch: 'x86_64', toolchain: 'gcc', perPatch: false, suites: [], perfSuites: [], perfBisect: false },
+    build: {
+      configs: ['vm'],
+      arch: 'x86_64',
+      toolchain: 'gcc',
+      perPatch: false,
+      suites: [],
+      perfSuites: [],
+      perfBisect: false,
+    },
     series: {
       title: 'net: skbuff: make skb_alloc() report success – and say so',
       version: 1,
@@ -107,17 +137,44 @@ export function sampleReport(verdict: 'pass' | 'fail'): Report {
       messageId: 'ksci.kdev.linux.pr7.83e826e1bf82.0@github',
       patches: [
         { counter: 1, title: 'net: skbuff: return 1 from skb_alloc' },
-        { counter: 2, title: 'net: skbuff: document the return value of skb_alloc so that callers stop guessing what it means' },
+        {
+          counter: 2,
+          title: 'net: skbuff: document the return value of skb_alloc so that callers stop guessing what it means',
+        },
         { counter: 3, title: 'net: skbuff: add skb_headroom()' },
       ],
     },
   };
   const at = (s: number) => `2025-02-10T10:2${s}:00.000Z`;
   const outcomes: StageOutcome[] = [
-    { stage: 'apply', status: 'passed', summary: '3 patches apply on 318dacb2a24a', data: null, attempts: 1, startedAt: at(0), finishedAt: at(1) },
+    {
+      stage: 'apply',
+      status: 'passed',
+      summary: '3 patches apply on 318dacb2a24a',
+      data: null,
+      attempts: 1,
+      startedAt: at(0),
+      finishedAt: at(1),
+    },
     verdict === 'pass'
-      ? { stage: 'build', status: 'passed', summary: 'vm: built, no new warnings', data: null, attempts: 1, startedAt: at(1), finishedAt: at(5) }
-      : { stage: 'build', status: 'failed', summary: "vm: net/core/skbuff.c:8:9: error: 'headroom' undeclared", data: null, attempts: 1, startedAt: at(1), finishedAt: at(5) },
+      ? {
+          stage: 'build',
+          status: 'passed',
+          summary: 'vm: built, no new warnings',
+          data: null,
+          attempts: 1,
+          startedAt: at(1),
+          finishedAt: at(5),
+        }
+      : {
+          stage: 'build',
+          status: 'failed',
+          summary: "vm: net/core/skbuff.c:8:9: error: 'headroom' undeclared",
+          data: null,
+          attempts: 1,
+          startedAt: at(1),
+          finishedAt: at(5),
+        },
   ];
   return renderReport(run, outcomes);
 }
@@ -140,10 +197,26 @@ interface RepoState {
   labels: Map<string, S['label']>;
   roles: Map<string, Role>;
   /** Plain issues (not PRs), numbered from 100: the tracking issues of nightly change points. */
-  issues: Map<number, { number: number; title: string; body: string; state: 'open' | 'closed'; labels: string[]; user: S['simple-user']; createdAt: string; updatedAt: string }>;
+  issues: Map<
+    number,
+    {
+      number: number;
+      title: string;
+      body: string;
+      state: 'open' | 'closed';
+      labels: string[];
+      user: S['simple-user'];
+      createdAt: string;
+      updatedAt: string;
+    }
+  >;
 }
 
-type Auth = { kind: 'app' } | { kind: 'installation'; installationId: number } | { kind: 'user'; login: string } | { kind: 'none' };
+type Auth =
+  | { kind: 'app' }
+  | { kind: 'installation'; installationId: number }
+  | { kind: 'user'; login: string }
+  | { kind: 'none' };
 
 interface Fault {
   remaining: number;
@@ -173,9 +246,13 @@ class Reply {
   ) {}
 }
 
-const error = (status: number, message: string, documentation = 'https://docs.github.com/rest') => new Reply(status, { message, documentation_url: documentation, status: String(status) });
+const error = (status: number, message: string, documentation = 'https://docs.github.com/rest') =>
+  new Reply(status, { message, documentation_url: documentation, status: String(status) });
 
-type Handler = (ctx: { auth: Auth; query: Record<string, string>; body: Record<string, unknown>; accept: string }, m: string[]) => Reply;
+type Handler = (
+  ctx: { auth: Auth; query: Record<string, string>; body: Record<string, unknown>; accept: string },
+  m: string[],
+) => Reply;
 
 export class FakeGitHub {
   readonly requests: RecordedRequest[] = [];
@@ -246,7 +323,13 @@ export class FakeGitHub {
 
   /** The next `count` requests (whose "METHOD /path" starts with `match`, if given) fail with `status`. */
   failNext(count: number, status = 502, match?: string): void {
-    this.faults.push({ remaining: count, match, status, headers: () => ({}), body: { message: status >= 500 ? 'Server Error' : 'Injected failure' } });
+    this.faults.push({
+      remaining: count,
+      match,
+      status,
+      headers: () => ({}),
+      body: { message: status >= 500 ? 'Server Error' : 'Injected failure' },
+    });
   }
 
   /**
@@ -261,8 +344,14 @@ export class FakeGitHub {
         remaining: 1,
         match: opts.match,
         status: 403,
-        headers: (now) => ({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(now / 1000) + wait) }),
-        body: { message: 'API rate limit exceeded for installation ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api' },
+        headers: (now) => ({
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(Math.floor(now / 1000) + wait),
+        }),
+        body: {
+          message: 'API rate limit exceeded for installation ID 1.',
+          documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+        },
       });
     } else {
       this.faults.push({
@@ -272,7 +361,8 @@ export class FakeGitHub {
         headers: () => ({ 'retry-after': String(wait) }),
         body: {
           message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
-          documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+          documentation_url:
+            'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
         },
       });
     }
@@ -294,8 +384,19 @@ export class FakeGitHub {
     } catch (err) {
       reply = err instanceof SyntaxError ? error(400, 'Problems parsing JSON') : error(500, String(err));
     }
-    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body, at });
-    const payload = Buffer.isBuffer(reply.body) ? reply.body : reply.status === 204 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(reply.body));
+    this.requests.push({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: req.headers,
+      body,
+      at,
+    });
+    const payload = Buffer.isBuffer(reply.body)
+      ? reply.body
+      : reply.status === 204
+        ? Buffer.alloc(0)
+        : Buffer.from(JSON.stringify(reply.body));
     res.writeHead(reply.status, {
       'content-type': reply.contentType,
       'x-github-media-type': 'github.v3; format=json',
@@ -323,7 +424,12 @@ export class FakeGitHub {
     for (const [m, re, handler] of this.routes) {
       const match = m === method ? re.exec(url.pathname) : null;
       if (!match) continue;
-      const ctx = { auth, query: Object.fromEntries(url.searchParams), body: (body ?? {}) as Record<string, unknown>, accept: req.headers.accept ?? '' };
+      const ctx = {
+        auth,
+        query: Object.fromEntries(url.searchParams),
+        body: (body ?? {}) as Record<string, unknown>,
+        accept: req.headers.accept ?? '',
+      };
       return handler(ctx, match.slice(1).map(decodeURIComponent));
     }
     return error(404, 'Not Found');
@@ -345,8 +451,12 @@ export class FakeGitHub {
     if (!h || !p || !sig) return false;
     try {
       const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as { iss?: unknown; exp?: unknown };
-      if (String(claims.iss) !== String(this.appId) || typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now()) return false;
-      return this.opts.appPublicKey === undefined || verify('RSA-SHA256', Buffer.from(`${h}.${p}`), this.opts.appPublicKey, Buffer.from(sig, 'base64url'));
+      if (String(claims.iss) !== String(this.appId) || typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now())
+        return false;
+      return (
+        this.opts.appPublicKey === undefined ||
+        verify('RSA-SHA256', Buffer.from(`${h}.${p}`), this.opts.appPublicKey, Buffer.from(sig, 'base64url'))
+      );
     } catch {
       return false;
     }
@@ -356,26 +466,132 @@ export class FakeGitHub {
     const R = '/repos/([^/]+)/([^/]+)';
     return [
       ['GET', /^\/app$/, ({ auth }) => (auth.kind === 'app' ? new Reply(200, this.integration()) : jwtRequired())],
-      ['GET', new RegExp(`^${R}/installation$`), ({ auth }, [o, r]) => (auth.kind !== 'app' ? jwtRequired() : this.withRepo(o!, r!, (repo) => new Reply(200, this.installation(repo))))],
-      ['POST', /^\/app\/installations\/(\d+)\/access_tokens$/, ({ auth }, [id]) => (auth.kind !== 'app' ? jwtRequired() : this.accessToken(Number(id)))],
-      ['GET', /^\/user$/, ({ auth }) => (auth.kind === 'user' ? new Reply(200, this.privateUser(auth.login)) : error(auth.kind === 'installation' ? 403 : 401, auth.kind === 'installation' ? 'Resource not accessible by integration' : 'Requires authentication'))],
-      ['GET', new RegExp(`^${R}/issues$`), (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.listIssues(repo, c.query, `/repos/${o}/${r}/issues`))],
-      ['POST', new RegExp(`^${R}/issues$`), (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.createIssue(repo, c.auth, c.body))],
-      ['PATCH', new RegExp(`^${R}/issues/(\\d+)$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.editIssue(repo, Number(n), c.body))],
+      [
+        'GET',
+        new RegExp(`^${R}/installation$`),
+        ({ auth }, [o, r]) =>
+          auth.kind !== 'app'
+            ? jwtRequired()
+            : this.withRepo(o!, r!, (repo) => new Reply(200, this.installation(repo))),
+      ],
+      [
+        'POST',
+        /^\/app\/installations\/(\d+)\/access_tokens$/,
+        ({ auth }, [id]) => (auth.kind !== 'app' ? jwtRequired() : this.accessToken(Number(id))),
+      ],
+      [
+        'GET',
+        /^\/user$/,
+        ({ auth }) =>
+          auth.kind === 'user'
+            ? new Reply(200, this.privateUser(auth.login))
+            : error(
+                auth.kind === 'installation' ? 403 : 401,
+                auth.kind === 'installation' ? 'Resource not accessible by integration' : 'Requires authentication',
+              ),
+      ],
+      [
+        'GET',
+        new RegExp(`^${R}/issues$`),
+        (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.listIssues(repo, c.query, `/repos/${o}/${r}/issues`)),
+      ],
+      [
+        'POST',
+        new RegExp(`^${R}/issues$`),
+        (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.createIssue(repo, c.auth, c.body)),
+      ],
+      [
+        'PATCH',
+        new RegExp(`^${R}/issues/(\\d+)$`),
+        (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.editIssue(repo, Number(n), c.body)),
+      ],
       // The simple listing GitHub answers with the same pull-request object (open ones, the default state).
-      ['GET', new RegExp(`^${R}/pulls$`), (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.page(c.query, [...repo.pulls.values()].map((pr) => this.pullRequest(repo, pr)), `/repos/${o}/${r}/pulls`))],
-      ['GET', new RegExp(`^${R}/pulls/(\\d+)$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.withPull(repo, Number(n), (pr) => new Reply(200, this.pullRequest(repo, pr))))],
-      ['GET', new RegExp(`^${R}/pulls/(\\d+)/commits$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.withPull(repo, Number(n), (pr) => this.page(c.query, pr.commits, `/repos/${o}/${r}/pulls/${n}/commits`)))],
-      ['GET', new RegExp(`^${R}/commits/([^/]+)$`), (c, [o, r, ref]) => this.onRepo(c.auth, o!, r!, (repo) => this.commit(repo, ref!, c.accept))],
-      ['GET', new RegExp(`^${R}/collaborators/([^/]+)/permission$`), (c, [o, r, u]) => this.onRepo(c.auth, o!, r!, (repo) => this.permission(repo, u!))],
-      ['POST', new RegExp(`^${R}/check-runs$`), (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.createCheckRun(repo, c.auth, c.body))],
-      ['PATCH', new RegExp(`^${R}/check-runs/(\\d+)$`), (c, [o, r, id]) => this.onRepo(c.auth, o!, r!, () => this.updateCheckRun(Number(id), c.body))],
-      ['GET', new RegExp(`^${R}/issues/(\\d+)/comments$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.page(c.query, repo.comments.get(Number(n)) ?? [], `/repos/${o}/${r}/issues/${n}/comments`))],
-      ['POST', new RegExp(`^${R}/issues/(\\d+)/comments$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.postComment(repo, Number(n), c.auth, c.body))],
-      ['PATCH', new RegExp(`^${R}/issues/comments/(\\d+)$`), (c, [o, r, id]) => this.onRepo(c.auth, o!, r!, (repo) => this.editComment(repo, Number(id), c.body))],
-      ['GET', new RegExp(`^${R}/issues/(\\d+)/labels$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.page(c.query, this.issueLabelObjects(repo, Number(n)), `/repos/${o}/${r}/issues/${n}/labels`))],
-      ['POST', new RegExp(`^${R}/issues/(\\d+)/labels$`), (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.addLabels(repo, Number(n), c.body))],
-      ['DELETE', new RegExp(`^${R}/issues/(\\d+)/labels/([^/]+)$`), (c, [o, r, n, name]) => this.onRepo(c.auth, o!, r!, (repo) => this.removeLabel(repo, Number(n), name!))],
+      [
+        'GET',
+        new RegExp(`^${R}/pulls$`),
+        (c, [o, r]) =>
+          this.onRepo(c.auth, o!, r!, (repo) =>
+            this.page(
+              c.query,
+              [...repo.pulls.values()].map((pr) => this.pullRequest(repo, pr)),
+              `/repos/${o}/${r}/pulls`,
+            ),
+          ),
+      ],
+      [
+        'GET',
+        new RegExp(`^${R}/pulls/(\\d+)$`),
+        (c, [o, r, n]) =>
+          this.onRepo(c.auth, o!, r!, (repo) =>
+            this.withPull(repo, Number(n), (pr) => new Reply(200, this.pullRequest(repo, pr))),
+          ),
+      ],
+      [
+        'GET',
+        new RegExp(`^${R}/pulls/(\\d+)/commits$`),
+        (c, [o, r, n]) =>
+          this.onRepo(c.auth, o!, r!, (repo) =>
+            this.withPull(repo, Number(n), (pr) =>
+              this.page(c.query, pr.commits, `/repos/${o}/${r}/pulls/${n}/commits`),
+            ),
+          ),
+      ],
+      [
+        'GET',
+        new RegExp(`^${R}/commits/([^/]+)$`),
+        (c, [o, r, ref]) => this.onRepo(c.auth, o!, r!, (repo) => this.commit(repo, ref!, c.accept)),
+      ],
+      [
+        'GET',
+        new RegExp(`^${R}/collaborators/([^/]+)/permission$`),
+        (c, [o, r, u]) => this.onRepo(c.auth, o!, r!, (repo) => this.permission(repo, u!)),
+      ],
+      [
+        'POST',
+        new RegExp(`^${R}/check-runs$`),
+        (c, [o, r]) => this.onRepo(c.auth, o!, r!, (repo) => this.createCheckRun(repo, c.auth, c.body)),
+      ],
+      [
+        'PATCH',
+        new RegExp(`^${R}/check-runs/(\\d+)$`),
+        (c, [o, r, id]) => this.onRepo(c.auth, o!, r!, () => this.updateCheckRun(Number(id), c.body)),
+      ],
+      [
+        'GET',
+        new RegExp(`^${R}/issues/(\\d+)/comments$`),
+        (c, [o, r, n]) =>
+          this.onRepo(c.auth, o!, r!, (repo) =>
+            this.page(c.query, repo.comments.get(Number(n)) ?? [], `/repos/${o}/${r}/issues/${n}/comments`),
+          ),
+      ],
+      [
+        'POST',
+        new RegExp(`^${R}/issues/(\\d+)/comments$`),
+        (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.postComment(repo, Number(n), c.auth, c.body)),
+      ],
+      [
+        'PATCH',
+        new RegExp(`^${R}/issues/comments/(\\d+)$`),
+        (c, [o, r, id]) => this.onRepo(c.auth, o!, r!, (repo) => this.editComment(repo, Number(id), c.body)),
+      ],
+      [
+        'GET',
+        new RegExp(`^${R}/issues/(\\d+)/labels$`),
+        (c, [o, r, n]) =>
+          this.onRepo(c.auth, o!, r!, (repo) =>
+            this.page(c.query, this.issueLabelObjects(repo, Number(n)), `/repos/${o}/${r}/issues/${n}/labels`),
+          ),
+      ],
+      [
+        'POST',
+        new RegExp(`^${R}/issues/(\\d+)/labels$`),
+        (c, [o, r, n]) => this.onRepo(c.auth, o!, r!, (repo) => this.addLabels(repo, Number(n), c.body)),
+      ],
+      [
+        'DELETE',
+        new RegExp(`^${R}/issues/(\\d+)/labels/([^/]+)$`),
+        (c, [o, r, n, name]) => this.onRepo(c.auth, o!, r!, (repo) => this.removeLabel(repo, Number(n), name!)),
+      ],
     ];
   }
 
@@ -385,7 +601,18 @@ export class FakeGitHub {
     const key = `${owner}/${name}`.toLowerCase();
     let repo = this.repos.get(key);
     if (!repo) {
-      repo = { id: 700000 + this.repos.size, owner, name, installationId: 1, pulls: new Map(), comments: new Map(), issueLabels: new Map(), labels: new Map(), roles: new Map(), issues: new Map() };
+      repo = {
+        id: 700000 + this.repos.size,
+        owner,
+        name,
+        installationId: 1,
+        pulls: new Map(),
+        comments: new Map(),
+        issueLabels: new Map(),
+        labels: new Map(),
+        roles: new Map(),
+        issues: new Map(),
+      };
       this.repos.set(key, repo);
     }
     return repo;
@@ -399,8 +626,11 @@ export class FakeGitHub {
   /** A repository call: needs a token of the repository's installation, or a known personal token. */
   private onRepo(auth: Auth, owner: string, name: string, f: (repo: RepoState) => Reply): Reply {
     if (auth.kind === 'none') return error(401, 'Requires authentication');
-    if (auth.kind === 'app') return error(403, 'A JSON web token cannot be used to access this resource; use an installation access token');
-    return this.withRepo(owner, name, (repo) => (auth.kind === 'installation' && auth.installationId !== repo.installationId ? error(404, 'Not Found') : f(repo)));
+    if (auth.kind === 'app')
+      return error(403, 'A JSON web token cannot be used to access this resource; use an installation access token');
+    return this.withRepo(owner, name, (repo) =>
+      auth.kind === 'installation' && auth.installationId !== repo.installationId ? error(404, 'Not Found') : f(repo),
+    );
   }
 
   private withPull(repo: RepoState, number: number, f: (pr: PrFixture) => Reply): Reply {
@@ -416,7 +646,12 @@ export class FakeGitHub {
     const rels: string[] = [];
     if (page < last) rels.push(`${link(page + 1)}; rel="next"`, `${link(last)}; rel="last"`);
     if (page > 1) rels.push(`${link(page - 1)}; rel="prev"`, `${link(1)}; rel="first"`);
-    return new Reply(200, all.slice((page - 1) * perPage, page * perPage), undefined, rels.length ? { link: rels.join(', ') } : {});
+    return new Reply(
+      200,
+      all.slice((page - 1) * perPage, page * perPage),
+      undefined,
+      rels.length ? { link: rels.join(', ') } : {},
+    );
   }
 
   /* endpoints ---------------------------------------------------------- */
@@ -438,7 +673,8 @@ export class FakeGitHub {
     for (const pr of repo.pulls.values()) {
       const c = pr.commits.find((x) => x.sha === ref);
       if (!c) continue;
-      if (accept.includes('application/vnd.github.patch')) return new Reply(200, pr.patches.get(ref) ?? Buffer.alloc(0), 'application/vnd.github.patch; charset=utf-8');
+      if (accept.includes('application/vnd.github.patch'))
+        return new Reply(200, pr.patches.get(ref) ?? Buffer.alloc(0), 'application/vnd.github.patch; charset=utf-8');
       return new Reply(200, c);
     }
     return error(422, `No commit found for SHA: ${ref}`);
@@ -455,13 +691,24 @@ export class FakeGitHub {
     const body: S['repository-collaborator-permission'] = {
       permission,
       role_name: role,
-      user: { ...u, permissions: { admin: role === 'admin', maintain: role === 'admin' || role === 'maintain', push: permission === 'admin' || permission === 'write', triage: role !== 'none' && role !== 'read', pull: role !== 'none' }, role_name: role },
+      user: {
+        ...u,
+        permissions: {
+          admin: role === 'admin',
+          maintain: role === 'admin' || role === 'maintain',
+          push: permission === 'admin' || permission === 'write',
+          triage: role !== 'none' && role !== 'read',
+          pull: role !== 'none',
+        },
+        role_name: role,
+      },
     };
     return new Reply(200, body);
   }
 
   private createCheckRun(repo: RepoState, auth: Auth, body: Record<string, unknown>): Reply {
-    if (typeof body['name'] !== 'string' || typeof body['head_sha'] !== 'string') return error(422, 'Invalid request.\n\n"name" and "head_sha" are required.');
+    if (typeof body['name'] !== 'string' || typeof body['head_sha'] !== 'string')
+      return error(422, 'Invalid request.\n\n"name" and "head_sha" are required.');
     if (!this.knownSha(repo, body['head_sha'])) return error(422, 'No commit found for SHA: ' + body['head_sha']);
     const id = this.nextId++;
     const url = `https://api.github.com/repos/${repo.owner}/${repo.name}/check-runs/${id}`;
@@ -484,8 +731,18 @@ export class FakeGitHub {
       pull_requests: [...repo.pulls.values()]
         .filter((pr) => pr.commits.at(-1)?.sha === body['head_sha'])
         .map((pr) => {
-          const repoRef = { id: repo.id, url: `https://api.github.com/repos/${repo.owner}/${repo.name}`, name: repo.name };
-          return { id: 90000 + pr.number, number: pr.number, url: `${repoRef.url}/pulls/${pr.number}`, head: { ref: pr.head.ref, sha: pr.commits.at(-1)!.sha, repo: repoRef }, base: { ref: pr.base.ref, sha: pr.base.sha, repo: repoRef } };
+          const repoRef = {
+            id: repo.id,
+            url: `https://api.github.com/repos/${repo.owner}/${repo.name}`,
+            name: repo.name,
+          };
+          return {
+            id: 90000 + pr.number,
+            number: pr.number,
+            url: `${repoRef.url}/pulls/${pr.number}`,
+            head: { ref: pr.head.ref, sha: pr.commits.at(-1)!.sha, repo: repoRef },
+            base: { ref: pr.base.ref, sha: pr.base.sha, repo: repoRef },
+          };
         }),
     };
     const state = { run, annotations: [] };
@@ -508,12 +765,22 @@ export class FakeGitHub {
   /** The Checks API's rules, as far as ksci could break them. */
   private applyCheckRunUpdate(state: CheckRunState, body: Record<string, unknown>): Reply | null {
     const run = state.run;
-    const output = body['output'] as { title?: unknown; summary?: unknown; text?: unknown; annotations?: S['check-annotation'][] } | undefined;
+    const output = body['output'] as
+      | { title?: unknown; summary?: unknown; text?: unknown; annotations?: S['check-annotation'][] }
+      | undefined;
     if (output !== undefined) {
-      if (typeof output.title !== 'string' || typeof output.summary !== 'string') return error(422, 'Invalid request.\n\n"title" and "summary" are required keys of "output".');
-      if (output.summary.length > 65535 || (typeof output.text === 'string' && output.text.length > 65535)) return error(422, 'Invalid request.\n\nOnly 65535 characters are allowed in output.summary and output.text.');
-      if ((output.annotations?.length ?? 0) > 50) return error(422, 'Invalid request.\n\nOnly 50 annotations are allowed per request.');
-      run.output = { ...run.output, title: output.title, summary: output.summary, text: typeof output.text === 'string' ? output.text : run.output.text };
+      if (typeof output.title !== 'string' || typeof output.summary !== 'string')
+        return error(422, 'Invalid request.\n\n"title" and "summary" are required keys of "output".');
+      if (output.summary.length > 65535 || (typeof output.text === 'string' && output.text.length > 65535))
+        return error(422, 'Invalid request.\n\nOnly 65535 characters are allowed in output.summary and output.text.');
+      if ((output.annotations?.length ?? 0) > 50)
+        return error(422, 'Invalid request.\n\nOnly 50 annotations are allowed per request.');
+      run.output = {
+        ...run.output,
+        title: output.title,
+        summary: output.summary,
+        text: typeof output.text === 'string' ? output.text : run.output.text,
+      };
       state.annotations.push(...(output.annotations ?? []));
       run.output.annotations_count = state.annotations.length;
     }
@@ -522,7 +789,8 @@ export class FakeGitHub {
     }
     const conclusion = body['conclusion'] as S['check-run']['conclusion'] | undefined;
     const status = body['status'] as S['check-run']['status'] | undefined;
-    if (status === 'completed' && !conclusion) return error(422, 'Invalid request.\n\n"conclusion" is required when "status" is "completed".');
+    if (status === 'completed' && !conclusion)
+      return error(422, 'Invalid request.\n\n"conclusion" is required when "status" is "completed".');
     if (conclusion) {
       run.status = 'completed';
       run.conclusion = conclusion;
@@ -535,7 +803,8 @@ export class FakeGitHub {
 
   private postComment(repo: RepoState, number: number, auth: Auth, body: Record<string, unknown>): Reply {
     const text = body['body'];
-    if (typeof text !== 'string' || text.length === 0) return error(422, 'Invalid request.\n\n"body" wasn\'t supplied.');
+    if (typeof text !== 'string' || text.length === 0)
+      return error(422, 'Invalid request.\n\n"body" wasn\'t supplied.');
     if (text.length > 65536) return error(422, 'Validation Failed: body is too long (maximum is 65536 characters)');
     if (!repo.pulls.has(number)) return error(404, 'Not Found');
     return new Reply(201, this.createComment(repo, number, this.caller(auth), text));
@@ -563,7 +832,15 @@ export class FakeGitHub {
       title: i.title,
       body: i.body,
       user: i.user,
-      labels: i.labels.map((name, k) => ({ id: 900 + k, node_id: `LA_${k}`, url: `${api}/labels/${encodeURIComponent(name)}`, name, color: 'ededed', default: false, description: null })),
+      labels: i.labels.map((name, k) => ({
+        id: 900 + k,
+        node_id: `LA_${k}`,
+        url: `${api}/labels/${encodeURIComponent(name)}`,
+        name,
+        color: 'ededed',
+        default: false,
+        description: null,
+      })),
       assignee: null,
       assignees: [],
       locked: false,
@@ -578,15 +855,31 @@ export class FakeGitHub {
   private listIssues(repo: RepoState, query: Record<string, string>, path: string): Reply {
     const state = query['state'] ?? 'open';
     const wanted = (query['labels'] ?? '').split(',').filter(Boolean);
-    const list = [...repo.issues.values()].filter((i) => (state === 'all' || i.state === state) && wanted.every((l) => i.labels.includes(l)));
-    return this.page(query, list.map((i) => this.issueObject(repo, i)), path);
+    const list = [...repo.issues.values()].filter(
+      (i) => (state === 'all' || i.state === state) && wanted.every((l) => i.labels.includes(l)),
+    );
+    return this.page(
+      query,
+      list.map((i) => this.issueObject(repo, i)),
+      path,
+    );
   }
 
   private createIssue(repo: RepoState, auth: Auth, body: Record<string, unknown>): Reply {
-    if (typeof body['title'] !== 'string' || body['title'].length === 0) return error(422, 'Validation Failed: title is missing');
+    if (typeof body['title'] !== 'string' || body['title'].length === 0)
+      return error(422, 'Validation Failed: title is missing');
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const number = 100 + repo.issues.size;
-    const issue = { number, title: body['title'], body: typeof body['body'] === 'string' ? body['body'] : '', state: 'open' as const, labels: Array.isArray(body['labels']) ? body['labels'].map(String) : [], user: this.caller(auth), createdAt: now, updatedAt: now };
+    const issue = {
+      number,
+      title: body['title'],
+      body: typeof body['body'] === 'string' ? body['body'] : '',
+      state: 'open' as const,
+      labels: Array.isArray(body['labels']) ? body['labels'].map(String) : [],
+      user: this.caller(auth),
+      createdAt: now,
+      updatedAt: now,
+    };
     repo.issues.set(number, issue);
     return new Reply(201, this.issueObject(repo, issue));
   }
@@ -623,7 +916,8 @@ export class FakeGitHub {
 
   private editComment(repo: RepoState, id: number, body: Record<string, unknown>): Reply {
     const text = body['body'];
-    if (typeof text !== 'string' || text.length === 0) return error(422, 'Invalid request.\n\n"body" wasn\'t supplied.');
+    if (typeof text !== 'string' || text.length === 0)
+      return error(422, 'Invalid request.\n\n"body" wasn\'t supplied.');
     if (text.length > 65536) return error(422, 'Validation Failed: body is too long (maximum is 65536 characters)');
     for (const list of repo.comments.values()) {
       const c = list.find((x) => x.id === id);
@@ -639,7 +933,15 @@ export class FakeGitHub {
     let l = repo.labels.get(name);
     if (!l) {
       const id = this.nextId++;
-      l = { id, node_id: `LA_kwDO${id}`, url: `https://api.github.com/repos/${repo.owner}/${repo.name}/labels/${encodeURIComponent(name)}`, name, description: null, color: 'ededed', default: false };
+      l = {
+        id,
+        node_id: `LA_kwDO${id}`,
+        url: `https://api.github.com/repos/${repo.owner}/${repo.name}/labels/${encodeURIComponent(name)}`,
+        name,
+        description: null,
+        color: 'ededed',
+        default: false,
+      };
       repo.labels.set(name, l);
     }
     return l;
@@ -652,7 +954,8 @@ export class FakeGitHub {
   /** Like GitHub, adding a label the repository lacks creates it. */
   private addLabels(repo: RepoState, number: number, body: Record<string, unknown>): Reply {
     const names = body['labels'];
-    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) return error(422, 'Invalid request.\n\n"labels" must be an array of strings.');
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
+      return error(422, 'Invalid request.\n\n"labels" must be an array of strings.');
     const have = repo.issueLabels.get(number) ?? [];
     repo.issueLabels.set(number, [...have, ...names.filter((n) => !have.includes(n))]);
     return new Reply(200, this.issueLabelObjects(repo, number));
@@ -661,7 +964,10 @@ export class FakeGitHub {
   private removeLabel(repo: RepoState, number: number, name: string): Reply {
     const have = repo.issueLabels.get(number) ?? [];
     if (!have.includes(name)) return error(404, 'Label does not exist');
-    repo.issueLabels.set(number, have.filter((n) => n !== name));
+    repo.issueLabels.set(
+      number,
+      have.filter((n) => n !== name),
+    );
     return new Reply(200, this.issueLabelObjects(repo, number));
   }
 
@@ -671,7 +977,10 @@ export class FakeGitHub {
     return auth.kind === 'user' ? this.user(auth.login) : this.user(`${this.appSlug}[bot]`, 'Bot');
   }
 
-  user(login: string, type: 'User' | 'Bot' | 'Organization' = login.endsWith('[bot]') ? 'Bot' : 'User'): S['simple-user'] {
+  user(
+    login: string,
+    type: 'User' | 'Bot' | 'Organization' = login.endsWith('[bot]') ? 'Bot' : 'User',
+  ): S['simple-user'] {
     const id = 10000 + [...login].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) % 1_000_000, 7);
     const u = `https://api.github.com/users/${encodeURIComponent(login)}`;
     return {
@@ -888,8 +1197,25 @@ export class FakeGitHub {
       assignees: [],
       requested_reviewers: [],
       requested_teams: [],
-      head: { label: `${headOwner}:${pr.head.ref}`, ref: pr.head.ref, repo: this.repository(headOwner, repo.name, headOwner === repo.owner ? repo.id : repo.id + 1, headOwner !== repo.owner), sha: head, user: this.user(headOwner) },
-      base: { label: `${repo.owner}:${pr.base.ref}`, ref: pr.base.ref, repo: this.repository(repo.owner, repo.name, repo.id, false), sha: pr.base.sha, user: this.user(repo.owner) },
+      head: {
+        label: `${headOwner}:${pr.head.ref}`,
+        ref: pr.head.ref,
+        repo: this.repository(
+          headOwner,
+          repo.name,
+          headOwner === repo.owner ? repo.id : repo.id + 1,
+          headOwner !== repo.owner,
+        ),
+        sha: head,
+        user: this.user(headOwner),
+      },
+      base: {
+        label: `${repo.owner}:${pr.base.ref}`,
+        ref: pr.base.ref,
+        repo: this.repository(repo.owner, repo.name, repo.id, false),
+        sha: pr.base.sha,
+        user: this.user(repo.owner),
+      },
       _links: {
         self: { href: `${api}/pulls/${pr.number}` },
         html: { href: html },
@@ -920,5 +1246,9 @@ export class FakeGitHub {
 }
 
 function jwtRequired(): Reply {
-  return error(401, 'A JSON web token could not be decoded', 'https://docs.github.com/rest/apps/apps#get-the-authenticated-app');
+  return error(
+    401,
+    'A JSON web token could not be decoded',
+    'https://docs.github.com/rest/apps/apps#get-the-authenticated-app',
+  );
 }

@@ -18,7 +18,9 @@ import type { Series } from '../series/types.js';
 export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}): Config {
   return ConfigSchema.parse({
     dataDir,
-    trees: [{ name: 'test-tree', source: { kind: 'git', url: join(dataDir, 'upstream') }, tags: ['net-next', 'bpf-next'] }],
+    trees: [
+      { name: 'test-tree', source: { kind: 'git', url: join(dataDir, 'upstream') }, tags: ['net-next', 'bpf-next'] },
+    ],
     defaultTree: 'test-tree',
     queue: { attempts: 3, backoffMs: 200, lockDurationMs: 30000, stalledIntervalMs: 30000 },
     ...overrides,
@@ -40,11 +42,20 @@ export interface Pipeline {
  * coordinator and stage workers, in a temp dir removed on close. The data
  * dir is short on purpose: it holds redis' unix socket (108-byte limit).
  */
-export async function startPipeline(stages: StageDefinition[], opts: { workers?: boolean; config?: Record<string, unknown>; dataDir?: string } = {}): Promise<Pipeline> {
+export async function startPipeline(
+  stages: StageDefinition[],
+  opts: { workers?: boolean; config?: Record<string, unknown>; dataDir?: string } = {},
+): Promise<Pipeline> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ksci-'));
   const config = testConfig(dataDir, opts.config);
   const services = await openServices(config, silentLogger, { db: true });
-  const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log: silentLogger });
+  const coordinator = new Coordinator({
+    config,
+    redis: services.redis,
+    store: services.store!,
+    stages,
+    log: silentLogger,
+  });
   await coordinator.start({ reconcileEveryMs: 0 });
   const handles: StageWorkers[] = [];
   const p: Pipeline = {
@@ -62,7 +73,10 @@ export async function startPipeline(stages: StageDefinition[], opts: { workers?:
     async close() {
       // Workers a test started by hand (not through startWorkers) are closed too.
       const managed = new Set(handles.flatMap((h) => h.workers));
-      await Promise.all([...handles.map((h) => h.close(true)), ...p.workers.filter((w) => !managed.has(w)).map((w) => w.close(true))]);
+      await Promise.all([
+        ...handles.map((h) => h.close(true)),
+        ...p.workers.filter((w) => !managed.has(w)).map((w) => w.close(true)),
+      ]);
       await coordinator.close();
       await services.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -54,10 +54,18 @@ export const MSGID = {
     /** The author's thanks, a reply to the ack, no trailers. */
     thanks: 'aSHe4Nq1Vb7uXc0K@kalle-laptop',
   },
-  officeHours: ['oh-20261125150000@chair.example.org', 'c0ffee12-3456-4789-abcd-ef0123456789@example.org', 'oh-20261126081244@chair.example.org'],
+  officeHours: [
+    'oh-20261125150000@chair.example.org',
+    'c0ffee12-3456-4789-abcd-ef0123456789@example.org',
+    'oh-20261126081244@chair.example.org',
+  ],
   dummyDrops: {
     cover: '20261126120003.4321-1-joerg.mueller@example.org',
-    patches: ['20261126120003.4321-2-joerg.mueller@example.org', '20261126120003.4321-3-joerg.mueller@example.org', '20261126120003.4321-4-joerg.mueller@example.org'],
+    patches: [
+      '20261126120003.4321-2-joerg.mueller@example.org',
+      '20261126120003.4321-3-joerg.mueller@example.org',
+      '20261126120003.4321-4-joerg.mueller@example.org',
+    ],
     /** Acked-by: Sofia Ricci, to the cover. */
     ack: 'e3b1c9d0-58f2-4a7e-b6c4-1d2e3f405162@example.org',
   },
@@ -70,7 +78,10 @@ export function loreFixture(file: LoreFile | 'bpf-huge-thread-root.mbox'): Buffe
 }
 
 /** Deliver fixture files to their lists, by default all but LATE_FILES. */
-export async function deliverLoreFixtures(inbox: PublicInbox, files: LoreFile[] = (Object.keys(LORE_FILES) as LoreFile[]).filter((f) => !LATE_FILES.includes(f))): Promise<void> {
+export async function deliverLoreFixtures(
+  inbox: PublicInbox,
+  files: LoreFile[] = (Object.keys(LORE_FILES) as LoreFile[]).filter((f) => !LATE_FILES.includes(f)),
+): Promise<void> {
   for (const f of files) await inbox.deliverMbox(LORE_FILES[f], loreFixture(f));
 }
 
@@ -78,8 +89,14 @@ export async function deliverLoreFixtures(inbox: PublicInbox, files: LoreFile[] 
 export function mboxrd(messages: (Buffer | string)[]): Buffer {
   return Buffer.concat(
     messages.flatMap((m) => {
-      const text = Buffer.from(m).toString('latin1').replace(/^(>*From )/gm, '>$1');
-      return [Buffer.from('From mboxrd@z Thu Jan  1 00:00:00 1970\n'), Buffer.from(text.endsWith('\n') ? text : `${text}\n`, 'latin1'), Buffer.from('\n')];
+      const text = Buffer.from(m)
+        .toString('latin1')
+        .replace(/^(>*From )/gm, '>$1');
+      return [
+        Buffer.from('From mboxrd@z Thu Jan  1 00:00:00 1970\n'),
+        Buffer.from(text.endsWith('\n') ? text : `${text}\n`, 'latin1'),
+        Buffer.from('\n'),
+      ];
     }),
   );
 }
@@ -126,7 +143,14 @@ export function hugeThread(replies: number, seed = 1): HugeThread {
   const start = Date.parse('2026-11-28T08:00:00Z');
   const dateOf = (k: number): string => new Date(start + k * 60_000).toUTCString().replace('GMT', '+0000');
   const rng = seededRng(seed);
-  const msgs = [{ id: MSGID.hugeRoot as string, refs: [] as string[], from: 'Kalle Virtanen <kalle.virtanen@example.org>', text: 'Raise the limit.' }];
+  const msgs = [
+    {
+      id: MSGID.hugeRoot as string,
+      refs: [] as string[],
+      from: 'Kalle Virtanen <kalle.virtanen@example.org>',
+      text: 'Raise the limit.',
+    },
+  ];
   const trailers: string[] = [];
   const out: (Buffer | string)[] = [fromMboxrd(loreFixture('bpf-huge-thread-root.mbox'))[0]!];
   for (let i = 1; i <= replies; i++) {

@@ -11,11 +11,22 @@ import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import { b4Am, b4Available } from './b4.js';
-import { BASE_COMMIT, deliverLoreFixtures, fromMboxrd, hugeThread, LORE_LISTS, loreFixture, MSGID } from './lore-fixtures.js';
+import {
+  BASE_COMMIT,
+  deliverLoreFixtures,
+  fromMboxrd,
+  hugeThread,
+  LORE_LISTS,
+  loreFixture,
+  MSGID,
+} from './lore-fixtures.js';
 import { publicInboxAvailable, startPublicInbox, type PublicInbox } from './public-inbox.js';
 
 const required = process.env['KSCI_REQUIRE_E2E'] === '1' || Boolean(process.env['CI']);
-const skip = required || (publicInboxAvailable() && b4Available()) ? false : 'public-inbox or b4 is not installed (apt-get install public-inbox libsearch-xapian-perl b4)';
+const skip =
+  required || (publicInboxAvailable() && b4Available())
+    ? false
+    : 'public-inbox or b4 is not installed (apt-get install public-inbox libsearch-xapian-perl b4)';
 
 interface Entry {
   id: string;
@@ -38,14 +49,21 @@ async function atom(url: string, listUrl: string): Promise<Entry[]> {
   const entries: Record<string, unknown>[] = xml.parse(await res.text()).feed.entry ?? [];
   return entries.map((e) => {
     const irt = e['thr:in-reply-to'] as { href: string } | undefined;
-    return { id: String(e['id']), messageId: idOf((e['link'] as { href: string }).href), updated: String(e['updated']), inReplyTo: irt ? idOf(irt.href) : null };
+    return {
+      id: String(e['id']),
+      messageId: idOf((e['link'] as { href: string }).href),
+      updated: String(e['updated']),
+      inReplyTo: irt ? idOf(irt.href) : null,
+    };
   });
 }
 
 async function threadIds(url: string): Promise<string[]> {
   const res = await fetch(url);
   assert.equal(res.status, 200, url);
-  return fromMboxrd(gunzipSync(Buffer.from(await res.arrayBuffer()))).map((m) => /^Message-ID: <([^>]+)>/im.exec(m.toString('latin1'))![1]!);
+  return fromMboxrd(gunzipSync(Buffer.from(await res.arrayBuffer()))).map(
+    (m) => /^Message-ID: <([^>]+)>/im.exec(m.toString('latin1'))![1]!,
+  );
 }
 
 /** What /raw serves for a delivered message: mboxrd framing, and the List-Id public-inbox adds last in the header. */
@@ -92,22 +110,38 @@ describe('public-inbox and b4 as lore', { skip, timeout: 60_000 }, () => {
     const updated = entries.map((e) => e.updated);
     assert.deepEqual(updated, [...updated].sort().reverse());
     assert.equal(entries.at(-1)!.messageId, MSGID.skbMetaV1.cover);
-    assert.ok(!(await atom(`${netdev}new.atom`, netdev)).some((e) => e.messageId.includes('kalle')), 'lists are separate');
+    assert.ok(
+      !(await atom(`${netdev}new.atom`, netdev)).some((e) => e.messageId.includes('kalle')),
+      'lists are separate',
+    );
   });
 
   it('t.mbox.gz of the v2 cover is the whole thread: v2, v3 sent in reply to it, and every reply', async () => {
     const ids = await threadIds(`${bpf}${MSGID.skbMetaV2.cover}/t.mbox.gz`);
     const { skbMetaV2: v2, skbMetaV3: v3 } = MSGID;
-    assert.deepEqual(new Set(ids), new Set([v2.cover, ...v2.patches, v2.robot, v3.cover, ...v3.patches, v3.ack, v3.review, v3.tested, v3.thanks]));
+    assert.deepEqual(
+      new Set(ids),
+      new Set([v2.cover, ...v2.patches, v2.robot, v3.cover, ...v3.patches, v3.ack, v3.review, v3.tested, v3.thanks]),
+    );
     assert.equal(ids.length, 11);
-    assert.deepEqual(new Set(await threadIds(`${bpf}${MSGID.skbMetaV1.patches[1]}/t.mbox.gz`)), new Set([MSGID.skbMetaV1.cover, ...MSGID.skbMetaV1.patches, MSGID.skbMetaV1.review]));
+    assert.deepEqual(
+      new Set(await threadIds(`${bpf}${MSGID.skbMetaV1.patches[1]}/t.mbox.gz`)),
+      new Set([MSGID.skbMetaV1.cover, ...MSGID.skbMetaV1.patches, MSGID.skbMetaV1.review]),
+    );
   });
 
   it('answers Xapian searches as Atom (x=A), and a search without hits with 404', async () => {
     const q = (query: string): string => `${bpf}?q=${encodeURIComponent(query)}&x=A`;
     const covers = await atom(q('s:"skb metadata through bpf_dynptr" AND f:kalle.virtanen@example.org'), bpf);
-    for (const id of [MSGID.skbMetaV1.cover, MSGID.skbMetaV2.cover, MSGID.skbMetaV3.cover]) assert.ok(covers.some((e) => e.messageId === id), id);
-    assert.deepEqual((await atom(q(`m:${MSGID.skbMetaV3.review}`), bpf)).map((e) => e.messageId), [MSGID.skbMetaV3.review]);
+    for (const id of [MSGID.skbMetaV1.cover, MSGID.skbMetaV2.cover, MSGID.skbMetaV3.cover])
+      assert.ok(
+        covers.some((e) => e.messageId === id),
+        id,
+      );
+    assert.deepEqual(
+      (await atom(q(`m:${MSGID.skbMetaV3.review}`), bpf)).map((e) => e.messageId),
+      [MSGID.skbMetaV3.review],
+    );
     // Newest first, like the feed.
     assert.deepEqual(
       (await atom(q('dfn:net/core/filter.c'), bpf)).map((e) => e.messageId),
@@ -119,8 +153,15 @@ describe('public-inbox and b4 as lore', { skip, timeout: 60_000 }, () => {
   it('b4 am on the incomplete series takes 2 of 3, with the cover Acked-by on each', async () => {
     const am = await b4Am({ listUrl: netdev, messageId: MSGID.dummyDrops.cover, workDir: join(dir, 'b4') });
     assert.match(am.log, /Thread incomplete/);
-    assert.deepEqual(am.patches.map((p) => p.messageId), MSGID.dummyDrops.patches.slice(0, 2));
-    for (const p of am.patches) assert.deepEqual(p.trailers, ['Signed-off-by: Jörg Müller <joerg.mueller@example.org>', 'Acked-by: Sofia Ricci <sofia.ricci@example.org>']);
+    assert.deepEqual(
+      am.patches.map((p) => p.messageId),
+      MSGID.dummyDrops.patches.slice(0, 2),
+    );
+    for (const p of am.patches)
+      assert.deepEqual(p.trailers, [
+        'Signed-off-by: Jörg Müller <joerg.mueller@example.org>',
+        'Acked-by: Sofia Ricci <sofia.ricci@example.org>',
+      ]);
   });
 
   it('a 3/3 delivered later through public-inbox-mda shows up in the feed, its thread and b4', async () => {
@@ -129,13 +170,19 @@ describe('public-inbox and b4 as lore', { skip, timeout: 60_000 }, () => {
     const feed = await atom(`${netdev}new.atom`, netdev);
     assert.equal(feed.length, 7);
     // Ordered by its Date:, sent a second after 2/3: not at the top of the feed.
-    assert.deepEqual(feed.slice(1, 4).map((e) => e.messageId), [MSGID.dummyDrops.ack, MSGID.dummyDrops.patches[2], MSGID.dummyDrops.patches[1]]);
+    assert.deepEqual(
+      feed.slice(1, 4).map((e) => e.messageId),
+      [MSGID.dummyDrops.ack, MSGID.dummyDrops.patches[2], MSGID.dummyDrops.patches[1]],
+    );
     const raw = await fetch(`${netdev}${MSGID.dummyDrops.patches[2]}/raw`);
     assert.equal(Buffer.from(await raw.arrayBuffer()).toString('latin1'), asStored(late!, 'netdev'));
     assert.equal((await threadIds(`${netdev}${MSGID.dummyDrops.cover}/t.mbox.gz`)).length, 5);
     const am = await b4Am({ listUrl: netdev, messageId: MSGID.dummyDrops.cover, workDir: join(dir, 'b4') });
     assert.doesNotMatch(am.log, /incomplete/);
-    assert.deepEqual(am.patches.map((p) => p.messageId), MSGID.dummyDrops.patches);
+    assert.deepEqual(
+      am.patches.map((p) => p.messageId),
+      MSGID.dummyDrops.patches,
+    );
     assert.equal(am.coverSubject, '[PATCH 0/3] net: dummy: count and report dropped packets');
     await assert.rejects(pi.deliver('netdev', loreFixture('netdev-dummy-drops-0-2.mbox')), /use deliverMbox/);
   });
@@ -144,17 +191,33 @@ describe('public-inbox and b4 as lore', { skip, timeout: 60_000 }, () => {
     const am = await b4Am({ listUrl: bpf, messageId: MSGID.skbMetaV3.cover, workDir: join(dir, 'b4') });
     assert.deepEqual(
       am.patches.map((p) => p.subject),
-      ['[PATCH v3 1/2] bpf: Add bpf_dynptr_from_skb_meta() kfunc', '[PATCH v3 2/2] selftests/bpf: Cover skb metadata access through dynptr'],
+      [
+        '[PATCH v3 1/2] bpf: Add bpf_dynptr_from_skb_meta() kfunc',
+        '[PATCH v3 2/2] selftests/bpf: Cover skb metadata access through dynptr',
+      ],
     );
-    assert.deepEqual(am.patches.map((p) => p.messageId), MSGID.skbMetaV3.patches);
+    assert.deepEqual(
+      am.patches.map((p) => p.messageId),
+      MSGID.skbMetaV3.patches,
+    );
     const sob = 'Signed-off-by: Kalle Virtanen <kalle.virtanen@example.org>';
-    assert.deepEqual(am.patches[1]!.trailers, [sob, 'Reviewed-by: Reviewer Two <r2@example.org>', 'Tested-by: Tester Three <t3@example.org>']);
+    assert.deepEqual(am.patches[1]!.trailers, [
+      sob,
+      'Reviewed-by: Reviewer Two <r2@example.org>',
+      'Tested-by: Tester Three <t3@example.org>',
+    ]);
     assert.doesNotMatch(am.raw.toString('utf8'), /Stan Quoted/);
     // b4 0.12 takes this cover (In-Reply-To v2's, with base-commit:/change-id:
     // lines) for a reply, so the Acked-by sent to it is not applied even with
     // -t: ksci should not copy that. If this fails, b4 changed; re-check.
     assert.deepEqual(am.patches[0]!.trailers, [sob]);
-    const v2 = await b4Am({ listUrl: bpf, messageId: MSGID.skbMetaV3.cover, workDir: join(dir, 'b4'), version: 2, addLink: true });
+    const v2 = await b4Am({
+      listUrl: bpf,
+      messageId: MSGID.skbMetaV3.cover,
+      workDir: join(dir, 'b4'),
+      version: 2,
+      addLink: true,
+    });
     assert.deepEqual(v2.patches[0]!.trailers, [
       sob,
       `base-commit: ${BASE_COMMIT}`,

@@ -105,7 +105,12 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: Buffer
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${Buffer.concat(err).toString('utf8').trim()}`));
+      else
+        reject(
+          new Error(
+            `${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${Buffer.concat(err).toString('utf8').trim()}`,
+          ),
+        );
     });
     child.stdin.end(input);
   });
@@ -118,7 +123,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: Buffer
  */
 export async function startPublicInbox(opts: { dir: string; lists: PublicInboxList[] }): Promise<PublicInbox> {
   if (opts.lists.length === 0) throw new Error('startPublicInbox needs at least one list');
-  if (!publicInboxAvailable()) throw new Error(`public-inbox (${TOOLS.join(', ')}) with Search::Xapian is not installed: ${INSTALL}`);
+  if (!publicInboxAvailable())
+    throw new Error(`public-inbox (${TOOLS.join(', ')}) with Search::Xapian is not installed: ${INSTALL}`);
   const home = join(opts.dir, 'home');
   mkdirSync(home, { recursive: true });
   const env: NodeJS.ProcessEnv = {
@@ -134,7 +140,11 @@ export async function startPublicInbox(opts: { dir: string; lists: PublicInboxLi
   const lists = new Map(opts.lists.map((l) => [l.name, l]));
   for (const l of opts.lists) {
     // -init requires a URL, but the web pages build theirs from the request's Host.
-    await run('public-inbox-init', ['-V2', '-j1', l.name, join(opts.dir, 'inboxes', l.name), `http://127.0.0.1/${l.name}`, l.address], env);
+    await run(
+      'public-inbox-init',
+      ['-V2', '-j1', l.name, join(opts.dir, 'inboxes', l.name), `http://127.0.0.1/${l.name}`, l.address],
+      env,
+    );
   }
   await run('git', ['config', '--file', env['PI_CONFIG']!, 'publicinboxmda.spamcheck', 'none'], env);
 
@@ -142,7 +152,12 @@ export async function startPublicInbox(opts: { dir: string; lists: PublicInboxLi
   // -W0: no worker processes, so the daemon is one process (and its git
   // cat-file children) in a group of its own; port 0 and the "# bound"
   // line it prints give a free port without a race.
-  const httpd = spawn('public-inbox-httpd', ['-W0', '-l', 'http://127.0.0.1:0'], { env, cwd: opts.dir, detached: true, stdio: ['ignore', log, 'pipe'] });
+  const httpd = spawn('public-inbox-httpd', ['-W0', '-l', 'http://127.0.0.1:0'], {
+    env,
+    cwd: opts.dir,
+    detached: true,
+    stdio: ['ignore', log, 'pipe'],
+  });
   closeSync(log);
   const signal = (sig: NodeJS.Signals): void => {
     try {
@@ -157,7 +172,9 @@ export async function startPublicInbox(opts: { dir: string; lists: PublicInboxLi
   try {
     baseUrl = await boundUrl(httpd);
     // Bound is not serving yet: the first answer is.
-    await fetch(`${baseUrl}/${opts.lists[0]!.name}/new.atom`, { signal: AbortSignal.timeout(15000) }).then((r) => r.arrayBuffer());
+    await fetch(`${baseUrl}/${opts.lists[0]!.name}/new.atom`, { signal: AbortSignal.timeout(15000) }).then((r) =>
+      r.arrayBuffer(),
+    );
   } catch (err) {
     kill();
     process.off('exit', kill);
@@ -215,7 +232,10 @@ function groupAlive(pgid: number): boolean {
 function boundUrl(httpd: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`public-inbox-httpd did not bind within 15 s: ${text.trim()}`)), 15000);
+    const timer = setTimeout(
+      () => reject(new Error(`public-inbox-httpd did not bind within 15 s: ${text.trim()}`)),
+      15000,
+    );
     httpd.stderr!.setEncoding('utf8');
     httpd.stderr!.on('data', (s: string) => {
       if (text.length < 64 * 1024) text += s;
@@ -228,7 +248,11 @@ function boundUrl(httpd: ChildProcess): Promise<string> {
     httpd.once('error', (err) => reject(new Error(`public-inbox-httpd could not start (${INSTALL}): ${err.message}`)));
     httpd.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`public-inbox-httpd exited (${signal ?? `exit ${code}`}) before serving: ${text.trim() || 'no message'}; is ${INSTALL} complete?`));
+      reject(
+        new Error(
+          `public-inbox-httpd exited (${signal ?? `exit ${code}`}) before serving: ${text.trim() || 'no message'}; is ${INSTALL} complete?`,
+        ),
+      );
     });
   });
 }

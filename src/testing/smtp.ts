@@ -22,7 +22,9 @@ export interface TestSmtpServer {
  * given. A mail is recorded before the server answers 250, so it is in
  * `received` by the time the client's send resolves.
  */
-export async function startSmtpServer(opts: { rejectRecipients?: string[]; auth?: { user: string; pass: string } } = {}): Promise<TestSmtpServer> {
+export async function startSmtpServer(
+  opts: { rejectRecipients?: string[]; auth?: { user: string; pass: string } } = {},
+): Promise<TestSmtpServer> {
   const refused = new Set((opts.rejectRecipients ?? []).map((a) => a.toLowerCase()));
   const received: ReceivedMail[] = [];
   const server = new SMTPServer({
@@ -35,7 +37,8 @@ export async function startSmtpServer(opts: { rejectRecipients?: string[]; auth?
       else cb(Object.assign(new Error('5.7.8 authentication failed'), { responseCode: 535 }));
     },
     onRcptTo(address, _session, cb) {
-      if (refused.has(address.address.toLowerCase())) cb(Object.assign(new Error(`5.1.1 <${address.address}>: mailbox unavailable`), { responseCode: 550 }));
+      if (refused.has(address.address.toLowerCase()))
+        cb(Object.assign(new Error(`5.1.1 <${address.address}>: mailbox unavailable`), { responseCode: 550 }));
       else cb();
     },
     onData(stream, session, cb) {
@@ -43,7 +46,11 @@ export async function startSmtpServer(opts: { rejectRecipients?: string[]; auth?
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('error', cb);
       stream.on('end', () => {
-        received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+        received.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+        });
         cb();
       });
     },

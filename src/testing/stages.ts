@@ -4,7 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { StageDefinition, StageResult } from '../pipeline/stage.js';
 
 /** Stages with scripted behaviour, for tests of the pipeline machinery itself. */
-export function scriptedStage(name: string, run: StageDefinition['run'], extra: Partial<StageDefinition> = {}): StageDefinition {
+export function scriptedStage(
+  name: string,
+  run: StageDefinition['run'],
+  extra: Partial<StageDefinition> = {},
+): StageDefinition {
   return { name, needs: [], role: name, concurrency: 1, wantsSeries: false, run, ...extra };
 }
 

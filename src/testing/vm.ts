@@ -13,11 +13,19 @@ export async function vmTestSkip(extraTools: string[] = []): Promise<string | fa
   if (process.env['KSCI_REQUIRE_E2E'] === '1') return false;
   const sandbox = await sandboxAvailable();
   if (!sandbox.ok) return 'bubblewrap cannot run here';
-  const missing = ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio', ...extraTools].filter((f) => !existsSync(f));
+  const missing = ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/bin/cpio', ...extraTools].filter(
+    (f) => !existsSync(f),
+  );
   return missing.length ? `missing ${missing.join(', ')}` : false;
 }
 
 /** A bootable 6.12 bzImage: $KSCI_TEST_KERNEL, else Debian's prebuilt one (scripts/test-kernel.sh fetches it once). */
 export function testKernel(): string {
-  return process.env['KSCI_TEST_KERNEL'] || execFileSync(join(repoRoot, 'scripts', 'test-kernel.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return (
+    process.env['KSCI_TEST_KERNEL'] ||
+    execFileSync(join(repoRoot, 'scripts', 'test-kernel.sh'), {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim()
+  );
 }

@@ -12,8 +12,25 @@ export function gitAt(dir: string, signal?: AbortSignal, env: Record<string, str
     ...(signal ? { abort: signal } : {}),
     // We set hooksPath ourselves, to disable hooks: patches are untrusted.
     unsafe: { allowUnsafeHooksPath: true },
-    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_DATE', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_COMMITTER_DATE'],
-    config: ['core.hooksPath=/dev/null', 'gc.auto=0', 'user.name=ksci', 'user.email=ksci@localhost', 'advice.detachedHead=false'],
+    allowEnvironment: [
+      'GIT_TERMINAL_PROMPT',
+      'GIT_DIR',
+      'GIT_WORK_TREE',
+      'GIT_INDEX_FILE',
+      'GIT_AUTHOR_NAME',
+      'GIT_AUTHOR_EMAIL',
+      'GIT_AUTHOR_DATE',
+      'GIT_COMMITTER_NAME',
+      'GIT_COMMITTER_EMAIL',
+      'GIT_COMMITTER_DATE',
+    ],
+    config: [
+      'core.hooksPath=/dev/null',
+      'gc.auto=0',
+      'user.name=ksci',
+      'user.email=ksci@localhost',
+      'advice.detachedHead=false',
+    ],
   }).env({
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     HOME: process.env['HOME'] ?? '/',
@@ -26,5 +43,9 @@ export function gitAt(dir: string, signal?: AbortSignal, env: Record<string, str
 /** Turns simple-git's errors into ksci's kinds. */
 export function gitFailure(what: string, err: unknown, signal?: AbortSignal): Error {
   if (signal?.aborted) return new CancelledError(`${what}: cancelled`);
-  return new InfraError(`${what}: ${errorMessage(err)}`, 'check the tree cache (KSCI_DATA_DIR/cache/trees) and disk space', { cause: err });
+  return new InfraError(
+    `${what}: ${errorMessage(err)}`,
+    'check the tree cache (KSCI_DATA_DIR/cache/trees) and disk space',
+    { cause: err },
+  );
 }

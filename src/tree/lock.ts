@@ -9,7 +9,11 @@ import { pidAlive } from '../pid.js';
  * owner's lock is broken. Serialises tree preparation between workers on
  * one host.
  */
-export async function withLock<T>(path: string, fn: () => Promise<T>, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+export async function withLock<T>(
+  path: string,
+  fn: () => Promise<T>,
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
   mkdirSync(dirname(path), { recursive: true });
   for (;;) {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TreeConfig } from '../config/schema.js';
@@ -31,14 +31,22 @@ export async function ensureTree(
   const root = join(opts.cacheDir, 'trees');
   mkdirSync(root, { recursive: true });
   const prepared: PreparedTree = { name: tree.name, gitDir: join(root, `${tree.name}.git`), branch: tree.branch };
-  await withLock(`${prepared.gitDir}.lock`, async () => {
-    if (tree.source.kind === 'git') await mirrorGit(prepared, tree.source.url, opts);
-    else await importDebianSource(prepared, tree.source.tarball, opts);
-  }, { signal: opts.signal });
+  await withLock(
+    `${prepared.gitDir}.lock`,
+    async () => {
+      if (tree.source.kind === 'git') await mirrorGit(prepared, tree.source.url, opts);
+      else await importDebianSource(prepared, tree.source.tarball, opts);
+    },
+    { signal: opts.signal },
+  );
   return prepared;
 }
 
-async function mirrorGit(t: PreparedTree, url: string, opts: { log: Logger; onProgress?: (m: string) => void; signal?: AbortSignal }): Promise<void> {
+async function mirrorGit(
+  t: PreparedTree,
+  url: string,
+  opts: { log: Logger; onProgress?: (m: string) => void; signal?: AbortSignal },
+): Promise<void> {
   const refspec = `+refs/heads/${t.branch}:refs/heads/${t.branch}`;
   if (existsSync(join(t.gitDir, 'ksci-ready'))) {
     try {
@@ -60,7 +68,10 @@ async function mirrorGit(t: PreparedTree, url: string, opts: { log: Logger; onPr
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     if (opts.signal?.aborted) throw gitFailure('clone', err, opts.signal);
-    throw new InfraError(`cannot clone tree ${t.name} from ${url} (branch ${t.branch}): ${errorMessage(err)}`, 'check the tree\'s url and branch in the config');
+    throw new InfraError(
+      `cannot clone tree ${t.name} from ${url} (branch ${t.branch}): ${errorMessage(err)}`,
+      "check the tree's url and branch in the config",
+    );
   }
   writeFileSync(join(tmp, 'ksci-ready'), url + '\n');
   renameSync(tmp, t.gitDir);
@@ -72,8 +83,12 @@ async function mirrorGit(t: PreparedTree, url: string, opts: { log: Logger; onPr
  * always gives the same commit id, so build caches keyed by base commit
  * survive a cache wipe), pushed to the bare repository and tagged.
  */
-async function importDebianSource(t: PreparedTree, tarball: string, opts: { log: Logger; onProgress?: (m: string) => void; signal?: AbortSignal }): Promise<void> {
-  let st;
+async function importDebianSource(
+  t: PreparedTree,
+  tarball: string,
+  opts: { log: Logger; onProgress?: (m: string) => void; signal?: AbortSignal },
+): Promise<void> {
+  let st: Stats;
   try {
     st = statSync(tarball);
   } catch {
@@ -84,7 +99,8 @@ async function importDebianSource(t: PreparedTree, tarball: string, opts: { log:
     const m = JSON.parse(readFileSync(markerPath, 'utf8')) as ImportMarker;
     if (m.tarball === tarball && m.size === st.size && m.mtimeMs === st.mtimeMs) return;
   }
-  if (!existsSync(join(t.gitDir, 'HEAD'))) await gitAt(join(t.gitDir, '..'), opts.signal).raw(['init', '--quiet', '--bare', t.gitDir]);
+  if (!existsSync(join(t.gitDir, 'HEAD')))
+    await gitAt(join(t.gitDir, '..'), opts.signal).raw(['init', '--quiet', '--bare', t.gitDir]);
 
   const work = `${t.gitDir}.import-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
@@ -93,11 +109,20 @@ async function importDebianSource(t: PreparedTree, tarball: string, opts: { log:
   try {
     opts.onProgress?.(`unpacking ${tarball}`);
     opts.log.info({ tree: t.name, tarball }, 'importing kernel source (once per tarball)');
-    await run('tar', ['-xf', tarball, '-C', work, '--strip-components=1'], { signal: opts.signal, maxBuffer: 64 * 1024 * 1024 });
+    await run('tar', ['-xf', tarball, '-C', work, '--strip-components=1'], {
+      signal: opts.signal,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     // Debian's top-level .gitignore ignores everything but debian/ ("/*", "!/debian/").
     const gi = join(work, '.gitignore');
     if (existsSync(gi)) {
-      writeFileSync(gi, readFileSync(gi, 'utf8').split('\n').filter((l) => l.trim() !== '/*' && l.trim() !== '!/debian/').join('\n'));
+      writeFileSync(
+        gi,
+        readFileSync(gi, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '/*' && l.trim() !== '!/debian/')
+          .join('\n'),
+      );
     }
     const makefile = readFileSync(join(work, 'Makefile'), 'utf8');
     const v = (k: string) => new RegExp(`^${k}\\s*=\\s*(\\S*)`, 'm').exec(makefile)?.[1] ?? '';
@@ -123,9 +148,17 @@ async function importDebianSource(t: PreparedTree, tarball: string, opts: { log:
       await git.raw(['add', '-A']);
       const tree = (await git.raw(['write-tree'])).trim();
       // A newer tarball (package upgrade) becomes a commit on top of the previous import.
-      const head = (await git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${t.branch}`]).catch(() => '')).trim();
+      const head = (
+        await git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${t.branch}`]).catch(() => '')
+      ).trim();
       const commit = (
-        await git.raw(['commit-tree', tree, ...(head ? ['-p', head] : []), '-m', `Import Debian linux-source ${kernelVersion}\n\nFrom ${tarball} (${st.size} bytes).`])
+        await git.raw([
+          'commit-tree',
+          tree,
+          ...(head ? ['-p', head] : []),
+          '-m',
+          `Import Debian linux-source ${kernelVersion}\n\nFrom ${tarball} (${st.size} bytes).`,
+        ])
       ).trim();
       await git.raw(['update-ref', `refs/heads/${t.branch}`, commit]);
       await git.raw(['tag', '-f', `debian/${kernelVersion}`, commit]);
@@ -137,7 +170,10 @@ async function importDebianSource(t: PreparedTree, tarball: string, opts: { log:
     const marker: ImportMarker = { tarball, size: st.size, mtimeMs: st.mtimeMs, commit: imported };
     writeFileSync(`${markerPath}.tmp`, JSON.stringify(marker));
     renameSync(`${markerPath}.tmp`, markerPath);
-    opts.log.info({ tree: t.name, commit: imported, kernelVersion, seconds: Math.round((Date.now() - started) / 1000) }, 'kernel source imported');
+    opts.log.info(
+      { tree: t.name, commit: imported, kernelVersion, seconds: Math.round((Date.now() - started) / 1000) },
+      'kernel source imported',
+    );
   } catch (err) {
     throw err instanceof UsageError ? err : gitFailure(`importing ${tarball}`, err, opts.signal);
   } finally {
@@ -145,15 +181,24 @@ async function importDebianSource(t: PreparedTree, tarball: string, opts: { log:
   }
 }
 
-export async function resolveBase(tree: PreparedTree, baseCommit: string | null): Promise<{ commit: string; reason: 'base-commit' | 'branch-head'; note: string | null }> {
+export async function resolveBase(
+  tree: PreparedTree,
+  baseCommit: string | null,
+): Promise<{ commit: string; reason: 'base-commit' | 'branch-head'; note: string | null }> {
   const git = gitAt(tree.gitDir);
-  const head = (await git.raw(['rev-parse', '--verify', `refs/heads/${tree.branch}^{commit}`]).catch((err) => {
-    throw new InfraError(`tree ${tree.name} has no branch ${tree.branch}: ${errorMessage(err)}`);
-  })).trim();
+  const head = (
+    await git.raw(['rev-parse', '--verify', `refs/heads/${tree.branch}^{commit}`]).catch((err) => {
+      throw new InfraError(`tree ${tree.name} has no branch ${tree.branch}: ${errorMessage(err)}`);
+    })
+  ).trim();
   if (baseCommit) {
     const found = await git.raw(['rev-parse', '--verify', '--quiet', `${baseCommit}^{commit}`]).catch(() => '');
     if (found.trim()) return { commit: found.trim(), reason: 'base-commit', note: null };
-    return { commit: head, reason: 'branch-head', note: `base-commit ${baseCommit.slice(0, 12)} is not in tree ${tree.name}; applied to ${tree.branch} at ${head.slice(0, 12)}` };
+    return {
+      commit: head,
+      reason: 'branch-head',
+      note: `base-commit ${baseCommit.slice(0, 12)} is not in tree ${tree.name}; applied to ${tree.branch} at ${head.slice(0, 12)}`,
+    };
   }
   return { commit: head, reason: 'branch-head', note: null };
 }

@@ -62,11 +62,17 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
         ...o.suite.files.map((f) => ({ host: join(o.suite.dir, f), guest: join('/ksci/suite', f) })),
         ...(o.extraFiles ?? []),
         // Numbered: the init loads them in this order (a module before those that need it).
-        ...(o.modules ?? []).map((m, i) => ({ host: m, guest: `/ksci/modules/${String(i).padStart(3, '0')}-${basename(m)}` })),
+        ...(o.modules ?? []).map((m, i) => ({
+          host: m,
+          guest: `/ksci/modules/${String(i).padStart(3, '0')}-${basename(m)}`,
+        })),
       ],
       binaries: o.suite.binaries,
       generated: [
-        { guest: '/ksci/env', content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\nKSCI_TREE=${o.tree ?? ''}\n` },
+        {
+          guest: '/ksci/env',
+          content: `KSCI_NONCE=${nonce}\nKSCI_SUITE=${o.suite.name}\nKSCI_WORKDIR=/ksci/suite\nKSCI_BOOT=${o.bootIndex ?? 1}\nKSCI_TREE=${o.tree ?? ''}\n`,
+        },
         { guest: '/ksci/plan', content: o.tests.map((t, i) => `${i} ${t.timeoutSeconds} ${t.name}\n`).join('') },
         ...o.tests.map((t, i) => ({ guest: `/ksci/tests/${i}`, content: testScript(t, i), mode: 0o755 })),
         ...o.tests.flatMap((t, i) => (t.only ? [{ guest: `/ksci/only/${i}`, content: `${t.only.join('\n')}\n` }] : [])),
@@ -94,12 +100,20 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
     // assertion on an MSR, "KVM internal error"): a guest that never reached
     // the init under KVM gets one boot under TCG before anything is concluded.
     if (accel === 'kvm' && o.accel === 'auto' && !run.channel.begun && run.stoppedBy !== 'cancelled') {
-      const why = readQuiet(run.consoleFile).split('\n').find((l) => l.startsWith('qemu-system')) ?? run.stoppedBy ?? 'no init marker';
+      const why =
+        readQuiet(run.consoleFile)
+          .split('\n')
+          .find((l) => l.startsWith('qemu-system')) ??
+        run.stoppedBy ??
+        'no init marker';
       for (const f of [run.consoleFile, run.channelFile]) rmSync(f, { force: true });
       run = await boot('tcg');
       if (run.channel.begun) {
         kvmBroken = true;
-        o.log.warn({ why }, 'KVM is offered but does not run guests here; using TCG from now on (test.accel: tcg skips the attempt)');
+        o.log.warn(
+          { why },
+          'KVM is offered but does not run guests here; using TCG from now on (test.accel: tcg skips the attempt)',
+        );
       }
     }
     return { ...run, console: readQuiet(run.consoleFile), tests: o.tests, initramfs };

@@ -45,13 +45,31 @@ export async function buildInitramfs(spec: InitramfsSpec, outFile: string): Prom
       copyFileSync(host, dest);
       if (mode !== undefined) chmodSync(dest, mode);
     };
-    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'ksci/suite', 'ksci/results']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of [
+      'bin',
+      'sbin',
+      'usr/bin',
+      'usr/sbin',
+      'proc',
+      'sys',
+      'dev',
+      'tmp',
+      'run',
+      'root',
+      'ksci/suite',
+      'ksci/results',
+    ])
+      mkdirSync(join(root, d), { recursive: true });
     put('/init', spec.init, 0o755);
     put('/bin/busybox', spec.busybox, 0o755);
     for (const f of spec.files) put(f.guest, f.host);
     const libs = new Set<string>();
     for (const bin of spec.binaries) {
-      if (!existsSync(bin)) throw new InfraError(`the guest needs ${bin}, which this host lacks`, 'install it (scripts/debian-deps.sh lists the packages)');
+      if (!existsSync(bin))
+        throw new InfraError(
+          `the guest needs ${bin}, which this host lacks`,
+          'install it (scripts/debian-deps.sh lists the packages)',
+        );
       put(bin, bin, statSync(bin).mode & 0o777);
       const { stdout } = await execFileP('ldd', [bin]).catch(() => ({ stdout: '' })); // static: "not a dynamic executable"
       for (const l of parseLdd(stdout)) libs.add(l);
@@ -62,8 +80,17 @@ export async function buildInitramfs(spec: InitramfsSpec, outFile: string): Prom
       mkdirSync(dirname(dest), { recursive: true });
       writeFileSync(dest, g.content, { mode: g.mode ?? 0o644 });
     }
-    await execFileP('sh', ['-c', 'cd "$1" && find . -print0 | LC_ALL=C sort -z | cpio --null --quiet -o -H newc -R 0:0 | gzip -1 > "$2"', 'sh', root, outFile]).catch((err: Error) => {
-      throw new InfraError(`cannot pack the initramfs: ${err.message}`, 'are cpio and gzip installed? (apt-get install cpio)');
+    await execFileP('sh', [
+      '-c',
+      'cd "$1" && find . -print0 | LC_ALL=C sort -z | cpio --null --quiet -o -H newc -R 0:0 | gzip -1 > "$2"',
+      'sh',
+      root,
+      outFile,
+    ]).catch((err: Error) => {
+      throw new InfraError(
+        `cannot pack the initramfs: ${err.message}`,
+        'are cpio and gzip installed? (apt-get install cpio)',
+      );
     });
     return { bytes: statSync(outFile).size };
   } finally {

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { TestHistory } from '../compare/tests.js';
-import type { Logger } from '../log.js';
 import type { KnownSplat } from '../splat/splat.js';
 import type { Suite, SuiteTest } from '../suite/suite.js';
 import type { GuestOptions } from './guest.js';
@@ -54,7 +53,8 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   const run: KernelRun = { boots: [], tests: [], splats: [], ignoredSplats: [], bootFailure: null };
 
   let booted = 0;
-  const dead = (x: VmOutcome) => x.verdict === 'boot-failure' || (x.verdict === 'infra-error' && x.reason !== 'cancelled');
+  const dead = (x: VmOutcome) =>
+    x.verdict === 'boot-failure' || (x.verdict === 'infra-error' && x.reason !== 'cancelled');
   // A guest that does not reach the init is booted once more before that is
   // the verdict, as KernelCI retries infrastructure errors: one bad boot of a
   // good kernel on a loaded emulator must not fail the series. Multi-threaded
@@ -63,7 +63,10 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   const boot = async (tests: SuiteTest[], purpose: BootRecord['purpose']): Promise<VmOutcome> => {
     const outcome = await bootOnce(tests, purpose);
     if (!dead(outcome) || o.signal?.aborted) return outcome;
-    o.log.warn({ suite: o.suite.name, verdict: outcome.verdict, reason: outcome.reason }, 'the guest did not reach the init; booting once more before concluding');
+    o.log.warn(
+      { suite: o.suite.name, verdict: outcome.verdict, reason: outcome.reason },
+      'the guest did not reach the init; booting once more before concluding',
+    );
     return bootOnce(tests, purpose);
   };
   const bootOnce = async (tests: SuiteTest[], purpose: BootRecord['purpose']): Promise<VmOutcome> => {
@@ -71,7 +74,13 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
     const g = await (o.executor ?? localBoot)({ ...o, tests, bootIndex: n, outDir: join(o.outDir, `boot-${n}`) });
     const outcome = judgeVm(g, o.known, o.tree);
     const { tests: results, ...rest } = outcome;
-    run.boots.push({ tests: tests.map((t) => t.name), purpose, outcome: rest, consoleFile: g.consoleFile, ...(g.host ? { host: g.host } : {}) });
+    run.boots.push({
+      tests: tests.map((t) => t.name),
+      purpose,
+      outcome: rest,
+      consoleFile: g.consoleFile,
+      ...(g.host ? { host: g.host } : {}),
+    });
     for (const r of results) {
       if (r.status === 'not-run') continue;
       // A test_progs runner's tests appear as they are found.
@@ -80,7 +89,18 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
     }
     run.splats.push(...outcome.splats);
     run.ignoredSplats.push(...outcome.ignoredSplats);
-    o.log.info({ suite: o.suite.name, boot: n, purpose, verdict: outcome.verdict, reason: outcome.reason, tests: tests.length, host: g.host }, 'vm finished');
+    o.log.info(
+      {
+        suite: o.suite.name,
+        boot: n,
+        purpose,
+        verdict: outcome.verdict,
+        reason: outcome.reason,
+        tests: tests.length,
+        host: g.host,
+      },
+      'vm finished',
+    );
     return outcome;
   };
 
@@ -90,7 +110,9 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   while (pending.length > 0 && progressed && booted < o.maxBoots) {
     const first = booted === 0;
     // The first pass may be sharded over several VMs; continuing after a crash is one VM.
-    const shards = first ? shardTests(pending, o.durations ?? new Map(), Math.min(o.parallel ?? 1, o.maxBoots)) : [pending];
+    const shards = first
+      ? shardTests(pending, o.durations ?? new Map(), Math.min(o.parallel ?? 1, o.maxBoots))
+      : [pending];
     const outcomes = await Promise.all(shards.map((s) => boot(s, first ? 'run' : 'continue')));
     if (o.signal?.aborted) break;
     // The kernel does not boot only if no VM of this pass got to the init; one shard's bad luck is retried below.
@@ -106,19 +128,29 @@ export async function runKernel(o: KernelRunOptions): Promise<KernelRun> {
   }
 
   for (let r = 0; r < o.retries && !run.bootFailure && !o.signal?.aborted; r++) {
-    const failing = [...attempts].filter(([, a]) => a.length === r + 1 && failed(a[a.length - 1]!)).map(([name]) => name);
+    const failing = [...attempts]
+      .filter(([, a]) => a.length === r + 1 && failed(a[a.length - 1]!))
+      .map(([name]) => name);
     const again = retryPlan(o.suite.tests, failing);
     if (again.length === 0 || booted >= o.maxBoots) break;
     await boot(again, 'retry');
   }
 
   // A runner whose results were all expanded has none of its own.
-  const expandedFrom = new Set([...attempts.keys()].map(splitExpanded).filter((x) => x.id !== null).map((x) => x.suiteTest));
-  run.tests = [...attempts].filter(([name, a]) => a.length > 0 || !expandedFrom.has(name)).map(([name, a]) => {
-    // The last failing attempt explains most; a flaky test shows its failure.
-    const last = [...a].reverse().find(failed) ?? a[a.length - 1] ?? { name, status: 'not-run' as const, exitCode: null, seconds: null, output: [] };
-    return { name, attempts: a.map((x) => x.status), last };
-  });
+  const expandedFrom = new Set(
+    [...attempts.keys()]
+      .map(splitExpanded)
+      .filter((x) => x.id !== null)
+      .map((x) => x.suiteTest),
+  );
+  run.tests = [...attempts]
+    .filter(([name, a]) => a.length > 0 || !expandedFrom.has(name))
+    .map(([name, a]) => {
+      // The last failing attempt explains most; a flaky test shows its failure.
+      const last = [...a].reverse().find(failed) ??
+        a[a.length - 1] ?? { name, status: 'not-run' as const, exitCode: null, seconds: null, output: [] };
+      return { name, attempts: a.map((x) => x.status), last };
+    });
   return run;
 }
 
@@ -149,7 +181,10 @@ export function shardTests(tests: SuiteTest[], durations: Map<string, number>, n
   const known = [...durations.values()];
   const fallback = known.length ? known.reduce((a, b) => a + b, 0) / known.length : 1;
   const cost = (t: SuiteTest) => durations.get(t.name) ?? fallback;
-  const shards = Array.from({ length: Math.max(1, Math.min(n, tests.length)) }, () => ({ tests: [] as SuiteTest[], load: 0 }));
+  const shards = Array.from({ length: Math.max(1, Math.min(n, tests.length)) }, () => ({
+    tests: [] as SuiteTest[],
+    load: 0,
+  }));
   for (const t of [...tests].sort((a, b) => cost(b) - cost(a))) {
     const target = shards.reduce((min, s) => (s.load < min.load ? s : min));
     target.tests.push(t);

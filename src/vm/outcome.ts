@@ -69,13 +69,26 @@ const TEST_MARK = /ksci: test (\S+) start/;
 export function judgeVm(e: VmEvidence, known: KnownSplat[], tree: string): VmOutcome {
   const lines = consoleLines(e.console);
   const testAt = testStarts(lines);
-  const summarise = (s: Splat): SplatSummary => ({ kind: s.kind, title: s.title, fingerprint: s.fingerprint, test: testAt(s.line), excerpt: s.excerpt });
+  const summarise = (s: Splat): SplatSummary => ({
+    kind: s.kind,
+    title: s.title,
+    fingerprint: s.fingerprint,
+    test: testAt(s.line),
+    excerpt: s.excerpt,
+  });
   const { fatal, ignored } = classifySplats(findSplats(e.console), known, tree);
   const splats = fatal.map(summarise);
   const ignoredSplats = ignored.map((i) => ({ ...summarise(i.splat), reason: i.reason }));
   const crash = fatal.find((s) => CRASH_KINDS.has(s.kind));
   const ch = e.channel;
-  const base = { splats, ignoredSplats, kernelRelease: ch.kernelRelease, bootSeconds: ch.bootSeconds, durationMs: e.durationMs, accel: e.accel };
+  const base = {
+    splats,
+    ignoredSplats,
+    kernelRelease: ch.kernelRelease,
+    bootSeconds: ch.bootSeconds,
+    durationMs: e.durationMs,
+    accel: e.accel,
+  };
   const tail = (n = CONSOLE_TAIL) => lines.slice(-n);
 
   let verdict: VmVerdict;
@@ -88,14 +101,24 @@ export function judgeVm(e: VmEvidence, known: KnownSplat[], tree: string): VmOut
   } else if (!ch.begun) {
     verdict = 'boot-failure';
     if (crash) [reason, excerpt] = [`the kernel crashed before the init started: ${crash.title}`, crash.excerpt];
-    else if (e.stoppedBy === 'boot-timeout') [reason, excerpt] = ['the init did not start before the boot timeout', tail()];
+    else if (e.stoppedBy === 'boot-timeout')
+      [reason, excerpt] = ['the init did not start before the boot timeout', tail()];
     else if (e.stoppedBy) [reason, excerpt] = [`stopped (${e.stoppedBy}) before the init started`, tail()];
-    else if (lines.every((l) => l.trim() === '')) [verdict, reason, excerpt] = ['infra-error', `QEMU exited (code ${e.qemuExitCode}) without any console output`, []];
+    else if (lines.every((l) => l.trim() === ''))
+      [verdict, reason, excerpt] = [
+        'infra-error',
+        `QEMU exited (code ${e.qemuExitCode}) without any console output`,
+        [],
+      ];
     else [reason, excerpt] = [`the guest exited (QEMU code ${e.qemuExitCode}) before the init started`, tail()];
   } else if (ch.ended) {
     [verdict, reason, excerpt] = ['completed', 'all tests ran', []];
   } else if (crash) {
-    [verdict, reason, excerpt] = ['kernel-crash', `${crash.title}${e.channel.current ? ` (during ${e.channel.current.name})` : ''}`, crash.excerpt];
+    [verdict, reason, excerpt] = [
+      'kernel-crash',
+      `${crash.title}${e.channel.current ? ` (during ${e.channel.current.name})` : ''}`,
+      crash.excerpt,
+    ];
   } else if (e.stoppedBy === 'test-timeout' || e.stoppedBy === 'run-timeout') {
     const during = e.stoppedDuring ?? ch.current?.name ?? null;
     const limit = e.tests.find((t) => t.name === during)?.timeoutSeconds;
@@ -110,7 +133,11 @@ export function judgeVm(e: VmEvidence, known: KnownSplat[], tree: string): VmOut
     [verdict, reason, excerpt] = ['hang', 'the guest did not power off after its tests', tail(20)];
   } else {
     // QEMU exited mid-run with no panic on the console: a triple fault or a reset.
-    [verdict, reason, excerpt] = ['kernel-crash', `the guest died${ch.current ? ` during ${ch.current.name}` : ''} without a panic message (QEMU code ${e.qemuExitCode})`, tail()];
+    [verdict, reason, excerpt] = [
+      'kernel-crash',
+      `the guest died${ch.current ? ` during ${ch.current.name}` : ''} without a panic message (QEMU code ${e.qemuExitCode})`,
+      tail(),
+    ];
   }
 
   return { verdict, reason, excerpt, ...base, tests: testOutcomes(e, verdict) };
@@ -133,7 +160,13 @@ function testOutcomes(e: VmEvidence, verdict: VmVerdict): TestOutcome[] {
     const died = o.status === 'crash' || o.status === 'hang' ? o.status : null;
     const expanded = expandRunner(kind, t, died);
     if (!expanded) return [o];
-    const results: TestOutcome[] = expanded.results.map((r) => ({ name: r.name, status: r.status, exitCode: null, seconds: null, output: r.log }));
+    const results: TestOutcome[] = expanded.results.map((r) => ({
+      name: r.name,
+      status: r.status,
+      exitCode: null,
+      seconds: null,
+      output: r.log,
+    }));
     return o.status === 'pass' || o.status === 'fail' ? results : [o, ...results];
   });
 }
@@ -149,7 +182,13 @@ function runnerOutcomes(plan: SuiteTest[], seen: Map<string, ChannelTest>, verdi
       const status: TestStatus = verdict === 'hang' ? 'hang' : verdict === 'infra-error' ? 'not-run' : 'crash';
       return { name: t.name, status, exitCode: null, seconds: null, output };
     }
-    const status: TestStatus = t.timedOut ? 'timeout' : t.exitCode === 0 ? 'pass' : t.exitCode === SKIP_EXIT_CODE ? 'skip' : 'fail';
+    const status: TestStatus = t.timedOut
+      ? 'timeout'
+      : t.exitCode === 0
+        ? 'pass'
+        : t.exitCode === SKIP_EXIT_CODE
+          ? 'skip'
+          : 'fail';
     return { name: t.name, status, exitCode: t.exitCode, seconds, output };
   });
 }

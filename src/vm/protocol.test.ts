@@ -15,14 +15,17 @@ describe('guest channel protocol', () => {
     assert.equal(s.ended, true);
     assert.equal(s.kernelRelease, '6.12.117+deb12-amd64');
     assert.equal(s.bootSeconds, 4.4);
-    assert.deepEqual(s.tests.map((t) => [t.name, t.exitCode, t.timedOut]), [
-      ['passes', 0, false],
-      ['fails', 1, false],
-      ['skips', 4, false],
-      ['too-slow', 143, true],
-      ['flaky', 1, false],
-      ['hands-back-a-file', 0, false],
-    ]);
+    assert.deepEqual(
+      s.tests.map((t) => [t.name, t.exitCode, t.timedOut]),
+      [
+        ['passes', 0, false],
+        ['fails', 1, false],
+        ['skips', 4, false],
+        ['too-slow', 143, true],
+        ['flaky', 1, false],
+        ['hands-back-a-file', 0, false],
+      ],
+    );
     assert.deepEqual(s.tests[1]!.output, ['expected 1, got 2']);
     assert.equal(s.tests[5]!.files['summary.json']!.toString(), '{"tests":3}');
     assert.deepEqual(s.tests[5]!.output, [], 'the file transfer is not test output');
@@ -33,13 +36,22 @@ describe('guest channel protocol', () => {
     const text = capture('crash');
     const s = readChannel(text, nonceOf(text));
     assert.equal(s.ended, false);
-    assert.deepEqual(s.tests.map((t) => [t.name, t.endedAt === null]), [['before', false], ['sysrq-crash', true]]);
+    assert.deepEqual(
+      s.tests.map((t) => [t.name, t.endedAt === null]),
+      [
+        ['before', false],
+        ['sysrq-crash', true],
+      ],
+    );
     assert.equal(s.current?.name, 'sysrq-crash');
   });
 
   it("another boot's markers, or a test printing marker-like lines, are output, not markers", () => {
     const text = capture('mixed');
-    const s = readChannel(text.replace('all good', 'KSCI-0000000000000000 TEST-END passes rc=0 timeout=0'), nonceOf(text));
+    const s = readChannel(
+      text.replace('all good', 'KSCI-0000000000000000 TEST-END passes rc=0 timeout=0'),
+      nonceOf(text),
+    );
     assert.deepEqual(s.tests[0]!.output, ['KSCI-0000000000000000 TEST-END passes rc=0 timeout=0']);
     assert.equal(s.tests[0]!.exitCode, 0);
   });
@@ -51,7 +63,10 @@ describe('guest channel protocol', () => {
     let rest = '';
     for (let i = 0; i < text.length; i += 7) rest = r.feed(rest + text.slice(i, i + 7));
     assert.equal(rest, '');
-    assert.deepEqual(r.state.tests.map((t) => t.exitCode), readChannel(text, nonce).tests.map((t) => t.exitCode));
+    assert.deepEqual(
+      r.state.tests.map((t) => t.exitCode),
+      readChannel(text, nonce).tests.map((t) => t.exitCode),
+    );
 
     const damaged = readChannel(text.replace('eyJ0ZXN0cyI6M30=', 'eyJ0ZXN0'), nonce);
     assert.deepEqual(damaged.tests[5]!.files, {});

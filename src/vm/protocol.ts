@@ -40,7 +40,16 @@ export interface ChannelState {
 export const MAX_OUTPUT_LINES = 5000;
 
 function emptyChannel(): ChannelState {
-  return { begun: false, bootSeconds: null, kernelRelease: null, tests: [], current: null, ended: false, stray: [], malformed: [] };
+  return {
+    begun: false,
+    bootSeconds: null,
+    kernelRelease: null,
+    tests: [],
+    current: null,
+    ended: false,
+    stray: [],
+    malformed: [],
+  };
 }
 
 /**
@@ -74,7 +83,9 @@ export class ChannelReader {
       return;
     }
     const [verb = '', ...args] = line.slice(this.prefix.length).trim().split(/\s+/);
-    const kv = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
+    const kv = Object.fromEntries(
+      args.filter((a) => a.includes('=')).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+    );
     switch (verb) {
       case 'BEGIN':
         s.begun = true;
@@ -83,15 +94,29 @@ export class ChannelReader {
         return;
       case 'TEST-START': {
         const name = args[0];
-        if (!name) return this.bad(line);
-        const t: ChannelTest = { name, startedAt: num(kv['uptime']) ?? 0, endedAt: null, exitCode: null, timedOut: false, output: [], files: {} };
+        if (!name) {
+          this.bad(line);
+          return;
+        }
+        const t: ChannelTest = {
+          name,
+          startedAt: num(kv['uptime']) ?? 0,
+          endedAt: null,
+          exitCode: null,
+          timedOut: false,
+          output: [],
+          files: {},
+        };
         s.tests.push(t);
         s.current = t;
         return;
       }
       case 'TEST-END': {
         const t = s.current;
-        if (!t || t.name !== args[0]) return this.bad(line);
+        if (!t || t.name !== args[0]) {
+          this.bad(line);
+          return;
+        }
         t.exitCode = num(kv['rc']);
         t.timedOut = kv['timeout'] === '1';
         t.endedAt = num(kv['uptime']);
@@ -101,17 +126,24 @@ export class ChannelReader {
       case 'FILE': {
         const [test, name, size] = args;
         const t = s.current;
-        if (!t || t.name !== test || !name || num(size) === null) return this.bad(line);
+        if (!t || t.name !== test || !name || num(size) === null) {
+          this.bad(line);
+          return;
+        }
         this.file = { test: t, name, size: num(size)!, chunks: [] };
         return;
       }
       case 'FILE-END': {
         const f = this.file;
-        if (!f) return this.bad(line);
+        if (!f) {
+          this.bad(line);
+          return;
+        }
         this.file = null;
         const data = Buffer.from(f.chunks.join(''), 'base64');
         // A guest that died mid-transfer leaves no FILE-END; one whose size disagrees lost bytes on the wire.
-        if (data.length !== f.size) s.malformed.push(`${f.test.name}/${f.name}: ${data.length} bytes arrived, ${f.size} announced`);
+        if (data.length !== f.size)
+          s.malformed.push(`${f.test.name}/${f.name}: ${data.length} bytes arrived, ${f.size} announced`);
         else f.test.files[f.name] = data;
         return;
       }

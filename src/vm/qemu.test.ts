@@ -18,7 +18,10 @@ describe('qemuArgs', () => {
   it('no network, the console and the channel on two serial ports, a panic ends QEMU', () => {
     const a = qemuArgs({ ...m, accel: 'tcg' }, { channel: '/c' });
     assert.deepEqual(a.slice(a.indexOf('-nic'), a.indexOf('-nic') + 2), ['-nic', 'none']);
-    assert.deepEqual(a.filter((_, i) => a[i - 1] === '-serial'), ['stdio', 'file:/c']);
+    assert.deepEqual(
+      a.filter((_, i) => a[i - 1] === '-serial'),
+      ['stdio', 'file:/c'],
+    );
     assert.ok(a.includes('-no-reboot'));
     assert.match(a[a.indexOf('-append') + 1]!, /panic=-1 .*oops=panic.* x=1$/);
   });

@@ -2,7 +2,7 @@ import { accessSync, closeSync, constants, fstatSync, mkdirSync, readSync } from
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { openRegular } from '../sandbox/outputs.js';
-import { runSandboxed } from '../sandbox/run.js';
+import { runSandboxed, type SandboxRun } from '../sandbox/run.js';
 import { ChannelReader, type ChannelState } from './protocol.js';
 
 export type Accel = 'kvm' | 'tcg';
@@ -29,7 +29,14 @@ export interface VmLimits {
 }
 
 /** Why the host stopped the VM; null when the guest powered off (or crashed, panic=-1 and -no-reboot make QEMU exit). */
-export type VmStop = 'boot-timeout' | 'test-timeout' | 'run-timeout' | 'shutdown-timeout' | 'output-flood' | 'cancelled' | 'kvm-failed';
+export type VmStop =
+  | 'boot-timeout'
+  | 'test-timeout'
+  | 'run-timeout'
+  | 'shutdown-timeout'
+  | 'output-flood'
+  | 'cancelled'
+  | 'kvm-failed';
 
 export interface VmRun {
   consoleFile: string;
@@ -51,7 +58,15 @@ export interface VmRun {
  * oops on the console, instead of leaving a half-dead kernel to time out.
  */
 export function kernelCmdline(extra: string[]): string {
-  return ['console=ttyS0,115200', 'panic=-1', 'oops=panic', 'softlockup_panic=1', 'printk.devkmsg=on', 'rdinit=/init', ...extra].join(' ');
+  return [
+    'console=ttyS0,115200',
+    'panic=-1',
+    'oops=panic',
+    'softlockup_panic=1',
+    'printk.devkmsg=on',
+    'rdinit=/init',
+    ...extra,
+  ].join(' ');
 }
 
 /**
@@ -70,18 +85,33 @@ export function accelArg(accel: Accel): string {
 
 export function qemuArgs(m: VmMachine, paths: { channel: string }): string[] {
   return [
-    '-accel', accelArg(m.accel),
-    '-cpu', m.accel === 'kvm' ? 'host' : 'max',
-    '-m', String(m.memoryMiB),
-    '-smp', String(m.cpus),
-    '-nodefaults', '-display', 'none', '-monitor', 'none', '-no-reboot',
+    '-accel',
+    accelArg(m.accel),
+    '-cpu',
+    m.accel === 'kvm' ? 'host' : 'max',
+    '-m',
+    String(m.memoryMiB),
+    '-smp',
+    String(m.cpus),
+    '-nodefaults',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
     // ttyS0: the kernel console, on QEMU's stdout; ttyS1: the init's channel.
-    '-serial', 'stdio',
-    '-serial', `file:${paths.channel}`,
-    '-nic', 'none',
-    '-kernel', m.kernel,
-    '-initrd', m.initramfs,
-    '-append', kernelCmdline(m.append),
+    '-serial',
+    'stdio',
+    '-serial',
+    `file:${paths.channel}`,
+    '-nic',
+    'none',
+    '-kernel',
+    m.kernel,
+    '-initrd',
+    m.initramfs,
+    '-append',
+    kernelCmdline(m.append),
   ];
 }
 
@@ -180,7 +210,7 @@ export async function runVm(opts: RunVmOptions): Promise<VmRun> {
   const argv = ['qemu-system-x86_64', ...qemuArgs(machine, { channel: `${QEMU_INSIDE.out}/channel.log` })];
   opts.log.debug({ argv }, 'starting qemu');
   let kvmFailed = false;
-  let result;
+  let result: SandboxRun;
   try {
     result = await runSandboxed(
       {

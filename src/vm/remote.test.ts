@@ -6,7 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,15 +31,34 @@ import { fixturePath, repoRoot } from '../testing/paths.js';
 import { testKernel, vmTestSkip } from '../testing/vm.js';
 import type { GuestOptions, GuestRun } from './guest.js';
 import { runKernel, type KernelRun, type KernelRunOptions } from './kernel-run.js';
-import { remoteExecutor, toVmJob, VM_QUEUE, VmJobSchema, VmWorker, type BootExecutor, type RemoteExecutor } from './remote.js';
+import {
+  remoteExecutor,
+  toVmJob,
+  VM_QUEUE,
+  VmJobSchema,
+  VmWorker,
+  type BootExecutor,
+  type RemoteExecutor,
+} from './remote.js';
 
 const skipVm = await vmTestSkip();
-
 
 const LIMITS = { bootTimeoutMs: 120_000, runTimeoutMs: 10 * 60_000, testGraceMs: 5_000, maxOutputBytes: 64 << 20 };
 
 function guest(kernel: string, suite: Suite, outDir: string, extra: Partial<GuestOptions> = {}): GuestOptions {
-  return { kernel, suite, tests: suite.tests, memoryMiB: 512, cpus: 2, accel: 'auto', limits: LIMITS, outDir, busybox: '/bin/busybox', log: silentLogger, ...extra };
+  return {
+    kernel,
+    suite,
+    tests: suite.tests,
+    memoryMiB: 512,
+    cpus: 2,
+    accel: 'auto',
+    limits: LIMITS,
+    outDir,
+    busybox: '/bin/busybox',
+    log: silentLogger,
+    ...extra,
+  };
 }
 
 /** QEMU processes in the tree under `root`, not counting the subtrees of `except` (bubblewrap's pid namespace is still visible from here). */
@@ -74,7 +102,11 @@ async function waitFor<T>(what: string, ms: number, probe: () => T | undefined |
 
 /** A VM host in its own process, started with these worker roles. */
 async function startHost(config: Config, roles: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/src/testing/vm-worker.js'), JSON.stringify(config), roles], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'dist/src/testing/vm-worker.js'), JSON.stringify(config), roles],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`the VM host (${roles}) did not get ready in 60 s`)), 60_000);
@@ -166,16 +198,28 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       writeFileSync(kernel, 'not a kernel: the check comes first');
       const missing = join(dir, 'artifacts', 'sel', 'test_progs');
       await assert.rejects(
-        remote.boot(guest(kernel, suite(), join(dir, 'runs', 'r1', 'boot-1'), { extraFiles: [{ host: missing, guest: '/ksci/suite/test_progs' }] })),
+        remote.boot(
+          guest(kernel, suite(), join(dir, 'runs', 'r1', 'boot-1'), {
+            extraFiles: [{ host: missing, guest: '/ksci/suite/test_progs' }],
+          }),
+        ),
         (err: Error) => {
-          assert.match(err.message, new RegExp(`${missing} is not visible on host ${hostname()}: hosts that take ksci-vm jobs must mount ${dir} at the same path`));
+          assert.match(
+            err.message,
+            new RegExp(
+              `${missing} is not visible on host ${hostname()}: hosts that take ksci-vm jobs must mount ${dir} at the same path`,
+            ),
+          );
           return true;
         },
       );
       const job = (await queue.getFailed()).find((j) => j.failedReason.includes(missing));
       assert.equal(job?.attemptsMade, 1, 'an UnrecoverableError: not tried again');
 
-      await assert.rejects(remote.boot(guest(join(dir, 'artifacts', 'gone', 'bzImage'), suite(), join(dir, 'runs', 'r1', 'boot-2'))), /artifacts\/gone\/bzImage is not visible on host/);
+      await assert.rejects(
+        remote.boot(guest(join(dir, 'artifacts', 'gone', 'bzImage'), suite(), join(dir, 'runs', 'r1', 'boot-2'))),
+        /artifacts\/gone\/bzImage is not visible on host/,
+      );
     });
 
     it('an output directory that is only a look-alike (not the shared one): refused', async () => {
@@ -184,9 +228,14 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       mkdirSync(outDir, { recursive: true });
       // What a host with its own local directory at that path would hold: not the coordinator's token.
       writeFileSync(join(outDir, '.ksci-vm-token'), 'f'.repeat(32));
-      const job = await queue.add('boot', toVmJob(guest(kernel, suite(), outDir), dir, '0'.repeat(32)), { attempts: 2 });
+      const job = await queue.add('boot', toVmJob(guest(kernel, suite(), outDir), dir, '0'.repeat(32)), {
+        attempts: 2,
+      });
       const failed = await failedJob(job.id!);
-      assert.match(failed.failedReason, /is not the test stage's directory .*must mount .* itself at the same path, not a copy/);
+      assert.match(
+        failed.failedReason,
+        /is not the test stage's directory .*must mount .* itself at the same path, not a copy/,
+      );
       assert.equal(failed.attemptsMade, 1);
     });
 
@@ -240,7 +289,10 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
 
     it('parallel 2: each shard boots on its own VM host, none here, and the results merge', async () => {
       const mixed = loadSuite(fixturePath('suites'), 'mixed');
-      const suite = { ...mixed, tests: mixed.tests.filter((t) => ['passes', 'fails', 'skips', 'hands-back-a-file'].includes(t.name)) };
+      const suite = {
+        ...mixed,
+        tests: mixed.tests.filter((t) => ['passes', 'fails', 'skips', 'hands-back-a-file'].includes(t.name)),
+      };
       const runs: GuestRun[] = [];
       const executor: BootExecutor = async (g) => {
         const r = await remote.boot(g);
@@ -252,7 +304,8 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       const workers = hosts.map((h) => h.pid!);
       const sampler = setInterval(() => {
         // The VM hosts are this process' children: their trees are theirs, not the coordinator's.
-        for (const p of [process.pid, ...workers]) if (qemuUnder(p, p === process.pid ? workers : []).length) seen.set(p, (seen.get(p) ?? 0) + 1);
+        for (const p of [process.pid, ...workers])
+          if (qemuUnder(p, p === process.pid ? workers : []).length) seen.set(p, (seen.get(p) ?? 0) + 1);
       }, 250);
       let r: KernelRun & { ms: number };
       try {
@@ -262,14 +315,21 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       }
       // Two TCG guests on two cores can oops in early boot; runKernel boots such a guest once more (see vm.test.ts).
       const firstPass = r.boots.filter((b) => b.purpose === 'run' && b.outcome.verdict === 'completed');
-      assert.equal(firstPass.length, 2, JSON.stringify(r.boots.map((b) => [b.outcome.verdict, b.outcome.reason, b.host])));
+      assert.equal(
+        firstPass.length,
+        2,
+        JSON.stringify(r.boots.map((b) => [b.outcome.verdict, b.outcome.reason, b.host])),
+      );
       assert.deepEqual(status(r), { passes: 'pass', fails: 'fail', skips: 'skip', 'hands-back-a-file': 'pass' });
       assert.deepEqual(firstPass.flatMap((b) => b.tests).sort(), ['fails', 'hands-back-a-file', 'passes', 'skips']);
       assert.deepEqual(r.tests.find((t) => t.name === 'fails')!.last.output, ['expected 1, got 2']);
 
       const ran = firstPass.map((b) => b.host);
       assert.deepEqual([...new Set(ran)].sort(), hostIds().sort(), 'the two shards ran on the two VM host processes');
-      assert.ok(r.boots.every((b) => b.host !== `${hostname()}:${process.pid}`), 'no boot ran in the coordinator');
+      assert.ok(
+        r.boots.every((b) => b.host !== `${hostname()}:${process.pid}`),
+        'no boot ran in the coordinator',
+      );
       assert.equal(seen.get(process.pid) ?? 0, 0, 'no QEMU was ever a child of the coordinator');
       for (const h of hosts) assert.ok((seen.get(h.pid!) ?? 0) > 0, `pid ${h.pid} ran a QEMU`);
 
@@ -278,7 +338,9 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       assert.equal(handed?.files['summary.json']?.toString(), '{"tests":3}');
       // The console was read where the VM host wrote it.
       for (const g of runs) assert.match(g.console, /Linux version 6\.12\./);
-      process.stderr.write(`# remote parallel 2: ${r.ms} ms, boots ${r.boots.map((b) => `${b.host} ${b.outcome.durationMs} ms`).join(', ')}\n`);
+      process.stderr.write(
+        `# remote parallel 2: ${r.ms} ms, boots ${r.boots.map((b) => `${b.host} ${b.outcome.durationMs} ms`).join(', ')}\n`,
+      );
     });
 
     it('the test stage with test.vmHosts: queue boots base and series on the VM hosts', async () => {
@@ -287,20 +349,71 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
         const artifactDir = join(dir, 'artifacts', `stage-${side}`);
         mkdirSync(artifactDir, { recursive: true });
         if (!existsSync(join(artifactDir, 'bzImage'))) symlinkSync(kernel, join(artifactDir, 'bzImage'));
-        return { config: 'vm', commit: side.repeat(40).slice(0, 40), treeId: 't', status: 'ok' as const, cacheHit: true, durationMs: 0, artifactKey: `key-${side}`, artifactDir, configMismatches: [], firstError: null, errors: [], failedTargets: [], warnings: [], steps: 1, networkAttempt: false, logTail: [] };
+        return {
+          config: 'vm',
+          commit: side.repeat(40).slice(0, 40),
+          treeId: 't',
+          status: 'ok' as const,
+          cacheHit: true,
+          durationMs: 0,
+          artifactKey: `key-${side}`,
+          artifactDir,
+          configMismatches: [],
+          firstError: null,
+          errors: [],
+          failedTargets: [],
+          warnings: [],
+          steps: 1,
+          networkAttempt: false,
+          logTail: [],
+        };
       };
-      const data = { toolchain: 'gcc', toolchainVersions: {}, builds: [{ config: 'vm', configHash: 'h', base: built('a'), series: built('b'), perPatch: [], warnings: { before: 0, after: 0, added: [], removed: [] }, selftests: null }] };
+      const data = {
+        toolchain: 'gcc',
+        toolchainVersions: {},
+        builds: [
+          {
+            config: 'vm',
+            configHash: 'h',
+            base: built('a'),
+            series: built('b'),
+            perPatch: [],
+            warnings: { before: 0, after: 0, added: [], removed: [] },
+            selftests: null,
+          },
+        ],
+      };
       const run = {
         runId: `remote-${Date.now()}`,
         stages: ['test', 'report'],
         tree: { name: 'test-tree', reason: 'test' },
-        build: { configs: ['vm'], arch: 'x86_64', toolchain: 'gcc' as const, perPatch: false, suites: ['smoke'], perfSuites: [], perfBisect: false },
-        series: { title: 't', version: 1, total: 1, isRfc: false, author: { name: 'A', address: 'a@example.org' }, messageId: 'm@example.org', patches: [] },
+        build: {
+          configs: ['vm'],
+          arch: 'x86_64',
+          toolchain: 'gcc' as const,
+          perPatch: false,
+          suites: ['smoke'],
+          perfSuites: [],
+          perfBisect: false,
+        },
+        series: {
+          title: 't',
+          version: 1,
+          total: 1,
+          isRfc: false,
+          author: { name: 'A', address: 'a@example.org' },
+          messageId: 'm@example.org',
+          patches: [],
+        },
       };
       const result = await testStage.run({
         run,
         job: { run, stage: 'test' },
-        upstream: { outcomes: [{ stage: 'build', status: 'passed', summary: '', data, attempts: 1, startedAt: null, finishedAt: null }] },
+        upstream: {
+          outcomes: [
+            { stage: 'build', status: 'passed', summary: '', data, attempts: 1, startedAt: null, finishedAt: null },
+          ],
+        },
         config,
         log: silentLogger,
         signal: new AbortController().signal,
@@ -310,10 +423,18 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       // The stage's own objects, before the report's schema (which does not carry the host) reads them.
       const suite = (result.data as { suites: { base: KernelRun; series: KernelRun }[] }).suites[0]!;
       assert.equal(result.status, 'passed', result.summary);
-      assert.deepEqual(suite.series.tests.map((t) => [t.name, t.attempts.join()]), [['kernel-alive', 'pass'], ['mounts', 'pass'], ['loopback', 'pass']]);
+      assert.deepEqual(
+        suite.series.tests.map((t) => [t.name, t.attempts.join()]),
+        [
+          ['kernel-alive', 'pass'],
+          ['mounts', 'pass'],
+          ['loopback', 'pass'],
+        ],
+      );
       const ran = [...suite.base.boots, ...suite.series.boots].map((b) => b.host);
       assert.equal(ran.length, 2);
-      for (const h of ran) assert.ok(hostIds().includes(h!), `${h} is one of the VM host processes ${hostIds().join(', ')}`);
+      for (const h of ran)
+        assert.ok(hostIds().includes(h!), `${h} is one of the VM host processes ${hostIds().join(', ')}`);
     });
 
     it('abort while a VM host runs the boot: runKernel returns promptly and that host has no QEMU left', async () => {
@@ -341,14 +462,20 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       assert.equal(r.boots[0]!.outcome.reason, 'cancelled');
       assert.equal(r.boots[0]!.host, `${hostname()}:${qemuAtAbort[0]!.host}`, 'the host that ran it answered');
       const left = qemuUnder(qemuAtAbort[0]!.host).length;
-      await waitFor('the QEMU of the cancelled boot to exit', 5_000, () => qemuUnder(qemuAtAbort[0]!.host).length === 0);
-      process.stderr.write(`# remote cancel: returned ${returnedMs} ms after the abort; QEMU processes left on the host then: ${left}\n`);
+      await waitFor(
+        'the QEMU of the cancelled boot to exit',
+        5_000,
+        () => qemuUnder(qemuAtAbort[0]!.host).length === 0,
+      );
+      process.stderr.write(
+        `# remote cancel: returned ${returnedMs} ms after the abort; QEMU processes left on the host then: ${left}\n`,
+      );
     });
   });
 
   describe('a VM host killed mid-boot', { skip: skipVm }, () => {
     let kernel: string;
-    let hosts: ChildProcess[] = [];
+    const hosts: ChildProcess[] = [];
     let remote: RemoteExecutor;
     let queue: Queue;
     // Short locks, so the dead host's boot is found stalled within seconds.
@@ -368,7 +495,10 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       const dying = await startHost(quick(), 'vm');
       hosts.push(dying);
       const mixed = loadSuite(fixturePath('suites'), 'mixed');
-      const suite = { ...mixed, tests: mixed.tests.filter((t) => t.name === 'passes' || t.name === 'hands-back-a-file') };
+      const suite = {
+        ...mixed,
+        tests: mixed.tests.filter((t) => t.name === 'passes' || t.name === 'hands-back-a-file'),
+      };
       const outDir = join(dir, 'runs', 'killed', 'boot-1');
       const pending = remote.boot(guest(kernel, suite, outDir, { bootIndex: 1 }));
       const qemu = await waitFor('a QEMU on the first host', 60_000, () => {
@@ -382,13 +512,23 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
       dying.kill('SIGKILL');
       await new Promise((r) => dying.once('exit', r));
       // bubblewrap's --die-with-parent: the dead host's QEMU does not boot on beside the new attempt.
-      await waitFor('the dead host\'s QEMU to exit', 5_000, () => qemu.every((p) => !existsSync(`/proc/${p}`)));
+      await waitFor("the dead host's QEMU to exit", 5_000, () => qemu.every((p) => !existsSync(`/proc/${p}`)));
 
       const g = await pending;
       assert.equal(g.host, `${hostname()}:${rescuer.pid}`);
       assert.equal(g.channel.ended, true, 'the second attempt ran every test');
-      assert.deepEqual(g.channel.tests.map((t) => [t.name, t.exitCode]), [['passes', 0], ['hands-back-a-file', 0]]);
-      assert.equal(existsSync(join(outDir, 'left-by-attempt-1')), false, 'the directory was emptied before the second attempt');
+      assert.deepEqual(
+        g.channel.tests.map((t) => [t.name, t.exitCode]),
+        [
+          ['passes', 0],
+          ['hands-back-a-file', 0],
+        ],
+      );
+      assert.equal(
+        existsSync(join(outDir, 'left-by-attempt-1')),
+        false,
+        'the directory was emptied before the second attempt',
+      );
       const job = (await queue.getCompleted()).find((j) => (j.data as { outDir?: string }).outDir === outDir);
       assert.equal(job?.attemptsStarted, 2, 'started twice: once on each host');
     });

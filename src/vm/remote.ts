@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, normalize, relative } from 'node:path';
-import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
@@ -21,7 +21,7 @@ import { errorMessage, InfraError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CANCELLED_PREFIX } from '../pipeline/cancel.js';
 import type { RedisHandle } from '../queue/redis.js';
-import { loadSuite, type SuiteTest } from '../suite/suite.js';
+import { loadSuite, type Suite, type SuiteTest } from '../suite/suite.js';
 import { runGuest, type GuestOptions, type GuestRun } from './guest.js';
 import { readChannel, TEST_NAME, type ChannelState } from './protocol.js';
 import { vmOutputFiles } from './qemu.js';
@@ -80,7 +80,10 @@ export const VmJobSchema = z.object({
   tree: z.string().optional(),
   bootIndex: z.number().int().min(1).optional(),
   // Emptied on a re-run: it must be a plain directory path, never "/" or one with "..".
-  outDir: Abs.refine((p) => p !== '/' && normalize(p) === p && !p.endsWith('/'), 'a normalised directory path other than /'),
+  outDir: Abs.refine(
+    (p) => p !== '/' && normalize(p) === p && !p.endsWith('/'),
+    'a normalised directory path other than /',
+  ),
   token: z.string().regex(/^[0-9a-f]{32}$/),
   /** The coordinator's data directory: what VM hosts must mount at the same path. */
   shared: Abs,
@@ -124,7 +127,17 @@ const VmResultSchema = z.object({
     stray: z.array(z.string()),
     malformed: z.array(z.string()),
   }),
-  stoppedBy: z.enum(['boot-timeout', 'test-timeout', 'run-timeout', 'shutdown-timeout', 'output-flood', 'cancelled', 'kvm-failed']).nullable(),
+  stoppedBy: z
+    .enum([
+      'boot-timeout',
+      'test-timeout',
+      'run-timeout',
+      'shutdown-timeout',
+      'output-flood',
+      'cancelled',
+      'kvm-failed',
+    ])
+    .nullable(),
   stoppedDuring: z.string().nullable(),
   qemuExitCode: z.number().nullable(),
   durationMs: z.number(),
@@ -161,7 +174,8 @@ function cancelMessage(jobId: string, reason: string): string {
 function parseVmCancel(message: string): { jobId: string; reason: string } | null {
   try {
     const v = JSON.parse(message) as { jobId?: unknown; reason?: unknown };
-    if (typeof v.jobId === 'string') return { jobId: v.jobId, reason: typeof v.reason === 'string' ? v.reason : 'cancelled' };
+    if (typeof v.jobId === 'string')
+      return { jobId: v.jobId, reason: typeof v.reason === 'string' ? v.reason : 'cancelled' };
   } catch {
     // Not ours.
   }
@@ -193,11 +207,14 @@ export class VmWorker {
     const log = this.deps.log.child({ queue: VM_QUEUE });
     this.client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'redis unavailable'));
     this.subscriber = redis.client();
-    this.subscriber.on('error', (err) => log.debug({ err: errorMessage(err) }, 'redis unavailable (vm cancel channel)'));
+    this.subscriber.on('error', (err) =>
+      log.debug({ err: errorMessage(err) }, 'redis unavailable (vm cancel channel)'),
+    );
     await this.subscriber.subscribe(VM_CANCEL_CHANNEL);
     this.subscriber.on('message', (_channel: string, message: string) => {
       const msg = parseVmCancel(message);
-      if (msg && this.active.has(msg.jobId) && this.worker?.cancelJob(msg.jobId, msg.reason)) log.info({ jobId: msg.jobId, reason: msg.reason }, 'cancelling boot');
+      if (msg && this.active.has(msg.jobId) && this.worker?.cancelJob(msg.jobId, msg.reason))
+        log.info({ jobId: msg.jobId, reason: msg.reason }, 'cancelling boot');
     });
     this.worker = new Worker(VM_QUEUE, (job, _token, signal) => this.process(job, signal, log), {
       connection: redis.connection,
@@ -225,7 +242,8 @@ export class VmWorker {
 
   private async process(job: Job, signal: AbortSignal | undefined, log: Logger): Promise<VmResult> {
     const parsed = VmJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid ${VM_QUEUE} job ${job.id} payload: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(`invalid ${VM_QUEUE} job ${job.id} payload: ${z.prettifyError(parsed.error)}`);
     const d = parsed.data;
     const id = job.id ?? '';
     const jlog = log.child({ jobId: id, suite: d.suite.name, boot: d.bootIndex, attempt: job.attemptsStarted });
@@ -235,15 +253,19 @@ export class VmWorker {
       const cancelled = await this.client.get(VM_CANCEL_KEY + id);
       if (cancelled !== null) throw new UnrecoverableError(CANCELLED_PREFIX + cancelled);
       checkVisible(d);
-      let suite;
+      let suite: Suite;
       try {
         suite = loadSuite(d.suite.suitesDir, d.suite.name);
       } catch (err) {
         if (!(err instanceof UsageError)) throw err;
-        throw new UnrecoverableError(`suite ${d.suite.name} cannot be loaded on host ${hostname()}: ${err.message}; VM hosts need the same suites at ${d.suite.suitesDir}`);
+        throw new UnrecoverableError(
+          `suite ${d.suite.name} cannot be loaded on host ${hostname()}: ${err.message}; VM hosts need the same suites at ${d.suite.suitesDir}`,
+        );
       }
       if (suite.hash !== d.suite.hash) {
-        throw new UnrecoverableError(`suite ${d.suite.name} at ${suite.dir} on host ${hostname()} differs from the one the test stage runs: install the same ksci version (and test.suitesDir content) on every VM host`);
+        throw new UnrecoverableError(
+          `suite ${d.suite.name} at ${suite.dir} on host ${hostname()} differs from the one the test stage runs: install the same ksci version (and test.suitesDir content) on every VM host`,
+        );
       }
       if (job.attemptsStarted > 1) {
         // What an earlier attempt (a host that died, an error) left must not pass for this boot's output.
@@ -295,7 +317,10 @@ export class VmWorker {
  */
 export function checkVisible(d: VmJob, host = hostname()): void {
   const mount = (p: string) => (relative(d.shared, p).startsWith('..') ? dirname(p) : d.shared);
-  const refuse = (p: string) => new UnrecoverableError(`${p} is not visible on host ${host}: hosts that take ${VM_QUEUE} jobs must mount ${mount(p)} at the same path`);
+  const refuse = (p: string) =>
+    new UnrecoverableError(
+      `${p} is not visible on host ${host}: hosts that take ${VM_QUEUE} jobs must mount ${mount(p)} at the same path`,
+    );
   for (const p of [d.kernel, ...d.extraFiles.map((f) => f.host), ...d.modules]) {
     if (!existsSync(p)) throw refuse(p);
   }
@@ -306,10 +331,15 @@ export function checkVisible(d: VmJob, host = hostname()): void {
     throw refuse(d.outDir);
   }
   if (token !== d.token) {
-    throw new UnrecoverableError(`${d.outDir} on host ${host} is not the test stage's directory (it holds another boot's token): hosts that take ${VM_QUEUE} jobs must mount ${mount(d.outDir)} itself at the same path, not a copy`);
+    throw new UnrecoverableError(
+      `${d.outDir} on host ${host} is not the test stage's directory (it holds another boot's token): hosts that take ${VM_QUEUE} jobs must mount ${mount(d.outDir)} itself at the same path, not a copy`,
+    );
   }
   // The guest's userspace is the VM host's own, like QEMU.
-  if (!existsSync(d.busybox)) throw new UnrecoverableError(`${d.busybox} is missing on host ${host}: apt-get install busybox-static there (or set test.busybox)`);
+  if (!existsSync(d.busybox))
+    throw new UnrecoverableError(
+      `${d.busybox} is missing on host ${host}: apt-get install busybox-static there (or set test.busybox)`,
+    );
 }
 
 function emptyDir(dir: string, keep: Set<string>): void {
@@ -327,7 +357,15 @@ function toResult(run: GuestRun, outDir: string): VmResult {
       mkdirSync(stored, { recursive: true });
       writeFileSync(join(stored, `${ti}-${fi}`), t.files[name]!);
     });
-    return { name: t.name, startedAt: t.startedAt, endedAt: t.endedAt, exitCode: t.exitCode, timedOut: t.timedOut, output: t.output, files: names };
+    return {
+      name: t.name,
+      startedAt: t.startedAt,
+      endedAt: t.endedAt,
+      exitCode: t.exitCode,
+      timedOut: t.timedOut,
+      output: t.output,
+      files: names,
+    };
   });
   const current = ch.current ? ch.tests.indexOf(ch.current) : -1;
   return {
@@ -335,7 +373,16 @@ function toResult(run: GuestRun, outDir: string): VmResult {
     consoleFile: run.consoleFile,
     channelFile: run.channelFile,
     initramfs: run.initramfs,
-    channel: { begun: ch.begun, bootSeconds: ch.bootSeconds, kernelRelease: ch.kernelRelease, tests, current: current >= 0 ? current : null, ended: ch.ended, stray: ch.stray, malformed: ch.malformed },
+    channel: {
+      begun: ch.begun,
+      bootSeconds: ch.bootSeconds,
+      kernelRelease: ch.kernelRelease,
+      tests,
+      current: current >= 0 ? current : null,
+      ended: ch.ended,
+      stray: ch.stray,
+      malformed: ch.malformed,
+    },
     stoppedBy: run.stoppedBy,
     stoppedDuring: run.stoppedDuring,
     qemuExitCode: run.qemuExitCode,
@@ -352,7 +399,11 @@ function fromResult(r: VmResult, o: GuestOptions): GuestRun & { host: BootHost }
     ...t,
     files: Object.fromEntries(t.files.map((name, fi) => [name, readFileSync(join(stored, `${ti}-${fi}`))])),
   }));
-  const channel: ChannelState = { ...r.channel, tests, current: r.channel.current === null ? null : (tests[r.channel.current] ?? null) };
+  const channel: ChannelState = {
+    ...r.channel,
+    tests,
+    current: r.channel.current === null ? null : (tests[r.channel.current] ?? null),
+  };
   return {
     consoleFile: r.consoleFile,
     channelFile: r.channelFile,
@@ -395,7 +446,8 @@ export async function remoteExecutor(deps: {
   const unclaimedWarnMs = deps.unclaimedWarnMs ?? 120_000;
   const clients = [deps.redis(), deps.redis(), deps.redis()] as const;
   const [queueConn, eventsConn, control] = clients;
-  for (const c of clients) c.on('error', (err) => deps.log.debug({ err: errorMessage(err) }, 'redis unavailable (vm queue)'));
+  for (const c of clients)
+    c.on('error', (err) => deps.log.debug({ err: errorMessage(err) }, 'redis unavailable (vm queue)'));
   const queue = new Queue(VM_QUEUE, { connection: queueConn });
   const events = new QueueEvents(VM_QUEUE, { connection: eventsConn });
   const progress = new Map<string, (m: string) => void>();
@@ -424,9 +476,16 @@ export async function remoteExecutor(deps: {
     log.debug({ kernel: o.kernel, tests: o.tests.length }, 'boot queued');
     if (o.onProgress) progress.set(id, o.onProgress);
     const unclaimed = setTimeout(() => {
-      void job.getState().then((state) => {
-        if (state === 'waiting' || state === 'prioritized') log.warn({ waitedMs: Date.now() - started }, `no VM host has taken the boot yet: is a "ksci worker --role test" (or --role vm) with test.vmHosts: queue running?`);
-      }, () => undefined);
+      void job.getState().then(
+        (state) => {
+          if (state === 'waiting' || state === 'prioritized')
+            log.warn(
+              { waitedMs: Date.now() - started },
+              `no VM host has taken the boot yet: is a "ksci worker --role test" (or --role vm) with test.vmHosts: queue running?`,
+            );
+        },
+        () => undefined,
+      );
     }, unclaimedWarnMs);
     unclaimed.unref();
 
@@ -461,10 +520,17 @@ export async function remoteExecutor(deps: {
         end = late;
       }
       if ('err' in end) {
-        throw new InfraError(`boot ${o.bootIndex ?? 1} of suite ${o.suite.name} failed on the VM hosts: ${errorMessage(end.err)}`, `see the ${VM_QUEUE} job ${id} (ksci status) and the VM host's log`);
+        throw new InfraError(
+          `boot ${o.bootIndex ?? 1} of suite ${o.suite.name} failed on the VM hosts: ${errorMessage(end.err)}`,
+          `see the ${VM_QUEUE} job ${id} (ksci status) and the VM host's log`,
+        );
       }
       const result = VmResultSchema.safeParse(end.value);
-      if (!result.success) throw new InfraError(`the VM host's answer to ${VM_QUEUE} job ${id} is malformed: ${z.prettifyError(result.error)}`, 'run the same ksci version on every host');
+      if (!result.success)
+        throw new InfraError(
+          `the VM host's answer to ${VM_QUEUE} job ${id} is malformed: ${z.prettifyError(result.error)}`,
+          'run the same ksci version on every host',
+        );
       return fromResult(result.data, o);
     } finally {
       clearTimeout(unclaimed);

@@ -17,7 +17,6 @@ import { runKernel, type KernelRun, type KernelRunOptions } from './kernel-run.j
 
 const skip = await vmTestSkip();
 
-
 describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
   let kernel: string;
   let dir: string;
@@ -27,7 +26,11 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const run = (suiteDir: string, name: string, o: Partial<KernelRunOptions> = {}): Promise<KernelRun & { ms: number }> => {
+  const run = (
+    suiteDir: string,
+    name: string,
+    o: Partial<KernelRunOptions> = {},
+  ): Promise<KernelRun & { ms: number }> => {
     const suite = loadSuite(suiteDir, name);
     const started = Date.now();
     return runKernel({
@@ -73,21 +76,41 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
   it('pass, fail, skip, in-guest timeout, flaky, and a file handed back: each its own status', async () => {
     const r = await run(fixturePath('suites'), 'mixed');
     assert.deepEqual(status(r), MIXED);
-    assert.deepEqual(r.boots.map((b) => [b.purpose, b.outcome.verdict, b.tests.length]), [['run', 'completed', 6], ['retry', 'completed', 3]]);
+    assert.deepEqual(
+      r.boots.map((b) => [b.purpose, b.outcome.verdict, b.tests.length]),
+      [
+        ['run', 'completed', 6],
+        ['retry', 'completed', 3],
+      ],
+    );
     assert.equal(settle(r.tests.find((t) => t.name === 'flaky')!.attempts), 'flaky');
     const fails = r.tests.find((t) => t.name === 'fails')!.last;
     assert.equal(fails.exitCode, 1);
     assert.deepEqual(fails.output, ['expected 1, got 2']);
-    assert.ok(r.tests.find((t) => t.name === 'too-slow')!.last.seconds! < 15, 'killed by the guest near its 3 s timeout');
+    assert.ok(
+      r.tests.find((t) => t.name === 'too-slow')!.last.seconds! < 15,
+      'killed by the guest near its 3 s timeout',
+    );
   });
 
   it('sharded over two VMs at once: the same results, merged', async () => {
     const r = await run(fixturePath('suites'), 'mixed', { parallel: 2 });
-    assert.deepEqual(r.boots.map((b) => [b.purpose, b.outcome.verdict, b.outcome.reason]).filter((b) => b[1] !== 'completed'), [], 'every boot completed');
+    assert.deepEqual(
+      r.boots.map((b) => [b.purpose, b.outcome.verdict, b.outcome.reason]).filter((b) => b[1] !== 'completed'),
+      [],
+      'every boot completed',
+    );
     assert.deepEqual(status(r), MIXED);
     const firstPass = r.boots.filter((b) => b.purpose === 'run');
     assert.equal(firstPass.length, 2);
-    assert.deepEqual(firstPass.flatMap((b) => b.tests).sort(), ['fails', 'flaky', 'hands-back-a-file', 'passes', 'skips', 'too-slow']);
+    assert.deepEqual(firstPass.flatMap((b) => b.tests).sort(), [
+      'fails',
+      'flaky',
+      'hands-back-a-file',
+      'passes',
+      'skips',
+      'too-slow',
+    ]);
   });
 
   it('a kernel crash: the oops is the verdict, the test is "crash", and the next test runs in the next boot', async () => {
@@ -97,8 +120,14 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
     assert.match(first.reason, /sysrq|NULL pointer|Oops|panic/i);
     assert.ok(first.excerpt.length > 3, 'the console excerpt shows the crash');
     assert.deepEqual(status(r), { before: 'pass', 'sysrq-crash': 'crash,crash', after: 'pass' });
-    assert.deepEqual(r.boots.map((b) => b.purpose), ['run', 'continue', 'retry']);
-    assert.ok(r.splats.some((s) => s.test === 'sysrq-crash'), 'the splat is attributed to the test that ran');
+    assert.deepEqual(
+      r.boots.map((b) => b.purpose),
+      ['run', 'continue', 'retry'],
+    );
+    assert.ok(
+      r.splats.some((s) => s.test === 'sysrq-crash'),
+      'the splat is attributed to the test that ran',
+    );
     assert.ok(r.ms < 5 * 60_000);
   });
 
@@ -124,9 +153,14 @@ describe('VM runner on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
 
   it('a kernel that cannot start the init: boot failure, with the panic', async () => {
     const r = await run(fixturePath('suites'), 'no-init');
-    assert.deepEqual(r.boots.map((b) => b.outcome.verdict), ['boot-failure', 'boot-failure'], 'booted once more, then concluded; no test retries');
+    assert.deepEqual(
+      r.boots.map((b) => b.outcome.verdict),
+      ['boot-failure', 'boot-failure'],
+      'booted once more, then concluded; no test retries',
+    );
     assert.match(r.bootFailure ?? '', /^boot-failure: /);
-    for (const b of r.boots) assert.match(b.outcome.excerpt.join('\n'), /Unable to mount root fs|No working init|Kernel panic/);
+    for (const b of r.boots)
+      assert.match(b.outcome.excerpt.join('\n'), /Unable to mount root fs|No working init|Kernel panic/);
     assert.deepEqual(status(r), { 'never-runs': '' });
   });
 });
