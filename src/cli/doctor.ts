@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
 import { sandboxAvailable } from '../sandbox/run.js';
-import { loadKnownSplats } from '../stages/test.js';
+import { loadKnownSplats } from '../stages/test/stage.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 
 const run = promisify(execFile);

@@ -1,4 +1,4 @@
-import { settle } from '../compare/tests.js';
+import { settle } from '../vm/compare.js';
 import type { KernelRun } from '../vm/kernel-run.js';
 
 /** `ksci test`'s report: a line per test, then what went wrong with the kernel. */

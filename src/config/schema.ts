@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { GitHubConfigSchema } from '../github/client.js';
-import { SmtpConfigSchema } from '../mail/send.js';
+import { SmtpConfigSchema } from '../notify/email/send.js';
 import { BareMetalHostSchema } from '../perf/baremetal.js';
 
 /** Where a tree's history comes from. */

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import { InfraError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { CANCELLED_PREFIX, requestCancel } from '../pipeline/cancel.js';
+import { CANCELLED_PREFIX, requestCancel } from '../queue/cancel.js';
 import { buildFlow } from '../pipeline/flow.js';
 import {
   PipelineStateSchema,
@@ -16,10 +16,10 @@ import {
 } from '../pipeline/payload.js';
 import { jobId, runIdOfJob, stageQueues, type StageDefinition } from '../pipeline/stage.js';
 import type { RedisHandle } from '../queue/redis.js';
-import type { Report } from '../report/render.js';
-import { ReportSchema } from '../report/schema.js';
-import { TestStageDataSchema, testResultRows } from '../report/test.js';
-import { PerfStageDataSchema, perfSampleRows } from '../report/perf.js';
+import type { Report } from '../stages/report/render.js';
+import { ReportSchema } from '../stages/report/schema.js';
+import { TestStageDataSchema, testResultRows } from '../stages/test/result.js';
+import { PerfStageDataSchema, perfSampleRows } from '../stages/perf/result.js';
 import { gitTreeProbe } from '../routing/probe.js';
 import { routeTree, type TreeProbe } from '../routing/tree.js';
 import type { Series } from '../series/types.js';

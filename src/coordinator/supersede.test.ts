@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { reportStage } from '../stages/report.js';
+import { reportStage } from '../stages/report/stage.js';
 import { fakeSeries, startPipeline, type Pipeline } from '../testing/harness.js';
 import { scriptedStage } from '../testing/stages.js';
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../log.js';
-import { reportStage } from '../stages/report.js';
+import { reportStage } from '../stages/report/stage.js';
 import { appKeys, FakeGitHub, loadPrFixture, type PrFixture } from '../testing/github-server.js';
 import { startPipeline, type Pipeline } from '../testing/harness.js';
 import { fixturePath } from '../testing/paths.js';

@@ -4,8 +4,8 @@ import { resultsUrl, type Config, type GitHubRepoConfig } from '../config/schema
 import type { Coordinator, Submitted } from '../coordinator/coordinator.js';
 import { BadInputError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { BuildStageDataSchema } from '../report/build.js';
-import type { Verdict } from '../report/verdict.js';
+import { BuildStageDataSchema } from '../stages/build/result.js';
+import type { Verdict } from '../stages/report/verdict.js';
 import type { GitHubStore } from '../store/github.js';
 import type { ResultsStore, RunRecord } from '../store/results.js';
 import { githubFailure, type GitHubClient, type RepoClient } from './client.js';

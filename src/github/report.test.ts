@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Report } from '../report/render.js';
+import type { Report } from '../stages/report/render.js';
 import { sampleReport } from '../testing/github-server.js';
 import {
   buildCheckRun,

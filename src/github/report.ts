@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { Report } from '../report/render.js';
-import { VERDICT_LABEL, type Verdict } from '../report/verdict.js';
+import type { Report } from '../stages/report/render.js';
+import { VERDICT_LABEL, type Verdict } from '../stages/report/verdict.js';
 
 /*
  * What ksci shows on a pull request, as request bodies: pure, so the exact

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Services } from '../app.js';
+import type { Services } from '../app/services.js';
 import type { Config } from '../config/schema.js';
 import type { PerfAlert } from '../store/results.js';
 import { upsertTrackingIssue } from './tracking.js';

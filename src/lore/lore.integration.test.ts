@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LoreListConfig } from '../config/schema.js';
 import { silentLogger } from '../log.js';
-import { reportStage } from '../stages/report.js';
+import { reportStage } from '../stages/report/stage.js';
 import type { Series } from '../series/types.js';
 import { b4Am, b4Available } from '../testing/b4.js';
 import { startPipeline, type Pipeline } from '../testing/harness.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { openServices, type Services } from '../app.js';
+import { openServices, type Services } from '../app/services.js';
 import { silentLogger } from '../log.js';
 import type { NightlyPoint } from '../store/results.js';
 import { seededRng } from '../random.js';

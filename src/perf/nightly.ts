@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import { CancelledError, InfraError, UsageError } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
 import type { Logger } from '../log.js';
-import { buildEnv } from '../stages/build.js';
+import { buildEnv } from '../stages/build/stage.js';
 import type { NightlyPoint, PerfAlert, ResultsStore } from '../store/results.js';
 import { gitAt } from '../tree/git.js';
 import { ensureTree, resolveBase } from '../tree/trees.js';

@@ -5,7 +5,7 @@ import { BareMetalRunner } from './baremetal.js';
 import { withHostLock } from './hostlock.js';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { loadKnownSplats, vmSettings } from '../stages/test.js';
+import { loadKnownSplats, vmSettings } from '../stages/test/stage.js';
 import { loadSuite, suitesDir, type Suite } from '../suite/suite.js';
 import { buildSuiteTools } from '../suite/tools.js';
 import type { AbPlan } from './ab.js';

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { BadInputError, InfraError } from '../errors.js';
 import { openRedis } from '../queue/redis.js';
-import { reportStage } from '../stages/report.js';
+import { reportStage } from '../stages/report/stage.js';
 import { fakeSeries, startPipeline, type Pipeline } from '../testing/harness.js';
 import { repoRoot } from '../testing/paths.js';
 import { markerStage, scriptedStage } from '../testing/stages.js';

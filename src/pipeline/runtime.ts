@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import { BadInputError, CancelledError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RedisHandle } from '../queue/redis.js';
-import { CANCEL_CHANNEL, CANCELLED_PREFIX, cancelReason, parseCancelMessage } from './cancel.js';
+import { CANCEL_CHANNEL, CANCELLED_PREFIX, cancelReason, parseCancelMessage } from '../queue/cancel.js';
 import { PipelineStateSchema, StageJobDataSchema, type PipelineState, type StageOutcome } from './payload.js';
 import {
   queueName,

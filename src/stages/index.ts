@@ -1,14 +1,14 @@
 import type { Config } from '../config/schema.js';
 import type { StageDefinition } from '../pipeline/stage.js';
-import { applyDetails } from '../report/apply.js';
-import { buildDetails } from '../report/build.js';
-import { testDetails } from '../report/test.js';
-import { applyStage } from './apply.js';
-import { buildStage } from './build.js';
-import { reportStage } from './report.js';
-import { testStage } from './test.js';
-import { perfStage } from './perf.js';
-import { perfDetails } from '../report/perf.js';
+import { applyDetails } from './apply/result.js';
+import { buildDetails } from './build/result.js';
+import { testDetails } from './test/result.js';
+import { applyStage } from './apply/stage.js';
+import { buildStage } from './build/stage.js';
+import { reportStage } from './report/stage.js';
+import { testStage } from './test/stage.js';
+import { perfStage } from './perf/stage.js';
+import { perfDetails } from './perf/result.js';
 
 /**
  * The pipeline, in order. Build, VM tests and pktgen runs are added here as

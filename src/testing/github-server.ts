@@ -12,7 +12,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { components } from '@octokit/openapi-types';
 import type { RunContext, StageOutcome } from '../pipeline/payload.js';
-import { renderReport, type Report } from '../report/render.js';
+import { renderReport, type Report } from '../stages/report/render.js';
 import { fixturePath } from './paths.js';
 
 /*

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openServices, startWorkers, type Services, type StageWorkers } from '../app.js';
+import { openServices, startWorkers, type Services, type StageWorkers } from '../app/services.js';
 import { ConfigSchema, type Config } from '../config/schema.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { silentLogger } from '../log.js';

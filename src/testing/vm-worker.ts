@@ -6,7 +6,7 @@
  * SIGTERM stops it at once (its boots are left to stall).
  * Usage: node vm-worker.js <config-json> <role[,role...]>
  */
-import { openServices, startWorkers } from '../app.js';
+import { openServices, startWorkers } from '../app/services.js';
 import { ConfigSchema } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { pipelineStages } from '../stages/index.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { TestHistory } from '../compare/tests.js';
+import type { TestHistory } from './compare.js';
 import type { KnownSplat } from '../splat/splat.js';
 import type { Suite, SuiteTest } from '../suite/suite.js';
 import type { GuestOptions } from './guest.js';

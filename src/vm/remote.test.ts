@@ -24,7 +24,7 @@ import { Queue } from 'bullmq';
 import type { Config } from '../config/schema.js';
 import { silentLogger } from '../log.js';
 import { openRedis, type RedisHandle } from '../queue/redis.js';
-import { testStage } from '../stages/test.js';
+import { testStage } from '../stages/test/stage.js';
 import { loadSuite, type Suite } from '../suite/suite.js';
 import { testConfig } from '../testing/harness.js';
 import { fixturePath, repoRoot } from '../testing/paths.js';

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { errorMessage, InfraError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { CANCELLED_PREFIX } from '../pipeline/cancel.js';
+import { CANCELLED_PREFIX } from '../queue/cancel.js';
 import type { RedisHandle } from '../queue/redis.js';
 import { loadSuite, type Suite, type SuiteTest } from '../suite/suite.js';
 import { runGuest, type GuestOptions, type GuestRun } from './guest.js';

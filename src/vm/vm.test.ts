@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { settle } from '../compare/tests.js';
+import { settle } from './compare.js';
 import { silentLogger } from '../log.js';
 import { loadSuite } from '../suite/suite.js';
 import { fixturePath, repoRoot } from '../testing/paths.js';

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { Db } from '../../store/db.js';
 
 /** failed: worth another attempt (SMTP down); rejected: refused for good by the server. */
 export type ReplyStatus = 'sending' | 'sent' | 'failed' | 'rejected' | 'skipped';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { settle } from '../compare/tests.js';
-import type { StageOutcome } from '../pipeline/payload.js';
-import type { TestResult } from '../store/results.js';
+import { settle } from '../../vm/compare.js';
+import type { StageOutcome } from '../../pipeline/payload.js';
+import type { TestResult } from '../../store/results.js';
 
 const Status = z.enum(['pass', 'fail', 'skip', 'timeout', 'crash', 'hang', 'not-run']);
 const Settled = z.enum(['pass', 'fail', 'flaky', 'skip', 'not-run']);

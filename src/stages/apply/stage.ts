@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { applySeries, type ApplyResult } from '../apply/apply.js';
-import { UsageError } from '../errors.js';
-import type { StageDefinition, StageResult } from '../pipeline/stage.js';
-import { ensureTree } from '../tree/trees.js';
+import { applySeries, type ApplyResult } from '../../apply/apply.js';
+import { UsageError } from '../../errors.js';
+import type { StageDefinition, StageResult } from '../../pipeline/stage.js';
+import { ensureTree } from '../../tree/trees.js';
 
 /** Applies the series with `git am -3` on a worktree of its base tree. */
 export const applyStage: StageDefinition = {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
-import { InfraError } from '../errors.js';
-import { silentLogger } from '../log.js';
-import { reportStage } from '../stages/report.js';
-import { fakeSeries, startPipeline, type Pipeline } from '../testing/harness.js';
-import { startSmtpServer, type TestSmtpServer } from '../testing/smtp.js';
-import { scriptedStage } from '../testing/stages.js';
+import { InfraError } from '../../errors.js';
+import { silentLogger } from '../../log.js';
+import { reportStage } from '../../stages/report/stage.js';
+import { fakeSeries, startPipeline, type Pipeline } from '../../testing/harness.js';
+import { startSmtpServer, type TestSmtpServer } from '../../testing/smtp.js';
+import { scriptedStage } from '../../testing/stages.js';
 import { authorAllowed, EmailReporter, formatMail, previewReply } from './reply.js';
 import { smtpSender } from './send.js';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser, type HeaderValue } from 'mailparser';
-import { InfraError, KsciError, UsageError } from '../errors.js';
-import { EMAIL_WIDTH, renderEmail, type EmailInput, type RenderedEmail } from '../report/email.js';
-import { startSmtpServer, type TestSmtpServer } from '../testing/smtp.js';
+import { InfraError, KsciError, UsageError } from '../../errors.js';
+import { EMAIL_WIDTH, renderEmail, type EmailInput, type RenderedEmail } from './render.js';
+import { startSmtpServer, type TestSmtpServer } from '../../testing/smtp.js';
 import { MailRejectedError, smtpSender, type MailSender } from './send.js';
 
 const RUN_ID = '0d9e8f7a-6b5c-4d3e-8f1a-2b3c4d5e6f70';

@@ -1,5 +1,5 @@
-import type { StageDefinition } from '../pipeline/stage.js';
-import { renderReport, type DetailRenderer } from '../report/render.js';
+import type { StageDefinition } from '../../pipeline/stage.js';
+import { renderReport, type DetailRenderer } from './render.js';
 
 /**
  * The last stage: turns the outcomes into the report. It needs nothing, so

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { BuildOutcomeSchema, type BuildOutcome } from '../build/kernel.js';
-import type { Diagnostic } from '../build/log.js';
-import { SelftestsOutcomeSchema } from '../build/bpf-selftests.js';
-import { describeMismatch } from '../kconfig/fragment.js';
-import type { StageOutcome } from '../pipeline/payload.js';
+import { BuildOutcomeSchema, type BuildOutcome } from '../../build/kernel.js';
+import type { Diagnostic } from '../../build/log.js';
+import { SelftestsOutcomeSchema } from '../../build/bpf-selftests.js';
+import { describeMismatch } from '../../kconfig/fragment.js';
+import type { StageOutcome } from '../../pipeline/payload.js';
 
 const DiagnosticShape = BuildOutcomeSchema.shape.warnings;
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadSuite } from '../suite/suite.js';
-import { repoRoot } from '../testing/paths.js';
-import { reproducer } from './test.js';
+import { loadSuite } from '../../suite/suite.js';
+import { repoRoot } from '../../testing/paths.js';
+import { reproducer } from './stage.js';
 
 describe('the test stage reproducer', () => {
   const bpf = loadSuite(join(repoRoot, 'selftests'), 'bpf');

@@ -6,7 +6,7 @@
  * history (recent base runs of the same tree) shows the test failing there
  * too, which makes it flaky. Pure.
  */
-import type { SplatSummary, TestStatus } from '../vm/outcome.js';
+import type { SplatSummary, TestStatus } from './outcome.js';
 
 /** A test's result on one kernel after its retry: the attempts in order. */
 export interface TestHistory {

@@ -1,14 +1,14 @@
 import { Job, Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
-import { resultsUrl, type Config, type LoreListConfig } from '../config/schema.js';
-import { errorMessage, UsageError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { RunBuildSchema } from '../pipeline/payload.js';
-import { renderEmail, type RenderedEmail } from '../report/email.js';
-import type { Verdict } from '../report/verdict.js';
-import type { Series } from '../series/types.js';
-import type { EmailStore } from '../store/email.js';
-import type { ResultsStore, RunRecord } from '../store/results.js';
+import { resultsUrl, type Config, type LoreListConfig } from '../../config/schema.js';
+import { errorMessage, UsageError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { RunBuildSchema } from '../../pipeline/payload.js';
+import { renderEmail, type RenderedEmail } from './render.js';
+import type { Verdict } from '../../stages/report/verdict.js';
+import type { Series } from '../../series/types.js';
+import type { EmailStore } from './replies.js';
+import type { ResultsStore, RunRecord } from '../../store/results.js';
 import { MailRejectedError, type MailSender } from './send.js';
 
 export const EMAIL_QUEUE = 'ksci-email';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { UsageError } from '../errors.js';
-import type { Person } from '../series/types.js';
-import type { Verdict } from './verdict.js';
+import { UsageError } from '../../errors.js';
+import type { Person } from '../../series/types.js';
+import type { Verdict } from '../../stages/report/verdict.js';
 
 /**
  * The reply ksci posts on a tested series, in the manner of the kernel's

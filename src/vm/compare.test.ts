@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SplatSummary } from '../vm/outcome.js';
-import { compareRuns, settle } from './tests.js';
+import type { SplatSummary } from './outcome.js';
+import { compareRuns, settle } from './compare.js';
 
 const splat = (fingerprint: string): SplatSummary => ({
   kind: 'warning',

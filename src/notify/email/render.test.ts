@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BuildOutcome } from '../build/kernel.js';
-import { UsageError } from '../errors.js';
-import { comparePerf } from '../perf/stats.js';
-import type { RunContext, StageOutcome } from '../pipeline/payload.js';
-import { applyDetails } from './apply.js';
-import { buildDetails, type BuildStageData } from './build.js';
-import { breakLine, EMAIL_WIDTH, messageIdFor, renderEmail, type EmailInput } from './email.js';
-import { perfDetails, perfSummary, type PerfSuiteData } from './perf.js';
-import { renderReport } from './render.js';
-import { suiteSummary, testDetails, type SuiteRunData } from './test.js';
+import type { BuildOutcome } from '../../build/kernel.js';
+import { UsageError } from '../../errors.js';
+import { comparePerf } from '../../perf/stats.js';
+import type { RunContext, StageOutcome } from '../../pipeline/payload.js';
+import { applyDetails } from '../../stages/apply/result.js';
+import { buildDetails, type BuildStageData } from '../../stages/build/result.js';
+import { breakLine, EMAIL_WIDTH, messageIdFor, renderEmail, type EmailInput } from './render.js';
+import { perfDetails, perfSummary, type PerfSuiteData } from '../../stages/perf/result.js';
+import { renderReport } from '../../stages/report/render.js';
+import { suiteSummary, testDetails, type SuiteRunData } from '../../stages/test/result.js';
 
 const BASE = '9f3c1e2a7b5d4c6e8f0a1b2c3d4e5f60718293a4';
 const HEAD = 'c0ffee00d15ea5e0123456789abcdef012345678';

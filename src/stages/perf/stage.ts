@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
-import { CancelledError, InfraError } from '../errors.js';
-import { analyzeAb, runAb } from '../perf/ab.js';
-import { bisectSeries } from '../perf/bisect.js';
-import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
-import type { StageDefinition, StageResult } from '../pipeline/stage.js';
-import { BuildStageDataSchema } from '../report/build.js';
-import { newSplats, perfSummary, type PerfStageData, type PerfSuiteData } from '../report/perf.js';
-import { vmHostProblem } from './test.js';
+import { CancelledError, InfraError } from '../../errors.js';
+import { analyzeAb, runAb } from '../../perf/ab.js';
+import { bisectSeries } from '../../perf/bisect.js';
+import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../../perf/plan.js';
+import type { StageDefinition, StageResult } from '../../pipeline/stage.js';
+import { BuildStageDataSchema } from '../build/result.js';
+import { newSplats, perfSummary, type PerfStageData, type PerfSuiteData } from './result.js';
+import { vmHostProblem } from '../test/stage.js';
 
 /**
  * pktgen throughput of the series against its base: for each perf suite of

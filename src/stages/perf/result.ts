@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { AbRun, ScenarioVerdict } from '../perf/ab.js';
-import { formatPct, formatPps as pps } from '../perf/stats.js';
-import type { StageOutcome } from '../pipeline/payload.js';
-import type { PerfSample as StoredSample } from '../store/results.js';
-import { SplatSchema } from './test.js';
+import type { AbRun, ScenarioVerdict } from '../../perf/ab.js';
+import { formatPct, formatPps as pps } from '../../perf/stats.js';
+import type { StageOutcome } from '../../pipeline/payload.js';
+import type { PerfSample as StoredSample } from '../../store/results.js';
+import { SplatSchema } from '../test/result.js';
 
 const Summary = z.object({
   n: z.number(),

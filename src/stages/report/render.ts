@@ -1,4 +1,4 @@
-import type { RunContext, StageOutcome } from '../pipeline/payload.js';
+import type { RunContext, StageOutcome } from '../../pipeline/payload.js';
 import { decideVerdict, VERDICT_LABEL, type Verdict } from './verdict.js';
 
 export interface Report {

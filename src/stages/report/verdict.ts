@@ -1,4 +1,4 @@
-import type { StageOutcome } from '../pipeline/payload.js';
+import type { StageOutcome } from '../../pipeline/payload.js';
 
 export type Verdict = 'pass' | 'fail' | 'error' | 'cancelled' | 'skipped';
 

@@ -1,20 +1,20 @@
-import type { Config } from './config/schema.js';
-import { errorMessage } from './errors.js';
-import type { Logger } from './log.js';
-import { StageWorker } from './pipeline/runtime.js';
-import { queueName, type StageDefinition } from './pipeline/stage.js';
-import { advertiseWorker } from './queue/workers.js';
-import { kernelArch } from './build/toolchain.js';
+import type { Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { StageWorker } from '../pipeline/runtime.js';
+import { queueName, type StageDefinition } from '../pipeline/stage.js';
+import { advertiseWorker } from '../queue/workers.js';
+import { kernelArch } from '../build/toolchain.js';
 import { availableParallelism, totalmem } from 'node:os';
-import { openRedis, type RedisHandle } from './queue/redis.js';
-import { openDb, type Db } from './store/db.js';
-import { migrate } from './store/migrations.js';
-import { EmailStore } from './store/email.js';
-import { GitHubStore } from './store/github.js';
-import { LoreStore } from './store/lore.js';
-import { ResultsStore } from './store/results.js';
-import { vmHostProblem } from './stages/test.js';
-import { VM_QUEUE, VmWorker } from './vm/remote.js';
+import { openRedis, type RedisHandle } from '../queue/redis.js';
+import { openDb, type Db } from '../store/db.js';
+import { migrate } from '../store/migrations.js';
+import { EmailStore } from '../notify/email/replies.js';
+import { GitHubStore } from '../store/github.js';
+import { LoreStore } from '../store/lore.js';
+import { ResultsStore } from '../store/results.js';
+import { vmHostProblem } from '../stages/test/stage.js';
+import { VM_QUEUE, VmWorker } from '../vm/remote.js';
 
 /** A role of no stage: a host that only boots VMs from ksci-vm (`ksci worker --role vm`). */
 export const VM_ROLE = 'vm';

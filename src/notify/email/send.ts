@@ -1,8 +1,8 @@
 import nodemailer, { type NodemailerError } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
-import { BadInputError, InfraError, UsageError, errorMessage } from '../errors.js';
-import type { RenderedEmail } from '../report/email.js';
+import { BadInputError, InfraError, UsageError, errorMessage } from '../../errors.js';
+import type { RenderedEmail } from './render.js';
 
 export interface SentMail {
   /** Bare, like RenderedEmail.messageId: the same value, as the server took it. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageOutcome } from '../pipeline/payload.js';
+import type { StageOutcome } from '../../pipeline/payload.js';
 
 const Base = z.object({ reason: z.string(), note: z.string().nullable() });
 const Commit = z.object({ counter: z.number(), title: z.string(), commit: z.string() });

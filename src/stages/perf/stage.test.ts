@@ -12,15 +12,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { BuildOutcome } from '../build/kernel.js';
-import type { BuildStageData } from '../report/build.js';
-import { perfDetails } from '../report/perf.js';
-import { sandboxAvailable } from '../sandbox/run.js';
-import { fakeSeries, startPipeline, type Pipeline } from '../testing/harness.js';
-import { testKernel } from '../testing/vm.js';
-import { scriptedStage } from '../testing/stages.js';
-import { perfStage } from './perf.js';
-import { reportStage } from './report.js';
+import type { BuildOutcome } from '../../build/kernel.js';
+import type { BuildStageData } from '../build/result.js';
+import { perfDetails } from './result.js';
+import { sandboxAvailable } from '../../sandbox/run.js';
+import { fakeSeries, startPipeline, type Pipeline } from '../../testing/harness.js';
+import { testKernel } from '../../testing/vm.js';
+import { scriptedStage } from '../../testing/stages.js';
+import { perfStage } from './stage.js';
+import { reportStage } from '../report/stage.js';
 
 const required = process.env['KSCI_REQUIRE_E2E'] === '1';
 const sandbox = await sandboxAvailable();
