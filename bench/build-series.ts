@@ -33,7 +33,7 @@ import { loadKernelConfig } from '../src/kconfig/load.js';
 import { createLogger } from '../src/log.js';
 import { packageRoot } from '../src/paths.js';
 import { loadSeries } from '../src/series/load.js';
-import { buildEnv } from '../src/stages/build/stage.js';
+import { buildEnv } from '../src/build/env.js';
 import { ensureTree, resolveBase } from '../src/tree/trees.js';
 
 const execFileP = promisify(execFile);

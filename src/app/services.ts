@@ -2,7 +2,8 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { StageWorker } from '../pipeline/runtime.js';
-import { queueName, type StageDefinition } from '../pipeline/stage.js';
+import type { StageDefinition } from '../pipeline/stage.js';
+import { stageQueueName } from '../queue/names.js';
 import { advertiseWorker } from '../queue/workers.js';
 import { kernelArch } from '../build/toolchain.js';
 import { availableParallelism, totalmem } from 'node:os';
@@ -13,8 +14,9 @@ import { EmailStore } from '../notify/email/replies.js';
 import { GitHubStore } from '../store/github.js';
 import { LoreStore } from '../store/lore.js';
 import { ResultsStore } from '../store/results.js';
-import { vmHostProblem } from '../stages/test/stage.js';
-import { VM_QUEUE, VmWorker } from '../vm/remote.js';
+import { vmHostProblem } from '../vm/settings.js';
+import { VmWorker } from '../vm/remote.js';
+import { QUEUES } from '../queue/names.js';
 
 /** A role of no stage: a host that only boots VMs from ksci-vm (`ksci worker --role vm`). */
 export const VM_ROLE = 'vm';
@@ -76,7 +78,7 @@ export async function startWorkers(
   const workers: StageWorker[] = [];
   const capabilities: Record<string, unknown> = {};
   for (const def of stages.filter((s) => roles.includes(s.role))) {
-    let queues = [queueName(def.name)];
+    let queues = [stageQueueName(def.name)];
     if (def.variants) {
       const served = await def.variants.served(config, log);
       if (served.length === 0)
@@ -84,7 +86,7 @@ export async function startWorkers(
           { stage: def.name, wanted: def.variants.all(config) },
           `this host can run no variant of the ${def.name} stage; not consuming its queues`,
         );
-      queues = served.map((v) => queueName(def.name, v));
+      queues = served.map((v) => stageQueueName(def.name, v));
       capabilities[def.name] = served;
     }
     for (const q of queues) {
@@ -100,7 +102,7 @@ export async function startWorkers(
   client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'worker advertisement: redis unavailable'));
   const stopAdvertising = advertiseWorker(client, {
     roles,
-    queues: [...workers.map((w) => w.queue), ...(vm ? [VM_QUEUE] : [])],
+    queues: [...workers.map((w) => w.queue), ...(vm ? [QUEUES.vm] : [])],
     capabilities: { ...capabilities, ...hostFacts() },
   });
   return {
@@ -125,12 +127,12 @@ async function startVmHost(roles: string[], services: Services): Promise<VmWorke
   if (!wanted) return null;
   if (config.test.vmHosts !== 'queue')
     log.warn(
-      { queue: VM_QUEUE },
+      { queue: QUEUES.vm },
       'test.vmHosts is "local" in this config: this host boots VMs from the queue, but a test worker with this config would not queue any',
     );
   const problem = await vmHostProblem(config);
   if (problem) {
-    log.error({ why: problem, queue: VM_QUEUE }, 'this host cannot boot VMs; not consuming the VM queue');
+    log.error({ why: problem, queue: QUEUES.vm }, 'this host cannot boot VMs; not consuming the VM queue');
     return null;
   }
   const vm = new VmWorker({ redis, config, log });

@@ -6,8 +6,8 @@ import { CancelledError, InfraError } from '../errors.js';
 import { runSandboxed } from '../sandbox/run.js';
 import type { BuildEnv, BuildOutcome } from './kernel.js';
 import { BuildOutcomeSchema, EXTMOD_KIT } from './kernel.js';
-import { RUNNERS, type Runner } from '../selftests/runners.js';
-import { buildSelftests, findLlvmBinDir } from './selftests.js';
+import { RUNNERS, type Runner } from '../bpf/runners.js';
+import { buildSelftests, findLlvmBinDir } from './bpf-selftests-make.js';
 import type { SourceTree } from './workspace.js';
 
 /** Bumped when what goes into the shipped set changes. */

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { detectToolchain } from '../build/toolchain.js';
-import type { Config } from '../config/schema.js';
+import { stageOn, type Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
 import { sandboxAvailable } from '../sandbox/run.js';
-import { loadKnownSplats } from '../stages/test/stage.js';
+import { loadKnownSplats } from '../splat/known.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 
 const run = promisify(execFile);
@@ -54,7 +54,7 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
       problems.push(`kernel config ${name} (${spec.fragments.join(', ')}): ${errorMessage(err)}`);
     }
   }
-  if (config.stages.includes('test')) {
+  if (stageOn(config, 'test')) {
     if (!(await onPath('qemu-system-x86_64', ['--version'])))
       problems.push('test VMs cannot run: apt-get install qemu-system-x86');
     if (!existsSync(config.test.busybox))
@@ -79,7 +79,7 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
       problems.push(`known splats: ${errorMessage(err)}`);
     }
   }
-  if (config.stages.includes('perf')) {
+  if (stageOn(config, 'perf')) {
     const dir = suitesDir(config.test.suitesDir);
     for (const name of config.perf.suites) {
       try {

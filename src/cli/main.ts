@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import YAML from 'yaml';
 import { onShutdown, openServices, startWorkers, VM_ROLE } from '../app/services.js';
 import { openRedis } from '../queue/redis.js';
+import { QUEUES } from '../queue/names.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Coordinator, type BuildRequest } from '../coordinator/coordinator.js';
@@ -14,7 +15,8 @@ import { requestCancel } from '../queue/cancel.js';
 import { pipelineStages, rolesOf } from '../stages/index.js';
 import type { RunRecord, RunStatus } from '../store/results.js';
 import { settle } from '../vm/compare.js';
-import { loadKnownSplats, vmSettings } from '../stages/test/stage.js';
+import { loadKnownSplats } from '../splat/known.js';
+import { vmSettings } from '../vm/settings.js';
 import { selftestsGuestFiles } from '../build/bpf-selftests.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import { runKernel } from '../vm/kernel-run.js';
@@ -28,15 +30,15 @@ import { analyzeAb, runAb } from '../perf/ab.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
 import { formatPerf } from '../stages/perf/result.js';
 import { detectChangePoints } from '../perf/changepoint.js';
-import { bisectRange, changePointOptions, measureTreeHead, NIGHTLY_QUEUE, trackNightly } from '../perf/nightly.js';
+import { bisectRange, changePointOptions, measureTreeHead, trackNightly } from '../perf/nightly.js';
 import { formatPps } from '../perf/stats.js';
 import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
 import { Queue } from 'bullmq';
 import { EmailReporter, formatMail, previewReply } from '../notify/email/reply.js';
 import { smtpSender } from '../notify/email/send.js';
-import { nightlyIssuePublisher, startGitHubBot } from '../github/service.js';
-import { LORE_QUEUE, scheduleLorePolls, startLoreWorker } from '../lore/schedule.js';
-import { formatPoll, loreSubmitter, pollThroughService } from '../lore/service.js';
+import { nightlyIssuePublisher, startGitHubBot } from '../app/github.js';
+import { scheduleLorePolls, startLoreWorker } from '../lore/schedule.js';
+import { formatPoll, loreSubmitter, pollThroughService } from '../app/lore.js';
 
 const STATUS_EXIT: Record<RunStatus, ExitCode> = {
   queued: EXIT.infra,
@@ -261,7 +263,7 @@ program
     const github = config.github.app ? await startGitHubBot({ config, coordinator, services, log }) : null;
     // Nightly tracking lives with the coordinator: it records into the results database.
     const nightly = config.perf.nightly.trees.length
-      ? new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection })
+      ? new Queue(QUEUES.nightly, { connection: services.redis.connection })
       : null;
     const onAlerts =
       github && config.github.nightlyIssues ? nightlyIssuePublisher(config, github.client, log) : undefined;
@@ -281,7 +283,7 @@ program
         'nightly tracking scheduled',
       );
     // Lore polling lives with the coordinator too: it submits to it and remembers what it saw in the results database.
-    const lore = new Queue(LORE_QUEUE, { connection: services.redis.connection });
+    const lore = new Queue(QUEUES.lore, { connection: services.redis.connection });
     const loreWorker = startLoreWorker({
       config,
       store: services.lore!,
@@ -781,7 +783,7 @@ program
     const services = await openServices(config, log, { db: false });
     try {
       const client = services.redis.client();
-      await requestCancel(client, id, 'cancelled by the user');
+      await requestCancel(client, { run: id }, 'cancelled by the user');
       client.disconnect();
       process.stderr.write(`ksci: cancel requested for ${id}; running stages stop, waiting ones will not start\n`);
     } finally {

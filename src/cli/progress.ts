@@ -167,6 +167,10 @@ export interface RunViewOptions {
   tickMs?: number;
 }
 
+function terminalSize(stream: TerminalStream): { columns: number; rows: number } {
+  return { columns: Math.max(20, stream.columns || 80), rows: stream.rows || 24 };
+}
+
 /**
  * Draws a run on a terminal and keeps it current. On a stream that is not
  * a terminal it never redraws (cursor movements would garble a file):
@@ -194,9 +198,20 @@ export class RunView {
     this.now = opts.now ?? (() => new Date());
     this.minIntervalMs = opts.minIntervalMs ?? 200;
     this.tickMs = opts.tickMs ?? 1000;
-    // log-update only uses write, isTTY, columns and rows of its stream.
+    // log-update reads only write, isTTY, columns and rows, and draws nothing on a terminal of 0 rows:
+    // a pseudo-terminal nobody sized (script(1), some containers) reports 0x0.
+    const sized = {
+      isTTY: true,
+      get columns() {
+        return terminalSize(stream).columns;
+      },
+      get rows() {
+        return terminalSize(stream).rows;
+      },
+      write: (chunk: string) => stream.write(chunk),
+    };
     // showCursor: hiding it would be done on process.stderr whatever the stream, and a crash would leave it hidden.
-    this.draw = this.tty ? createLogUpdate(stream as unknown as NodeJS.WritableStream, { showCursor: true }) : null;
+    this.draw = this.tty ? createLogUpdate(sized as unknown as NodeJS.WritableStream, { showCursor: true }) : null;
   }
 
   /** Whether the view redraws in place (the stream is a terminal). */
@@ -247,7 +262,7 @@ export class RunView {
   private frame(colors: boolean): string[] {
     if (!this.run) return [];
     // One column spare: a line filling the last column makes some terminals wrap early.
-    const width = Math.max(20, (this.stream.columns ?? 80) - 1);
+    const width = terminalSize(this.stream).columns - 1;
     return renderRun(this.run, { now: this.now(), width, colors });
   }
 

@@ -1,6 +1,5 @@
 import { Queue } from 'bullmq';
 import type { Config } from '../config/schema.js';
-import { INGEST_QUEUE } from '../coordinator/ingest.js';
 import { KsciError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { stageQueues } from '../pipeline/stage.js';
@@ -10,7 +9,7 @@ import { pipelineStages } from '../stages/index.js';
 import { openDb } from '../store/db.js';
 import { migrate } from '../store/migrations.js';
 import { ResultsStore, type RunSummary } from '../store/results.js';
-import { VM_QUEUE } from '../vm/remote.js';
+import { QUEUES } from '../queue/names.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'waiting-children', 'failed', 'completed'] as const;
 
@@ -31,8 +30,8 @@ export async function printStatus(config: Config, log: Logger, opts: { json?: bo
     } finally {
       client.disconnect();
     }
-    const vm = config.test.vmHosts === 'queue' ? [VM_QUEUE] : [];
-    for (const name of [INGEST_QUEUE, ...pipelineStages(config).flatMap((s) => stageQueues(s, config)), ...vm]) {
+    const vm = config.test.vmHosts === 'queue' ? [QUEUES.vm] : [];
+    for (const name of [...pipelineStages(config).flatMap((s) => stageQueues(s, config)), ...vm]) {
       const q = new Queue(name, { connection: redis.connection });
       try {
         queues.push({ queue: name, counts: await q.getJobCounts(...STATES), workers: (await q.getWorkers()).length });

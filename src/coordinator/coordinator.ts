@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { FlowProducer, Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/schema.js';
+import { stageOn, type Config } from '../config/schema.js';
 import { InfraError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CANCELLED_PREFIX, requestCancel } from '../queue/cancel.js';
@@ -18,8 +18,6 @@ import { jobId, runIdOfJob, stageQueues, type StageDefinition } from '../pipelin
 import type { RedisHandle } from '../queue/redis.js';
 import type { Report } from '../stages/report/render.js';
 import { ReportSchema } from '../stages/report/schema.js';
-import { TestStageDataSchema, testResultRows } from '../stages/test/result.js';
-import { PerfStageDataSchema, perfSampleRows } from '../stages/perf/result.js';
 import { gitTreeProbe } from '../routing/probe.js';
 import { routeTree, type TreeProbe } from '../routing/tree.js';
 import type { Series } from '../series/types.js';
@@ -54,14 +52,14 @@ export interface BuildRequest {
 
 /** What a run builds: the request, completed from the config and checked against it. */
 export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
-  const testing = config.stages.includes('test');
+  const testing = stageOn(config, 'test');
   if (req.suites?.length && !testing)
     throw new UsageError(
       'test suites were asked for, but the test stage is off',
       'add "test" to stages in the config file',
     );
   const suites = testing ? [...new Set(req.suites ?? config.test.suites)] : [];
-  if ((req.perf || req.perfBisect) && !config.stages.includes('perf'))
+  if ((req.perf || req.perfBisect) && !stageOn(config, 'perf'))
     throw new UsageError(
       'a perf run was asked for, but the perf stage is off',
       'add "perf" to stages in the config file',
@@ -124,7 +122,15 @@ const VERDICT_STATUS: Record<string, RunStatus> = {
  * the jobs themselves (not from the stream of events), missed events — the
  * coordinator was down, Redis restarted — are repaired by `reconcile()`.
  */
-export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'run-started': [RunRecord] }> {
+/** What a coordinator tells in-process listeners (the GitHub bot, email replies, a terminal's live view). */
+interface CoordinatorEvents {
+  /** After every sync of a run: its stages' states and progress as stored. */
+  'run-updated': [RunRecord];
+  'run-started': [RunRecord];
+  'run-finished': [RunRecord];
+}
+
+export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly flows: FlowProducer;
   private readonly queues = new Map<string, Queue>();
   private readonly events: QueueEvents[] = [];
@@ -300,7 +306,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
     const run = await this.deps.store.getRun(runIdOrPrefix);
     if (!run) throw new UsageError(`no run ${runIdOrPrefix}`, '"ksci status" lists runs');
     if (TERMINAL.includes(run.status)) return run;
-    await requestCancel(this.client, run.id, reason);
+    await requestCancel(this.client, { run: run.id }, reason);
     this.deps.log.info({ runId: run.id, reason }, 'cancel requested');
     return (await this.sync(run.id)) ?? run;
   }
@@ -383,15 +389,9 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
         continue;
       }
       await store.updateStage(runId, def.name, update);
-      // Per-test rows feed the stability history; written once, when the stage's result first arrives.
-      if (def.name === 'test' && update.result && row?.status !== update.status) {
-        const data = TestStageDataSchema.safeParse(update.result.data);
-        if (data.success) await store.recordTestResults(runId, def.name, testResultRows(data.data));
-      }
-      if (def.name === 'perf' && update.result && row?.status !== update.status) {
-        const data = PerfStageDataSchema.safeParse(update.result.data);
-        if (data.success) await store.recordPerfSamples(runId, perfSampleRows(data.data));
-      }
+      // The history tables (test stability, perf samples) get a stage's rows once, when its result first arrives.
+      if (def.record && update.result && row?.status !== update.status)
+        await def.record(runId, update.result.data, store);
     }
 
     const rootSnap = jobs[jobs.length - 1];
@@ -419,6 +419,7 @@ export class Coordinator extends EventEmitter<{ 'run-finished': [RunRecord]; 'ru
     }
 
     const after = await store.getRun(runId);
+    if (after) this.emit('run-updated', after);
     if (after && TERMINAL.includes(after.status)) {
       log.info({ runId, status: after.status, summary: after.summary }, 'run finished');
       this.emit('run-finished', after);

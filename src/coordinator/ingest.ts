@@ -1,4 +1,4 @@
-import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { Queue, QueueEvents, type Worker } from 'bullmq';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { BadInputError, UsageError, errorMessage } from '../errors.js';
@@ -6,13 +6,14 @@ import type { Logger } from '../log.js';
 import type { RedisHandle } from '../queue/redis.js';
 import { parseMbox } from '../series/load.js';
 import type { Coordinator, Submitted } from './coordinator.js';
+import { QUEUES } from '../queue/names.js';
+import { startQueueWorker } from '../queue/worker.js';
 
 /*
  * `ksci submit` hands an mbox to a running `ksci serve` through this queue,
  * so the coordinator stays the only process that writes results. Lore and
  * GitHub ingestion will feed the same coordinator.submit().
  */
-export const INGEST_QUEUE = 'ksci-ingest';
 
 const IngestJobSchema = z.object({
   mboxBase64: z.string().min(1),
@@ -39,40 +40,33 @@ export function startIngestWorker(
   coordinator: Coordinator,
   deps: { redis: RedisHandle; config: Config; log: Logger },
 ): Worker {
-  const worker = new Worker(
-    INGEST_QUEUE,
-    async (job): Promise<Submitted> => {
-      const parsed = IngestJobSchema.safeParse(job.data);
-      if (!parsed.success) throw new UnrecoverableError(`invalid ingest job: ${z.prettifyError(parsed.error)}`);
-      const data = parsed.data;
-      try {
-        const series = await parseMbox(Buffer.from(data.mboxBase64, 'base64'), {
-          ...deps.config.limits,
-          ...(data.version ? { version: data.version } : {}),
-        });
-        return await coordinator.submit(series, {
-          force: data.force,
-          ...(data.tree ? { tree: data.tree } : {}),
-          ...(data.requestedBy ? { requestedBy: data.requestedBy } : {}),
-          build: data.build,
-          source: { kind: 'mbox', ref: data.ref },
-        });
-      } catch (err) {
-        // The submitter gets the parse error; retrying a malformed mbox cannot help.
-        if (err instanceof BadInputError || err instanceof UsageError) throw new UnrecoverableError(err.message);
-        throw err;
-      }
+  // The submitter gets a parse error as the job's failure; retrying a malformed mbox cannot help.
+  return startQueueWorker({
+    queue: QUEUES.ingest,
+    connection: deps.redis.connection,
+    what: 'ingest',
+    schema: IngestJobSchema,
+    log: deps.log,
+    async handle(data): Promise<Submitted> {
+      const series = await parseMbox(Buffer.from(data.mboxBase64, 'base64'), {
+        ...deps.config.limits,
+        ...(data.version ? { version: data.version } : {}),
+      });
+      return coordinator.submit(series, {
+        force: data.force,
+        ...(data.tree ? { tree: data.tree } : {}),
+        ...(data.requestedBy ? { requestedBy: data.requestedBy } : {}),
+        build: data.build,
+        source: { kind: 'mbox', ref: data.ref },
+      });
     },
-    { connection: deps.redis.connection, concurrency: 1 },
-  );
-  worker.on('error', (err) => deps.log.error({ err: errorMessage(err) }, 'ingest worker error'));
-  return worker;
+  });
 }
 
 /** Queue an mbox for a running coordinator and wait for its answer. */
 export async function submitToService(redis: RedisHandle, job: IngestJob, timeoutMs: number): Promise<Submitted> {
-  const queue = new Queue(INGEST_QUEUE, { connection: redis.connection });
-  const events = new QueueEvents(INGEST_QUEUE, { connection: redis.connection });
+  const queue = new Queue(QUEUES.ingest, { connection: redis.connection });
+  const events = new QueueEvents(QUEUES.ingest, { connection: redis.connection });
   try {
     await events.waitUntilReady();
     const added = await queue.add('mbox', job, {

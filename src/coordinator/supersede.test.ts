@@ -37,7 +37,7 @@ describe('a new version of a series supersedes the old one', () => {
       },
       { concurrency: 4 },
     );
-    p = await startPipeline([hold, reportStage({})]);
+    p = await startPipeline([hold, reportStage([])]);
   });
   after(() => p.close());
 

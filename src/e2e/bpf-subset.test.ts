@@ -16,7 +16,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { selftestsGuestFiles } from '../build/bpf-selftests.js';
-import { buildSelftests, findLlvmBinDir } from '../build/selftests.js';
+import { buildSelftests, findLlvmBinDir } from '../build/bpf-selftests-make.js';
 import { silentLogger } from '../log.js';
 import { loadSuite } from '../suite/suite.js';
 import { repoRoot } from '../testing/paths.js';

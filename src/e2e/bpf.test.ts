@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findLlvmBinDir } from '../build/selftests.js';
+import { findLlvmBinDir } from '../build/bpf-selftests-make.js';
 import { repoRoot } from '../testing/paths.js';
 
 const wanted = process.env['KSCI_E2E_BPF'] === '1';

@@ -12,8 +12,9 @@ import { scriptedStage } from '../testing/stages.js';
 import { analyzeBuildLog, type Diagnostic } from '../build/log.js';
 import type { RunRecord } from '../store/results.js';
 import { annotationsOf, decidePullRequest } from './bot.js';
-import { createAppClient, GitHubConfigSchema } from './client.js';
-import { startGitHubBot, type RunningGitHubBot } from './service.js';
+import { createAppClient } from './client.js';
+import { GitHubConfigSchema } from '../config/integrations.js';
+import { startGitHubBot, type RunningGitHubBot } from '../app/github.js';
 import { RedisDeliveryLog } from './webhook.js';
 
 const SECRET = 'webhook-secret-for-tests';
@@ -139,7 +140,7 @@ describe('the pull-request bot against the local GitHub', { timeout: 180_000 }, 
       },
       { concurrency: 4 },
     );
-    p = await startPipeline([stage, reportStage({})], {
+    p = await startPipeline([stage, reportStage([])], {
       config: {
         github: {
           app: { appId: gh.appId, privateKey: keys.privateKey, webhookSecret: SECRET, baseUrl: gh.baseUrl },

@@ -1,8 +1,8 @@
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { Queue, UnrecoverableError, type Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { resultsUrl, type Config, type GitHubRepoConfig } from '../config/schema.js';
 import type { Coordinator, Submitted } from '../coordinator/coordinator.js';
-import { BadInputError, UsageError, errorMessage } from '../errors.js';
+import { BadInputError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { BuildStageDataSchema } from '../stages/build/result.js';
 import type { Verdict } from '../stages/report/verdict.js';
@@ -14,8 +14,8 @@ import { loadPrSeries } from './pr.js';
 import { publishRun, type PublishStep } from './publish.js';
 import type { BuildAnnotation, CheckRunInput } from './report.js';
 import type { GitHubEvent } from './webhook.js';
-
-export const GITHUB_QUEUE = 'ksci-github';
+import { QUEUES } from '../queue/names.js';
+import { startQueueWorker } from '../queue/worker.js';
 
 /*
  * Jobs of the GitHub queue. A webhook delivery becomes an "event" job at
@@ -176,7 +176,7 @@ export class GitHubBot {
       log: Logger;
     },
   ) {
-    this.queue = new Queue(GITHUB_QUEUE, { connection: deps.connection });
+    this.queue = new Queue(QUEUES.github, { connection: deps.connection });
   }
 
   /** The webhook's onEvent: queue it and answer GitHub. */
@@ -235,35 +235,26 @@ export class GitHubBot {
 
   start(): Worker {
     // One job at a time: two publishes of a run must not both create its check run.
-    this.worker = new Worker(
-      GITHUB_QUEUE,
-      async (job) => {
-        const parsed = JobSchema.safeParse(job.data);
-        if (!parsed.success)
-          throw new UnrecoverableError(`GitHub job ${job.id}: bad payload: ${z.prettifyError(parsed.error)}`);
-        const data = parsed.data;
-        try {
-          switch (data.kind) {
-            case 'pr':
-              return await this.onPullRequest(data);
-            case 'comment':
-              return await this.onComment(data);
-            case 'publish':
-              return await this.publish(data.runId);
-            case 'poll':
-              return await this.poll(data.repo);
-          }
-        } catch (err) {
-          // A PR ksci cannot read as a series (a merge commit, too many commits) does not get better by retrying.
-          if (err instanceof BadInputError || err instanceof UsageError) throw new UnrecoverableError(err.message);
-          throw err;
+    // A PR ksci cannot read as a series (a merge commit, too many commits) does not get better by retrying.
+    this.worker = startQueueWorker({
+      queue: QUEUES.github,
+      connection: this.deps.connection,
+      what: 'GitHub',
+      schema: JobSchema,
+      log: this.deps.log,
+      handle: async (data) => {
+        switch (data.kind) {
+          case 'pr':
+            return await this.onPullRequest(data);
+          case 'comment':
+            return await this.onComment(data);
+          case 'publish':
+            return await this.publish(data.runId);
+          case 'poll':
+            return await this.poll(data.repo);
         }
       },
-      { connection: this.deps.connection, concurrency: 1 },
-    );
-    this.worker.on('failed', (job, err) =>
-      this.deps.log.error({ job: job?.id, err: errorMessage(err) }, 'GitHub job failed'),
-    );
+    });
     return this.worker;
   }
 

@@ -5,14 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InfraError, UsageError } from '../errors.js';
 import { appKeys, FakeGitHub, loadPrFixture, sampleReport } from '../testing/github-server.js';
-import {
-  createAppClient,
-  createTokenClient,
-  GitHubConfigSchema,
-  RateBudget,
-  type GitHubConfig,
-  type RepoClient,
-} from './client.js';
+import { createAppClient, createTokenClient, RateBudget, type RepoClient } from './client.js';
+import { GitHubConfigSchema, type GitHubConfig } from '../config/integrations.js';
 import { fetchPullRequest } from './pr.js';
 import { publishCheckRun, publishRun } from './publish.js';
 import { buildCheckRun } from './report.js';

@@ -2,36 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { App, Octokit, RequestError } from 'octokit';
 import { z } from 'zod';
 import { BadInputError, errorMessage, InfraError, KsciError, UsageError } from '../errors.js';
+import { GITHUB_API, type GitHubConfig } from '../config/integrations.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export type { Octokit };
-
-export const GITHUB_API = 'https://api.github.com';
-
-export const GitHubConfigSchema = z
-  .object({
-    appId: z.number().int().positive(),
-    /** The app's private key, PEM as downloaded from its settings page. */
-    privateKey: z.string().min(1).optional(),
-    privateKeyFile: z.string().min(1).optional(),
-    webhookSecret: z.string().min(1),
-    /** GitHub Enterprise Server: https://HOST/api/v3. */
-    baseUrl: z
-      .url()
-      .transform((u) => u.replace(/\/+$/, ''))
-      .default(GITHUB_API),
-    /**
-     * Below this many remaining requests in the installation's hourly quota,
-     * calls that can wait (sticky comment, labels) are deferred so the check
-     * runs, which carry the verdict, keep going through.
-     */
-    rateLimitFloor: z.number().int().min(0).default(500),
-  })
-  .refine((c) => (c.privateKey === undefined) !== (c.privateKeyFile === undefined), {
-    message: 'give exactly one of privateKey and privateKeyFile',
-    path: ['privateKey'],
-  });
-export type GitHubConfig = z.infer<typeof GitHubConfigSchema>;
 
 export interface RepoRef {
   owner: string;

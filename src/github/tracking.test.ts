@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { PerfAlert } from '../store/results.js';
+import type { PerfAlert } from '../perf/history.js';
 import { startGitHubWithApp, type FakeGitHub } from '../testing/github-server.js';
 import type { RepoClient } from './client.js';
 import { trackingIssue, upsertTrackingIssue } from './tracking.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PerfAlert } from '../store/results.js';
+import type { PerfAlert } from '../perf/history.js';
 import { githubFailure, type RepoClient } from './client.js';
 
 /** What identifies a change point's issue: a later night that sees the same change updates it. */

@@ -7,13 +7,45 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { fixturePath } from '../testing/paths.js';
 import {
   createWebhookHandler,
-  MemoryDeliveryLog,
+  type DeliveryLog,
   parseEvent,
   verifySignature,
   type CommentEvent,
   type GitHubEvent,
   type PullRequestEvent,
 } from './webhook.js';
+
+/**
+ * An in-process DeliveryLog, for these tests (`ksci serve` uses RedisDeliveryLog). The default TTL matches how long GitHub keeps
+ * deliveries for redelivery (3 days); `maxEntries` bounds memory under a
+ * flood, dropping the oldest first.
+ */
+class MemoryDeliveryLog implements DeliveryLog {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs = 72 * 3600_000,
+    private readonly maxEntries = 100_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async claim(id: string): Promise<boolean> {
+    const t = this.now();
+    // Map iteration is insertion order, so expired entries are at the front.
+    for (const [k, expires] of this.seen) {
+      if (expires > t && this.seen.size < this.maxEntries) break;
+      this.seen.delete(k);
+    }
+    const expires = this.seen.get(id);
+    if (expires !== undefined && expires > t) return false;
+    this.seen.set(id, t + this.ttlMs);
+    return true;
+  }
+
+  async release(id: string): Promise<void> {
+    this.seen.delete(id);
+  }
+}
 
 const SECRET = "It's a Secret to Everybody";
 const example = (name: string) => readFileSync(fixturePath('github', 'webhooks', `${name}.json`));

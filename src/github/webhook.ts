@@ -31,38 +31,6 @@ export interface DeliveryLog {
   release(id: string): Promise<void>;
 }
 
-/**
- * An in-process DeliveryLog. The default TTL matches how long GitHub keeps
- * deliveries for redelivery (3 days); `maxEntries` bounds memory under a
- * flood, dropping the oldest first.
- */
-export class MemoryDeliveryLog implements DeliveryLog {
-  private readonly seen = new Map<string, number>();
-
-  constructor(
-    private readonly ttlMs = 72 * 3600_000,
-    private readonly maxEntries = 100_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async claim(id: string): Promise<boolean> {
-    const t = this.now();
-    // Map iteration is insertion order, so expired entries are at the front.
-    for (const [k, expires] of this.seen) {
-      if (expires > t && this.seen.size < this.maxEntries) break;
-      this.seen.delete(k);
-    }
-    const expires = this.seen.get(id);
-    if (expires !== undefined && expires > t) return false;
-    this.seen.set(id, t + this.ttlMs);
-    return true;
-  }
-
-  async release(id: string): Promise<void> {
-    this.seen.delete(id);
-  }
-}
-
 /** The DeliveryLog `ksci serve` uses: in Redis, so a replay is refused after a restart and by every receiver. */
 export class RedisDeliveryLog implements DeliveryLog {
   constructor(

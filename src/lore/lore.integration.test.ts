@@ -16,7 +16,7 @@ import { httpLoreClient } from './client.js';
 import { fetchLoreSeries } from './lookup.js';
 import { pollList, type PollDeps, type PollOptions } from './poll.js';
 import { parseLoreRef } from './ref.js';
-import { loreSubmitter } from './service.js';
+import { loreSubmitter } from '../app/lore.js';
 
 const required = process.env['KSCI_REQUIRE_E2E'] === '1' || Boolean(process.env['CI']);
 const skip =
@@ -128,7 +128,7 @@ describe('lore ingestion against a real public-inbox server', { skip, timeout: 2
     });
     await deliverLoreFixtures(inbox);
     const pass = scriptedStage('apply', async () => ({ status: 'passed', summary: 'ok', data: null }));
-    p = await startPipeline([pass, reportStage({})], {
+    p = await startPipeline([pass, reportStage([])], {
       config: {
         lore: {
           lists: ['bpf', 'netdev', 'misc'].map((name) => ({

@@ -1,13 +1,13 @@
-import { type Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { type Queue, UnrecoverableError, type Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Config, LoreListConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LoreStore } from '../store/lore.js';
 import { httpLoreClient, type LoreClient } from './client.js';
 import { pollList, type PollDeps, type PollResult } from './poll.js';
+import { QUEUES } from '../queue/names.js';
+import { startQueueWorker } from '../queue/worker.js';
 
-export const LORE_QUEUE = 'ksci-lore';
 const schedulerId = (list: string) => `lore-poll:${list}`;
 const PollJobSchema = z.object({ list: z.string().min(1) });
 
@@ -59,14 +59,17 @@ export function startLoreWorker(deps: {
   client?: LoreClient;
 }): Worker {
   const client = deps.client ?? loreClientFor(deps.config);
-  const worker = new Worker(
-    LORE_QUEUE,
-    async (job): Promise<PollResult> => {
-      const data = PollJobSchema.safeParse(job.data);
-      if (!data.success)
-        throw new UnrecoverableError(`lore job ${job.id}: bad payload: ${data.error.issues[0]?.message}`);
-      const list: LoreListConfig | undefined = deps.config.lore.lists.find((l) => l.name === data.data.list);
-      if (!list) throw new UnrecoverableError(`lore job ${job.id}: list "${data.data.list}" is no longer configured`);
+  // A failed poll is not retried: the next one is on schedule.
+  return startQueueWorker({
+    queue: QUEUES.lore,
+    connection: deps.connection,
+    what: 'lore poll',
+    schema: PollJobSchema,
+    log: deps.log,
+    lockDurationMs: 120_000,
+    async handle(data, job): Promise<PollResult> {
+      const list: LoreListConfig | undefined = deps.config.lore.lists.find((l) => l.name === data.list);
+      if (!list) throw new UnrecoverableError(`lore job ${job.id}: list "${data.list}" is no longer configured`);
       return pollList(list, pollOptions(deps.config), {
         client,
         store: deps.store,
@@ -75,10 +78,5 @@ export function startLoreWorker(deps: {
         log: deps.log.child({ list: list.name }),
       });
     },
-    { connection: deps.connection, concurrency: 1, lockDuration: 120_000 },
-  );
-  worker.on('failed', (job, err) =>
-    deps.log.error({ job: job?.id, err: errorMessage(err) }, 'lore poll failed; the next one is on schedule'),
-  );
-  return worker;
+  });
 }

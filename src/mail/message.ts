@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { BadInputError, errorMessage } from '../errors.js';
-import type { Person } from '../series/types.js';
+
+export interface Person {
+  name: string;
+  address: string;
+}
 
 export interface MailMessage {
   messageId: string;

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { open } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
+import type { BareMetalHost } from '../config/integrations.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { classifySplats, findSplats, type KnownSplat, type Splat } from '../splat/splat.js';
@@ -45,68 +45,6 @@ import { runSsh, sshError, SSH_FAILED, type SshResult, type SshRunOptions, type 
 
 // ---------------------------------------------------------------------------
 // Configuration
-
-const absolute = z
-  .string()
-  .min(1)
-  .refine((p) => p.startsWith('/'), 'must be an absolute path');
-
-export const BareMetalHostSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'host names are letters, digits, ".", "_" and "-"'),
-  ssh: z.strictObject({
-    host: z
-      .string()
-      .min(1)
-      .regex(/^[^\s@-][^\s@]*$/, 'a host name or address (no spaces, "@", or leading "-")'),
-    port: z.number().int().min(1).max(65535).default(22),
-    user: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'a user name')
-      .default('root'),
-    identityFile: z.string().min(1),
-    knownHostsFile: z.string().min(1),
-    connectTimeoutSeconds: z.number().int().positive().default(10),
-  }),
-  /** On the host; kernels are kept under it by content hash, each session's files in run-<id>/. */
-  workDir: absolute
-    .refine((p) => p !== '/' && !/(^|\/)\.\.?(\/|$)/.test(p), 'must not be / or contain . or .. components')
-    .default('/var/tmp/ksci'),
-  boot: z.discriminatedUnion('method', [
-    z.strictObject({
-      method: z.literal('kexec'),
-      /** Kernel command line; the running one (--reuse-cmdline) when absent. */
-      cmdline: z.string().optional(),
-    }),
-    z.strictObject({
-      method: z.literal('command'),
-      /** argv run on the host (quoted word by word); "{kernel}" in a word becomes the copied kernel's path. */
-      command: z.array(z.string()).min(1),
-    }),
-  ]),
-  /** How the host gets back to its default kernel after a session. 'command' must end in a new boot, like 'reboot'. */
-  restore: z
-    .discriminatedUnion('method', [
-      z.strictObject({ method: z.literal('reboot') }),
-      z.strictObject({ method: z.literal('command'), command: z.array(z.string()).min(1) }),
-      z.strictObject({ method: z.literal('none') }),
-    ])
-    .default({ method: 'reboot' }),
-  bootTimeoutSeconds: z.number().positive().default(600),
-  /**
-   * Shell command on the host that prints the identifier of the current
-   * boot; a change means the host rebooted. Only tests change it (they cannot
-   * reboot the machine they run on, so they point it at a file their
-   * "boot" command rewrites); the code path is the same.
-   */
-  bootIdCommand: z.string().min(1).default('cat /proc/sys/kernel/random/boot_id'),
-  /** Shell command on the host that prints the kernel log of the current boot. */
-  dmesgCommand: z.string().min(1).default('dmesg'),
-  capabilities: z.strictObject({
-    cpus: z.number().int().positive(),
-    nics: z.array(z.string().min(1)),
-  }),
-});
-export type BareMetalHost = z.infer<typeof BareMetalHostSchema>;
 
 export interface BareMetalRunnerOptions {
   /** Copied to <workDir>/run-<id>/ on the host; the scenarios run in it. */

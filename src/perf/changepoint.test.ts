@@ -5,7 +5,7 @@ import {
   detectChangePoints,
   pendingAlerts,
   regularizedIncompleteBeta,
-  studentTCdf,
+  twoSidedP,
   welchTTest,
   type AlertedChange,
   type ChangePoint,
@@ -44,20 +44,20 @@ function series(
 const close = (actual: number, expected: number, tol: number, what = '') =>
   assert.ok(Math.abs(actual - expected) <= tol, `${what} ${actual} not within ${tol} of ${expected}`);
 
-describe('studentTCdf / welchTTest', () => {
-  it('matches tabulated t quantiles and scipy.stats.t.cdf', () => {
+describe('twoSidedP / welchTTest', () => {
+  it('matches tabulated t quantiles and scipy.stats.t.sf (two-sided: 2 * sf(|t|))', () => {
     // t(0.975, 10) = 2.228: two-sided p = 0.05 (scipy: 0.0500118)
-    close(2 * (1 - studentTCdf(2.228, 10)), 0.0500118, 1e-6, 'two-sided p');
-    close(studentTCdf(0, 7), 0.5, 1e-15);
-    // df = 1 is Cauchy: 1/2 + atan(t)/π
-    close(studentTCdf(0.7, 1), 0.5 + Math.atan(0.7) / Math.PI, 1e-12, 'cauchy');
-    // fractional df, far tail, large df (scipy values)
-    close(studentTCdf(-1.5, 3.7), 0.10679908460100675, 1e-10, 'df 3.7');
-    close(studentTCdf(-40, 2.2), 0.00017115773828230282, 1e-12, 'far tail');
-    close(studentTCdf(3.0, 200.5), 0.9984789179160496, 1e-10, 'df 200.5');
-    close(studentTCdf(1.959964, Infinity), 0.975, 1e-6, 'normal limit');
+    close(twoSidedP(2.228, 10), 0.0500118, 1e-6, 'two-sided p');
+    close(twoSidedP(0, 7), 1, 1e-15);
+    // df = 1 is Cauchy: P(|T| > t) = 1 - 2 atan(t) / pi
+    close(twoSidedP(0.7, 1), 1 - (2 * Math.atan(0.7)) / Math.PI, 1e-12, 'cauchy');
+    // fractional df, far tail, large df (scipy values, doubled one-sided tails)
+    close(twoSidedP(-1.5, 3.7), 2 * 0.10679908460100675, 2e-10, 'df 3.7');
+    close(twoSidedP(-40, 2.2), 2 * 0.00017115773828230282, 2e-12, 'far tail');
+    close(twoSidedP(3.0, 200.5), 2 * (1 - 0.9984789179160496), 2e-10, 'df 200.5');
+    close(twoSidedP(1.959964, Infinity), 0.05, 2e-6, 'normal limit');
     // symmetry, and the beta function's closed form I_x(1, 1) = x
-    close(studentTCdf(-1.3, 4) + studentTCdf(1.3, 4), 1, 1e-14);
+    close(twoSidedP(-1.3, 4), twoSidedP(1.3, 4), 1e-14);
     close(regularizedIncompleteBeta(0.3, 1, 1), 0.3, 1e-14);
   });
 

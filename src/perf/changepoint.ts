@@ -135,18 +135,6 @@ function normalCdf(z: number): number {
   return z >= 0 ? 1 - erfc / 2 : erfc / 2;
 }
 
-/** P(T <= t) for Student's t with df degrees of freedom (df may be fractional, as Welch's df is). */
-export function studentTCdf(t: number, df: number): number {
-  if (Number.isNaN(t) || Number.isNaN(df) || df <= 0) return NaN;
-  if (t === Infinity) return 1;
-  if (t === -Infinity) return 0;
-  if (df === Infinity) return normalCdf(t);
-  // P(|T| > |t|) = I_{df/(df+t²)}(df/2, 1/2)
-  const x = df / (df + t * t);
-  const tail = 0.5 * regularizedIncompleteBeta(x, df / 2, 0.5);
-  return t > 0 ? 1 - tail : tail;
-}
-
 /** Two-sided p-value of a t statistic. */
 export function twoSidedP(t: number, df: number): number {
   if (Number.isNaN(t)) return 1;

@@ -13,11 +13,12 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { openServices, type Services } from '../app/services.js';
 import { silentLogger } from '../log.js';
-import type { NightlyPoint } from '../store/results.js';
+import type { NightlyPoint } from './history.js';
 import { seededRng } from '../random.js';
 import { testConfig } from '../testing/harness.js';
-import { NIGHTLY_QUEUE, trackNightly, type NightlyResult } from './nightly.js';
+import { trackNightly, type NightlyResult } from './nightly.js';
 import { scheduleNightly } from './schedule.js';
+import { QUEUES } from '../queue/names.js';
 
 describe('nightly tracking', () => {
   let dir: string;
@@ -80,7 +81,7 @@ describe('nightly tracking', () => {
   });
 
   it('one BullMQ job scheduler per tracked tree, with the cron pattern; untracked trees lose theirs', async () => {
-    const queue = new Queue(NIGHTLY_QUEUE, { connection: services.redis.connection });
+    const queue = new Queue(QUEUES.nightly, { connection: services.redis.connection });
     try {
       await queue.upsertJobScheduler(
         'nightly:old-tree',

@@ -15,8 +15,8 @@ import type { Config } from '../config/schema.js';
 import { CancelledError, InfraError, UsageError } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
 import type { Logger } from '../log.js';
-import { buildEnv } from '../stages/build/stage.js';
-import type { NightlyPoint, PerfAlert, ResultsStore } from '../store/results.js';
+import { buildEnv } from '../build/env.js';
+import type { NightlyPoint, PerfAlert, PerfHistory } from './history.js';
 import { gitAt } from '../tree/git.js';
 import { ensureTree, resolveBase } from '../tree/trees.js';
 import { samplesOf, sessionRuns, unitValues, type PerfSample } from './ab.js';
@@ -31,7 +31,6 @@ import { bisectSeries, type BisectResult } from './bisect.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from './plan.js';
 import { formatPct, formatPps, median } from './stats.js';
 
-export const NIGHTLY_QUEUE = 'ksci-nightly';
 export const NightlyJobSchema = z.object({ tree: z.string().min(1) });
 
 export interface NightlyResult {
@@ -174,7 +173,7 @@ export function nightlyAlertText(tree: string, scenario: string, cp: ChangePoint
  * under <dataDir>/reports; mail and GitHub issues plug in here.
  */
 export async function trackNightly(
-  store: ResultsStore,
+  store: PerfHistory,
   result: NightlyResult,
   o: { config: Config; log: Logger },
 ): Promise<PerfAlert[]> {

@@ -1,9 +1,10 @@
-import { type Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import type { Queue, Worker, ConnectionOptions } from 'bullmq';
 import type { Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PerfAlert, ResultsStore } from '../store/results.js';
-import { measureTreeHead, NIGHTLY_QUEUE, NightlyJobSchema, trackNightly } from './nightly.js';
+import type { PerfAlert, PerfHistory } from './history.js';
+import { measureTreeHead, NightlyJobSchema, trackNightly } from './nightly.js';
+import { QUEUES } from '../queue/names.js';
+import { startQueueWorker } from '../queue/worker.js';
 
 const schedulerId = (tree: string) => `nightly:${tree}`;
 
@@ -45,20 +46,22 @@ export async function scheduleNightly(queue: Queue, config: Config): Promise<str
  */
 export function startNightlyWorker(deps: {
   config: Config;
-  store: ResultsStore;
+  store: PerfHistory;
   connection: ConnectionOptions;
   redis: () => import('ioredis').Redis;
   log: Logger;
   onAlerts?: (alerts: PerfAlert[]) => Promise<void>;
 }): Worker {
-  const worker = new Worker(
-    NIGHTLY_QUEUE,
-    async (job) => {
-      const data = NightlyJobSchema.safeParse(job.data);
-      if (!data.success)
-        throw new UnrecoverableError(`nightly job ${job.id}: bad payload: ${data.error.issues[0]?.message}`);
-      const log = deps.log.child({ job: job.id, tree: data.data.tree });
-      const result = await measureTreeHead(deps.config, data.data.tree, {
+  return startQueueWorker({
+    queue: QUEUES.nightly,
+    connection: deps.connection,
+    what: 'nightly',
+    schema: NightlyJobSchema,
+    log: deps.log,
+    lockDurationMs: 60_000,
+    async handle(data, job) {
+      const log = deps.log.child({ job: job.id, tree: data.tree });
+      const result = await measureTreeHead(deps.config, data.tree, {
         jobId: String(job.id),
         log,
         redis: deps.redis,
@@ -77,8 +80,5 @@ export function startNightlyWorker(deps: {
         alerts: alerts.map((a) => a.report),
       };
     },
-    { connection: deps.connection, concurrency: 1, lockDuration: 60_000 },
-  );
-  worker.on('failed', (job, err) => deps.log.error({ job: job?.id, err: errorMessage(err) }, 'nightly job failed'));
-  return worker;
+  });
 }

@@ -7,12 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { BadInputError, InfraError } from '../errors.js';
 import { openRedis } from '../queue/redis.js';
+import type { StageOutcome } from './payload.js';
 import { reportStage } from '../stages/report/stage.js';
 import { fakeSeries, startPipeline, type Pipeline } from '../testing/harness.js';
 import { repoRoot } from '../testing/paths.js';
 import { markerStage, scriptedStage } from '../testing/stages.js';
 import { silentLogger } from '../log.js';
-import { queueName } from './stage.js';
+import { stageQueueName } from '../queue/names.js';
 
 const source = { kind: 'mbox' as const, ref: 'test' };
 
@@ -48,7 +49,8 @@ describe('pipeline on a real Redis', () => {
       const second = scriptedStage('second', async () => ({ status: 'passed', summary: 'second ran', data: null }), {
         needs: ['first'],
       });
-      p = await startPipeline([first, second, reportStage({ first: (o) => [`detail of first: ${o.summary}`] })]);
+      const detailed = { ...first, details: (o: StageOutcome) => [`detail of first: ${o.summary}`] };
+      p = await startPipeline([detailed, second, reportStage([detailed])]);
     });
     after(() => p.close());
 
@@ -129,7 +131,7 @@ describe('pipeline on a real Redis', () => {
     });
 
     it('refuses a job whose payload does not validate, without retrying it', async () => {
-      const q = new Queue(queueName('first'), { connection: p.services.redis.connection });
+      const q = new Queue(stageQueueName('first'), { connection: p.services.redis.connection });
       try {
         const job = await q.add('first', { run: { runId: 'x' }, stage: 42 }, { attempts: 3 });
         await waitFor('the job to fail', async () => (await job.getState()) === 'failed');
@@ -149,7 +151,7 @@ describe('pipeline on a real Redis', () => {
       aborted = true;
       throw new Error('aborted');
     });
-    const p = await startPipeline([hang, reportStage({})]);
+    const p = await startPipeline([hang, reportStage([])]);
     try {
       const sub = await p.coordinator.submit(fakeSeries('to be cancelled'), { source });
       await waitFor(
@@ -173,7 +175,7 @@ describe('pipeline on a real Redis', () => {
   });
 
   it('a worker killed mid-job: the job goes to another worker and the run completes once', async () => {
-    const stages = [markerStage('/nonexistent'), reportStage({})];
+    const stages = [markerStage('/nonexistent'), reportStage([])];
     // Short locks so the dead worker's job is found stalled within seconds.
     const p = await startPipeline(stages, {
       workers: false,
@@ -213,7 +215,7 @@ describe('pipeline on a real Redis', () => {
   it('queued runs survive a restart of the embedded Redis (append-only file)', async () => {
     const stages = [
       scriptedStage('first', async () => ({ status: 'passed', summary: 'ran after restart', data: null })),
-      reportStage({}),
+      reportStage([]),
     ];
     const p = await startPipeline(stages, { workers: false });
     try {
@@ -240,7 +242,7 @@ describe('pipeline on a real Redis', () => {
     let ran = 0;
     const stages = [
       scriptedStage('first', async () => ({ status: 'passed', summary: `ran ${++ran}`, data: null })),
-      reportStage({}),
+      reportStage([]),
     ];
     const p = await startPipeline(stages, { workers: false });
     try {

@@ -1,19 +1,21 @@
-import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Job, Queue, UnrecoverableError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { BadInputError, CancelledError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RedisHandle } from '../queue/redis.js';
 import { CANCEL_CHANNEL, CANCELLED_PREFIX, cancelReason, parseCancelMessage } from '../queue/cancel.js';
-import { PipelineStateSchema, StageJobDataSchema, type PipelineState, type StageOutcome } from './payload.js';
 import {
-  queueName,
-  type StageContext,
-  type StageDefinition,
-  type StageResult,
-  type TestHistorySource,
-} from './stage.js';
+  PipelineStateSchema,
+  StageJobDataSchema,
+  type PipelineState,
+  type StageJobData,
+  type StageOutcome,
+} from './payload.js';
+import { stageQueueName } from '../queue/names.js';
+import { startQueueWorker } from '../queue/worker.js';
+import type { StageContext, StageDefinition, StageResult } from './stage.js';
+import type { TestHistorySource } from '../vm/history.js';
 
 /**
  * Runs one stage's jobs: validates the payload, refuses cancelled runs,
@@ -36,7 +38,7 @@ export class StageWorker {
     private readonly def: StageDefinition,
     private readonly deps: { redis: RedisHandle; config: Config; log: Logger; history?: TestHistorySource | undefined },
     /** The stage's queue, or one of its variants' queues. */
-    readonly queue: string = queueName(def.name),
+    readonly queue: string = stageQueueName(def.name),
   ) {
     this.client = deps.redis.client();
   }
@@ -57,25 +59,26 @@ export class StageWorker {
       const msg = parseCancelMessage(message);
       if (!msg) return;
       for (const [id, runId] of this.active) {
-        if (runId === msg.runId && this.worker?.cancelJob(id, msg.reason)) {
+        if ('run' in msg.target && runId === msg.target.run && this.worker?.cancelJob(id, msg.reason)) {
           log.info({ runId, jobId: id, reason: msg.reason }, 'cancelling running job');
         }
       }
     });
 
-    this.worker = new Worker(this.queue, (job, _token, signal) => this.process(job, signal, log), {
+    this.worker = startQueueWorker({
+      queue: this.queue,
       connection: redis.connection,
+      what: `${this.def.name} stage`,
+      schema: StageJobDataSchema,
+      log,
+      handle: (data, job, signal) => this.process(data, job, signal, log),
       concurrency: this.def.concurrency,
-      lockDuration: config.queue.lockDurationMs,
-      stalledInterval: config.queue.stalledIntervalMs,
+      lockDurationMs: config.queue.lockDurationMs,
+      stalledIntervalMs: config.queue.stalledIntervalMs,
       // A worker that dies mid-job (OOM, kill -9, host lost) leaves a stalled
       // job; it is handed to another worker this many times before failing.
       maxStalledCount: 2,
-      autorun: true,
-    });
-    this.worker.on('error', (err) => log.error({ err: errorMessage(err) }, 'worker error'));
-    this.worker.on('failed', (job, err) => {
-      if (job) log.warn({ jobId: job.id, attempt: job.attemptsMade, err: err.message }, 'job attempt failed');
+      badInputIsFinal: false,
     });
     await this.worker.waitUntilReady();
     log.info({ queue: this.queue, concurrency: this.def.concurrency }, 'stage worker ready');
@@ -89,16 +92,16 @@ export class StageWorker {
     this.client.disconnect();
   }
 
-  private async process(job: Job, signal: AbortSignal | undefined, log: Logger): Promise<PipelineState> {
-    const parsed = StageJobDataSchema.safeParse(job.data);
-    if (!parsed.success) {
-      throw new UnrecoverableError(`invalid ${this.def.name} job payload: ${z.prettifyError(parsed.error)}`);
-    }
-    const data = parsed.data;
+  private async process(
+    data: StageJobData,
+    job: Job,
+    signal: AbortSignal | undefined,
+    log: Logger,
+  ): Promise<PipelineState> {
     const runId = data.run.runId;
     const jlog = log.child({ runId, jobId: job.id, attempt: job.attemptsStarted });
 
-    const cancelled = await cancelReason(this.client, runId);
+    const cancelled = await cancelReason(this.client, { run: runId });
     if (cancelled !== null) throw new UnrecoverableError(CANCELLED_PREFIX + cancelled);
 
     const id = job.id ?? '';
@@ -149,7 +152,7 @@ export class StageWorker {
         const reason =
           typeof abort.reason === 'string'
             ? abort.reason
-            : ((await cancelReason(this.client, runId)) ?? errorMessage(err));
+            : ((await cancelReason(this.client, { run: runId })) ?? errorMessage(err));
         throw new UnrecoverableError(CANCELLED_PREFIX + reason);
       }
       jlog.warn(

@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { OutcomeStatus, PipelineState, RunContext, StageJobData } from './payload.js';
+import type { StoredPerfSample } from '../perf/history.js';
+import { stageQueueName } from '../queue/names.js';
+import type { TestHistorySource, TestResult } from '../vm/history.js';
+import type { OutcomeStatus, PipelineState, RunContext, StageJobData, StageOutcome } from './payload.js';
 
 export interface StageProgress {
   /** What is happening now, for a human: "applying 2/3", "CC net/core/dev.o". */
@@ -26,19 +29,10 @@ export interface StageContext {
   redis?: () => Redis;
 }
 
-/** How a test fared on recent base kernels of a tree, newest first. */
-export interface TestStability {
-  /** Settled statuses of the last base runs (pass, fail, flaky, skip), newest first. */
-  recent: string[];
-}
-
-export interface TestHistorySource {
-  baseStability(q: {
-    tree: string;
-    suite: string;
-    tests: string[];
-    limit: number;
-  }): Promise<Record<string, TestStability>>;
+/** Where a stage's hook writes the rows the history tables keep: the results store, in the coordinator. */
+export interface ResultSink {
+  recordTestResults(runId: string, stage: string, results: TestResult[]): Promise<void>;
+  recordPerfSamples(runId: string, samples: StoredPerfSample[]): Promise<void>;
 }
 
 export interface StageResult {
@@ -49,9 +43,10 @@ export interface StageResult {
 }
 
 /**
- * One step of the pipeline. Adding a stage (build, VM tests, pktgen) means
- * writing one of these and listing it in the pipeline: the flow, the
- * queue, the worker runtime and the bookkeeping come with it.
+ * One step of the pipeline. Adding a stage means a folder in src/stages/
+ * holding one of these (with its result schema, report lines and history
+ * rows) and a line in the registry (src/stages/index.ts): the flow, the
+ * queue, the worker runtime, the report and the bookkeeping come with it.
  */
 export interface StageDefinition {
   name: string;
@@ -64,6 +59,13 @@ export interface StageDefinition {
   /** Whether the job carries the whole series (patches and all) or only the run context. */
   wantsSeries: boolean;
   run(ctx: StageContext): Promise<StageResult>;
+  /** This stage's part of the report, lines of plain text; the report stage gathers them. */
+  details?(outcome: StageOutcome): string[];
+  /**
+   * Writes what the history tables keep of the stage's result (test results,
+   * perf samples). The coordinator calls it once, when the result arrives.
+   */
+  record?(runId: string, data: unknown, sink: ResultSink): Promise<void>;
   /**
    * Stages whose jobs need particular workers (a build for x86_64 with
    * llvm) have one queue per variant; a worker consumes only the variants
@@ -79,18 +81,14 @@ export interface StageDefinition {
   };
 }
 
-export function queueName(stage: string, variant?: string): string {
-  return variant ? `ksci-${stage}.${variant}` : `ksci-${stage}`;
-}
-
 /** The queue a run's job for this stage goes to. */
 export function stageQueue(def: StageDefinition, run: RunContext): string {
-  return queueName(def.name, def.variants?.of(run));
+  return stageQueueName(def.name, def.variants?.of(run));
 }
 
 /** Every queue of a stage. */
 export function stageQueues(def: StageDefinition, config: Config): string[] {
-  return def.variants ? def.variants.all(config).map((v) => queueName(def.name, v)) : [queueName(def.name)];
+  return def.variants ? def.variants.all(config).map((v) => stageQueueName(def.name, v)) : [stageQueueName(def.name)];
 }
 
 /** Job ids are deterministic so that a run's jobs can be found, and added only once. */

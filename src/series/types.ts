@@ -5,10 +5,10 @@
  * guaranteed to be UTF-8.
  */
 
-export interface Person {
-  name: string;
-  address: string;
-}
+import type { Person } from '../mail/message.js';
+
+/** A sender or recipient, as the mail parser reads it. */
+export type { Person };
 
 export interface Trailer {
   /** Canonical spelling, e.g. "Acked-by", "Reviewed-by", "Fixes", "Link". */

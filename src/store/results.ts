@@ -4,6 +4,8 @@ import { SeriesSchema } from '../pipeline/payload.js';
 import { titleLineage } from '../series/lineage.js';
 import type { Series } from '../series/types.js';
 import type { Db } from './db.js';
+import type { NightlyPoint, PerfAlert, PerfHistory, StoredPerfSample } from '../perf/history.js';
+import type { TestResult } from '../vm/history.js';
 
 export type RunStatus = 'queued' | 'running' | 'passed' | 'failed' | 'error' | 'cancelled' | 'skipped';
 export type StageStatus = 'pending' | 'active' | 'passed' | 'failed' | 'skipped' | 'error' | 'cancelled';
@@ -47,53 +49,6 @@ export interface RunRecord extends RunSummary {
   stages: StageRecord[];
 }
 
-export interface TestResult {
-  suite: string;
-  test: string;
-  subtest: string | null;
-  status: 'pass' | 'fail' | 'skip' | 'flaky' | 'error';
-  durationMs: number | null;
-  message: string | null;
-  kernel: 'base' | 'series';
-}
-
-export interface PerfSample {
-  scenario: string;
-  side: 'base' | 'series';
-  metric: string;
-  value: number;
-  unit: string;
-  iteration: number;
-  env: Record<string, unknown>;
-}
-
-/** One scenario's throughput on a tree head one night: the value tracked, and what it came from. */
-export interface NightlyPoint {
-  /** The nightly job that measured it (idempotent recording). */
-  jobId: string;
-  tree: string;
-  commit: string;
-  scenario: string;
-  /** The night's median throughput (pps). */
-  value: number;
-  /** The numbers it is the median of (one per session). */
-  samples: number[];
-  env: Record<string, string>;
-  measuredAt: string;
-}
-
-export interface PerfAlert {
-  tree: string;
-  scenario: string;
-  lastGood: string;
-  firstChanged: string;
-  direction: 'regression' | 'improvement';
-  change: number;
-  p: number;
-  /** The text of the alert as written. */
-  report: string;
-}
-
 /** A nullable timestamp column as a Date. */
 export const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
@@ -117,7 +72,7 @@ function toSummary(row: Record<string, unknown>): RunSummary {
 }
 
 /** Results: the coordinator's write side, and what `ksci status/show` read. */
-export class ResultsStore {
+export class ResultsStore implements PerfHistory {
   constructor(private readonly db: Db) {}
 
   /** `lineage` links the versions of one series (src/series/lineage.ts); the author-and-title one by default. */
@@ -421,7 +376,7 @@ export class ResultsStore {
     return out;
   }
 
-  async recordPerfSamples(runId: string, samples: PerfSample[]): Promise<void> {
+  async recordPerfSamples(runId: string, samples: StoredPerfSample[]): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const s of samples) {
         await tx.query(
@@ -515,7 +470,7 @@ export class ResultsStore {
     }));
   }
 
-  async perfSamples(runId: string): Promise<PerfSample[]> {
+  async perfSamples(runId: string): Promise<StoredPerfSample[]> {
     const rows = await this.db.query<Record<string, unknown>>(
       'SELECT * FROM perf_samples WHERE run_id = $1 ORDER BY id',
       [runId],
@@ -523,7 +478,7 @@ export class ResultsStore {
     const Env = z.record(z.string(), z.unknown());
     return rows.map((r) => ({
       scenario: String(r['scenario']),
-      side: r['side'] as PerfSample['side'],
+      side: r['side'] as StoredPerfSample['side'],
       metric: String(r['metric']),
       value: Number(r['value']),
       unit: String(r['unit']),

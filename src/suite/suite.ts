@@ -5,17 +5,11 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../paths.js';
-import { RUNNERS, type Runner } from '../selftests/runners.js';
-import { TEST_NAME } from '../vm/protocol.js';
+import { RESULT_KINDS, type ResultsKind } from '../bpf/expand.js';
+import { RUNNERS, type Runner } from '../bpf/runners.js';
 
-/**
- * How a test's results are read: its exit code; or the output of a BPF
- * selftests runner, one result per test it ran: test_progs (its text and
- * `-J $KSCI_RESULTS/test_progs.json`: each test and subtest), test_verifier
- * (its text: each table entry, privileged and unprivileged apart).
- */
-export const RESULT_KINDS = ['exit-code', 'test_progs', 'test_verifier'] as const;
-export type ResultsKind = (typeof RESULT_KINDS)[number];
+/** One line of the plan the init reads: names travel unquoted through `read`, so they are restricted. */
+export const TEST_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
 /** Environment for a test's command: names a shell can export, values plain. */
 const EnvSchema = z
@@ -181,14 +175,6 @@ export function loadSuite(dir: string, name: string): Suite {
     files,
     hash: h.digest('hex'),
   };
-}
-
-/** Every suite a directory holds. */
-export function listSuites(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && statSafe(join(dir, d.name, 'suite.yaml')))
-    .map((d) => d.name)
-    .sort();
 }
 
 function statSafe(p: string): boolean {

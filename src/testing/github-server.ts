@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createAppClient, GitHubConfigSchema, type RepoClient } from '../github/client.js';
+import { GitHubConfigSchema } from '../config/integrations.js';
+import { createAppClient, type RepoClient } from '../github/client.js';
 import { generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import {

@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, st
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { InfraError } from '../errors.js';
+import { parseLdd } from '../ldd.js';
 
 const execFileP = promisify(execFile);
 
@@ -17,19 +18,6 @@ export interface InitramfsSpec {
   binaries: string[];
   /** Files written from memory (the plan, the test scripts). */
   generated: { guest: string; content: string; mode?: number }[];
-}
-
-/**
- * `ldd` output to the libraries a binary needs: `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)`
- * and the loader `/lib64/ld-linux-x86-64.so.2 (0x...)`; the vDSO has no file.
- */
-export function parseLdd(out: string): string[] {
-  const libs: string[] = [];
-  for (const line of out.split('\n')) {
-    const m = /=>\s+(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(0x/.exec(line);
-    if (m?.[1]) libs.push(m[1]);
-  }
-  return libs;
 }
 
 /**

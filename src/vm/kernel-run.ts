@@ -4,7 +4,7 @@ import type { KnownSplat } from '../splat/splat.js';
 import type { Suite, SuiteTest } from '../suite/suite.js';
 import type { GuestOptions } from './guest.js';
 import { localBoot, type BootExecutor } from './remote.js';
-import { splitExpanded } from '../selftests/expand.js';
+import { splitExpanded } from '../bpf/expand.js';
 import { failed, judgeVm, type SplatSummary, type TestOutcome, type VmOutcome } from './outcome.js';
 
 export interface BootRecord {

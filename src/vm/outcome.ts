@@ -5,7 +5,7 @@
  * state, the console text and how the host stopped QEMU.
  */
 import { classifySplats, consoleLines, findSplats, type KnownSplat, type Splat } from '../splat/splat.js';
-import { expandRunner } from '../selftests/expand.js';
+import { expandRunner } from '../bpf/expand.js';
 import type { SuiteTest } from '../suite/suite.js';
 import type { ChannelState, ChannelTest } from './protocol.js';
 import type { VmStop } from './qemu.js';

@@ -173,6 +173,3 @@ export function readChannel(text: string, nonce: string): ChannelState {
   if (rest) r.line(rest);
   return r.state;
 }
-
-/** One line of the plan the init reads: names travel unquoted through `read`, so they are restricted. */
-export const TEST_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;

@@ -13,24 +13,21 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, normalize, relative } from 'node:path';
-import { type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, QueueEvents, UnrecoverableError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { errorMessage, InfraError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { CANCELLED_PREFIX } from '../queue/cancel.js';
+import { CANCEL_CHANNEL, CANCELLED_PREFIX, cancelReason, parseCancelMessage, requestCancel } from '../queue/cancel.js';
 import type { RedisHandle } from '../queue/redis.js';
-import { loadSuite, type Suite, type SuiteTest } from '../suite/suite.js';
+import { loadSuite, TEST_NAME, type Suite, type SuiteTest } from '../suite/suite.js';
 import { runGuest, type GuestOptions, type GuestRun } from './guest.js';
-import { readChannel, TEST_NAME, type ChannelState } from './protocol.js';
+import { readChannel, type ChannelState } from './protocol.js';
 import { vmOutputFiles } from './qemu.js';
+import { QUEUES } from '../queue/names.js';
+import { startQueueWorker } from '../queue/worker.js';
 
-export const VM_QUEUE = 'ksci-vm';
-/** Running boots are cancelled by job id on this channel; the key stops a worker starting one the coordinator gave up on. */
-const VM_CANCEL_CHANNEL = 'ksci:vm-cancel';
-const VM_CANCEL_KEY = 'ksci:vm-cancel:';
-const CANCEL_KEEP_SECONDS = 24 * 3600;
 /** Written by the coordinator into each boot's directory: a VM host that reads it back sees the same storage, not a look-alike path. */
 const TOKEN_FILE = '.ksci-vm-token';
 /** Files the guest handed back, by position: their names come from the guest and are never used as paths. */
@@ -167,21 +164,6 @@ export function toVmJob(o: GuestOptions, shared: string, token: string): VmJob {
   };
 }
 
-function cancelMessage(jobId: string, reason: string): string {
-  return JSON.stringify({ jobId, reason });
-}
-
-function parseVmCancel(message: string): { jobId: string; reason: string } | null {
-  try {
-    const v = JSON.parse(message) as { jobId?: unknown; reason?: unknown };
-    if (typeof v.jobId === 'string')
-      return { jobId: v.jobId, reason: typeof v.reason === 'string' ? v.reason : 'cancelled' };
-  } catch {
-    // Not ours.
-  }
-  return null;
-}
-
 /**
  * The VM host's side: takes boots from ksci-vm, `slots` at a time, and
  * runs them with runGuest. A worker that dies mid-boot (its QEMU dies with
@@ -204,30 +186,32 @@ export class VmWorker {
 
   async start(): Promise<void> {
     const { redis, config } = this.deps;
-    const log = this.deps.log.child({ queue: VM_QUEUE });
+    const log = this.deps.log.child({ queue: QUEUES.vm });
     this.client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'redis unavailable'));
     this.subscriber = redis.client();
-    this.subscriber.on('error', (err) =>
-      log.debug({ err: errorMessage(err) }, 'redis unavailable (vm cancel channel)'),
-    );
-    await this.subscriber.subscribe(VM_CANCEL_CHANNEL);
+    this.subscriber.on('error', (err) => log.debug({ err: errorMessage(err) }, 'redis unavailable (cancel channel)'));
+    // Boots are cancelled by job id, on the channel every cancellation uses (queue/cancel.ts).
+    await this.subscriber.subscribe(CANCEL_CHANNEL);
     this.subscriber.on('message', (_channel: string, message: string) => {
-      const msg = parseVmCancel(message);
-      if (msg && this.active.has(msg.jobId) && this.worker?.cancelJob(msg.jobId, msg.reason))
-        log.info({ jobId: msg.jobId, reason: msg.reason }, 'cancelling boot');
+      const msg = parseCancelMessage(message);
+      if (!msg || !('job' in msg.target)) return;
+      const jobId = msg.target.job;
+      if (this.active.has(jobId) && this.worker?.cancelJob(jobId, msg.reason))
+        log.info({ jobId, reason: msg.reason }, 'cancelling boot');
     });
-    this.worker = new Worker(VM_QUEUE, (job, _token, signal) => this.process(job, signal, log), {
+    this.worker = startQueueWorker({
+      queue: QUEUES.vm,
       connection: redis.connection,
+      what: 'boot',
+      schema: VmJobSchema,
+      log,
+      handle: (data, job, signal) => this.process(data, job, signal, log),
       concurrency: this.slots,
-      lockDuration: config.queue.lockDurationMs,
-      stalledInterval: config.queue.stalledIntervalMs,
+      lockDurationMs: config.queue.lockDurationMs,
+      stalledIntervalMs: config.queue.stalledIntervalMs,
       // A worker lost mid-boot: the boot is started again elsewhere, twice at most.
       maxStalledCount: 2,
-      autorun: true,
-    });
-    this.worker.on('error', (err) => log.error({ err: errorMessage(err) }, 'vm worker error'));
-    this.worker.on('failed', (job, err) => {
-      if (job) log.warn({ jobId: job.id, attempt: job.attemptsMade, err: err.message }, 'boot job failed');
+      badInputIsFinal: false,
     });
     await this.worker.waitUntilReady();
     log.info({ slots: this.slots, host: thisHost() }, 'vm host ready');
@@ -240,17 +224,13 @@ export class VmWorker {
     this.client.disconnect();
   }
 
-  private async process(job: Job, signal: AbortSignal | undefined, log: Logger): Promise<VmResult> {
-    const parsed = VmJobSchema.safeParse(job.data);
-    if (!parsed.success)
-      throw new UnrecoverableError(`invalid ${VM_QUEUE} job ${job.id} payload: ${z.prettifyError(parsed.error)}`);
-    const d = parsed.data;
+  private async process(d: VmJob, job: Job, signal: AbortSignal | undefined, log: Logger): Promise<VmResult> {
     const id = job.id ?? '';
     const jlog = log.child({ jobId: id, suite: d.suite.name, boot: d.bootIndex, attempt: job.attemptsStarted });
     // Registered before the key is read: a cancel published after that read finds the job here.
     this.active.add(id);
     try {
-      const cancelled = await this.client.get(VM_CANCEL_KEY + id);
+      const cancelled = await cancelReason(this.client, { job: id });
       if (cancelled !== null) throw new UnrecoverableError(CANCELLED_PREFIX + cancelled);
       checkVisible(d);
       let suite: Suite;
@@ -319,7 +299,7 @@ export function checkVisible(d: VmJob, host = hostname()): void {
   const mount = (p: string) => (relative(d.shared, p).startsWith('..') ? dirname(p) : d.shared);
   const refuse = (p: string) =>
     new UnrecoverableError(
-      `${p} is not visible on host ${host}: hosts that take ${VM_QUEUE} jobs must mount ${mount(p)} at the same path`,
+      `${p} is not visible on host ${host}: hosts that take ${QUEUES.vm} jobs must mount ${mount(p)} at the same path`,
     );
   for (const p of [d.kernel, ...d.extraFiles.map((f) => f.host), ...d.modules]) {
     if (!existsSync(p)) throw refuse(p);
@@ -332,7 +312,7 @@ export function checkVisible(d: VmJob, host = hostname()): void {
   }
   if (token !== d.token) {
     throw new UnrecoverableError(
-      `${d.outDir} on host ${host} is not the test stage's directory (it holds another boot's token): hosts that take ${VM_QUEUE} jobs must mount ${mount(d.outDir)} itself at the same path, not a copy`,
+      `${d.outDir} on host ${host} is not the test stage's directory (it holds another boot's token): hosts that take ${QUEUES.vm} jobs must mount ${mount(d.outDir)} itself at the same path, not a copy`,
     );
   }
   // The guest's userspace is the VM host's own, like QEMU.
@@ -448,8 +428,8 @@ export async function remoteExecutor(deps: {
   const [queueConn, eventsConn, control] = clients;
   for (const c of clients)
     c.on('error', (err) => deps.log.debug({ err: errorMessage(err) }, 'redis unavailable (vm queue)'));
-  const queue = new Queue(VM_QUEUE, { connection: queueConn });
-  const events = new QueueEvents(VM_QUEUE, { connection: eventsConn });
+  const queue = new Queue(QUEUES.vm, { connection: queueConn });
+  const events = new QueueEvents(QUEUES.vm, { connection: eventsConn });
   const progress = new Map<string, (m: string) => void>();
   events.on('progress', ({ jobId, data }) => {
     const message = typeof data === 'object' && data !== null ? (data as { message?: unknown }).message : undefined;
@@ -503,8 +483,7 @@ export async function remoteExecutor(deps: {
       let end = await Promise.race([finished, aborted]);
       if (end === 'cancelled') {
         const reason = typeof o.signal?.reason === 'string' ? o.signal.reason : 'cancelled';
-        await control.set(VM_CANCEL_KEY + id, reason, 'EX', CANCEL_KEEP_SECONDS);
-        await control.publish(VM_CANCEL_CHANNEL, cancelMessage(id, reason));
+        await requestCancel(control, { job: id }, reason);
         try {
           await job.remove();
           log.info('boot cancelled before a VM host took it');
@@ -522,13 +501,13 @@ export async function remoteExecutor(deps: {
       if ('err' in end) {
         throw new InfraError(
           `boot ${o.bootIndex ?? 1} of suite ${o.suite.name} failed on the VM hosts: ${errorMessage(end.err)}`,
-          `see the ${VM_QUEUE} job ${id} (ksci status) and the VM host's log`,
+          `see the ${QUEUES.vm} job ${id} (ksci status) and the VM host's log`,
         );
       }
       const result = VmResultSchema.safeParse(end.value);
       if (!result.success)
         throw new InfraError(
-          `the VM host's answer to ${VM_QUEUE} job ${id} is malformed: ${z.prettifyError(result.error)}`,
+          `the VM host's answer to ${QUEUES.vm} job ${id} is malformed: ${z.prettifyError(result.error)}`,
           'run the same ksci version on every host',
         );
       return fromResult(result.data, o);

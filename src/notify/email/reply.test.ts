@@ -43,7 +43,7 @@ describe('replies on the list, through a real SMTP server', () => {
         },
       };
     });
-    p = await startPipeline([check, reportStage({})], {
+    p = await startPipeline([check, reportStage([])], {
       config: {
         lore: {
           lists: [

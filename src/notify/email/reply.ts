@@ -1,4 +1,4 @@
-import { Job, Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { Job, Queue, UnrecoverableError, type Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { resultsUrl, type Config, type LoreListConfig } from '../../config/schema.js';
 import { errorMessage, UsageError } from '../../errors.js';
@@ -10,8 +10,9 @@ import type { Series } from '../../series/types.js';
 import type { EmailStore } from './replies.js';
 import type { ResultsStore, RunRecord } from '../../store/results.js';
 import { MailRejectedError, type MailSender } from './send.js';
+import { QUEUES } from '../../queue/names.js';
+import { startQueueWorker } from '../../queue/worker.js';
 
-export const EMAIL_QUEUE = 'ksci-email';
 const ReplyJobSchema = z.object({ runId: z.string().min(1) });
 const VERDICTS = ['pass', 'fail', 'error', 'cancelled', 'skipped'] as const;
 
@@ -133,7 +134,7 @@ export class EmailReporter {
       log: Logger;
     },
   ) {
-    this.queue = new Queue(EMAIL_QUEUE, { connection: deps.connection });
+    this.queue = new Queue(QUEUES.email, { connection: deps.connection });
   }
 
   async enqueue(runId: string): Promise<void> {
@@ -163,18 +164,14 @@ export class EmailReporter {
   }
 
   start(): Worker {
-    this.worker = new Worker(
-      EMAIL_QUEUE,
-      async (job) => {
-        const data = ReplyJobSchema.safeParse(job.data);
-        if (!data.success) throw new UnrecoverableError(`reply job ${job.id}: bad payload`);
-        return this.reply(data.data.runId);
-      },
-      { connection: this.deps.connection, concurrency: 1 },
-    );
-    this.worker.on('failed', (job, err) =>
-      this.deps.log.error({ job: job?.id, err: errorMessage(err) }, 'email reply failed'),
-    );
+    this.worker = startQueueWorker({
+      queue: QUEUES.email,
+      connection: this.deps.connection,
+      what: 'email reply',
+      schema: ReplyJobSchema,
+      log: this.deps.log,
+      handle: (data) => this.reply(data.runId),
+    });
     return this.worker;
   }
 

@@ -2,6 +2,7 @@ import nodemailer, { type NodemailerError } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
 import { BadInputError, InfraError, UsageError, errorMessage } from '../../errors.js';
+import { SmtpConfigSchema } from '../../config/integrations.js';
 import type { RenderedEmail } from './render.js';
 
 export interface SentMail {
@@ -21,40 +22,6 @@ export interface MailSender {
   send(mail: RenderedEmail): Promise<SentMail>;
   close(): void;
 }
-
-export const SmtpConfigSchema = z
-  .object({
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(587),
-    /** Implicit TLS from the first byte (port 465). */
-    secure: z.boolean().default(false),
-    /** Refuse to go on in plain text when the server offers no STARTTLS. */
-    requireTLS: z.boolean().default(false),
-    auth: z
-      .object({
-        user: z.string().min(1),
-        pass: z.string().min(1).optional(),
-        /** The environment variable holding the password, so it stays out of config files. */
-        passEnv: z.string().min(1).optional(),
-      })
-      .strict()
-      .refine(
-        (a) => (a.pass === undefined) !== (a.passEnv === undefined),
-        'give exactly one of auth.pass and auth.passEnv',
-      )
-      .optional(),
-    timeouts: z
-      .object({
-        connectMs: z.number().int().positive().default(30_000),
-        greetingMs: z.number().int().positive().default(30_000),
-        /** Inactivity on an open connection. */
-        socketMs: z.number().int().positive().default(60_000),
-      })
-      .strict()
-      .prefault({}),
-  })
-  .strict();
-export type SmtpConfig = z.infer<typeof SmtpConfigSchema>;
 
 /**
  * The server refused the mail itself (a 5xx to MAIL FROM, to every

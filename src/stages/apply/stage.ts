@@ -3,6 +3,7 @@ import { applySeries, type ApplyResult } from '../../apply/apply.js';
 import { UsageError } from '../../errors.js';
 import type { StageDefinition, StageResult } from '../../pipeline/stage.js';
 import { ensureTree } from '../../tree/trees.js';
+import { applyDetails } from './result.js';
 
 /** Applies the series with `git am -3` on a worktree of its base tree. */
 export const applyStage: StageDefinition = {
@@ -11,6 +12,7 @@ export const applyStage: StageDefinition = {
   role: 'apply',
   concurrency: 1,
   wantsSeries: true,
+  details: applyDetails,
   async run(ctx) {
     const series = ctx.job.series;
     if (!series) throw new Error(`apply job ${ctx.run.runId} carries no series`);

@@ -1,30 +1,24 @@
 import { rmSync } from 'node:fs';
-import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
-import { ArtifactStore } from '../../artifacts/store.js';
-import { KernelBuilder, type BuildEnv } from '../../build/kernel.js';
+import { buildEnv } from '../../build/env.js';
+import { KernelBuilder } from '../../build/kernel.js';
 import { warningDelta } from '../../build/log.js';
-import { detectCapabilities, detectToolchain, type Toolchain } from '../../build/toolchain.js';
+import { detectCapabilities, detectToolchain } from '../../build/toolchain.js';
 import { SourceTree } from '../../build/workspace.js';
 import type { Config } from '../../config/schema.js';
 import { InfraError, UsageError } from '../../errors.js';
 import { loadKernelConfig } from '../../kconfig/load.js';
 import type { StageDefinition, StageResult } from '../../pipeline/stage.js';
 import { ApplyData } from '../apply/result.js';
-import { describeBuild, oneLine, type BuildStageData, type ConfigBuild } from './result.js';
+import { buildDetails, describeBuild, oneLine, type BuildStageData, type ConfigBuild } from './result.js';
 import { sandboxAvailable } from '../../sandbox/run.js';
 import { ensureTree } from '../../tree/trees.js';
 import { loadSuite, suitesDir } from '../../suite/suite.js';
 import { bpfSelftestsFor } from '../../build/bpf-selftests.js';
-import type { Runner } from '../../selftests/runners.js';
+import type { Runner } from '../../bpf/runners.js';
 
 const TOOLCHAINS = ['gcc', 'llvm'] as const;
-
-/** ccache is worth keeping across data directories (and CI runs): by default it lives in the user's cache. */
-export function ccacheDir(config: Config): string {
-  return config.build.ccacheDir ?? join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'ksci', 'ccache');
-}
 
 /**
  * Builds each kernel config the run asks for, on the base and on the
@@ -37,6 +31,7 @@ export const buildStage: StageDefinition = {
   role: 'build',
   concurrency: 1,
   wantsSeries: false,
+  details: buildDetails,
   variants: {
     all: (config) => TOOLCHAINS.map((t) => `${config.build.arch}-${t}`),
     of: (run) => `${run.build.arch}-${run.build.toolchain}`,
@@ -140,35 +135,6 @@ export const buildStage: StageDefinition = {
     return buildResult(data, config.build.newWarnings);
   },
 };
-
-/** Where and how builds run on this worker, from the config. */
-export function buildEnv(
-  config: Config,
-  toolchain: Toolchain,
-  arch: string,
-  deps: Pick<BuildEnv, 'log' | 'signal' | 'onProgress'>,
-): BuildEnv {
-  const b = config.build;
-  return {
-    arch,
-    toolchain,
-    jobs: b.jobs > 0 ? b.jobs : availableParallelism(),
-    cacheDir: join(config.dataDir, 'cache'),
-    ccacheDir: ccacheDir(config),
-    ccacheMaxSize: b.ccacheMaxSize,
-    limits: {
-      timeoutMs: b.timeoutMinutes * 60_000,
-      cpuSeconds: b.cpuSecondsPerProcess,
-      fileBytes: Math.round(b.maxFileGiB * 2 ** 30),
-      buildDirBytes: Math.round(b.maxBuildDirGiB * 2 ** 30),
-      memoryBytes: b.memoryGiB !== null ? Math.round(b.memoryGiB * 2 ** 30) : Math.round(totalmem() * 0.75),
-      pids: b.maxProcesses,
-      tmpBytes: Math.round(b.tmpGiB * 2 ** 30),
-    },
-    artifacts: new ArtifactStore(join(config.dataDir, 'artifacts')),
-    ...deps,
-  };
-}
 
 /** The BPF selftest runners the run's suites that boot this config need: built once, for all of them. */
 function selftestRunners(config: Config, suites: string[], kconfig: string): Runner[] {

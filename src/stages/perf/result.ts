@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AbRun, ScenarioVerdict } from '../../perf/ab.js';
 import { formatPct, formatPps as pps } from '../../perf/stats.js';
 import type { StageOutcome } from '../../pipeline/payload.js';
-import type { PerfSample as StoredSample } from '../../store/results.js';
+import type { StoredPerfSample as StoredSample } from '../../perf/history.js';
 import { SplatSchema } from '../test/result.js';
 
 const Summary = z.object({
@@ -166,26 +166,14 @@ function invalidLines(v: ScenarioVerdict): string[] {
   return v.invalid.map((x) => `  dropped: ${x.side} round ${x.round} run ${x.rep}: ${x.reason}`);
 }
 
-/** A Markdown table of the verdicts, for reports and PR comments. */
-export function perfTable(verdicts: ScenarioVerdict[]): string[] {
-  const rows = verdicts.map((v) => {
-    const c = v.comparison;
-    if (!c) return `| ${v.scenario} | | | | | | ${v.missing} |`;
-    return `| ${v.scenario} | ${pps(c.base.median)} | ${pps(c.series.median)} | ${formatPct(c.change)} | ${formatPct(c.ci[0])} .. ${formatPct(c.ci[1])} | ${c.test.p.toPrecision(2)} | ${VERDICT_WORD[c.verdict]} |`;
-  });
-  return [
-    '| scenario | base pps | series pps | change | CI | p | verdict |',
-    '|---|---:|---:|---:|---|---:|---|',
-    ...rows,
-  ];
-}
-
 export function formatPerf(run: AbRun, verdicts: ScenarioVerdict[], unit: string): string {
   return [...perfHeader(run, unit), '', ...verdicts.flatMap((v) => [...perfScenarioLines(v), '']), ''].join('\n');
 }
 
 /** Splats the series kernel printed under pktgen that the base did not (by fingerprint). */
-export function newSplats(s: PerfSuiteData): string[] {
+export function newSplats(s: {
+  run: { sessions: Pick<PerfSuiteData['run']['sessions'][number], 'side' | 'splats'>[] };
+}): string[] {
   const onBase = new Set(
     s.run.sessions.filter((x) => x.side === 'base').flatMap((x) => x.splats.map((p) => p.fingerprint)),
   );
@@ -196,6 +184,22 @@ export function newSplats(s: PerfSuiteData): string[] {
         .flatMap((x) => x.splats.filter((p) => !onBase.has(p.fingerprint)).map((p) => p.title)),
     ),
   ];
+}
+
+/**
+ * The perf stage's verdict on a comparison: a kernel stopped under load, a
+ * scenario regressed, or the series kernel printed splats its base did not.
+ */
+export function perfFailed(
+  run: Pick<AbRun, 'stoppedBy'>,
+  verdicts: Pick<ScenarioVerdict, 'comparison'>[],
+  seriesOnlySplats: string[],
+): boolean {
+  return (
+    run.stoppedBy !== null ||
+    seriesOnlySplats.length > 0 ||
+    verdicts.some((v) => v.comparison?.verdict === 'regression')
+  );
 }
 
 /** One line per suite for the stage summary. */

@@ -14,7 +14,6 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BuildOutcome } from '../../build/kernel.js';
 import type { BuildStageData } from '../build/result.js';
-import { perfDetails } from './result.js';
 import { sandboxAvailable } from '../../sandbox/run.js';
 import { fakeSeries, startPipeline, type Pipeline } from '../../testing/harness.js';
 import { testKernel } from '../../testing/vm.js';
@@ -79,7 +78,7 @@ describe('perf stage in the pipeline, on a real kernel', { skip, timeout: 10 * 6
       summary: 'the prebuilt Debian kernel',
       data: built,
     }));
-    p = await startPipeline([build, perfStage, reportStage({ perf: perfDetails })], {
+    p = await startPipeline([build, perfStage, reportStage([perfStage])], {
       config: {
         stages: ['apply', 'build', 'perf'],
         perf: { rounds: 2, warmup: 0, repetitions: 1, set: { PKTGEN_COUNT: 50000 }, modules },

@@ -7,8 +7,17 @@ import { bisectSeries } from '../../perf/bisect.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../../perf/plan.js';
 import type { StageDefinition, StageResult } from '../../pipeline/stage.js';
 import { BuildStageDataSchema } from '../build/result.js';
-import { newSplats, perfSummary, type PerfStageData, type PerfSuiteData } from './result.js';
-import { vmHostProblem } from '../test/stage.js';
+import {
+  newSplats,
+  PerfStageDataSchema,
+  perfFailed,
+  perfDetails,
+  perfSampleRows,
+  perfSummary,
+  type PerfStageData,
+  type PerfSuiteData,
+} from './result.js';
+import { vmHostProblem } from '../../vm/settings.js';
 
 /**
  * pktgen throughput of the series against its base: for each perf suite of
@@ -25,6 +34,11 @@ export const perfStage: StageDefinition = {
   // One perf job per worker: two at once on one machine would measure each other.
   concurrency: 1,
   wantsSeries: false,
+  details: perfDetails,
+  async record(runId, data, sink) {
+    const parsed = PerfStageDataSchema.safeParse(data);
+    if (parsed.success) await sink.recordPerfSamples(runId, perfSampleRows(parsed.data));
+  },
   variants: {
     all: (config) => [config.build.arch],
     of: (run) => run.build.arch,
@@ -129,11 +143,6 @@ export const perfStage: StageDefinition = {
 };
 
 function perfResult(data: PerfStageData): StageResult {
-  const broken = data.suites.filter(
-    (s) =>
-      s.run.stoppedBy !== null ||
-      newSplats(s).length > 0 ||
-      s.verdicts.some((v) => v.comparison?.verdict === 'regression'),
-  );
+  const broken = data.suites.filter((s) => perfFailed(s.run, s.verdicts, newSplats(s)));
   return { status: broken.length > 0 ? 'failed' : 'passed', summary: data.suites.map(perfSummary).join('; '), data };
 }

@@ -4,9 +4,11 @@ import { renderReport, type DetailRenderer } from './render.js';
 /**
  * The last stage: turns the outcomes into the report. It needs nothing, so
  * it runs after a conflict, a failed build or an infrastructure error too.
- * Posting (mail, GitHub) plugs in here.
  */
-export function reportStage(details: Record<string, DetailRenderer>): StageDefinition {
+export function reportStage(stages: readonly StageDefinition[]): StageDefinition {
+  const details: Record<string, DetailRenderer> = Object.fromEntries(
+    stages.flatMap((s) => (s.details ? [[s.name, s.details.bind(s)]] : [])),
+  );
   return {
     name: 'report',
     needs: [],

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { settle } from '../../vm/compare.js';
+import type { KernelRun as VmKernelRun } from '../../vm/kernel-run.js';
 import type { StageOutcome } from '../../pipeline/payload.js';
-import type { TestResult } from '../../store/results.js';
+import type { TestResult } from '../../vm/history.js';
 
 const Status = z.enum(['pass', 'fail', 'skip', 'timeout', 'crash', 'hang', 'not-run']);
 const Settled = z.enum(['pass', 'fail', 'flaky', 'skip', 'not-run']);
@@ -79,6 +80,23 @@ export type TestStageData = z.infer<typeof TestStageDataSchema>;
 
 const EXCERPT_LINES = 25;
 const MAX_LISTED = 30;
+
+/** The test stage's verdict on a suite: the series kernel does not boot, or fails or splats where its base did not. */
+export function suiteFailed(s: SuiteRunData): boolean {
+  return s.series.bootFailure !== null || s.comparison.newFailures.length > 0 || s.comparison.newSplats.length > 0;
+}
+
+/**
+ * The same verdict for one kernel with nothing to compare it with (`ksci
+ * test`): it does not boot, a test fails or does not run, or it splats.
+ */
+export function kernelRunFailed(run: Pick<VmKernelRun, 'bootFailure' | 'splats' | 'tests'>): boolean {
+  return (
+    run.bootFailure !== null ||
+    run.splats.length > 0 ||
+    run.tests.some((t) => settle(t.attempts) === 'fail' || settle(t.attempts) === 'not-run')
+  );
+}
 
 /** One line per suite for the stage summary. */
 export function suiteSummary(s: SuiteRunData): string {

@@ -1,22 +1,30 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { compareRuns } from '../../vm/compare.js';
 import type { Config } from '../../config/schema.js';
 import { CancelledError, InfraError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { packageRoot } from '../../paths.js';
 import type { StageDefinition, StageResult } from '../../pipeline/stage.js';
 import { BuildStageDataSchema } from '../build/result.js';
-import { suiteSummary, type SuiteRunData, type TestStageData } from './result.js';
-import { sandboxAvailable } from '../../sandbox/run.js';
+import {
+  suiteFailed,
+  suiteSummary,
+  TestStageDataSchema,
+  testDetails,
+  testResultRows,
+  type SuiteRunData,
+  type TestStageData,
+} from './result.js';
 import { selftestsGuestFiles } from '../../build/bpf-selftests.js';
-import { splitExpanded } from '../../selftests/expand.js';
-import { parseKnownSplats, type KnownSplat } from '../../splat/splat.js';
+import { splitExpanded } from '../../bpf/expand.js';
+import { loadKnownSplats } from '../../splat/known.js';
+import type { KnownSplat } from '../../splat/splat.js';
 import { loadSuite, suitesDir, type Suite } from '../../suite/suite.js';
 import { runKernel, type KernelRun } from '../../vm/kernel-run.js';
 import { remoteExecutor, type BootExecutor, type RemoteExecutor } from '../../vm/remote.js';
+import { vmHostProblem, vmSettings } from '../../vm/settings.js';
 
 /** Bumped when what a base result means changes (the runner, the verdict rules). */
 const RESULTS_FORMAT = 'vm-results-v1';
@@ -34,6 +42,11 @@ export const testStage: StageDefinition = {
   role: 'test',
   concurrency: 1,
   wantsSeries: false,
+  details: testDetails,
+  async record(runId, data, sink) {
+    const parsed = TestStageDataSchema.safeParse(data);
+    if (parsed.success) await sink.recordTestResults(runId, 'test', testResultRows(parsed.data));
+  },
   variants: {
     all: (config) => [config.build.arch],
     of: (run) => run.build.arch,
@@ -178,19 +191,8 @@ export const testStage: StageDefinition = {
   },
 };
 
-/** Why this host cannot run VMs (the sandbox, QEMU, the guest's userspace), or null when it can. */
-export async function vmHostProblem(config: Config): Promise<string | null> {
-  const sandbox = await sandboxAvailable();
-  if (!sandbox.ok) return `bubblewrap cannot create its sandbox here: ${sandbox.why}`;
-  const missing = ['/usr/bin/qemu-system-x86_64', config.test.busybox, '/usr/bin/cpio'].filter((f) => !existsSync(f));
-  if (missing.length) return `missing ${missing.join(', ')} (apt-get install qemu-system-x86 busybox-static cpio)`;
-  return null;
-}
-
 function testResult(data: TestStageData): StageResult {
-  const broken = data.suites.filter(
-    (s) => s.series.bootFailure || s.comparison.newFailures.length > 0 || s.comparison.newSplats.length > 0,
-  );
+  const broken = data.suites.filter(suiteFailed);
   return {
     status: broken.length > 0 ? 'failed' : 'passed',
     summary: data.suites.map(suiteSummary).join('; ') || 'no suites',
@@ -230,36 +232,10 @@ async function runOn(
   });
 }
 
-/** How the config (and the suite's own vm settings) says a suite's VMs run: what the test stage and `ksci test` share. */
-export function vmSettings(config: Config, suite: Suite) {
-  const t = config.test;
-  return {
-    memoryMiB: suite.vm.memoryMiB ?? t.memoryMiB,
-    cpus: suite.vm.cpus ?? t.cpus,
-    accel: t.accel,
-    limits: {
-      bootTimeoutMs: t.bootTimeoutSeconds * 1000,
-      runTimeoutMs: t.runTimeoutMinutes * 60_000,
-      testGraceMs: t.testGraceSeconds * 1000,
-      maxOutputBytes: Math.round(t.maxOutputMiB * 2 ** 20),
-    },
-    busybox: t.busybox,
-    retries: t.retries,
-    maxBoots: t.maxBoots,
-    parallel: t.parallel,
-  };
-}
-
 /** What changes a base result besides the kernel and the suite. */
 function vmShape(config: Config): unknown {
   const t = config.test;
   return [t.memoryMiB, t.cpus, t.retries, t.maxBoots];
-}
-
-export function loadKnownSplats(config: Config): KnownSplat[] {
-  const file = config.test.knownSplats ?? join(packageRoot, 'selftests', 'known-splats.yaml');
-  if (!existsSync(file)) return [];
-  return parseKnownSplats(readFileSync(file, 'utf8'), file);
 }
 
 function cachePath(config: Config, key: string): string {

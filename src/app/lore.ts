@@ -2,8 +2,8 @@ import { Queue, QueueEvents } from 'bullmq';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { UsageError, errorMessage, InfraError } from '../errors.js';
 import type { RedisHandle } from '../queue/redis.js';
-import { LORE_QUEUE } from './schedule.js';
-import type { PollDeps, PollResult } from './poll.js';
+import { QUEUES } from '../queue/names.js';
+import type { PollDeps, PollResult } from '../lore/poll.js';
 
 /** How a polled series reaches the coordinator: source lore, routed by the list's trees. */
 export function loreSubmitter(coordinator: Coordinator): PollDeps['submit'] {
@@ -17,8 +17,8 @@ export function loreSubmitter(coordinator: Coordinator): PollDeps['submit'] {
 
 /** `ksci lore poll`: one poll now, by the coordinator (which owns the database), and its result. */
 export async function pollThroughService(redis: RedisHandle, list: string, timeoutMs: number): Promise<PollResult> {
-  const queue = new Queue(LORE_QUEUE, { connection: redis.connection });
-  const events = new QueueEvents(LORE_QUEUE, { connection: redis.connection });
+  const queue = new Queue(QUEUES.lore, { connection: redis.connection });
+  const events = new QueueEvents(QUEUES.lore, { connection: redis.connection });
   try {
     await events.waitUntilReady();
     const job = await queue.add(

@@ -9,7 +9,6 @@ import {
   MAX_LOG,
   mergeTestProgs,
   parseResultId,
-  parseTestMaps,
   parseTestProgsJson,
   parseTestProgsText,
   parseTestVerifier,
@@ -276,35 +275,5 @@ describe('parseTestVerifier (LKP kselftest capture, "# "-prefixed)', () => {
     assert.equal(v.results.at(-1)!.description, "XDP pkt read, pkt_data <= pkt_meta', bad access 2");
     // test_progs's parser must not take this line for its own.
     assert.equal(parseTestProgsText(fixture('test_verifier_lkp_tail.txt')).summary, null);
-  });
-});
-
-describe('parseTestMaps', () => {
-  it('OK with the map_tests checks that passed', () => {
-    assert.deepEqual(parseTestMaps(fixture('test_maps_ok.txt')), {
-      ok: true,
-      skipped: 0,
-      passed: ['test_task_storage_map_stress_lookup'],
-      skips: [],
-      failure: null,
-    });
-  });
-
-  it('a skipped check is counted in the OK line', () => {
-    const m = parseTestMaps(fixture('test_maps_skip.txt'));
-    assert.deepEqual(
-      [m.ok, m.skipped, m.skips],
-      [true, 1, ['test_task_storage_map_stress_lookup SKIP (no CONFIG_PREEMPT)']],
-    );
-  });
-
-  it('a setup failure: no OK line, the last thing it said is the failure', () => {
-    assert.deepEqual(parseTestMaps(fixture('test_maps_fail.txt')), {
-      ok: false,
-      skipped: null,
-      passed: [],
-      skips: [],
-      failure: 'Failed to load test prog',
-    });
   });
 });

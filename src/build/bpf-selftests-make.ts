@@ -6,10 +6,10 @@ import { CancelledError, InfraError } from '../errors.js';
 import type { SandboxSpec } from '../sandbox/bwrap.js';
 import { outputPath } from '../sandbox/outputs.js';
 import { runSandboxed } from '../sandbox/run.js';
-import { parseLdd } from '../vm/initramfs.js';
+import { parseLdd } from '../ldd.js';
 import { pickLimits, type BuildEnv } from './kernel.js';
 import { analyzeBuildLog, isBuildStep, type Diagnostic } from './log.js';
-import type { Runner } from '../selftests/runners.js';
+import type { Runner } from '../bpf/runners.js';
 
 const execFileP = promisify(execFile);
 

@@ -5,7 +5,6 @@
  * the channel and the `-J` file it handed back) the id is `test[/subtest]`;
  * for test_verifier, `<description> (priv)` or `(unpriv)`. Pure.
  */
-import type { ResultsKind } from '../suite/suite.js';
 import {
   mergeTestProgs,
   parseTestProgsJson,
@@ -14,6 +13,15 @@ import {
   resultId,
   type TestProgsJson,
 } from './test-progs.js';
+
+/**
+ * How a test's results are read: its exit code; or the output of a BPF
+ * selftests runner, one result per test it ran: test_progs (its text and
+ * `-J $KSCI_RESULTS/test_progs.json`: each test and subtest), test_verifier
+ * (its text: each table entry, privileged and unprivileged apart).
+ */
+export const RESULT_KINDS = ['exit-code', 'test_progs', 'test_verifier'] as const;
+export type ResultsKind = (typeof RESULT_KINDS)[number];
 
 /** What the expansion needs of a finished (or interrupted) suite test. */
 export interface RunnerOutput {

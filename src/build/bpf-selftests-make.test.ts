@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { extraFiles, findLlvmBinDir, orphanTests, selftestsMakeArgv, shipList } from './selftests.js';
+import { extraFiles, findLlvmBinDir, orphanTests, selftestsMakeArgv, shipList } from './bpf-selftests-make.js';
 
 describe('selftestsMakeArgv', () => {
   it('builds out of the read-only tree against the kernel build, without modules', () => {

@@ -1,15 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Services } from '../app/services.js';
+import type { Services } from './services.js';
 import type { Config } from '../config/schema.js';
-import type { PerfAlert } from '../store/results.js';
-import { upsertTrackingIssue } from './tracking.js';
+import type { PerfAlert } from '../perf/history.js';
+import { upsertTrackingIssue } from '../github/tracking.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { InfraError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { GitHubBot } from './bot.js';
-import { createAppClient, type GitHubClient } from './client.js';
-import { createWebhookHandler, RedisDeliveryLog } from './webhook.js';
+import { GitHubBot } from '../github/bot.js';
+import { createAppClient, type GitHubClient } from '../github/client.js';
+import { createWebhookHandler, RedisDeliveryLog } from '../github/webhook.js';
 
 export interface RunningGitHubBot {
   bot: GitHubBot;
