@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { StageWorker } from '../pipeline/runtime.js';
 import type { StageDefinition } from '../pipeline/stage.js';
 import { stageQueueName } from '../queue/names.js';
-import { advertiseWorker } from '../queue/workers.js';
+import { advertiseWorker } from '../queue/presence.js';
 import { kernelArch } from '../build/toolchain.js';
 import { availableParallelism, totalmem } from 'node:os';
 import { openRedis, type RedisHandle } from '../queue/redis.js';

@@ -1,67 +1,31 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import YAML from 'yaml';
-import { onShutdown, openServices, startWorkers, VM_ROLE } from '../app/services.js';
-import { openRedis } from '../queue/redis.js';
-import { QUEUES } from '../queue/names.js';
-import { loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { Coordinator, type BuildRequest } from '../coordinator/coordinator.js';
-import { startIngestWorker, submitToService } from '../coordinator/ingest.js';
-import { CancelledError, EXIT, KsciError, UsageError, errorMessage, type ExitCode } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
-import { requestCancel } from '../queue/cancel.js';
-import { pipelineStages, rolesOf } from '../stages/index.js';
-import type { RunRecord, RunStatus } from '../store/results.js';
-import { settle } from '../vm/compare.js';
-import { loadKnownSplats } from '../splat/known.js';
-import { vmSettings } from '../vm/settings.js';
-import { selftestsGuestFiles } from '../build/bpf-selftests.js';
-import { loadSuite, suitesDir } from '../suite/suite.js';
-import { runKernel } from '../vm/kernel-run.js';
-import { configureSandboxUser } from '../sandbox/identity.js';
-import { sandboxAvailable } from '../sandbox/run.js';
-import { checkEnvironment } from './doctor.js';
-import { loadInput } from './input.js';
-import { formatKernelRun } from './vm.js';
-import { printStatus } from './status.js';
-import { analyzeAb, runAb } from '../perf/ab.js';
-import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from '../perf/plan.js';
-import { formatPerf } from '../stages/perf/result.js';
-import { detectChangePoints } from '../perf/changepoint.js';
-import { bisectRange, changePointOptions, measureTreeHead, trackNightly } from '../perf/nightly.js';
-import { formatPps } from '../perf/stats.js';
-import { scheduleNightly, startNightlyWorker } from '../perf/schedule.js';
-import { Queue } from 'bullmq';
-import { EmailReporter, formatMail, previewReply } from '../notify/email/reply.js';
-import { smtpSender } from '../notify/email/send.js';
-import { nightlyIssuePublisher, startGitHubBot } from '../app/github.js';
-import { scheduleLorePolls, startLoreWorker } from '../lore/schedule.js';
-import { formatPoll, loreSubmitter, pollThroughService } from '../app/lore.js';
+import { checkConfig } from '../app/check.js';
+import { type Context, createContext, LOG_FORMATS, type LogFormat } from '../app/context.js';
+import { perfKernels, testKernel } from '../app/local.js';
+import { lorePoll, loreStatus } from '../app/lore.js';
+import { nightlyBisect, nightlyRun, nightlyShow } from '../app/nightly.js';
+import { runSeries, submitSeries } from '../app/run.js';
+import { cancelRun, showRun } from '../app/runs.js';
+import { runWorkers, serve, workerRoles } from '../app/serve.js';
+import { printStatus } from '../app/status.js';
+import type { BuildRequest } from '../coordinator/coordinator.js';
+import { EXIT, KsciError, UsageError, errorMessage } from '../errors.js';
 
-const STATUS_EXIT: Record<RunStatus, ExitCode> = {
-  queued: EXIT.infra,
-  running: EXIT.infra,
-  passed: EXIT.ok,
-  skipped: EXIT.ok,
-  failed: EXIT.verdictFail,
-  error: EXIT.infra,
-  cancelled: EXIT.cancelled,
-};
+/*
+ * The command line only: commands, their options, and a dispatch to
+ * src/app/, which does the work and returns the exit code.
+ */
 
 interface GlobalOpts {
   config?: string;
   dataDir?: string;
+  logFormat?: LogFormat;
 }
 
-function setup(cmd: Command): { config: Config; file: string | null; log: Logger } {
+/** `live`: the command can show a live view (see createContext). */
+function context(cmd: Command, opts: { live?: boolean } = {}): Context {
   const g = cmd.optsWithGlobals<GlobalOpts>();
-  const env = { ...process.env, ...(g.dataDir ? { KSCI_DATA_DIR: resolve(g.dataDir) } : {}) };
-  const { config, file } = loadConfig({ file: g.config, env });
-  configureSandboxUser(config.sandbox.user);
-  mkdirSync(config.dataDir, { recursive: true });
-  return { config, file, log: createLogger('ksci') };
+  return createContext({ configFile: g.config, dataDir: g.dataDir, logFormat: g.logFormat }, opts);
 }
 
 function parseIntOption(v: string): number {
@@ -75,6 +39,12 @@ function parseList(v: string): string[] {
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean);
+}
+
+function parseSet(v: string, prev: Record<string, string> = {}): Record<string, string> {
+  const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(v);
+  if (!m) throw new UsageError(`--set takes NAME=VALUE (e.g. PKTGEN_COUNT=200000), got "${v}"`);
+  return { ...prev, [m[1]!]: m[2]! };
 }
 
 interface BuildOpts {
@@ -106,6 +76,14 @@ program
     'configuration file (YAML); default: $KSCI_CONFIG, ./ksci.yaml, ~/.config/ksci/config.yaml',
   )
   .option('--data-dir <dir>', 'data directory (default: $KSCI_DATA_DIR or ~/.local/share/ksci)')
+  .addOption(
+    new Option(
+      '--log-format <format>',
+      'ksci run: "pretty" shows a live view of the stages and writes the JSON log to <data-dir>/logs/; "json" keeps JSON lines on stderr; "auto" is pretty on a terminal',
+    )
+      .choices(LOG_FORMATS)
+      .default('auto'),
+  )
   .showHelpAfterError()
   .exitOverride();
 
@@ -146,61 +124,9 @@ program
       opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts,
       cmd: Command,
     ) => {
-      const { config, log } = setup(cmd);
-      // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
-      const input = await loadInput(path, config, opts.seriesVersion);
-      const series = input.series;
-      log.info(
-        { title: series.title, version: series.version, patches: series.patches.length, source: input.source },
-        'series loaded',
-      );
-
-      const services = await openServices(config, log, { db: true });
-      const stages = pipelineStages(config);
-      const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
-      const workers = await startWorkers(stages, rolesOf(stages), services);
-      let runId: string | null = null;
-      const stop = async () => {
-        await workers.close();
-        await coordinator.close();
-        await services.close();
-      };
-      const removeHandlers = onShutdown(
-        log,
-        async () => {
-          if (runId) await coordinator.cancel(runId, 'interrupted by the user');
-        },
-        () => process.exit(EXIT.interrupted),
-      );
-      try {
-        await coordinator.start({ reconcileEveryMs: 5000 });
-        const sub = await coordinator.submit(series, {
-          force: opts.force ?? false,
-          ...(opts.tree ? { tree: opts.tree } : {}),
-          build: buildRequest(opts),
-          requestedBy: 'cli',
-          source: input.source,
-          ...(input.routeOrder ? { routeOrder: input.routeOrder } : {}),
-          ...(input.lineage ? { lineage: input.lineage } : {}),
-          ...(!opts.tree && input.tree ? { tree: input.tree } : {}),
-        });
-        runId = sub.runId;
-        if (!sub.created)
-          process.stderr.write(
-            `ksci: this series version was already run on ${sub.tree} as run ${sub.runId}; showing that run (--force runs it again)\n`,
-          );
-        else process.stderr.write(`ksci: run ${sub.runId} queued on tree ${sub.tree} (${sub.treeReason})\n`);
-        for (const old of sub.superseded)
-          process.stderr.write(`ksci: cancelled run ${old} of an earlier version of this series\n`);
-        const rec = await coordinator.waitForRun(sub.runId, (opts.timeout ?? 0) * 1000);
-        const file = writeReport(config, rec, opts.output);
-        process.stdout.write(rec.reportText ?? `${rec.status}: ${rec.summary ?? ''}\n`);
-        process.stdout.write(`\nReport: ${file}\n`);
-        process.exitCode = STATUS_EXIT[rec.status];
-      } finally {
-        removeHandlers();
-        await stop();
-      }
+      const { force, tree, seriesVersion, output, timeout } = opts;
+      const run = { force, tree, seriesVersion, output, timeoutSeconds: timeout, build: buildRequest(opts) };
+      process.exitCode = await runSeries(context(cmd, { live: true }), path, run);
     },
   );
 
@@ -218,34 +144,9 @@ program
   .option('--perf', 'also measure pktgen throughput, base vs series')
   .option('--perf-bisect', 'like --perf, and bisect a regression over the patches')
   .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number } & BuildOpts, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const abs = resolve(path);
-    const size = statSafe(abs);
-    if (size > config.limits.maxMboxBytes)
-      throw new UsageError(`${abs} is ${size} bytes, over the ${config.limits.maxMboxBytes}-byte limit`);
-    const services = await openServices(config, log, { db: false });
-    try {
-      const sub = await submitToService(
-        services.redis,
-        {
-          mboxBase64: readFileSync(abs).toString('base64'),
-          ref: abs,
-          force: opts.force ?? false,
-          ...(opts.tree ? { tree: opts.tree } : {}),
-          build: buildRequest(opts),
-          requestedBy: 'cli',
-        },
-        opts.timeout * 1000,
-      );
-      process.stdout.write(`${sub.runId}\n`);
-      process.stderr.write(
-        sub.created
-          ? `ksci: queued on ${sub.tree} (${sub.treeReason})\n`
-          : `ksci: already run as ${sub.runId} (--force runs it again)\n`,
-      );
-    } finally {
-      await services.close();
-    }
+    const { force, tree, timeout } = opts;
+    const submit = { force, tree, timeoutSeconds: timeout, build: buildRequest(opts) };
+    process.exitCode = await submitSeries(context(cmd), path, submit);
   });
 
 program
@@ -253,95 +154,7 @@ program
   .description('run the coordinator: accepts submissions, records results; optionally with workers in-process')
   .option('--with-workers', 'also run every worker role in this process')
   .action(async (opts: { withWorkers?: boolean }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const services = await openServices(config, log, { db: true });
-    const stages = pipelineStages(config);
-    const coordinator = new Coordinator({ config, redis: services.redis, store: services.store!, stages, log });
-    await coordinator.start();
-    const ingest = startIngestWorker(coordinator, { redis: services.redis, config, log });
-    const workers = opts.withWorkers ? await startWorkers(stages, rolesOf(stages), services) : null;
-    const github = config.github.app ? await startGitHubBot({ config, coordinator, services, log }) : null;
-    // Nightly tracking lives with the coordinator: it records into the results database.
-    const nightly = config.perf.nightly.trees.length
-      ? new Queue(QUEUES.nightly, { connection: services.redis.connection })
-      : null;
-    const onAlerts =
-      github && config.github.nightlyIssues ? nightlyIssuePublisher(config, github.client, log) : undefined;
-    const nightlyWorker = nightly
-      ? startNightlyWorker({
-          config,
-          store: services.store!,
-          connection: services.redis.connection,
-          redis: () => services.redis.client(),
-          log,
-          ...(onAlerts ? { onAlerts } : {}),
-        })
-      : null;
-    if (nightly)
-      log.info(
-        { schedulers: await scheduleNightly(nightly, config), cron: config.perf.nightly.cron },
-        'nightly tracking scheduled',
-      );
-    // Lore polling lives with the coordinator too: it submits to it and remembers what it saw in the results database.
-    const lore = new Queue(QUEUES.lore, { connection: services.redis.connection });
-    const loreWorker = startLoreWorker({
-      config,
-      store: services.lore!,
-      submit: loreSubmitter(coordinator),
-      connection: services.redis.connection,
-      log,
-    });
-    log.info(
-      { schedulers: await scheduleLorePolls(lore, config), everySeconds: config.lore.pollSeconds },
-      'lore polling scheduled',
-    );
-    // Always on: without SMTP every reply is recorded as not sent, so turning SMTP on later mails no backlog.
-    const replies = new EmailReporter({
-      config,
-      results: services.store!,
-      email: services.email!,
-      sender: config.email.smtp ? smtpSender(config.email.smtp) : null,
-      connection: services.redis.connection,
-      log,
-    });
-    replies.start();
-    coordinator.on(
-      'run-finished',
-      (rec) =>
-        void replies
-          .enqueue(rec.id)
-          .catch((err) =>
-            log.error(
-              { runId: rec.id, err: errorMessage(err) },
-              'could not queue the reply; it is queued on the next start',
-            ),
-          ),
-    );
-    log.info(
-      {
-        missed: await replies.reconcile(),
-        smtp: config.email.smtp ? `${config.email.smtp.host}:${config.email.smtp.port}` : null,
-      },
-      'email replies on',
-    );
-    if (!config.email.smtp && config.lore.lists.some((l) => l.reply.mode !== 'off'))
-      log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
-    log.info(
-      { redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] },
-      'coordinator running',
-    );
-    await untilStopped(log, async (force) => {
-      await nightlyWorker?.close(force);
-      await nightly?.close();
-      await loreWorker.close(force);
-      await lore.close();
-      await replies.close(force);
-      await github?.close(force);
-      await workers?.close(force);
-      await ingest.close(force);
-      await coordinator.close();
-      await services.close();
-    });
+    process.exitCode = await serve(context(cmd), opts);
   });
 
 program
@@ -349,20 +162,9 @@ program
   .description(
     'run stage workers of the given roles (vm: only boot VMs from the ksci-vm queue, for test.vmHosts: queue)',
   )
-  .addOption(
-    new Option('-r, --role <role...>', 'roles to run')
-      .choices([...rolesOf(pipelineStages()), VM_ROLE])
-      .makeOptionMandatory(),
-  )
+  .addOption(new Option('-r, --role <role...>', 'roles to run').choices(workerRoles()).makeOptionMandatory())
   .action(async (opts: { role: string[] }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    // A database server can be shared (test history for reports); the embedded PGlite belongs to the coordinator.
-    const services = await openServices(config, log, { db: config.databaseUrl !== null });
-    const workers = await startWorkers(pipelineStages(config), opts.role, services);
-    await untilStopped(log, async (force) => {
-      await workers.close(force);
-      await services.close();
-    });
+    process.exitCode = await runWorkers(context(cmd), opts.role);
   });
 
 program
@@ -395,74 +197,9 @@ program
       },
       cmd: Command,
     ) => {
-      const { config, log } = setup(cmd);
-      const kernel = resolve(opts.kernel);
-      if (statSafe(kernel) <= 0) throw new UsageError(`no kernel image at ${kernel}`);
-      const full = loadSuite(suitesDir(config.test.suitesDir), opts.suite);
-      if (full.kind === 'perf')
-        throw new UsageError(
-          `suite ${full.name} is a perf suite`,
-          `measure it with: ksci perf --base ${opts.kernel} --series ${opts.kernel} --suite ${full.name}`,
-        );
-      const unknown = (opts.only ?? []).filter((n) => !full.tests.some((t) => t.name === n));
-      if (unknown.length)
-        throw new UsageError(
-          `suite ${full.name} has no test(s) ${unknown.join(', ')}`,
-          `its tests: ${full.tests.map((t) => t.name).join(', ')}`,
-        );
-      const suite = opts.only ? { ...full, tests: full.tests.filter((t) => opts.only!.includes(t.name)) } : full;
-      const selftests = opts.selftests ? resolve(opts.selftests) : null;
-      if (full.needs.includes('bpf-selftests') && !selftests)
-        throw new UsageError(
-          `suite ${full.name} runs the BPF selftests: --selftests names the build to run`,
-          "a report's reproducer names it; the build stage stores one per kernel under the data directory's artifacts/",
-        );
-      if (selftests && !full.bpfRunners.some((r) => existsSync(join(selftests, r))))
-        throw new UsageError(`${selftests} holds none of suite ${full.name}'s runners (${full.bpfRunners.join(', ')})`);
-      const outDir = resolve(
-        opts.out ?? join(config.dataDir, 'vm', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`),
-      );
-      const ctl = new AbortController();
-      const removeHandlers = onShutdown(
-        log,
-        async () => ctl.abort(),
-        () => process.exit(EXIT.interrupted),
-      );
-      try {
-        const vm = vmSettings(config, suite);
-        const run = await runKernel({
-          kernel,
-          suite,
-          ...vm,
-          accel: opts.accel ?? vm.accel,
-          retries: opts.retries ?? vm.retries,
-          maxBoots: Math.max(vm.maxBoots, opts.parallel ?? 1),
-          parallel: opts.parallel ?? vm.parallel,
-          ...(selftests ? { extraFiles: selftestsGuestFiles(selftests) } : {}),
-          known: loadKnownSplats(config),
-          tree: 'local',
-          outDir,
-          log,
-          signal: ctl.signal,
-          onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
-        });
-        process.stdout.write(formatKernelRun(run, outDir));
-        const bad =
-          run.bootFailure !== null ||
-          run.splats.length > 0 ||
-          run.tests.some((t) => settle(t.attempts) === 'fail' || settle(t.attempts) === 'not-run');
-        process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
-      } finally {
-        removeHandlers();
-      }
+      process.exitCode = await testKernel(context(cmd), opts);
     },
   );
-
-function parseSet(v: string, prev: Record<string, string> = {}): Record<string, string> {
-  const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(v);
-  if (!m) throw new UsageError(`--set takes NAME=VALUE (e.g. PKTGEN_COUNT=200000), got "${v}"`);
-  return { ...prev, [m[1]!]: m[2]! };
-}
 
 program
   .command('perf')
@@ -499,68 +236,7 @@ program
       },
       cmd: Command,
     ) => {
-      const { config, log } = setup(cmd);
-      const kernels = { base: resolve(opts.base), series: resolve(opts.series) };
-      for (const k of Object.values(kernels)) if (statSafe(k) <= 0) throw new UsageError(`no kernel image at ${k}`);
-      if (opts.warmup !== undefined && !(Number.isInteger(opts.warmup) && opts.warmup >= 0))
-        throw new UsageError('--warmup takes a whole number >= 0');
-      const suite = loadPerfSuite(config, opts.suite);
-      const scenarios = perfScenarios(suite, { ...config.perf.set, ...opts.set }, opts.only);
-      const plan = perfPlan(config, scenarios, {
-        ...(opts.rounds ? { rounds: opts.rounds } : {}),
-        ...(opts.warmup !== undefined ? { warmup: opts.warmup } : {}),
-        ...(opts.repetitions ? { repetitions: opts.repetitions } : {}),
-      });
-      const outDir = resolve(
-        opts.out ?? join(config.dataDir, 'perf', `${new Date().toISOString().replace(/[:.]/g, '-')}-${suite.name}`),
-      );
-      const ctl = new AbortController();
-      const removeHandlers = onShutdown(
-        log,
-        async () => ctl.abort(),
-        () => process.exit(EXIT.interrupted),
-      );
-      try {
-        // A bare-metal host is locked through Redis; a VM needs none.
-        const redis =
-          config.perf.runner === 'vm'
-            ? null
-            : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
-        try {
-          const { runner, exclusive } = await perfRunner(config, suite, {
-            tree: 'local',
-            log,
-            ...(redis ? { redis: () => redis.client() } : {}),
-            ...(opts.modules ? { modules: opts.modules.map((m) => resolve(m)) } : {}),
-            ...(opts.accel ? { accel: opts.accel } : {}),
-          });
-          const run = await exclusive(
-            (signal) =>
-              runAb(runner, plan, kernels, {
-                outDir,
-                log,
-                signal,
-                onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
-              }),
-            ctl.signal,
-          );
-          if (ctl.signal.aborted) throw new CancelledError('cancelled');
-          const verdicts = analyzeAb(run, scenarios, perfThresholds(config), config.perf.sampleUnit);
-          process.stdout.write(
-            opts.json
-              ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name) }, run, verdicts }, null, 2)}\n`
-              : formatPerf(run, verdicts, config.perf.sampleUnit),
-          );
-          const bad =
-            run.stoppedBy !== null ||
-            verdicts.some((v) => v.comparison?.verdict === 'regression' || v.comparison === null);
-          process.exitCode = bad ? EXIT.verdictFail : EXIT.ok;
-        } finally {
-          await redis?.stop();
-        }
-      } finally {
-        removeHandlers();
-      }
+      process.exitCode = await perfKernels(context(cmd), opts);
     },
   );
 
@@ -575,25 +251,7 @@ nightlyCmd
   )
   .argument('<tree>', 'tree name (trees: in the config)')
   .action(async (tree: string, _opts: unknown, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const services = await openServices(config, log, { db: true });
-    try {
-      const jobId = `manual-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      const result = await measureTreeHead(config, tree, {
-        jobId,
-        log,
-        redis: () => services.redis.client(),
-        onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
-      });
-      const alerts = await trackNightly(services.store!, result, { config, log });
-      process.stdout.write(
-        `${tree} at ${result.commit.slice(0, 12)}:\n${result.points.map((p) => `  ${p.scenario}: ${formatPps(p.value)} pps (${p.samples.length} sessions)`).join('\n')}\n`,
-      );
-      for (const m of result.missing) process.stdout.write(`  ${m}: no valid runs\n`);
-      for (const a of alerts) process.stdout.write(`\n${a.report}`);
-    } finally {
-      await services.close();
-    }
+    process.exitCode = await nightlyRun(context(cmd), tree);
   });
 
 nightlyCmd
@@ -606,30 +264,7 @@ nightlyCmd
   .argument('<good>', 'last commit before the change')
   .argument('<bad>', 'first commit after it')
   .action(async (tree: string, scenario: string, good: string, bad: string, _opts: unknown, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const redis =
-      config.perf.runner === 'vm' ? null : await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
-    try {
-      const r = await bisectRange(
-        config,
-        tree,
-        { good, bad, scenario },
-        {
-          log,
-          ...(redis ? { redis: () => redis.client() } : {}),
-          onProgress: (m) => process.stderr.write(`ksci: ${m}\n`),
-        },
-      );
-      const probes = r.probes.map(
-        (p) =>
-          `  ${p.counter}/${r.commits}: ${p.verdict}${p.change !== null ? ` (${(p.change * 100).toFixed(1)}%)` : ''}`,
-      );
-      process.stdout.write(
-        `${r.culprit ? `first commit that moves ${scenario}: ${r.culprit.title}` : 'no culprit'}\n${probes.join('\n')}\n${r.note ? `note: ${r.note}\n` : ''}`,
-      );
-    } finally {
-      await redis?.stop();
-    }
+    process.exitCode = await nightlyBisect(context(cmd), { tree, scenario, good, bad });
   });
 
 nightlyCmd
@@ -637,36 +272,7 @@ nightlyCmd
   .description("a tree's nightly history per scenario, its change points and the alerts sent")
   .argument('<tree>', 'tree name')
   .action(async (tree: string, _opts: unknown, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const services = await openServices(config, log, { db: true });
-    try {
-      const store = services.store!;
-      const cpo = changePointOptions(config);
-      const out: string[] = [];
-      for (const scenario of await store.nightlyScenarios(tree)) {
-        const history = await store.nightlyHistory(tree, scenario);
-        const points = detectChangePoints(
-          history.map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value })),
-          cpo,
-        );
-        out.push(`${scenario}: ${history.length} nights`);
-        for (const p of history)
-          out.push(
-            `  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${formatPps(p.value)} pps${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`,
-          );
-        for (const c of points)
-          out.push(
-            `  change point: ${c.direction} ${(c.change * 100).toFixed(1)}% between ${c.lastGood.slice(0, 12)} and ${c.firstChanged.slice(0, 12)} (p=${c.p.toPrecision(2)})`,
-          );
-        for (const a of await store.alerts(tree, scenario))
-          out.push(
-            `  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`,
-          );
-      }
-      process.stdout.write(out.length ? `${out.join('\n')}\n` : `no nightly history for ${tree}\n`);
-    } finally {
-      await services.close();
-    }
+    process.exitCode = await nightlyShow(context(cmd), tree);
   });
 
 const loreCmd = program
@@ -681,24 +287,7 @@ loreCmd
   .argument('[lists...]', 'list names (default: every configured list)')
   .option('--timeout <seconds>', 'how long to wait for the poll', parseIntOption, 300)
   .action(async (names: string[], opts: { timeout: number }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const lists = names.length ? names : config.lore.lists.map((l) => l.name);
-    const unknown = lists.filter((n) => !config.lore.lists.some((l) => l.name === n));
-    if (lists.length === 0) throw new UsageError('no lore lists are configured', 'add lore.lists to the config file');
-    if (unknown.length)
-      throw new UsageError(
-        `no list(s) ${unknown.join(', ')}`,
-        `configured: ${config.lore.lists.map((l) => l.name).join(', ') || 'none'}`,
-      );
-    const services = await openServices(config, log, { db: false });
-    try {
-      for (const list of lists) {
-        const r = await pollThroughService(services.redis, list, opts.timeout * 1000);
-        process.stdout.write(formatPoll(r));
-      }
-    } finally {
-      await services.close();
-    }
+    process.exitCode = await lorePoll(context(cmd), names, { timeoutSeconds: opts.timeout });
   });
 
 loreCmd
@@ -706,26 +295,7 @@ loreCmd
   .description('per list: last poll, and what became of the patches seen')
   .option('-n, --limit <n>', 'messages to list per list', parseIntOption, 20)
   .action(async (opts: { limit: number }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const services = await openServices(config, log, { db: true });
-    try {
-      const out: string[] = [];
-      for (const l of config.lore.lists) {
-        const st = await services.lore!.state(l.name);
-        out.push(
-          `${l.name} (${l.url}${l.poll ? '' : ', not polled'}): last poll ${st.lastPollAt?.toISOString() ?? 'never'}${st.lastError ? `, last error: ${st.lastError}` : ''}`,
-        );
-        for (const m of await services.lore!.messages(l.name, {
-          limit: opts.limit,
-          status: ['pending', 'submitted', 'incomplete', 'invalid'],
-        })) {
-          out.push(`  ${m.status.padEnd(10)} ${m.title.slice(0, 60)}${m.detail ? `\n             ${m.detail}` : ''}`);
-        }
-      }
-      process.stdout.write(out.length ? `${out.join('\n')}\n` : 'no lore lists are configured (lore.lists)\n');
-    } finally {
-      await services.close();
-    }
+    process.exitCode = await loreStatus(context(cmd), opts);
   });
 
 program
@@ -734,8 +304,7 @@ program
   .option('--json', 'machine-readable output')
   .option('-n, --limit <n>', 'how many runs to list', parseIntOption, 10)
   .action(async (opts: { json?: boolean; limit: number }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    await printStatus(config, log, opts);
+    process.exitCode = await printStatus(context(cmd), opts);
   });
 
 program
@@ -748,30 +317,7 @@ program
   .option('--markdown', 'Markdown instead of plain text')
   .option('--email', 'the plain-text reply with its headers, and whether policy sends it')
   .action(async (id: string, opts: { markdown?: boolean; email?: boolean }, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const services = await openServices(config, log, { db: true });
-    try {
-      if (opts.email) {
-        const plan = await previewReply(config, services.store!, id);
-        process.stdout.write(formatMail(plan.mail));
-        process.stderr.write(
-          plan.skip
-            ? `ksci: this reply is not sent: ${plan.skip}\n`
-            : 'ksci: policy sends this reply when the run finishes (ksci serve)\n',
-        );
-        return;
-      }
-      const rec = await services.store!.getRun(id);
-      if (!rec) throw new UsageError(`no run ${id}`, '"ksci status" lists runs');
-      const body = opts.markdown ? rec.reportMarkdown : rec.reportText;
-      process.stdout.write(
-        body ??
-          `run ${rec.id}: ${rec.status}${rec.summary ? ` — ${rec.summary}` : ''}\n${rec.stages.map((s) => `  ${s.name}: ${s.status}${s.error ? ` (${s.error})` : ''}`).join('\n')}\n`,
-      );
-      process.exitCode = STATUS_EXIT[rec.status];
-    } finally {
-      await services.close();
-    }
+    process.exitCode = await showRun(context(cmd), id, opts);
   });
 
 program
@@ -779,16 +325,7 @@ program
   .description('cancel a queued or running run')
   .argument('<run>', 'full run id')
   .action(async (id: string, _opts: unknown, cmd: Command) => {
-    const { config, log } = setup(cmd);
-    const services = await openServices(config, log, { db: false });
-    try {
-      const client = services.redis.client();
-      await requestCancel(client, { run: id }, 'cancelled by the user');
-      client.disconnect();
-      process.stderr.write(`ksci: cancel requested for ${id}; running stages stop, waiting ones will not start\n`);
-    } finally {
-      await services.close();
-    }
+    process.exitCode = await cancelRun(context(cmd), id);
   });
 
 const configCmd = program.command('config').description('configuration');
@@ -796,49 +333,8 @@ configCmd
   .command('check')
   .description('validate the configuration and the machine it needs, and print the result')
   .action(async (_opts: unknown, cmd: Command) => {
-    const { config, file } = setup(cmd);
-    process.stdout.write(`# ${file ? `from ${file}` : 'embedded defaults'} (+ environment)\n${YAML.stringify(config)}`);
-    const problems = await checkEnvironment(config);
-    const sandbox = await sandboxAvailable();
-    if (sandbox.ok) process.stderr.write(`sandbox: ${sandbox.identity}\nsandbox: ${sandbox.resources}\n`);
-    for (const p of problems) process.stderr.write(`problem: ${p}\n`);
-    if (problems.length > 0) process.exitCode = EXIT.usage;
-    else process.stderr.write('configuration OK\n');
+    process.exitCode = await checkConfig(context(cmd));
   });
-
-function statSafe(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    throw new UsageError(`cannot read ${path}`);
-  }
-}
-
-function writeReport(config: Config, rec: RunRecord, output: string | undefined): string {
-  const dir = join(config.dataDir, 'reports');
-  mkdirSync(dir, { recursive: true });
-  const md = rec.reportMarkdown ?? `## ksci: ${rec.status}\n\n${rec.summary ?? ''}\n`;
-  const file = join(dir, `${rec.id}.md`);
-  writeFileSync(file, md);
-  if (output) writeFileSync(resolve(output), md);
-  return output ? resolve(output) : file;
-}
-
-function untilStopped(log: Logger, stop: (force: boolean) => Promise<void>): Promise<void> {
-  return new Promise<void>((done) => {
-    const remove = onShutdown(
-      log,
-      async () => {
-        await stop(false);
-        remove();
-        done();
-      },
-      () => {
-        void stop(true).finally(() => process.exit(EXIT.interrupted));
-      },
-    );
-  });
-}
 
 export async function main(argv: string[]): Promise<void> {
   try {

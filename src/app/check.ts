@@ -1,13 +1,15 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import YAML from 'yaml';
 import { detectToolchain } from '../build/toolchain.js';
 import { stageOn, type Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { EXIT, type ExitCode, errorMessage } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
 import { sandboxAvailable } from '../sandbox/run.js';
 import { loadKnownSplats } from '../splat/known.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
+import type { Context } from './context.js';
 
 const run = promisify(execFile);
 
@@ -101,4 +103,20 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
     }
   }
   return problems;
+}
+
+/**
+ * `ksci config check`: the configuration as loaded (stdout), then what the
+ * machine lacks for it (stderr); a problem is a usage error.
+ */
+export async function checkConfig(ctx: Context): Promise<ExitCode> {
+  const { config, file } = ctx;
+  process.stdout.write(`# ${file ? `from ${file}` : 'embedded defaults'} (+ environment)\n${YAML.stringify(config)}`);
+  const problems = await checkEnvironment(config);
+  const sandbox = await sandboxAvailable();
+  if (sandbox.ok) process.stderr.write(`sandbox: ${sandbox.identity}\nsandbox: ${sandbox.resources}\n`);
+  for (const p of problems) process.stderr.write(`problem: ${p}\n`);
+  if (problems.length > 0) return EXIT.usage;
+  process.stderr.write('configuration OK\n');
+  return EXIT.ok;
 }

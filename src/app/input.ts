@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
@@ -69,4 +69,13 @@ export async function loadInput(arg: string, config: Config, version?: number): 
     source: { kind: 'lore', ref: found.ref },
     ...(found.list?.trees.length ? { routeOrder: found.list.trees } : {}),
   };
+}
+
+/** The size of a file named on the command line; a usage error when it cannot be read. */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    throw new UsageError(`cannot read ${path}`);
+  }
 }

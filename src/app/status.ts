@@ -1,15 +1,14 @@
 import { Queue } from 'bullmq';
-import type { Config } from '../config/schema.js';
-import { KsciError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { EXIT, type ExitCode, KsciError } from '../errors.js';
 import { stageQueues } from '../pipeline/stage.js';
-import { listWorkers, type WorkerInfo } from '../queue/workers.js';
+import { listWorkers, type WorkerInfo } from '../queue/presence.js';
 import { openRedis } from '../queue/redis.js';
 import { pipelineStages } from '../stages/index.js';
 import { openDb } from '../store/db.js';
 import { migrate } from '../store/migrations.js';
 import { ResultsStore, type RunSummary } from '../store/results.js';
 import { QUEUES } from '../queue/names.js';
+import type { Context } from './context.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'waiting-children', 'failed', 'completed'] as const;
 
@@ -19,7 +18,16 @@ interface QueueStatus {
   workers: number;
 }
 
-export async function printStatus(config: Config, log: Logger, opts: { json?: boolean; limit: number }): Promise<void> {
+export interface StatusOptions {
+  /** Machine-readable output. */
+  json?: boolean;
+  /** How many runs to list. */
+  limit: number;
+}
+
+/** `ksci status`: queues, workers and recent runs; the runs are left out, with a note, when the database cannot be read. */
+export async function printStatus(ctx: Context, opts: StatusOptions): Promise<ExitCode> {
+  const { config, log } = ctx;
   const redis = await openRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, log });
   const queues: QueueStatus[] = [];
   let workers: WorkerInfo[] = [];
@@ -60,7 +68,7 @@ export async function printStatus(config: Config, log: Logger, opts: { json?: bo
 
   if (opts.json) {
     process.stdout.write(JSON.stringify({ redis: redis.where, queues, workers, runs, runsNote }, null, 2) + '\n');
-    return;
+    return EXIT.ok;
   }
   const w = Math.max(14, ...queues.map((q) => q.queue.length + 2));
   const out: string[] = [
@@ -86,4 +94,5 @@ export async function printStatus(config: Config, log: Logger, opts: { json?: bo
     );
   }
   process.stdout.write(out.join('\n') + '\n');
+  return EXIT.ok;
 }
