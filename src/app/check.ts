@@ -7,6 +7,7 @@ import { stageOn, type Config } from '../config/schema.js';
 import { EXIT, type ExitCode, errorMessage } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
 import { sandboxAvailable } from '../sandbox/run.js';
+import { pipelineStages } from '../stages/index.js';
 import { loadKnownSplats } from '../splat/known.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import type { Context } from './context.js';
@@ -38,6 +39,11 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
     if (t.source.kind === 'git' && t.source.url.startsWith('/') && !existsSync(t.source.url)) {
       problems.push(`tree ${t.name}: ${t.source.url} does not exist`);
     }
+  }
+  try {
+    pipelineStages(config);
+  } catch (err) {
+    problems.push(`stages: ${errorMessage(err)}`);
   }
   const sandbox = await sandboxAvailable();
   if (!sandbox.ok)
