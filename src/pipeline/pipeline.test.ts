@@ -136,7 +136,7 @@ describe('pipeline on a real Redis', () => {
         const job = await q.add('first', { run: { runId: 'x' }, stage: 42 }, { attempts: 3 });
         await waitFor('the job to fail', async () => (await job.getState()) === 'failed');
         const failed = await q.getJob(job.id!);
-        assert.match(failed?.failedReason ?? '', /first stage job .*: bad payload/);
+        assert.match(failed?.failedReason ?? '', /^invalid ksci-first job \S+ payload: /);
         assert.equal(failed?.attemptsMade, 1);
       } finally {
         await q.close();

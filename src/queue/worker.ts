@@ -40,7 +40,7 @@ export function startQueueWorker<T>(o: QueueWorkerOptions<T>): Worker {
     async (job, _token, signal) => {
       const parsed = o.schema.safeParse(job.data);
       if (!parsed.success)
-        throw new UnrecoverableError(`${o.what} job ${job.id}: bad payload: ${z.prettifyError(parsed.error)}`);
+        throw new UnrecoverableError(`invalid ${o.queue} job ${job.id} payload: ${z.prettifyError(parsed.error)}`);
       try {
         return await o.handle(parsed.data, job, signal);
       } catch (err) {
