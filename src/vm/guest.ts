@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { GUEST_INIT, type Suite, type SuiteTest } from '../suite/suite.js';
 import { shQuote } from '../shell.js';
 import { buildInitramfs } from './initramfs.js';
-import { kvmDevice, runVm, type Accel, type VmLimits, type VmRun } from './qemu.js';
+import { type IcountSettings, kvmDevice, runVm, type Accel, type VmLimits, type VmRun } from './qemu.js';
 
 export interface GuestOptions {
   /** bzImage to boot. */
@@ -16,6 +17,10 @@ export interface GuestOptions {
   memoryMiB: number;
   cpus: number;
   accel: Accel | 'auto';
+  /** Instruction counting (TCG only: `auto` then means TCG, `kvm` is refused). */
+  icount?: IcountSettings | null;
+  /** Kernel arguments after the suite's own (a perf side's `init_on_free=1`). */
+  append?: string[];
   limits: VmLimits;
   /** Console and channel logs go here. */
   outDir: string;
@@ -50,6 +55,7 @@ let kvmBroken = false;
  * the guest said. Nothing is judged here (outcome.ts does that).
  */
 export async function runGuest(o: GuestOptions): Promise<GuestRun> {
+  if (o.icount && o.accel === 'kvm') throw new UsageError('instruction counting (icount) runs under TCG, not KVM');
   mkdirSync(o.outDir, { recursive: true });
   const nonce = randomBytes(8).toString('hex');
   // Beside the output directory, not in it: the output's size cap is for what the guest prints.
@@ -82,10 +88,18 @@ export async function runGuest(o: GuestOptions): Promise<GuestRun> {
   );
   o.log.debug({ initramfs, bytes }, 'initramfs built');
 
-  const accel: Accel = o.accel === 'auto' ? (kvmDevice() && !kvmBroken ? 'kvm' : 'tcg') : o.accel;
+  const accel: Accel = o.icount ? 'tcg' : o.accel === 'auto' ? (kvmDevice() && !kvmBroken ? 'kvm' : 'tcg') : o.accel;
   const boot = (a: Accel) =>
     runVm({
-      machine: { kernel: o.kernel, initramfs, memoryMiB: o.memoryMiB, cpus: o.cpus, accel: a, append: o.suite.cmdline },
+      machine: {
+        kernel: o.kernel,
+        initramfs,
+        memoryMiB: o.memoryMiB,
+        cpus: o.cpus,
+        accel: a,
+        append: [...o.suite.cmdline, ...(o.append ?? [])],
+        icount: o.icount ?? null,
+      },
       nonce,
       testTimeouts: new Map(o.tests.map((t) => [t.name, t.timeoutSeconds])),
       limits: o.limits,

@@ -25,4 +25,14 @@ describe('qemuArgs', () => {
     assert.ok(a.includes('-no-reboot'));
     assert.match(a[a.indexOf('-append') + 1]!, /panic=-1 .*oops=panic.* x=1$/);
   });
+
+  it('icount: instructions count guest time, on TCG only; off unless asked', () => {
+    const on = qemuArgs({ ...m, accel: 'tcg', icount: { shift: 0, sleep: false, align: false } }, { channel: '/c' });
+    assert.equal(on[on.indexOf('-icount') + 1], 'shift=0,sleep=off,align=off');
+    assert.equal(qemuArgs({ ...m, accel: 'tcg' }, { channel: '/c' }).indexOf('-icount'), -1);
+    assert.throws(
+      () => qemuArgs({ ...m, accel: 'kvm', icount: { shift: 0, sleep: false, align: false } }, { channel: '/c' }),
+      /needs TCG/,
+    );
+  });
 });

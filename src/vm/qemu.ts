@@ -15,6 +15,25 @@ export interface VmMachine {
   accel: Accel;
   /** Extra kernel command line. */
   append: string[];
+  /** Count instructions instead of running guest time off the host's clock (TCG only); null or absent: off. */
+  icount?: IcountSettings | null;
+}
+
+/**
+ * QEMU's instruction counting (`-icount`): guest time advances by 2^shift ns
+ * per executed instruction, so a guest's own timing (pktgen's pps) becomes a
+ * count of instructions and no longer moves with host load. sleep=off: an
+ * idle guest skips ahead to its next timer instead of waiting in real time;
+ * align=off: guest time is not slowed to host time.
+ */
+export interface IcountSettings {
+  shift: number;
+  sleep: boolean;
+  align: boolean;
+}
+
+export function icountArg(i: IcountSettings): string {
+  return `shift=${i.shift},sleep=${i.sleep ? 'on' : 'off'},align=${i.align ? 'on' : 'off'}`;
 }
 
 export interface VmLimits {
@@ -84,9 +103,11 @@ export function accelArg(accel: Accel): string {
 }
 
 export function qemuArgs(m: VmMachine, paths: { channel: string }): string[] {
+  if (m.icount && m.accel !== 'tcg') throw new Error('qemuArgs: -icount needs TCG');
   return [
     '-accel',
     accelArg(m.accel),
+    ...(m.icount ? ['-icount', icountArg(m.icount)] : []),
     '-cpu',
     m.accel === 'kvm' ? 'host' : 'max',
     '-m',
