@@ -4,13 +4,12 @@ import {
   DEFAULT_CHANGEPOINT_OPTIONS,
   detectChangePoints,
   pendingAlerts,
-  regularizedIncompleteBeta,
-  twoSidedP,
   welchTTest,
   type AlertedChange,
   type ChangePoint,
   type HistoryPoint,
 } from './changepoint.js';
+import { regularizedIncompleteBeta, twoSidedP } from './student-t.js';
 import { seededRng } from '../random.js';
 
 // Standard normals by Box–Muller.
