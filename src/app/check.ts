@@ -6,9 +6,11 @@ import { detectToolchain } from '../build/toolchain.js';
 import { stageOn, type Config } from '../config/schema.js';
 import { EXIT, type ExitCode, errorMessage } from '../errors.js';
 import { loadKernelConfig } from '../kconfig/load.js';
+import { resolveClock } from '../perf/clock.js';
 import { sandboxAvailable } from '../sandbox/run.js';
 import { pipelineStages } from '../stages/index.js';
 import { loadKnownSplats } from '../splat/known.js';
+import { kvmDevice } from '../vm/qemu.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import type { Context } from './context.js';
 
@@ -101,6 +103,14 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
         problems.push(`perf suite ${name}: ${errorMessage(err)}`);
       }
     }
+    if (config.perf.clock === 'icount' && config.perf.runner !== 'vm')
+      problems.push(
+        `perf.clock icount is QEMU's, and perf.runner is the bare-metal host ${config.perf.runner}: use wall or auto`,
+      );
+    if (config.perf.clock === 'icount' && config.test.accel === 'kvm')
+      problems.push(
+        'perf.clock icount counts instructions under TCG, and test.accel is kvm: use test.accel auto or tcg',
+      );
     if (config.perf.runner !== 'vm' && !(await onPath('ssh', ['-V'])))
       problems.push(`perf.runner is the host ${config.perf.runner}, reached over SSH: apt-get install openssh-client`);
     for (const h of config.perf.hosts) {
@@ -109,6 +119,20 @@ export async function checkEnvironment(config: Config): Promise<string[]> {
     }
   }
   return problems;
+}
+
+/** Which clock perf runs measure with here, and why (perf.clock auto decides by the runner and KVM). */
+function perfClockInForce(config: Config): string {
+  const runner = config.perf.runner === 'vm' ? 'vm' : 'host';
+  const accel = config.test.accel === 'auto' ? (kvmDevice() ? 'kvm' : 'tcg') : config.test.accel;
+  const clock = resolveClock(config.perf.clock, { runner, accel });
+  const why =
+    config.perf.clock !== 'auto'
+      ? 'perf.clock'
+      : runner === 'host'
+        ? 'auto: a bare-metal host'
+        : `auto: QEMU under ${accel.toUpperCase()}`;
+  return `${clock} (${why})`;
 }
 
 /**
@@ -121,6 +145,7 @@ export async function checkConfig(ctx: Context): Promise<ExitCode> {
   const problems = await checkEnvironment(config);
   const sandbox = await sandboxAvailable();
   if (sandbox.ok) process.stderr.write(`sandbox: ${sandbox.identity}\nsandbox: ${sandbox.resources}\n`);
+  if (stageOn(config, 'perf')) process.stderr.write(`perf clock: ${perfClockInForce(config)}\n`);
   for (const p of problems) process.stderr.write(`problem: ${p}\n`);
   if (problems.length > 0) return EXIT.usage;
   process.stderr.write('configuration OK\n');

@@ -12,6 +12,7 @@ import { kernelRunFailed } from '../stages/test/result.js';
 import { loadSuite, suitesDir } from '../suite/suite.js';
 import { settle } from '../vm/compare.js';
 import { type KernelRun, runKernel } from '../vm/kernel-run.js';
+import { parseKernelArgs } from '../vm/qemu.js';
 import { vmSettings } from '../vm/settings.js';
 import type { Context } from './context.js';
 import { fileSize } from './input.js';
@@ -153,8 +154,15 @@ export interface PerfOptions {
   suite: string;
   /** Only these scenarios. */
   only?: string[];
-  /** Sessions per kernel. */
+  /** The most sessions per kernel (the comparison stops earlier once decided). */
   rounds?: number;
+  /** Rounds before the first look at the verdict. */
+  minRounds?: number;
+  /** What times the guest (over perf.clock). */
+  clock?: 'auto' | 'icount' | 'wall';
+  /** Kernel arguments per side, space-separated as on a kernel command line. */
+  baseAppend?: string;
+  seriesAppend?: string;
   /** Dropped runs per scenario and session. */
   warmup?: number;
   /** Kept runs per scenario and session. */
@@ -181,6 +189,7 @@ export async function perfKernels(ctx: Context, opts: PerfOptions): Promise<Exit
   const scenarios = perfScenarios(suite, { ...config.perf.set, ...opts.set }, opts.only);
   const plan = perfPlan(config, scenarios, {
     ...(opts.rounds ? { rounds: opts.rounds } : {}),
+    ...(opts.minRounds ? { minRounds: opts.minRounds } : {}),
     ...(opts.warmup !== undefined ? { warmup: opts.warmup } : {}),
     ...(opts.repetitions ? { repetitions: opts.repetitions } : {}),
   });
@@ -197,17 +206,20 @@ export async function perfKernels(ctx: Context, opts: PerfOptions): Promise<Exit
         ...(redis ? { redis: () => redis.client() } : {}),
         ...(opts.modules ? { modules: opts.modules.map((m) => resolve(m)) } : {}),
         ...(opts.accel ? { accel: opts.accel } : {}),
+        ...(opts.clock ? { clock: opts.clock } : {}),
       });
+      const judge = { thresholds: perfThresholds(config, runner.clock.name, plan), unit: config.perf.sampleUnit };
+      const append = { base: parseKernelArgs(opts.baseAppend), series: parseKernelArgs(opts.seriesAppend) };
       const run = await exclusive(
-        (signal) => runAb(runner, plan, kernels, { outDir, log, signal, onProgress: progress }),
+        (signal) => runAb(runner, plan, kernels, { outDir, log, signal, onProgress: progress, append, judge }),
         interrupted,
       );
       if (interrupted.aborted) throw new CancelledError('cancelled');
-      const verdicts = analyzeAb(run, scenarios, perfThresholds(config), config.perf.sampleUnit);
+      const verdicts = analyzeAb(run, scenarios, judge.thresholds, judge.unit);
       process.stdout.write(
         opts.json
-          ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name) }, run, verdicts }, null, 2)}\n`
-          : formatPerf(run, verdicts, config.perf.sampleUnit),
+          ? `${JSON.stringify({ plan: { ...plan, scenarios: scenarios.map((s) => s.name), append }, run, verdicts }, null, 2)}\n`
+          : formatPerf(run, verdicts, config.perf.sampleUnit, plan.rounds),
       );
       return perfFailed(run, verdicts, newSplats({ run })) ? EXIT.verdictFail : EXIT.ok;
     } finally {

@@ -1,6 +1,5 @@
 import { EXIT, type ExitCode } from '../errors.js';
-import { detectChangePoints } from '../perf/changepoint.js';
-import { bisectRange, changePointOptions, measureTreeHead, trackNightly } from '../perf/nightly.js';
+import { bisectRange, measureTreeHead, nightlyHistoryLines, trackNightly } from '../perf/nightly.js';
 import { formatPps } from '../perf/stats.js';
 import { openRedis } from '../queue/redis.js';
 import type { Context } from './context.js';
@@ -77,29 +76,7 @@ export async function nightlyShow(ctx: Context, tree: string): Promise<ExitCode>
   const { config, log } = ctx;
   const services = await openServices(config, log, { db: true });
   try {
-    const store = services.store!;
-    const cpo = changePointOptions(config);
-    const out: string[] = [];
-    for (const scenario of await store.nightlyScenarios(tree)) {
-      const history = await store.nightlyHistory(tree, scenario);
-      const points = detectChangePoints(
-        history.map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value })),
-        cpo,
-      );
-      out.push(`${scenario}: ${history.length} nights`);
-      for (const p of history)
-        out.push(
-          `  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${formatPps(p.value)} pps${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`,
-        );
-      for (const c of points)
-        out.push(
-          `  change point: ${c.direction} ${(c.change * 100).toFixed(1)}% between ${c.lastGood.slice(0, 12)} and ${c.firstChanged.slice(0, 12)} (p=${c.p.toPrecision(2)})`,
-        );
-      for (const a of await store.alerts(tree, scenario))
-        out.push(
-          `  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`,
-        );
-    }
+    const out = await nightlyHistoryLines(services.store!, config, tree);
     process.stdout.write(out.length ? `${out.join('\n')}\n` : `no nightly history for ${tree}\n`);
     return EXIT.ok;
   } finally {

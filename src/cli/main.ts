@@ -54,6 +54,14 @@ interface BuildOpts {
   suite?: string[];
   perf?: boolean;
   perfBisect?: boolean;
+  clock?: 'auto' | 'icount' | 'wall';
+}
+
+function clockOption(): Option {
+  return new Option(
+    '--clock <clock>',
+    'what times the perf guest: icount (QEMU counts instructions: immune to host load, TCG only), wall, or auto (perf.clock: icount under TCG)',
+  ).choices(['auto', 'icount', 'wall']);
 }
 
 function buildRequest(opts: BuildOpts): BuildRequest {
@@ -64,6 +72,7 @@ function buildRequest(opts: BuildOpts): BuildRequest {
     ...(opts.suite ? { suites: opts.suite } : {}),
     ...(opts.perf ? { perf: true } : {}),
     ...(opts.perfBisect ? { perfBisect: true } : {}),
+    ...(opts.clock ? { perfClock: opts.clock } : {}),
   };
 }
 
@@ -118,6 +127,7 @@ program
     '--perf-bisect',
     'like --perf, and when a scenario regresses, bisect the patches for the one that costs it (builds after each patch)',
   )
+  .addOption(clockOption())
   .action(
     async (
       path: string,
@@ -143,6 +153,7 @@ program
   .option('-s, --suite <names>', 'test suites to boot the kernels with, comma-separated', parseList)
   .option('--perf', 'also measure pktgen throughput, base vs series')
   .option('--perf-bisect', 'like --perf, and bisect a regression over the patches')
+  .addOption(clockOption())
   .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number } & BuildOpts, cmd: Command) => {
     const { force, tree, timeout } = opts;
     const submit = { force, tree, timeoutSeconds: timeout, build: buildRequest(opts) };
@@ -216,6 +227,13 @@ program
   .option('--set <NAME=VALUE>', 'scenario parameter for every run (repeatable)', parseSet)
   .option('--modules <files>', 'kernel modules (.ko) the guest loads first, comma-separated, in order', parseList)
   .addOption(new Option('--accel <accel>', 'QEMU accelerator').choices(['auto', 'kvm', 'tcg']))
+  .addOption(clockOption())
+  .option('--min-rounds <n>', 'rounds before the verdict is first looked at (perf.minRounds)', parseIntOption)
+  .option('--base-append <args>', "kernel arguments for the base kernel's boots (e.g. init_on_free=1)")
+  .option(
+    '--series-append <args>',
+    "kernel arguments for the series kernel's boots: the same image with init_on_free=1 is a real slowdown",
+  )
   .option('--json', 'print the samples and verdicts as JSON')
   .option('-o, --out <dir>', 'consoles and per-run files go here (default: a new directory under the data dir)')
   .action(
@@ -231,6 +249,10 @@ program
         set?: Record<string, string>;
         modules?: string[];
         accel?: 'auto' | 'kvm' | 'tcg';
+        clock?: 'auto' | 'icount' | 'wall';
+        minRounds?: number;
+        baseAppend?: string;
+        seriesAppend?: string;
         json?: boolean;
         out?: string;
       },

@@ -158,6 +158,9 @@ export type TestConfig = z.infer<typeof Test>;
 
 const PERF_DEFAULTS = {
   suites: ['pktgen'],
+  clock: 'auto' as const,
+  icount: { shift: 0, sleep: false, align: false },
+  minRounds: 3,
   rounds: 8,
   warmup: 1,
   repetitions: 3,
@@ -171,32 +174,53 @@ const PERF_DEFAULTS = {
   set: {},
   modules: [],
   hosts: [],
-  nightly: { trees: [], cron: '0 2 * * *', tz: 'UTC', alpha: 0.001, minChange: 0.03, minSegment: 3 },
+  nightly: { trees: [], cron: '0 2 * * *', tz: 'UTC', alpha: 0.001, minSegment: 3 },
 };
+
+const Thresholds = z
+  .object({
+    /** Smallest relative change called a change (0.02 = 2%). */
+    minChange: z.number().min(0).max(1),
+    /** "No change" needs the interval within this band. */
+    equivalence: z.number().min(0).max(1),
+    /** Bound on false alarms per comparison, over all its looks. */
+    alpha: z.number().gt(0).lt(1),
+    /** The least noise (sd of a round's log ratio) a verdict assumes. */
+    noiseFloor: z.number().min(0).max(1),
+  })
+  .partial()
+  .strict();
 
 const Perf = z.object({
   /** Perf suites (kind: perf) run by the perf stage and `ksci perf`. */
   suites: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)).default(PERF_DEFAULTS.suites),
-  /** Sessions (boots) per kernel, base and series interleaved. */
-  rounds: z.number().int().min(1).max(100).default(PERF_DEFAULTS.rounds),
+  /**
+   * What times the guest: `icount` (QEMU counts instructions: rates become
+   * guest instructions per packet, immune to host load; TCG only), `wall`
+   * (the host's time), or `auto`: icount for QEMU under TCG, wall under KVM
+   * and on bare-metal hosts (src/perf/clock.ts).
+   */
+  clock: z.enum(['auto', 'icount', 'wall']).default(PERF_DEFAULTS.clock),
+  /** QEMU's -icount settings: 2^shift ns of guest time per instruction; sleep and align off keep it a pure count. */
+  icount: z
+    .object({
+      shift: z.number().int().min(0).max(10).default(0),
+      sleep: z.boolean().default(false),
+      align: z.boolean().default(false),
+    })
+    .default(PERF_DEFAULTS.icount),
+  /** Paired rounds (a base and a series session each) before the verdict is first looked at. */
+  minRounds: z.number().int().min(2).max(100).default(PERF_DEFAULTS.minRounds),
+  /** The most rounds a comparison takes: it stops earlier once decided (src/perf/sequential.ts). */
+  rounds: z.number().int().min(2).max(100).default(PERF_DEFAULTS.rounds),
   /** Runs of each scenario per session that are dropped (they warm caches). */
   warmup: z.number().int().min(0).max(20).default(PERF_DEFAULTS.warmup),
   /** Kept runs of each scenario per session. */
   repetitions: z.number().int().min(1).max(100).default(PERF_DEFAULTS.repetitions),
   /** One number per session (the median of its runs), or every run (see src/perf/ab.ts). */
   sampleUnit: z.enum(['session', 'run']).default(PERF_DEFAULTS.sampleUnit),
-  /** Overrides of the decision thresholds (src/perf/stats.ts DEFAULT_THRESHOLDS). */
-  thresholds: z
-    .object({
-      minChange: z.number().min(0).max(1),
-      alpha: z.number().gt(0).lt(1),
-      confidence: z.number().gt(0).lt(1),
-      equivalence: z.number().min(0).max(1),
-      minSamples: z.number().int().min(2),
-      resamples: z.number().int().min(100),
-    })
-    .partial()
-    .default(PERF_DEFAULTS.thresholds),
+  /** Overrides of the decision thresholds per clock (src/perf/plan.ts CLOCK_THRESHOLDS). */
+  thresholds: z.object({ wall: Thresholds, icount: Thresholds }).partial().strict().default(PERF_DEFAULTS.thresholds),
   /** Where the scenarios run: "vm" (QEMU on the perf worker) or the name of one of `hosts`. */
   runner: z.string().min(1).default(PERF_DEFAULTS.runner),
   /** Bare-metal test hosts reached over SSH (src/perf/baremetal.ts); one perf job per host at a time. */
@@ -218,7 +242,8 @@ const Perf = z.object({
       tz: z.string().min(1).default('UTC'),
       /** Change-point detection (src/perf/changepoint.ts DEFAULT_CHANGEPOINT_OPTIONS). */
       alpha: z.number().gt(0).lt(1).default(0.001),
-      minChange: z.number().min(0).max(1).default(0.03),
+      /** Smallest step alerted; unset: 3% on the wall clock, 0.5% on icount. */
+      minChange: z.number().min(0).max(1).optional(),
       minSegment: z.number().int().min(2).default(3),
     })
     .default(PERF_DEFAULTS.nightly),

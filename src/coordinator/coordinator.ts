@@ -48,6 +48,8 @@ export interface BuildRequest {
   perf?: boolean | undefined;
   /** And bisect a regression over the series' patches (builds each patch). */
   perfBisect?: boolean | undefined;
+  /** The clock the perf stage measures with, over perf.clock. */
+  perfClock?: 'auto' | 'icount' | 'wall' | undefined;
 }
 
 /** What a run builds: the request, completed from the config and checked against it. */
@@ -91,6 +93,7 @@ export function resolveBuild(config: Config, req: BuildRequest = {}): RunBuild {
     suites,
     perfSuites,
     perfBisect: req.perfBisect === true,
+    perfClock: perfSuites.length ? (req.perfClock ?? config.perf.clock) : null,
   };
 }
 
@@ -224,7 +227,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     // The same series version on the same tree, built the same way, is the same run.
     const dedupKey = opts.force
       ? null
-      : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}${build.perfBisect ? ':bisect' : ''}`;
+      : `${series.fingerprint}:${choice.tree.name}:${build.arch}-${build.toolchain}:${build.configs.join('+')}${build.perPatch ? ':per-patch' : ''}${build.suites.length ? `:${build.suites.join('+')}` : ''}${build.perfSuites.length ? `:perf=${build.perfSuites.join('+')}` : ''}${build.perfBisect ? ':bisect' : ''}${build.perfClock && build.perfClock !== 'auto' ? `:${build.perfClock}` : ''}`;
     const { runId, created } = await store.createRun({
       seriesId,
       tree: choice.tree.name,

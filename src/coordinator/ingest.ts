@@ -31,6 +31,7 @@ const IngestJobSchema = z.object({
       suites: z.array(z.string().min(1)).min(1).optional(),
       perf: z.boolean().optional(),
       perfBisect: z.boolean().optional(),
+      perfClock: z.enum(['auto', 'icount', 'wall']).optional(),
     })
     .default({}),
 });

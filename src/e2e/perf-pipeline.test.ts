@@ -55,7 +55,7 @@ describe('perf stage end to end', { skip, timeout: 3 * 3600_000 }, () => {
     assert.match(r.stdout, /perf\s+failed\s+pktgen: .*dummy-xmit REGRESSION \(-\d+\.\d%\)/);
     assert.match(
       r.stdout,
-      /dummy-xmit: TX into dummy0.*\n\s+REGRESSION: median [\d,]+ -> [\d,]+ pps, throughput -\d+\.\d% \(95% CI -\d+\.\d% \.\. -\d+\.\d%\), 8 paired rounds, Wilcoxon signed-rank p=0\.0078 < 0\.01: regression/,
+      /dummy-xmit: TX into dummy0.*\n\s+REGRESSION: [\d,]+ -> [\d,]+ pps, -\d+\.\d% \(CI -\d+\.\d% \.\. -\d+\.\d%\), \d rounds of at most 8, clock (icount|wall)\n/,
     );
     assert.match(
       r.stdout,

@@ -2,9 +2,23 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fixturePath } from '../testing/paths.js';
-import { analyzeAb, sessionOrder, sessionRuns, samplesOf, unitValues, type AbRun, type PerfSample } from './ab.js';
+import {
+  analyzeAb,
+  runAb,
+  sessionOrder,
+  sessionRuns,
+  samplesOf,
+  unitValues,
+  type AbRun,
+  type PerfSample,
+} from './ab.js';
 import type { PerfScenario, PerfSessionResult } from './runner.js';
-import { DEFAULT_THRESHOLDS } from './stats.js';
+import { silentLogger } from '../log.js';
+import { CLOCK_THRESHOLDS } from './plan.js';
+import type { PerfRunner } from './runner.js';
+
+const WALL = { ...CLOCK_THRESHOLDS.wall, minRounds: 3, maxRounds: 8 };
+const ICOUNT = { ...CLOCK_THRESHOLDS.icount, minRounds: 3, maxRounds: 8 };
 
 const scenario = (name: string, count = 1_000_000): PerfScenario => ({
   name,
@@ -54,12 +68,25 @@ describe("samplesOf: a session's runs become samples or reasons, never made-up n
         files: { 'pktgen.dummy0': file('shared-dummy0.txt'), env: file('env.txt') },
       },
     ]);
-    const { samples, invalid } = samplesOf('base', 2, s, [scenario('dummy-xmit')]);
+    const { samples, invalid } = samplesOf(
+      'base',
+      2,
+      s,
+      [scenario('dummy-xmit')],
+      'icount shift=0,sleep=off,align=off',
+    );
     assert.deepEqual(invalid, []);
     assert.equal(samples.length, 1);
     assert.deepEqual(
-      [samples[0]!.pps, samples[0]!.round, samples[0]!.side, samples[0]!.env['cpu_model'], samples[0]!.env['where']],
-      [372_292, 2, 'base', 'QEMU TCG CPU version 2.5+', 'qemu tcg 2 vCPUs'],
+      [
+        samples[0]!.pps,
+        samples[0]!.round,
+        samples[0]!.side,
+        samples[0]!.env['cpu_model'],
+        samples[0]!.env['where'],
+        samples[0]!.env['clock'],
+      ],
+      [372_292, 2, 'base', 'QEMU TCG CPU version 2.5+', 'qemu tcg 2 vCPUs', 'icount shift=0,sleep=off,align=off'],
     );
   });
 
@@ -78,7 +105,7 @@ describe("samplesOf: a session's runs become samples or reasons, never made-up n
       { scenario: 'x', rep: 3, warmup: false, ...ok, files: { 'pktgen.dummy0@0': file('stopped.txt') } },
       { scenario: 'x', rep: 4, warmup: false, ...ok, files: { 'pktgen.dummy0@0': file('idle.txt') } },
     ]);
-    const { samples, invalid } = samplesOf('series', 1, s, [scenario('x')]);
+    const { samples, invalid } = samplesOf('series', 1, s, [scenario('x')], 'wall');
     assert.deepEqual(samples, []);
     assert.deepEqual(
       invalid.map((x) => x.reason),
@@ -123,15 +150,78 @@ describe('analyzeAb', () => {
       }
     }
     const run: AbRun = {
+      clock: 'wall',
       sessions: [],
       samples,
       invalid: [{ scenario: 'b', side: 'series', round: 1, rep: 1, reason: 'exit 1: boom' }],
       stoppedBy: null,
     };
-    const [a, b] = analyzeAb(run, [scenario('a'), scenario('b')], DEFAULT_THRESHOLDS, 'session');
+    const [a, b] = analyzeAb(run, [scenario('a'), scenario('b')], WALL, 'session');
     assert.equal(a!.comparison!.verdict, 'regression');
     assert.equal(a!.base.length, 8);
     assert.equal(b!.comparison, null);
     assert.equal(b!.missing, 'no valid base samples');
+  });
+});
+
+describe('runAb: adaptive rounds', () => {
+  /** A runner answering every run with the real pktgen capture, its rate scaled by `scale(kernel, round)`. */
+  const runner = (scale: (kernel: string, round: number) => number): PerfRunner & { boots: string[] } => {
+    const capture = readFileSync(fixturePath('pktgen', 'shared-dummy0.txt'), 'utf8');
+    const boots: string[] = [];
+    return {
+      name: 'fake',
+      clock: { name: 'icount', icount: { shift: 0, sleep: false, align: false } },
+      boots,
+      async session(req) {
+        boots.push(`${req.label}${req.round}${req.append.length ? `+${req.append.join(' ')}` : ''}`);
+        const pps = Math.round(372_292 * scale(req.kernel, req.round));
+        const runs = req.runs.map((r) => ({
+          scenario: r.scenario.name,
+          rep: r.rep,
+          warmup: r.warmup,
+          exitCode: 0,
+          timedOut: false,
+          output: [],
+          files: { 'pktgen.dummy0': Buffer.from(capture.replace(/\d+pps/, `${pps}pps`)) },
+        }));
+        return { failure: null, runs, kernelRelease: '6.12', splats: [], logFile: '/dev/null', where: 'fake' };
+      },
+    };
+  };
+  const plan = { scenarios: [scenario('dummy-xmit')], rounds: 8, minRounds: 3, warmup: 0, repetitions: 1 };
+  const o = { outDir: '/tmp/unused', log: silentLogger };
+
+  it('stops at the first decisive look: a 19% drop after 3 rounds, identical A/A rounds after 4; without a judge all 8 run', async () => {
+    const slow = runner((k, r) => (k === 'series' ? 0.807 : 1) * (1 + r / 1e5));
+    const judge = { thresholds: ICOUNT, unit: 'session' as const };
+    const drop = await runAb(slow, plan, { base: 'base', series: 'series' }, { ...o, judge });
+    assert.equal(drop.clock, 'icount shift=0,sleep=off,align=off');
+    assert.equal(drop.sessions.length, 6);
+    assert.equal(analyzeAb(drop, plan.scenarios, ICOUNT, 'session')[0]!.comparison!.verdict, 'regression');
+
+    const same = runner(() => 1);
+    const aa = await runAb(same, plan, { base: 'k', series: 'k' }, { ...o, judge });
+    assert.equal(aa.sessions.length, 8);
+    assert.equal(analyzeAb(aa, plan.scenarios, ICOUNT, 'session')[0]!.comparison!.verdict, 'no-change');
+
+    const unjudged = await runAb(
+      runner(() => 1),
+      plan,
+      { base: 'k', series: 'k' },
+      o,
+    );
+    assert.equal(unjudged.sessions.length, 16);
+  });
+
+  it("each side boots with its own kernel arguments: the series' init_on_free=1, the base's none", async () => {
+    const r = runner(() => 1);
+    await runAb(
+      r,
+      { ...plan, rounds: 2, minRounds: 2 },
+      { base: 'k', series: 'k' },
+      { ...o, append: { series: ['init_on_free=1'] } },
+    );
+    assert.deepEqual(r.boots, ['base1', 'series1+init_on_free=1', 'series2+init_on_free=1', 'base2']);
   });
 });

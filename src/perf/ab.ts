@@ -5,15 +5,19 @@
  */
 import type { Logger } from '../log.js';
 import { parseEnvFile, parseRunFiles, type PktgenResult } from '../pktgen/parse.js';
+import { clockLabel } from './clock.js';
 import type { PerfRunner, PerfRunSpec, PerfScenario, PerfSessionResult } from './runner.js';
-import { comparePerf, median, type PerfComparison, type PerfThresholds } from './stats.js';
+import { compareSequential, type SequentialComparison, type SequentialThresholds } from './sequential.js';
+import { median } from './stats.js';
 
 export type Side = 'base' | 'series';
 
 export interface AbPlan {
   scenarios: PerfScenario[];
-  /** Sessions (boots) per kernel. */
+  /** The most sessions (boots) per kernel: a comparison stops earlier once every scenario is decided. */
   rounds: number;
+  /** Rounds before the first look at the verdict. */
+  minRounds: number;
   /** Runs of each scenario at the start of every session whose numbers are dropped. */
   warmup: number;
   /** Kept runs of each scenario per session. */
@@ -75,6 +79,8 @@ export interface SessionRecord {
 }
 
 export interface AbRun {
+  /** What timed the sessions (clockLabel): every sample of the run has it. */
+  clock: string;
   sessions: SessionRecord[];
   samples: PerfSample[];
   invalid: InvalidRun[];
@@ -88,6 +94,7 @@ export function samplesOf(
   round: number,
   session: PerfSessionResult,
   scenarios: PerfScenario[],
+  clock: string,
 ): { samples: PerfSample[]; invalid: InvalidRun[] } {
   const samples: PerfSample[] = [];
   const invalid: InvalidRun[] = [];
@@ -107,34 +114,52 @@ export function samplesOf(
       continue;
     }
     const env = run.files['env'] ? parseEnvFile(run.files['env'].toString()) : {};
-    samples.push({ ...at, pps: parsed.pps, results: parsed.results, env: { ...env, where: session.where } });
+    samples.push({ ...at, pps: parsed.pps, results: parsed.results, env: { ...env, where: session.where, clock } });
   }
   return { samples, invalid };
 }
 
+/** How a comparison is judged while it runs: after each round from plan.minRounds on, it stops once every scenario is decided. */
+export interface AbJudge {
+  thresholds: SequentialThresholds;
+  unit: SampleUnit;
+}
+
 /**
- * Boots base and series in turn (sessionOrder) and collects samples. A
- * session that fails (the kernel crashed, hung, did not boot) ends the
- * comparison: its record says which kernel and why, and the caller decides
- * whose fault that is.
+ * Boots base and series in turn (sessionOrder) and collects samples, up to
+ * plan.rounds rounds; with a judge, it stops after the first round at which
+ * every scenario's verdict is decided (src/perf/sequential.ts says why that
+ * early stop keeps the verdict honest). A session that fails (the kernel
+ * crashed, hung, did not boot) ends the comparison: its record says which
+ * kernel and why, and the caller decides whose fault that is.
  */
 export async function runAb(
   runner: PerfRunner,
   plan: AbPlan,
   kernels: Record<Side, string>,
-  o: { outDir: string; log: Logger; signal?: AbortSignal | undefined; onProgress?: (message: string) => void },
+  o: {
+    outDir: string;
+    log: Logger;
+    signal?: AbortSignal | undefined;
+    onProgress?: (message: string) => void;
+    /** Kernel arguments per side: the same kernel with `init_on_free=1` on the series is a real, known slowdown. */
+    append?: Partial<Record<Side, string[]>>;
+    judge?: AbJudge;
+  },
 ): Promise<AbRun> {
-  const run: AbRun = { sessions: [], samples: [], invalid: [], stoppedBy: null };
+  const clock = clockLabel(runner.clock);
+  const run: AbRun = { clock, sessions: [], samples: [], invalid: [], stoppedBy: null };
   const runs = sessionRuns(plan);
   const order = sessionOrder(plan.rounds);
   for (const [i, { side, round }] of order.entries()) {
     if (o.signal?.aborted) break;
-    o.onProgress?.(`session ${i + 1}/${order.length}: ${side} round ${round}`);
+    o.onProgress?.(`round ${round} (at most ${plan.rounds}): ${side}`);
     const s = await runner.session({
       kernel: kernels[side],
       label: side,
       round,
       runs,
+      append: o.append?.[side] ?? [],
       outDir: o.outDir,
       log: o.log,
       signal: o.signal,
@@ -149,7 +174,7 @@ export async function runAb(
       where: s.where,
     };
     run.sessions.push(record);
-    const got = samplesOf(side, round, s, plan.scenarios);
+    const got = samplesOf(side, round, s, plan.scenarios, clock);
     run.samples.push(...got.samples);
     run.invalid.push(...got.invalid);
     o.log.info(
@@ -166,6 +191,14 @@ export async function runAb(
     if (s.failure) {
       run.stoppedBy = record;
       break;
+    }
+    const roundDone = i % 2 === 1;
+    if (o.judge && roundDone && round >= plan.minRounds && round < plan.rounds) {
+      const verdicts = analyzeAb(run, plan.scenarios, o.judge.thresholds, o.judge.unit);
+      if (verdicts.every((v) => v.comparison === null || v.comparison.decided)) {
+        o.log.info({ rounds: round, budget: plan.rounds }, 'perf comparison decided early');
+        break;
+      }
     }
   }
   return run;
@@ -187,7 +220,7 @@ export interface ScenarioVerdict {
   /** The numbers the comparison used (pps), in session order. */
   base: number[];
   series: number[];
-  comparison: PerfComparison | null;
+  comparison: SequentialComparison | null;
   /** Why there is no comparison: no samples on a side. */
   missing: string | null;
   invalid: InvalidRun[];
@@ -205,16 +238,21 @@ function keyedValues(samples: PerfSample[], unit: SampleUnit): Map<string, numbe
   return new Map(rounds.map((r) => [String(r), median(sorted.filter((s) => s.round === r).map((s) => s.pps))]));
 }
 
+function roundsRun(run: Pick<AbRun, 'samples' | 'invalid'>, scenario: string): number {
+  return Math.max(0, ...[...run.samples, ...run.invalid].filter((x) => x.scenario === scenario).map((x) => x.round));
+}
+
 /**
- * A verdict per scenario. Base and series values of the same round (or the
- * same run of it) ran back to back, so they are compared as pairs (see
- * comparePerf); a round that lost its number on one side drops out of the
- * pairs, and `base`/`series` list only the paired values.
+ * A verdict per scenario, as of the rounds run so far. Base and series
+ * values of the same round (or the same run of it) ran back to back, so
+ * they are compared as pairs (compareSequential); a round that lost its
+ * number on one side drops out of the pairs, and `base`/`series` list only
+ * the paired values.
  */
 export function analyzeAb(
-  run: AbRun,
+  run: Pick<AbRun, 'samples' | 'invalid'>,
   scenarios: PerfScenario[],
-  thresholds: PerfThresholds,
+  thresholds: SequentialThresholds,
   unit: SampleUnit,
 ): ScenarioVerdict[] {
   return scenarios.map((sc) => {
@@ -242,7 +280,8 @@ export function analyzeAb(
       description: sc.description,
       base,
       series,
-      comparison: missing ? null : comparePerf(base, series, thresholds, { higherIsBetter: true, paired: true }),
+      // Looks count the rounds run, also those that lost a number: the budget is spent either way.
+      comparison: missing ? null : compareSequential(base, series, thresholds, { rounds: roundsRun(run, sc.name) }),
       missing,
       invalid,
     };

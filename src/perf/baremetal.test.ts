@@ -337,6 +337,7 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     const r = await h.runner.session({
       kernel: goodKernel,
       label: 'base',
+      append: [],
       round: 1,
       runs: [spec(ok, 1), spec(bad, 2)],
       outDir: h.outDir,
@@ -381,6 +382,7 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     const r = await h.runner.session({
       kernel: goodKernel,
       label: 'series',
+      append: [],
       round: 1,
       runs: [spec(scenario('slow', { run: 'echo before; sleep 30; echo after', timeoutSeconds: 1 }), 1)],
       outDir: h.outDir,
@@ -403,6 +405,7 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     const r = await h.runner.session({
       kernel: wrongKernel,
       label: 'series',
+      append: [],
       round: 2,
       runs: [spec(scenario('xmit'), 1)],
       outDir: h.outDir,
@@ -422,6 +425,7 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     const r = await h.runner.session({
       kernel: goodKernel,
       label: 'base',
+      append: [],
       round: 1,
       runs: [spec(scenario('xmit'), 1)],
       outDir: h.outDir,
@@ -440,6 +444,7 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     const r = await h.runner.session({
       kernel: goodKernel,
       label: 'base',
+      append: [],
       round: 1,
       runs: [spec(scenario('xmit'), 1)],
       outDir: h.outDir,
@@ -460,6 +465,7 @@ describe('BareMetalRunner over a real sshd', { skip: sshSkip }, () => {
     const p = h.runner.session({
       kernel: goodKernel,
       label: 'base',
+      append: [],
       round: 1,
       runs: [spec(run, 1), spec(run, 2)],
       outDir: h.outDir,

@@ -30,6 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BareMetalHost } from '../config/integrations.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { PerfClock } from './clock.js';
 import { classifySplats, findSplats, type KnownSplat, type Splat } from '../splat/splat.js';
 import type { SplatSummary } from '../vm/outcome.js';
 import type {
@@ -205,6 +206,7 @@ export function runCommand(opts: {
 
 export class BareMetalRunner implements PerfRunner {
   readonly name: string;
+  readonly clock: PerfClock = { name: 'wall' };
   private readonly target: SshTarget;
   private readonly pollMs: number;
 
@@ -253,7 +255,7 @@ export class BareMetalRunner implements PerfRunner {
 
       log.info({ kernel: remoteKernel, expected }, 'booting the kernel on the host');
       state.bootChanged = true;
-      await this.boot(remoteKernel, signal);
+      await this.boot(remoteKernel, req.append, signal);
       await this.waitForNewBoot(before, signal, 'boot', log);
       state.onTestKernel = true;
 
@@ -323,11 +325,16 @@ export class BareMetalRunner implements PerfRunner {
     return path;
   }
 
-  private async boot(kernel: string, signal: AbortSignal | undefined): Promise<void> {
+  private async boot(kernel: string, append: string[], signal: AbortSignal | undefined): Promise<void> {
     const b = this.host.boot;
     if (b.method === 'kexec') {
       const cmdline = b.cmdline !== undefined ? `--command-line=${b.cmdline}` : '--reuse-cmdline';
-      const load = await this.ssh(shJoin(['kexec', '-l', kernel, cmdline]), { signal, timeoutMs: QUICK_MS });
+      // kexec-tools puts --append after the command line it was given or reused.
+      const extra = append.length ? [`--append=${append.join(' ')}`] : [];
+      const load = await this.ssh(shJoin(['kexec', '-l', kernel, cmdline, ...extra]), {
+        signal,
+        timeoutMs: QUICK_MS,
+      });
       this.checkAbort(signal);
       if (load.code !== 0)
         throw new SessionFailure(
@@ -338,6 +345,11 @@ export class BareMetalRunner implements PerfRunner {
       // systemctl kexec shuts down cleanly; kexec -e when there is no systemd. The connection dropping is the expected outcome.
       await this.ssh('systemctl kexec || kexec -e', { signal, timeoutMs: 30_000 });
     } else {
+      if (append.length)
+        throw new SessionFailure(
+          'infra-error',
+          `host ${this.host.name} boots with a command, which takes no kernel arguments from ksci (${append.join(' ')}); extra arguments per side need boot.method kexec`,
+        );
       const argv = b.command.map((w) => w.split('{kernel}').join(kernel));
       const r = await this.ssh(shJoin(argv), {
         signal,

@@ -5,7 +5,7 @@ import { silentLogger } from '../log.js';
 import { fixturePath } from '../testing/paths.js';
 import { bisectSeries, nextProbe, type SeriesPrefix } from './bisect.js';
 import type { PerfRunner, PerfSessionRequest, PerfSessionResult } from './runner.js';
-import { DEFAULT_THRESHOLDS } from './stats.js';
+import { CLOCK_THRESHOLDS } from './plan.js';
 
 /**
  * A runner standing in for QEMU: it answers each run with the real pktgen
@@ -18,6 +18,7 @@ function fakeRunner(slowFrom: number): PerfRunner & { booted: string[] } {
   const booted: string[] = [];
   return {
     name: 'fake',
+    clock: { name: 'wall' },
     booted,
     async session(req: PerfSessionRequest): Promise<PerfSessionResult> {
       booted.push(req.kernel);
@@ -46,10 +47,16 @@ const plan = {
     { name: 'dummy-xmit', description: '', run: './xmit.sh', env: { PKTGEN_COUNT: '1000000' }, timeoutSeconds: 60 },
   ],
   rounds: 8,
+  minRounds: 3,
   warmup: 0,
   repetitions: 1,
 };
-const opts = { thresholds: DEFAULT_THRESHOLDS, unit: 'session' as const, outDir: '/tmp/unused', log: silentLogger };
+const opts = {
+  thresholds: { ...CLOCK_THRESHOLDS.wall, minRounds: 3, maxRounds: 8 },
+  unit: 'session' as const,
+  outDir: '/tmp/unused',
+  log: silentLogger,
+};
 
 describe('perf bisection over a series', () => {
   it('probes the middle of the open interval', () => {
@@ -65,6 +72,8 @@ describe('perf bisection over a series', () => {
       assert.deepEqual(r.culprit, { counter: slowFrom, title: `patch ${slowFrom}` });
       assert.ok(r.probes.length <= 2);
       assert.equal(r.note, null);
+      // Each probe stops at its first decisive look, well before the budget's 8 rounds (16 boots).
+      assert.ok(runner.booted.length <= r.probes.length * 8, `${runner.booted.length} boots`);
       for (const p of r.probes) assert.equal(p.verdict, p.counter >= slowFrom ? 'regression' : 'no-change');
     });
   }

@@ -11,7 +11,8 @@
 import type { Logger } from '../log.js';
 import { analyzeAb, runAb, type AbPlan, type SampleUnit } from './ab.js';
 import type { PerfRunner } from './runner.js';
-import type { PerfThresholds, PerfVerdict } from './stats.js';
+import type { SequentialThresholds } from './sequential.js';
+import type { PerfVerdict } from './stats.js';
 
 export interface SeriesPrefix {
   /** The patch this prefix ends with (or the commit's place in the range). */
@@ -49,7 +50,7 @@ export async function bisectSeries(
   prefixes: SeriesPrefix[],
   scenario: string,
   o: {
-    thresholds: PerfThresholds;
+    thresholds: SequentialThresholds;
     unit: SampleUnit;
     outDir: string;
     log: Logger;
@@ -72,7 +73,12 @@ export async function bisectSeries(
       runner,
       { ...plan, scenarios },
       { base, series: kernel },
-      { outDir: `${o.outDir}/bisect-${p.counter}`, log: o.log, signal: o.signal },
+      {
+        outDir: `${o.outDir}/bisect-${p.counter}`,
+        log: o.log,
+        signal: o.signal,
+        judge: { thresholds: o.thresholds, unit: o.unit },
+      },
     );
     const v = analyzeAb(ab, scenarios, o.thresholds, o.unit)[0]!;
     const verdict = ab.stoppedBy ? 'no comparison' : (v.comparison?.verdict ?? 'no comparison');

@@ -16,7 +16,7 @@ import { silentLogger } from '../log.js';
 import type { NightlyPoint } from './history.js';
 import { seededRng } from '../random.js';
 import { testConfig } from '../testing/harness.js';
-import { trackNightly, type NightlyResult } from './nightly.js';
+import { nightlyHistoryLines, trackNightly, type NightlyResult } from './nightly.js';
 import { scheduleNightly } from './schedule.js';
 import { QUEUES } from '../queue/names.js';
 
@@ -72,6 +72,55 @@ describe('nightly tracking', () => {
     assert.match(text, /throughput regression of -\d\.\d%/);
     assert.match(text, new RegExp(`git log ${night(24).commit.slice(0, 12)}\\.\\.${night(25).commit.slice(0, 12)}`));
     assert.equal((await services.store!.alerts('test-tree')).length, 1);
+  });
+
+  it('a clock change starts a new series (no alert for the jump); on icount a 1% drop is alerted once', async () => {
+    // 20 wall-clock nights (1% noise), then perf.clock: icount (another level, 0.03% noise); from night 32, 1% slower.
+    const rnd = seededRng(11);
+    const point = (i: number): NightlyResult => {
+      const icount = i >= 20;
+      const level = icount ? 646_700 * (i >= 32 ? 0.99 : 1) : 370_000;
+      const value = level * (1 + (rnd() - 0.5) * (icount ? 0.0006 : 0.02));
+      const commit = `d${String(i).padStart(3, '0')}`.padEnd(40, '0');
+      return {
+        tree: 'clock-tree',
+        commit,
+        missing: [],
+        points: [
+          {
+            jobId: `clock-${i}`,
+            tree: 'clock-tree',
+            commit,
+            scenario: 'pktgen/dummy-xmit',
+            value,
+            samples: [value],
+            env: icount ? { clock: 'icount shift=0,sleep=off,align=off' } : { clock: 'wall' },
+            measuredAt: new Date(Date.UTC(2026, 10, 1 + i)).toISOString(),
+          },
+        ],
+      };
+    };
+    const alerts: { night: number; firstChanged: string; change: number }[] = [];
+    for (let i = 0; i < 45; i++)
+      for (const a of await trackNightly(services.store!, point(i), { config: config(), log: silentLogger }))
+        alerts.push({ night: i, firstChanged: a.firstChanged, change: a.change });
+    assert.equal(alerts.length, 1, JSON.stringify(alerts));
+    assert.equal(alerts[0]!.firstChanged, point(32).commit);
+    assert.ok(alerts[0]!.change < -0.008 && alerts[0]!.change > -0.012, `change ${alerts[0]!.change}`);
+
+    // ksci nightly show: each night with its clock; the change point is the icount series' own.
+    const lines = await nightlyHistoryLines(services.store!, config(), 'clock-tree');
+    assert.equal(
+      lines[0],
+      'pktgen/dummy-xmit: 25 nights, clock icount shift=0,sleep=off,align=off (and 20 of another clock before, a series of their own)',
+    );
+    assert.match(lines[1]!, /^ {2}2026-11-01T00:00 {2}d00000000000 {2}3\d\d,\d{3} pps {2}wall$/);
+    assert.match(
+      lines[33]!,
+      /^ {2}2026-12-03T00:00 {2}d03200000000 {2}64\d,\d{3} pps {2}icount shift=0,sleep=off,align=off {2}<- change$/,
+    );
+    assert.ok(lines.some((l) => /^ {2}change point: regression -1\.0% between d03100000000 and d03200000000/.test(l)));
+    assert.ok(lines.some((l) => /^ {2}alerted .*: regression -1\.0% at d03200000000$/.test(l)));
   });
 
   it('recording the same nightly job twice keeps one point', async () => {

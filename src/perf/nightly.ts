@@ -28,6 +28,7 @@ import {
   type HistoryPoint,
 } from './changepoint.js';
 import { bisectSeries, type BisectResult } from './bisect.js';
+import { clockLabel } from './clock.js';
 import { loadPerfSuite, perfPlan, perfRunner, perfScenarios, perfThresholds } from './plan.js';
 import { formatPct, formatPps, median } from './stats.js';
 
@@ -65,10 +66,26 @@ async function treeBuilders(
   };
 }
 
-/** perf.nightly's change-point settings. */
-export function changePointOptions(config: Config): ChangePointOptions {
+/** perf.nightly's change-point settings for a series of this clock: the smallest step alerted is 3% on the wall clock, 0.5% on icount. */
+export function changePointOptions(config: Config, clock: string): ChangePointOptions {
   const { alpha, minChange, minSegment } = config.perf.nightly;
-  return { alpha, minChange, minSegment };
+  return { alpha, minSegment, minChange: minChange ?? (clock.startsWith('icount') ? 0.005 : 0.03) };
+}
+
+/** The clock a nightly point was measured with; points stored before clocks were recorded are wall-clock. */
+export function pointClock(p: Pick<NightlyPoint, 'env'>): string {
+  return p.env['clock'] ?? 'wall';
+}
+
+/**
+ * A scenario's series is one clock: the points measured with the clock of
+ * its newest one. Changing perf.clock thus starts a new series; the jump
+ * between the clocks' numbers is not a change point.
+ */
+export function currentSeries(history: NightlyPoint[]): { clock: string; points: NightlyPoint[] } {
+  const last = history[history.length - 1];
+  const clock = last ? pointClock(last) : 'wall';
+  return { clock, points: history.filter((p) => pointClock(p) === clock) };
 }
 
 export async function measureTreeHead(
@@ -104,15 +121,19 @@ export async function measureTreeHead(
       ...(o.redis ? { redis: o.redis } : {}),
     });
     const samples: PerfSample[] = [];
+    const clock = clockLabel(runner.clock);
+    // Instruction counts repeat to ~0.05% from boot to boot: the first look's rounds are plenty for one night's point.
+    const sessions = runner.clock.name === 'icount' ? plan.minRounds : plan.rounds;
     await exclusive(async (signal) => {
-      for (let round = 1; round <= plan.rounds; round++) {
+      for (let round = 1; round <= sessions; round++) {
         if (signal?.aborted || o.signal?.aborted) throw new CancelledError(`nightly ${treeName} cancelled`);
-        o.onProgress?.(`${name}: session ${round}/${plan.rounds}`);
+        o.onProgress?.(`${name}: session ${round}/${sessions}`);
         const s = await runner.session({
           kernel: join(built.artifactDir, 'bzImage'),
           label: 'base',
           round,
           runs: sessionRuns(plan),
+          append: [],
           outDir: join(config.dataDir, 'nightly', o.jobId, name),
           log: o.log,
           signal: signal ?? o.signal,
@@ -121,7 +142,7 @@ export async function measureTreeHead(
           throw new InfraError(
             `the head of ${treeName} (${commit.slice(0, 12)}) failed under pktgen: ${s.failure.kind}: ${s.failure.reason} (console: ${s.logFile})`,
           );
-        const got = samplesOf('base', round, s, scenarios);
+        const got = samplesOf('base', round, s, scenarios, clock);
         samples.push(...got.samples);
         for (const x of got.invalid)
           o.log.warn({ tree: treeName, scenario: x.scenario, round, reason: x.reason }, 'nightly run dropped');
@@ -147,6 +168,36 @@ export async function measureTreeHead(
     }
   }
   return { tree: treeName, commit, points, missing };
+}
+
+/** What `ksci nightly show` prints: every night with its clock, the current clock's change points, the alerts. */
+export async function nightlyHistoryLines(store: PerfHistory, config: Config, tree: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const scenario of await store.nightlyScenarios(tree)) {
+    const all = await store.nightlyHistory(tree, scenario);
+    const { clock, points: history } = currentSeries(all);
+    const points = detectChangePoints(
+      history.map((p) => ({ commit: p.commit, time: p.measuredAt, value: p.value })),
+      changePointOptions(config, clock),
+    );
+    const older = all.length - history.length;
+    out.push(
+      `${scenario}: ${history.length} nights, clock ${clock}${older ? ` (and ${older} of another clock before, a series of their own)` : ''}`,
+    );
+    for (const p of all)
+      out.push(
+        `  ${p.measuredAt.slice(0, 16)}  ${p.commit.slice(0, 12)}  ${formatPps(p.value)} pps  ${pointClock(p)}${points.some((c) => history[c.index] === p) ? '  <- change' : ''}`,
+      );
+    for (const c of points)
+      out.push(
+        `  change point: ${c.direction} ${(c.change * 100).toFixed(1)}% between ${c.lastGood.slice(0, 12)} and ${c.firstChanged.slice(0, 12)} (p=${c.p.toPrecision(2)})`,
+      );
+    for (const a of await store.alerts(tree, scenario))
+      out.push(
+        `  alerted ${a.createdAt.slice(0, 16)}: ${a.direction} ${(a.change * 100).toFixed(1)}% at ${a.firstChanged.slice(0, 12)}`,
+      );
+  }
+  return out;
 }
 
 /** The text of an alert: where throughput moved, by how much, and the nights around it. */
@@ -178,10 +229,11 @@ export async function trackNightly(
   o: { config: Config; log: Logger },
 ): Promise<PerfAlert[]> {
   await store.recordNightly(result.points);
-  const cpo = changePointOptions(o.config);
   const sent: PerfAlert[] = [];
   for (const scenario of await store.nightlyScenarios(result.tree)) {
-    const history: HistoryPoint[] = (await store.nightlyHistory(result.tree, scenario)).map((p) => ({
+    const series = currentSeries(await store.nightlyHistory(result.tree, scenario));
+    const cpo = changePointOptions(o.config, series.clock);
+    const history: HistoryPoint[] = series.points.map((p) => ({
       commit: p.commit,
       time: p.measuredAt,
       value: p.value,
@@ -269,7 +321,7 @@ export async function bisectRange(
   const result = await exclusive(
     (signal) =>
       bisectSeries(runner, plan, good, prefixes, scenarioName, {
-        thresholds: perfThresholds(config),
+        thresholds: perfThresholds(config, runner.clock.name, plan),
         unit: config.perf.sampleUnit,
         outDir: join(config.dataDir, 'nightly', `bisect-${range.good.slice(0, 12)}-${range.bad.slice(0, 12)}`),
         log: o.log,

@@ -6,6 +6,7 @@
  * parsing pktgen's files and the statistics live above it.
  */
 import type { Logger } from '../log.js';
+import type { PerfClock } from './clock.js';
 import type { SplatSummary } from '../vm/outcome.js';
 
 /** One pktgen scenario, as selftests/pktgen/suite.yaml describes it. */
@@ -36,6 +37,8 @@ export interface PerfSessionRequest {
   round: number;
   /** Run in this order, all in one boot. */
   runs: PerfRunSpec[];
+  /** Kernel arguments for this side's boots (a planted cost: `init_on_free=1`). */
+  append: string[];
   /** Console/dmesg and per-run files are kept here. */
   outDir: string;
   log: Logger;
@@ -80,5 +83,7 @@ export interface PerfSessionResult {
 export interface PerfRunner {
   /** For logs and reports: "vm" or "host <name>". */
   readonly name: string;
+  /** What times its sessions; every sample records it. */
+  readonly clock: PerfClock;
   session(req: PerfSessionRequest): Promise<PerfSessionResult>;
 }

@@ -3,6 +3,7 @@ import type { KnownSplat } from '../splat/splat.js';
 import type { Suite, SuiteTest } from '../suite/suite.js';
 import { runGuest, type GuestOptions } from '../vm/guest.js';
 import { judgeVm } from '../vm/outcome.js';
+import type { PerfClock } from './clock.js';
 import type { PerfRunner, PerfSessionFailure, PerfSessionRequest, PerfSessionResult } from './runner.js';
 
 export interface VmPerfRunnerOptions
@@ -12,6 +13,7 @@ export interface VmPerfRunnerOptions
   tools: { name: string; path: string }[];
   known: KnownSplat[];
   tree: string;
+  clock: PerfClock;
 }
 
 /** The name a repetition has in the guest's plan: `dummy-xmit.r2`, `dummy-xmit.w1` for a warm-up. */
@@ -26,8 +28,11 @@ export function runName(scenario: string, rep: number, warmup: boolean): string 
  */
 export class VmPerfRunner implements PerfRunner {
   readonly name = 'vm';
+  readonly clock: PerfClock;
 
-  constructor(private readonly o: VmPerfRunnerOptions) {}
+  constructor(private readonly o: VmPerfRunnerOptions) {
+    this.clock = o.clock;
+  }
 
   async session(req: PerfSessionRequest): Promise<PerfSessionResult> {
     const tests: SuiteTest[] = req.runs.map((r) => ({
@@ -43,6 +48,8 @@ export class VmPerfRunner implements PerfRunner {
       memoryMiB: this.o.memoryMiB,
       cpus: this.o.cpus,
       accel: this.o.accel,
+      icount: this.clock.name === 'icount' ? this.clock.icount : null,
+      append: req.append,
       limits: this.o.limits,
       busybox: this.o.busybox,
       ...(this.o.modules ? { modules: this.o.modules } : {}),
@@ -82,7 +89,7 @@ export class VmPerfRunner implements PerfRunner {
       kernelRelease: outcome.kernelRelease,
       splats: outcome.splats,
       logFile: g.consoleFile,
-      where: `qemu ${g.accel} ${this.o.cpus} vCPUs`,
+      where: `qemu ${g.accel}${this.clock.name === 'icount' ? ' icount' : ''} ${this.o.cpus} vCPU${this.o.cpus === 1 ? '' : 's'}`,
     };
   }
 }

@@ -86,6 +86,8 @@ export const RunBuildSchema = z.object({
   perfSuites: z.array(z.string().min(1)).default([]),
   /** When a perf scenario regresses, bisect the series' per-patch kernels for the patch that costs it. */
   perfBisect: z.boolean().default(false),
+  /** The clock of the perf stage (src/perf/clock.ts); null when no perf run was asked for. */
+  perfClock: z.enum(['auto', 'icount', 'wall']).nullable().default(null),
 });
 export type RunBuild = z.infer<typeof RunBuildSchema>;
 

@@ -128,6 +128,7 @@ export function sampleReport(verdict: 'pass' | 'fail'): Report {
       suites: [],
       perfSuites: [],
       perfBisect: false,
+      perfClock: null,
     },
     series: {
       title: 'net: skbuff: make skb_alloc() report success – and say so',

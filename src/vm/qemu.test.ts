@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { qemuArgs } from './qemu.js';
+import { parseKernelArgs, qemuArgs } from './qemu.js';
 
 describe('qemuArgs', () => {
   const m = { kernel: '/k', initramfs: '/i', memoryMiB: 512, cpus: 2, append: ['x=1'] };
@@ -34,5 +34,17 @@ describe('qemuArgs', () => {
       () => qemuArgs({ ...m, accel: 'kvm', icount: { shift: 0, sleep: false, align: false } }, { channel: '/c' }),
       /needs TCG/,
     );
+  });
+});
+
+describe('parseKernelArgs', () => {
+  it('splits on whitespace; refuses what a command line would take unparsed', () => {
+    assert.deepEqual(parseKernelArgs(' init_on_free=1  slub_debug=F,kmalloc-64 '), [
+      'init_on_free=1',
+      'slub_debug=F,kmalloc-64',
+    ]);
+    assert.deepEqual(parseKernelArgs(undefined), []);
+    assert.throws(() => parseKernelArgs('init=/bin/sh;reboot'), /"init=\/bin\/sh;reboot" has characters/);
+    assert.throws(() => parseKernelArgs('a="b c"'), /characters/);
   });
 });

@@ -1,5 +1,6 @@
 import { accessSync, closeSync, constants, fstatSync, mkdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openRegular } from '../sandbox/outputs.js';
 import { runSandboxed, type SandboxRun } from '../sandbox/run.js';
@@ -86,6 +87,19 @@ export function kernelCmdline(extra: string[]): string {
     'rdinit=/init',
     ...extra,
   ].join(' ');
+}
+
+/**
+ * Kernel arguments as a user gives them ("init_on_free=1 slub_debug=F"):
+ * words of the characters kernel parameters use. A quote, a newline or a
+ * shell character would reach the kernel's command line (or a kexec
+ * invocation) unparsed, so it is refused, not passed.
+ */
+export function parseKernelArgs(v: string | undefined): string[] {
+  const args = (v ?? '').split(/\s+/).filter(Boolean);
+  const bad = args.find((a) => !/^[A-Za-z0-9_.,:=/+-]+$/.test(a));
+  if (bad) throw new UsageError(`kernel argument "${bad}" has characters ksci does not pass to a kernel command line`);
+  return args;
 }
 
 /**

@@ -388,6 +388,7 @@ describe('boots through the ksci-vm queue', { timeout: 20 * 60_000 }, () => {
           suites: ['smoke'],
           perfSuites: [],
           perfBisect: false,
+          perfClock: null,
         },
         series: {
           title: 't',

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BuildOutcome } from '../../build/kernel.js';
 import { UsageError } from '../../errors.js';
-import { comparePerf } from '../../perf/stats.js';
+import { CLOCK_THRESHOLDS } from '../../perf/plan.js';
+import { compareSequential } from '../../perf/sequential.js';
 import type { RunContext, StageOutcome } from '../../pipeline/payload.js';
 import { applyDetails } from '../../stages/apply/result.js';
 import { buildDetails, type BuildStageData } from '../../stages/build/result.js';
@@ -29,6 +30,7 @@ const run: RunContext = {
     suites: ['net'],
     perfSuites: ['pktgen'],
     perfBisect: false,
+    perfClock: 'wall',
   },
   series: {
     title: TITLE,
@@ -173,8 +175,17 @@ const perfSuite: PerfSuiteData = {
   config: 'perf',
   base: { commit: BASE, kernel: `/var/lib/ksci/artifacts/perf/${BASE.slice(0, 12)}/bzImage` },
   series: { commit: HEAD, kernel: `/var/lib/ksci/artifacts/perf/${HEAD.slice(0, 12)}/bzImage` },
-  plan: { rounds: 8, warmup: 1, repetitions: 3, unit: 'session', runner: 'vm' },
+  plan: {
+    rounds: 8,
+    minRounds: 3,
+    warmup: 1,
+    repetitions: 3,
+    unit: 'session',
+    runner: 'vm',
+    append: { base: [], series: [] },
+  },
   run: {
+    clock: 'wall',
     sessions: basePps.flatMap((_, r) => [session('base', r), session('series', r)]),
     samples: basePps.flatMap((pps, r) => [
       {
@@ -205,7 +216,7 @@ const perfSuite: PerfSuiteData = {
       description: 'pktgen into one end of a veth pair, 64-byte UDP',
       base: basePps,
       series: seriesPps,
-      comparison: comparePerf(basePps, seriesPps, undefined, { paired: true }),
+      comparison: compareSequential(basePps, seriesPps, { ...CLOCK_THRESHOLDS.wall, minRounds: 3, maxRounds: 8 }),
       missing: null,
       invalid: [],
     },
@@ -378,9 +389,9 @@ describe('renderEmail', () => {
     );
     assert.match(
       text,
-      /\n {6}REGRESSION: median 1,510,850 -> 1,2\d\d,\d{3} pps, throughput -1\d\.\d% \\\n {6}\(95% CI /,
+      /\n {6}REGRESSION: 1,510,850 -> 1,2\d\d,\d{3} pps, -1\d\.\d% \(CI -1\d\.\d% \.\. \\\n {6}-1\d\.\d%\), 8 rounds of at most 8, clock wall\n/,
     );
-    assert.match(text, /\n {6}base {3}\(n=8, cv \d\.\d%\): 1,512,300 1,498,800 /);
+    assert.match(text, /\n {6}base {3}\(n=8, cv \d\.\d+%\): 1,512,300 1,498,800 /);
     assert.match(
       text,
       /\n {6}ksci vm --kernel \\\n {6}\/var\/lib\/ksci\/artifacts\/kvm-guest\/c0ffee00d15e\/bzImage --suite \\\n {6}net --test udpgso\.sh\n/,

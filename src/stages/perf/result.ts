@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AbRun, ScenarioVerdict } from '../../perf/ab.js';
+import { clockMeaning, instructionsPerPacket } from '../../perf/clock.js';
 import { formatPct, formatPps as pps } from '../../perf/stats.js';
 import type { StageOutcome } from '../../pipeline/payload.js';
 import type { StoredPerfSample as StoredSample } from '../../perf/history.js';
@@ -14,14 +15,28 @@ const Summary = z.object({
   min: z.number(),
   max: z.number(),
 });
+// Runs stored before the sequential verdict (a fixed number of rounds, Wilcoxon) still parse: the fields it added have defaults.
 const Comparison = z.object({
   base: Summary,
   series: Summary,
   change: z.number(),
   ci: z.tuple([z.number(), z.number()]),
-  mannWhitney: z.object({ u: z.number(), p: z.number(), exact: z.boolean() }),
-  test: z.object({ name: z.enum(['Mann-Whitney', 'Wilcoxon signed-rank']), p: z.number(), exact: z.boolean() }),
-  ratios: z.array(z.number()).nullable(),
+  test: z.object({
+    name: z.enum(['paired t on log ratios', 'Mann-Whitney', 'Wilcoxon signed-rank']),
+    p: z.number(),
+    alpha: z.number().optional(),
+  }),
+  ratios: z
+    .array(z.number())
+    .nullable()
+    .transform((r) => r ?? []),
+  rounds: z.number().optional(),
+  looks: z.number().default(1),
+  noise: z
+    .object({ observed: z.number(), floor: z.number(), used: z.number() })
+    .default({ observed: 0, floor: 0, used: 0 }),
+  decided: z.boolean().default(true),
+  roundsNeeded: z.number().nullable().default(null),
   verdict: z.enum(['improvement', 'regression', 'no-change', 'noisy']),
   reason: z.string(),
 });
@@ -78,12 +93,16 @@ export const PerfSuiteSchema = z.object({
   series: z.object({ commit: z.string(), kernel: z.string() }),
   plan: z.object({
     rounds: z.number(),
+    minRounds: z.number().optional(),
     warmup: z.number(),
     repetitions: z.number(),
     unit: z.enum(['session', 'run']),
     runner: z.string(),
+    /** Kernel arguments per side (a planted cost). */
+    append: z.object({ base: z.array(z.string()), series: z.array(z.string()) }).default({ base: [], series: [] }),
   }),
   run: z.object({
+    clock: z.string().default('wall'),
     sessions: z.array(Session),
     samples: z.array(Sample),
     invalid: z.array(Invalid),
@@ -121,9 +140,11 @@ const VERDICT_WORD = {
   noisy: 'too noisy to tell',
 } as const;
 
+type StoredVerdict = PerfSuiteData['verdicts'][number];
+
 /** What ran where, and how often: the first lines of every perf report. */
 export function perfHeader(
-  run: Pick<AbRun, 'sessions' | 'stoppedBy'> & { samples: { env: Record<string, string> }[] },
+  run: Pick<AbRun, 'sessions' | 'stoppedBy'> & { clock: string; samples: { env: Record<string, string> }[] },
   unit: string,
 ): string[] {
   const of = (side: 'base' | 'series') => run.sessions.filter((s) => s.side === side);
@@ -132,6 +153,7 @@ export function perfHeader(
   const lines = [
     `base ${release('base')} (${of('base').length} sessions) vs series ${release('series')} (${of('series').length} sessions), interleaved`,
     `where: ${run.sessions[0]?.where ?? 'nowhere'}; CPU ${env['cpu_model'] ?? 'unknown'}, governor ${env['governor'] ?? 'unknown'}; one sample = ${unit === 'session' ? "a session's median run" : 'one run'}`,
+    clockMeaning(run.clock),
   ];
   if (run.stoppedBy) {
     const s = run.stoppedBy;
@@ -148,26 +170,59 @@ export function perfHeader(
   return lines;
 }
 
-/** One block per scenario: the numbers, the interval, the test, the verdict, and every sample. */
-export function perfScenarioLines(v: ScenarioVerdict): string[] {
+/** The icount shift a clock label carries, or null for the wall clock. */
+function icountShift(clock: string): number | null {
+  const m = /^icount shift=(\d+)/.exec(clock);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * One block per scenario: base and series rate, the change with its
+ * interval, the rounds it took, the verdict, under icount the cost in guest
+ * instructions per packet, the statistics' reason, and every sample.
+ */
+export function perfScenarioLines(v: StoredVerdict, clock: string, budget?: number): string[] {
   const head = `${v.scenario}: ${v.description}`;
   if (!v.comparison) return [head, `  no comparison: ${v.missing}`, ...invalidLines(v)];
   const c = v.comparison;
-  return [
+  const rounds = c.rounds ?? c.ratios.length;
+  const shift = icountShift(clock);
+  const lines = [
     head,
-    `  ${VERDICT_WORD[c.verdict]}: median ${pps(c.base.median)} -> ${pps(c.series.median)} pps, ${c.reason}`,
-    `  base   (n=${c.base.n}, cv ${(c.base.cv * 100).toFixed(1)}%): ${v.base.map(pps).join(' ')}`,
-    `  series (n=${c.series.n}, cv ${(c.series.cv * 100).toFixed(1)}%): ${v.series.map(pps).join(' ')}`,
-    ...invalidLines(v),
+    `  ${VERDICT_WORD[c.verdict]}: ${pps(c.base.median)} -> ${pps(c.series.median)} pps, ${formatPct(c.change)} (CI ${formatPct(c.ci[0])} .. ${formatPct(c.ci[1])}), ${rounds} round${rounds === 1 ? '' : 's'}${budget ? ` of at most ${budget}` : ''}, clock ${clock.split(' ')[0]}`,
   ];
+  if (shift !== null) {
+    const ipp = (x: number) => instructionsPerPacket(x, shift);
+    const delta = ipp(c.series.median) - ipp(c.base.median);
+    lines.push(
+      `  guest instructions per packet: ${ipp(c.base.median).toFixed(0)} -> ${ipp(c.series.median).toFixed(0)} (${delta >= 0 ? '+' : ''}${delta.toFixed(1)})`,
+    );
+  }
+  lines.push(
+    `  ${c.reason}`,
+    `  base   (n=${c.base.n}, cv ${cvPct(c.base.cv)}): ${v.base.map(pps).join(' ')}`,
+    `  series (n=${c.series.n}, cv ${cvPct(c.series.cv)}): ${v.series.map(pps).join(' ')}`,
+    ...invalidLines(v),
+  );
+  return lines;
 }
 
-function invalidLines(v: ScenarioVerdict): string[] {
+/** Coefficients of variation: icount's are hundredths of a percent. */
+function cvPct(cv: number): string {
+  return `${(cv * 100).toFixed(cv < 0.001 ? 3 : cv < 0.01 ? 2 : 1)}%`;
+}
+
+function invalidLines(v: Pick<StoredVerdict, 'invalid'>): string[] {
   return v.invalid.map((x) => `  dropped: ${x.side} round ${x.round} run ${x.rep}: ${x.reason}`);
 }
 
-export function formatPerf(run: AbRun, verdicts: ScenarioVerdict[], unit: string): string {
-  return [...perfHeader(run, unit), '', ...verdicts.flatMap((v) => [...perfScenarioLines(v), '']), ''].join('\n');
+export function formatPerf(run: AbRun, verdicts: ScenarioVerdict[], unit: string, budget?: number): string {
+  return [
+    ...perfHeader(run, unit),
+    '',
+    ...verdicts.flatMap((v) => [...perfScenarioLines(v, run.clock, budget), '']),
+    '',
+  ].join('\n');
 }
 
 /** Splats the series kernel printed under pktgen that the base did not (by fingerprint). */
@@ -192,7 +247,7 @@ export function newSplats(s: {
  */
 export function perfFailed(
   run: Pick<AbRun, 'stoppedBy'>,
-  verdicts: Pick<ScenarioVerdict, 'comparison'>[],
+  verdicts: { comparison: { verdict: string } | null }[],
   seriesOnlySplats: string[],
 ): boolean {
   return (
@@ -221,13 +276,23 @@ export function perfDetails(outcome: StageOutcome): string[] {
   const parsed = PerfStageDataSchema.safeParse(outcome.data);
   if (!parsed.success) return [];
   return parsed.data.suites.flatMap((s) => [
-    `suite ${s.suite} (config ${s.config}, runner ${s.plan.runner}): base ${s.base.commit.slice(0, 12)}, series ${s.series.commit.slice(0, 12)}; ${s.plan.rounds} rounds of ${s.plan.warmup} warm-up + ${s.plan.repetitions} runs`,
+    `suite ${s.suite} (config ${s.config}, runner ${s.plan.runner}): base ${s.base.commit.slice(0, 12)}, series ${s.series.commit.slice(0, 12)}; ${roundsPlanned(s.plan)} of ${s.plan.warmup} warm-up + ${s.plan.repetitions} runs`,
     ...perfHeader(s.run, s.plan.unit).map((l) => `  ${l}`),
-    ...s.verdicts.flatMap((v) => perfScenarioLines(v).map((l) => `  ${l}`)),
+    ...s.verdicts.flatMap((v) => perfScenarioLines(v, s.run.clock, s.plan.rounds).map((l) => `  ${l}`)),
     ...bisectLines(s.bisect).map((l) => `  ${l}`),
     '  reproduce:',
-    `    ksci perf --base ${s.base.kernel} --series ${s.series.kernel} --suite ${s.suite}`,
+    `    ksci perf --base ${s.base.kernel} --series ${s.series.kernel} --suite ${s.suite} --clock ${s.run.clock.split(' ')[0]}${appendFlags(s.plan.append)}`,
   ]);
+}
+
+function roundsPlanned(p: PerfSuiteData['plan']): string {
+  const min = p.minRounds ?? p.rounds;
+  return min === p.rounds ? `${p.rounds} rounds` : `${min} to ${p.rounds} rounds (stopping once decided)`;
+}
+
+function appendFlags(a: PerfSuiteData['plan']['append']): string {
+  const q = (args: string[]) => `'${args.join(' ')}'`;
+  return `${a.base.length ? ` --base-append ${q(a.base)}` : ''}${a.series.length ? ` --series-append ${q(a.series)}` : ''}`;
 }
 
 function bisectLines(b: PerfSuiteData['bisect']): string[] {

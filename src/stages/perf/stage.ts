@@ -81,8 +81,10 @@ export const perfStage: StageDefinition = {
         tree: run.tree.name,
         log: ctx.log,
         ...(ctx.redis ? { redis: ctx.redis } : {}),
+        ...(run.build.perfClock ? { clock: run.build.perfClock } : {}),
       });
-      const thresholds = perfThresholds(config);
+      const thresholds = perfThresholds(config, runner.clock.name, plan);
+      const judge = { thresholds, unit: config.perf.sampleUnit };
       const outDir = join(config.dataDir, 'runs', run.runId, 'perf', name);
       const onProgress = (m: string) => void ctx.progress({ message: `${name}: ${m}` });
       // One hold of the runner for the comparison and the bisection: a host is not handed to another job in between.
@@ -92,6 +94,7 @@ export const perfStage: StageDefinition = {
           log: ctx.log,
           signal: signal ?? ctx.signal,
           onProgress,
+          judge,
         });
         if (ctx.signal.aborted) throw new CancelledError(`perf of run ${run.runId} cancelled`);
         if (ab.stoppedBy?.side === 'base') {
@@ -128,6 +131,8 @@ export const perfStage: StageDefinition = {
         series: { commit: build.series.commit, kernel: kernels.series },
         plan: {
           rounds: plan.rounds,
+          minRounds: plan.minRounds,
+          append: { base: [], series: [] },
           warmup: plan.warmup,
           repetitions: plan.repetitions,
           unit: config.perf.sampleUnit,
