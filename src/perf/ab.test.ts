@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fixturePath } from '../testing/paths.js';
+import { fakePktgenRunner } from '../testing/pktgen-runner.js';
 import {
   analyzeAb,
   runAb,
@@ -15,7 +16,6 @@ import {
 import type { PerfScenario, PerfSessionResult } from './runner.js';
 import { silentLogger } from '../log.js';
 import { CLOCK_THRESHOLDS } from './plan.js';
-import type { PerfRunner } from './runner.js';
 
 const WALL = { ...CLOCK_THRESHOLDS.wall, minRounds: 3, maxRounds: 8 };
 const ICOUNT = { ...CLOCK_THRESHOLDS.icount, minRounds: 3, maxRounds: 8 };
@@ -165,30 +165,12 @@ describe('analyzeAb', () => {
 });
 
 describe('runAb: adaptive rounds', () => {
-  /** A runner answering every run with the real pktgen capture, its rate scaled by `scale(kernel, round)`. */
-  const runner = (scale: (kernel: string, round: number) => number): PerfRunner & { boots: string[] } => {
-    const capture = readFileSync(fixturePath('pktgen', 'shared-dummy0.txt'), 'utf8');
-    const boots: string[] = [];
-    return {
-      name: 'fake',
-      clock: { name: 'icount', icount: { shift: 0, sleep: false, align: false } },
-      boots,
-      async session(req) {
-        boots.push(`${req.label}${req.round}${req.append.length ? `+${req.append.join(' ')}` : ''}`);
-        const pps = Math.round(372_292 * scale(req.kernel, req.round));
-        const runs = req.runs.map((r) => ({
-          scenario: r.scenario.name,
-          rep: r.rep,
-          warmup: r.warmup,
-          exitCode: 0,
-          timedOut: false,
-          output: [],
-          files: { 'pktgen.dummy0': Buffer.from(capture.replace(/\d+pps/, `${pps}pps`)) },
-        }));
-        return { failure: null, runs, kernelRelease: '6.12', splats: [], logFile: '/dev/null', where: 'fake' };
-      },
-    };
-  };
+  const ICOUNT_CLOCK = { name: 'icount' as const, icount: { shift: 0, sleep: false, align: false } };
+  /** Every run at the capture's rate scaled by `scale(kernel, round)`. */
+  const runner = (scale: (kernel: string, round: number) => number) =>
+    fakePktgenRunner((req) => 372_292 * scale(req.kernel, req.round), ICOUNT_CLOCK);
+  const boots = (r: ReturnType<typeof runner>) =>
+    r.requests.map((q) => `${q.label}${q.round}${q.append.length ? `+${q.append.join(' ')}` : ''}`);
   const plan = { scenarios: [scenario('dummy-xmit')], rounds: 8, minRounds: 3, warmup: 0, repetitions: 1 };
   const o = { outDir: '/tmp/unused', log: silentLogger };
 
@@ -222,6 +204,6 @@ describe('runAb: adaptive rounds', () => {
       { base: 'k', series: 'k' },
       { ...o, append: { series: ['init_on_free=1'] } },
     );
-    assert.deepEqual(r.boots, ['base1', 'series1+init_on_free=1', 'series2+init_on_free=1', 'base2']);
+    assert.deepEqual(boots(r), ['base1', 'series1+init_on_free=1', 'series2+init_on_free=1', 'base2']);
   });
 });

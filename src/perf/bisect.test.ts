@@ -1,44 +1,19 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../log.js';
-import { fixturePath } from '../testing/paths.js';
+import { fakePktgenRunner } from '../testing/pktgen-runner.js';
 import { bisectSeries, nextProbe, type SeriesPrefix } from './bisect.js';
-import type { PerfRunner, PerfSessionRequest, PerfSessionResult } from './runner.js';
 import { CLOCK_THRESHOLDS } from './plan.js';
 
 /**
- * A runner standing in for QEMU: it answers each run with the real pktgen
- * capture, its pps scaled per kernel, so the search logic is tested on the
- * parser's real input without booting anything. Kernels "k1".."k4" are the
- * prefixes; from `slowFrom` on, throughput is 8% lower.
+ * Kernels "k1".."k4" are the prefixes; from `slowFrom` on, throughput is 8%
+ * lower, with a small deterministic spread between rounds and runs.
  */
-function fakeRunner(slowFrom: number): PerfRunner & { booted: string[] } {
-  const capture = readFileSync(fixturePath('pktgen', 'shared-dummy0.txt'), 'utf8');
-  const booted: string[] = [];
-  return {
-    name: 'fake',
-    clock: { name: 'wall' },
-    booted,
-    async session(req: PerfSessionRequest): Promise<PerfSessionResult> {
-      booted.push(req.kernel);
-      const k = req.kernel === 'base' ? 0 : Number(req.kernel.slice(1));
-      const runs = req.runs.map((r, i) => {
-        const pps = Math.round(372_292 * (k >= slowFrom ? 0.92 : 1) * (1 + (((req.round * 7 + i * 3) % 9) - 4) / 1000));
-        const text = capture.replace(/\d+pps/, `${pps}pps`);
-        return {
-          scenario: r.scenario.name,
-          rep: r.rep,
-          warmup: r.warmup,
-          exitCode: 0,
-          timedOut: false,
-          output: [],
-          files: { 'pktgen.dummy0': Buffer.from(text) },
-        };
-      });
-      return { failure: null, runs, kernelRelease: '6.12', splats: [], logFile: '/dev/null', where: 'fake' };
-    },
-  };
+function fakeRunner(slowFrom: number) {
+  return fakePktgenRunner((req, i) => {
+    const k = req.kernel === 'base' ? 0 : Number(req.kernel.slice(1));
+    return 372_292 * (k >= slowFrom ? 0.92 : 1) * (1 + (((req.round * 7 + i * 3) % 9) - 4) / 1000);
+  });
 }
 
 const prefixes: SeriesPrefix[] = [1, 2, 3, 4].map((c) => ({ counter: c, title: `patch ${c}`, kernel: `k${c}` }));
@@ -73,7 +48,7 @@ describe('perf bisection over a series', () => {
       assert.ok(r.probes.length <= 2);
       assert.equal(r.note, null);
       // Each probe stops at its first decisive look, well before the budget's 8 rounds (16 boots).
-      assert.ok(runner.booted.length <= r.probes.length * 8, `${runner.booted.length} boots`);
+      assert.ok(runner.requests.length <= r.probes.length * 8, `${runner.requests.length} boots`);
       for (const p of r.probes) assert.equal(p.verdict, p.counter >= slowFrom ? 'regression' : 'no-change');
     });
   }
