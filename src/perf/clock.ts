@@ -40,9 +40,14 @@ export function instructionsPerPacket(pps: number, shift: number): number {
   return 1e9 / 2 ** shift / pps;
 }
 
-/** What a number of this clock means, for reports. */
-export function clockMeaning(c: PerfClock | string): string {
-  const label = typeof c === 'string' ? c : clockLabel(c);
+/** The icount shift a clock label (clockLabel) carries, or null for the wall clock. */
+export function icountShift(label: string): number | null {
+  const m = /^icount shift=(\d+)/.exec(label);
+  return m ? Number(m[1]) : null;
+}
+
+/** What a number of this clock (its label) means, for reports. */
+export function clockMeaning(label: string): string {
   return label.startsWith('icount')
     ? `clock ${label}: guest time counts instructions, so the rates measure guest instructions per packet; cache and memory effects are not measured`
     : 'clock wall: guest time is the host time, so the rates include cache, memory and host-load effects';

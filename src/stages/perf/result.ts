@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AbRun, ScenarioVerdict } from '../../perf/ab.js';
-import { clockMeaning, instructionsPerPacket } from '../../perf/clock.js';
+import { clockMeaning, icountShift, instructionsPerPacket } from '../../perf/clock.js';
 import { formatPct, formatPps as pps } from '../../perf/stats.js';
 import type { StageOutcome } from '../../pipeline/payload.js';
 import type { StoredPerfSample as StoredSample } from '../../perf/history.js';
@@ -168,12 +168,6 @@ export function perfHeader(
         `splat on the ${s.side} kernel (round ${s.round}${sp.test ? `, during ${sp.test}` : ''}): ${sp.title}`,
       );
   return lines;
-}
-
-/** The icount shift a clock label carries, or null for the wall clock. */
-function icountShift(clock: string): number | null {
-  const m = /^icount shift=(\d+)/.exec(clock);
-  return m ? Number(m[1]) : null;
 }
 
 /**
