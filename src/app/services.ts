@@ -25,6 +25,8 @@ export interface Services {
   config: Config;
   log: Logger;
   redis: RedisHandle;
+  /** The results database itself, for the dashboard's read queries. */
+  db: Db | null;
   store: ResultsStore | null;
   /** The lore poller's memory; with the results database. */
   lore: LoreStore | null;
@@ -53,6 +55,7 @@ export async function openServices(config: Config, log: Logger, opts: { db: bool
     config,
     log,
     redis,
+    db,
     store: db ? new ResultsStore(db) : null,
     lore: db ? new LoreStore(db) : null,
     email: db ? new EmailStore(db) : null,

@@ -371,6 +371,26 @@ const GitHub = z.object({
 export type GitHubBotConfig = z.infer<typeof GitHub>;
 export type GitHubRepoConfig = GitHubBotConfig['repos'][number];
 
+const WEB_DEFAULTS = { enabled: true, host: '127.0.0.1', port: 8080, publicRead: true, baseUrl: null };
+/** The dashboard and its JSON API, served by `ksci serve` (src/web). */
+const Web = z.object({
+  enabled: z.boolean().default(WEB_DEFAULTS.enabled),
+  /** Loopback by default: put a TLS proxy in front to publish it. */
+  host: z.string().min(1).default(WEB_DEFAULTS.host),
+  /** 0: any free port (printed at start). */
+  port: z.number().int().min(0).max(65535).default(WEB_DEFAULTS.port),
+  /** Whether reading pages needs no login; admin actions always need one. */
+  publicRead: z.boolean().default(WEB_DEFAULTS.publicRead),
+  /** The dashboard's public address (https://ksci.example.org), for links in replies and check runs. */
+  baseUrl: z
+    .string()
+    .url()
+    .transform((u) => u.replace(/\/+$/, ''))
+    .nullable()
+    .default(WEB_DEFAULTS.baseUrl),
+});
+export type WebConfig = z.infer<typeof Web>;
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -390,8 +410,12 @@ export const ConfigSchema = z
     lore: Lore.default(LORE_DEFAULTS),
     email: Email.default({ from: 'ksci <ksci@localhost>', smtp: null, on: ['pass', 'fail'] }),
     github: GitHub.default(GITHUB_DEFAULTS),
-    /** A page with a run's full results, linked from replies and check runs: "{run}" is replaced by the run id; null: no link. */
+    /**
+     * A page with a run's full results, linked from replies and check runs: "{run}" is replaced by the run id;
+     * null: the dashboard's run page when web.baseUrl is set, else no link.
+     */
     resultsUrl: z.string().min(1).nullable().default(null),
+    web: Web.default(WEB_DEFAULTS),
     sandbox: z
       .object({
         /**
@@ -548,7 +572,8 @@ export type TreeConfig = Config['trees'][number];
 export type BuildConfig = Config['build'];
 export type KernelConfigSpec = z.infer<typeof KernelConfig>;
 
-/** The configured link to a run's full results, or null. */
-export function resultsUrl(config: Config, runId: string): string | null {
-  return config.resultsUrl ? config.resultsUrl.replaceAll('{run}', runId) : null;
+/** The link to a run's full results: resultsUrl, else the dashboard's run page, else null. */
+export function resultsUrl(config: Pick<Config, 'resultsUrl' | 'web'>, runId: string): string | null {
+  if (config.resultsUrl) return config.resultsUrl.replaceAll('{run}', runId);
+  return config.web.baseUrl ? `${config.web.baseUrl}/runs/${runId}` : null;
 }

@@ -304,6 +304,32 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return undefined;
   }
 
+  /**
+   * Run a run's series again, on the same tree and built as it was asked
+   * (`/ksci retest`, the dashboard): a new run, even for a version already
+   * run.
+   */
+  async retest(runIdOrPrefix: string, requestedBy: string): Promise<Submitted> {
+    const { store } = this.deps;
+    const run = await store.getRun(runIdOrPrefix);
+    if (!run) throw new UsageError(`no run ${runIdOrPrefix}`, '"ksci status" lists runs');
+    const [series, source] = await Promise.all([store.getSeries(run.seriesId), store.seriesSource(run.seriesId)]);
+    if (!series || !source) throw new UsageError(`the series of run ${run.id} is not in the database`);
+    const asked = RunBuildSchema.safeParse(run.options);
+    const build: BuildRequest = asked.success
+      ? {
+          configs: asked.data.configs,
+          toolchain: asked.data.toolchain,
+          perPatch: asked.data.perPatch,
+          suites: asked.data.suites,
+          perf: asked.data.perfSuites.length > 0,
+          perfBisect: asked.data.perfBisect,
+          ...(asked.data.perfClock ? { perfClock: asked.data.perfClock } : {}),
+        }
+      : {};
+    return this.submit(series, { source, force: true, tree: run.tree, requestedBy, build });
+  }
+
   /** Cancel a run that has not finished: running jobs are aborted, waiting ones refuse to start. */
   async cancel(runIdOrPrefix: string, reason: string): Promise<RunRecord> {
     const run = await this.deps.store.getRun(runIdOrPrefix);

@@ -14,6 +14,8 @@ export const WorkerInfoSchema = z.object({
   /** Whatever the roles detected about this host: arch, compilers, cores, sandbox. */
   capabilities: z.record(z.string(), z.unknown()),
   startedAt: z.string(),
+  /** When the worker last refreshed its key (absent from workers older than the dashboard). */
+  heartbeatAt: z.string().optional(),
 });
 export type WorkerInfo = z.infer<typeof WorkerInfoSchema>;
 
@@ -24,7 +26,7 @@ export type WorkerInfo = z.infer<typeof WorkerInfoSchema>;
  */
 export function advertiseWorker(
   client: Redis,
-  info: Omit<WorkerInfo, 'id' | 'host' | 'pid' | 'startedAt'>,
+  info: Omit<WorkerInfo, 'id' | 'host' | 'pid' | 'startedAt' | 'heartbeatAt'>,
 ): () => Promise<void> {
   const full: WorkerInfo = {
     ...info,
@@ -34,7 +36,10 @@ export function advertiseWorker(
     startedAt: new Date().toISOString(),
   };
   const key = PREFIX + full.id;
-  const write = () => client.set(key, JSON.stringify(full), 'EX', TTL_SECONDS).catch(() => undefined);
+  const write = () =>
+    client
+      .set(key, JSON.stringify({ ...full, heartbeatAt: new Date().toISOString() }), 'EX', TTL_SECONDS)
+      .catch(() => undefined);
   void write();
   const timer = setInterval(write, (TTL_SECONDS / 3) * 1000);
   timer.unref();

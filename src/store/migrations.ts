@@ -194,6 +194,22 @@ CREATE TABLE github_runs (
 CREATE INDEX github_runs_pr ON github_runs (repo, number);
 `,
   },
+  {
+    version: 5,
+    name: 'dashboard: alert triage, indexes for its pages',
+    sql: `
+ALTER TABLE perf_alerts ADD COLUMN status text NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'acknowledged', 'invalid', 'fixed'));
+ALTER TABLE perf_alerts ADD COLUMN note text;
+ALTER TABLE perf_alerts ADD COLUMN updated_by text;
+ALTER TABLE perf_alerts ADD COLUMN updated_at timestamptz;
+CREATE INDEX runs_series ON runs (series_id, created_at);
+CREATE INDEX runs_tree_created ON runs (tree, created_at);
+CREATE INDEX series_created ON series (created_at);
+CREATE INDEX series_lineage_version ON series (lineage, version);
+CREATE INDEX test_results_history ON test_results (suite, test, kernel, run_id);
+CREATE INDEX perf_samples_run ON perf_samples (run_id);
+`,
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction; safe to run concurrently on a server. */
