@@ -19,7 +19,7 @@ module.exports = [
   ['store'],
   ['notify'],
   ['coordinator'],
-  ['lore', 'github'],
+  ['lore', 'github', 'web'],
   ['app'],
   ['cli'],
 ];

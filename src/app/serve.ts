@@ -13,6 +13,7 @@ import type { Context } from './context.js';
 import { nightlyIssuePublisher, startGitHubBot } from './github.js';
 import { loreSubmitter } from './lore.js';
 import { onShutdown, openServices, startWorkers, VM_ROLE } from './services.js';
+import { startWeb } from './web.js';
 
 export interface ServeOptions {
   /** Also run every worker role in this process. */
@@ -98,8 +99,10 @@ export async function serve(ctx: Context, opts: ServeOptions): Promise<ExitCode>
   );
   if (!config.email.smtp && config.lore.lists.some((l) => l.reply.mode !== 'off'))
     log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
+  const web = config.web.enabled ? await startWeb({ services, coordinator }) : null;
   log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
   await untilStopped(log, async (force) => {
+    await web?.close();
     await nightlyWorker?.close(force);
     await nightly?.close();
     await loreWorker.close(force);

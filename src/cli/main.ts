@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { checkConfig } from '../app/check.js';
 import { type Context, createContext, LOG_FORMATS, type LogFormat } from '../app/context.js';
 import { perfKernels, testKernel } from '../app/local.js';
@@ -8,6 +8,7 @@ import { runSeries, submitSeries } from '../app/run.js';
 import { cancelRun, showRun } from '../app/runs.js';
 import { runWorkers, serve, workerRoles } from '../app/serve.js';
 import { printStatus } from '../app/status.js';
+import { webToken } from '../app/web.js';
 import type { BuildRequest } from '../coordinator/coordinator.js';
 import { EXIT, KsciError, UsageError, errorMessage } from '../errors.js';
 
@@ -348,6 +349,16 @@ program
   .argument('<run>', 'full run id')
   .action(async (id: string, _opts: unknown, cmd: Command) => {
     process.exitCode = await cancelRun(context(cmd), id);
+  });
+
+const webCmd = program.command('web').description('the dashboard that `ksci serve` serves (web: in the config)');
+webCmd
+  .command('token')
+  .description('admin logins of the dashboard: add NAME prints a new token once; list; revoke NAME')
+  .addArgument(new Argument('<action>').choices(['add', 'list', 'revoke']))
+  .argument('[name]', 'who the token is for')
+  .action((action: 'add' | 'list' | 'revoke', name: string | undefined, _opts: unknown, cmd: Command) => {
+    process.exitCode = webToken(context(cmd), action, name);
   });
 
 const configCmd = program.command('config').description('configuration');

@@ -91,6 +91,8 @@ describe('lore to the list and back: ksci serve, public-inbox, SMTP', { skip, ti
           ],
         },
         email: { from: 'ksci <ksci@ci.example.org>', smtp: { host: smtp.host, port: smtp.port } },
+        // Any free port; the reply links to the dashboard's run page.
+        web: { port: 0, baseUrl: 'https://ksci.example.org' },
       }),
     );
   });
@@ -125,6 +127,17 @@ describe('lore to the list and back: ksci serve, public-inbox, SMTP', { skip, ti
     assert.match(text, /apply +passed +applied 2 patch\(es\)/);
     assert.match(text, /tree: +net-next \(subject tag net-next\)/);
     for (const line of text.split('\n')) assert.ok(line.length <= 72, `over 72 columns: ${line}`);
+
+    // The reply links to the dashboard's run page, and the running coordinator serves that page.
+    const runId = String(mail.headers.get('x-ksci-run'));
+    assert.match(text, new RegExp(`https://ksci\\.example\\.org/runs/${runId}`));
+    const listening = /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*dashboard listening/.exec(serveLog);
+    assert.ok(listening, `no dashboard URL in the log:\n${serveLog.slice(-2000)}`);
+    const page = await fetch(`${listening[1]}/runs/${runId}`);
+    assert.equal(page.status, 200);
+    const body = await page.text();
+    assert.match(body, /net: skbuff: tidy skb_alloc/);
+    assert.match(body, /id="verdict"[^>]*>.*pass/s);
 
     // A poll on demand, through the running coordinator: nothing new, nothing sent again.
     const poll = ksci('lore', 'poll', 'netdev');
