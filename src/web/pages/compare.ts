@@ -38,12 +38,19 @@ export const comparePage = definePage({
         ? await db.query<Record<string, unknown>>('SELECT id, tree, created_at FROM runs WHERE id = $1', [runId])
         : q.tree && at
           ? await db.query<Record<string, unknown>>(
-              `SELECT id, tree, created_at FROM runs r WHERE tree = $1 AND created_at <= $2
-               AND EXISTS (SELECT 1 FROM test_results WHERE run_id = r.id AND kernel = 'base') ORDER BY created_at DESC LIMIT 1`,
+              `SELECT id, tree, created_at FROM runs WHERE tree = $1 AND created_at <= $2 ORDER BY created_at DESC LIMIT 50`,
               [q.tree, `${at}T23:59:59Z`],
             )
           : [];
-      const r = rows[0];
+      // The newest of them that recorded base results (a cached base is recorded by the run that made it).
+      const withBase =
+        q.a || q.b
+          ? null
+          : await db.query<{ run_id: string }>(
+              `SELECT DISTINCT run_id FROM test_results WHERE run_id = ANY($1) AND kernel = 'base'`,
+              [rows.map((r) => r['id'])],
+            );
+      const r = withBase ? rows.find((x) => withBase.some((w) => w.run_id === x['id'])) : rows[0];
       if (!r) return null;
       const results = await db.query<{ suite: string; test: string; subtest: string | null; status: string }>(
         'SELECT suite, test, subtest, status FROM test_results WHERE run_id = $1 AND kernel = $2',

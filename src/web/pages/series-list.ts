@@ -43,6 +43,7 @@ const Output = z.object({
   hasNext: z.boolean(),
   series: z.array(Row),
   trees: z.array(z.string()),
+  /** The configured lore lists (a filter takes any list name). */
   lists: z.array(z.string()),
 });
 
@@ -71,14 +72,21 @@ export const seriesListPage = definePage({
     if (q.list) where.push(`r.requested_by = ${p(`lore:${q.list}`)}`);
     if (q.verdict === 'running') where.push(`r.status IN ('queued', 'running')`);
     else if (q.verdict) where.push(`r.verdict = ${p(q.verdict)}`);
+    // The page's ids first, then their details: an OFFSET skips rows after computing them, so the
+    // skipped ones must not carry the latest run or the mail date (which reads the whole series JSON).
+    const needsRun = Boolean(q.tree || q.list || q.verdict);
     const rows = await db.query<Record<string, unknown>>(
-      `SELECT s.id, s.title, s.version, s.author_name, s.author_email, s.created_at, s.lineage,
+      `WITH page AS (
+         SELECT s.id, s.created_at FROM series s
+         ${needsRun ? 'JOIN LATERAL (SELECT * FROM runs WHERE series_id = s.id ORDER BY created_at DESC LIMIT 1) r ON true' : ''}
+         WHERE ${where.join(' AND ')}
+         ORDER BY s.created_at DESC, s.id DESC LIMIT ${p(PAGE_SIZE + 1)} OFFSET ${p((q.page - 1) * PAGE_SIZE)})
+       SELECT s.id, s.title, s.version, s.author_name, s.author_email, s.created_at, s.lineage,
          COALESCE(s.data->'cover'->>'date', s.data->'patches'->0->>'date') AS posted_at,
          r.id AS run_id, r.tree, r.status, r.verdict, r.finished_at
-       FROM series s
+       FROM page JOIN series s ON s.id = page.id
        LEFT JOIN LATERAL (SELECT * FROM runs WHERE series_id = s.id ORDER BY created_at DESC LIMIT 1) r ON true
-       WHERE ${where.join(' AND ')}
-       ORDER BY s.created_at DESC, s.id DESC LIMIT ${p(PAGE_SIZE + 1)} OFFSET ${p((q.page - 1) * PAGE_SIZE)}`,
+       ORDER BY page.created_at DESC, page.id DESC`,
       params,
     );
     const page = rows.slice(0, PAGE_SIZE);
@@ -89,15 +97,12 @@ export const seriesListPage = definePage({
           [lineages],
         )
       : [];
-    const lists = await db.query<{ requested_by: string }>(
-      `SELECT DISTINCT requested_by FROM runs WHERE requested_by LIKE 'lore:%' ORDER BY 1`,
-    );
     return {
       filters: { list: q.list, tree: q.tree, author: q.author, verdict: q.verdict, q: q.q },
       page: q.page,
       hasNext: rows.length > PAGE_SIZE,
       trees: config.trees.map((t) => t.name),
-      lists: lists.map((l) => l.requested_by.slice('lore:'.length)),
+      lists: config.lore.lists.map((l) => l.name),
       series: page.map((r) => {
         const posted = isoOrNull(r['posted_at']);
         const received = iso(r['created_at']);
@@ -136,7 +141,8 @@ export const seriesListPage = definePage({
 <form class="filters" method="get" action="/series">
   <label>text <input name="q" value="${f.q ?? ''}" placeholder="title" /></label>
   <label>author <input name="author" value="${f.author ?? ''}" /></label>
-  <label>list <select name="list">${['', ...d.lists].map((l) => option(l, f.list))}</select></label>
+  <label>list <input name="list" value="${f.list ?? ''}" list="lists" size="10" /></label>
+  <datalist id="lists">${d.lists.map((l) => html`<option value="${l}"></option>`)}</datalist>
   <label>tree <select name="tree">${['', ...d.trees].map((t) => option(t, f.tree))}</select></label>
   <label>verdict <select name="verdict">${['', ...VERDICTS].map((v) => option(v, f.verdict))}</select></label>
   <button type="submit">filter</button>

@@ -54,7 +54,7 @@ export const seriesPage = definePage({
       [me['lineage']],
     );
     const ids = versions.map((v) => Number(v['id']));
-    const [patches, runs, stages, failing] = await Promise.all([
+    const [patches, runs] = await Promise.all([
       db.query<Record<string, unknown>>(
         'SELECT series_id, counter, subject FROM patches WHERE series_id = ANY($1) ORDER BY counter',
         [ids],
@@ -63,15 +63,18 @@ export const seriesPage = definePage({
         'SELECT id, series_id, tree, status, verdict, summary, created_at, started_at, finished_at FROM runs WHERE series_id = ANY($1) ORDER BY created_at',
         [ids],
       ),
+    ]);
+    // By run id, not by a join on runs: the planner would scan all stages and results for the join.
+    const runIds = runs.map((r) => String(r['id']));
+    const [stages, failing] = await Promise.all([
       db.query<Record<string, unknown>>(
-        `SELECT st.run_id, st.name, st.status, st.attempt, st.started_at, st.finished_at FROM stages st
-         JOIN runs r ON r.id = st.run_id WHERE r.series_id = ANY($1) ORDER BY st.ordinal`,
-        [ids],
+        'SELECT run_id, name, status, attempt, started_at, finished_at FROM stages WHERE run_id = ANY($1) ORDER BY ordinal',
+        [runIds],
       ),
       db.query<{ run_id: string; name: string }>(
-        `SELECT DISTINCT tr.run_id, tr.suite || ':' || tr.test AS name FROM test_results tr JOIN runs r ON r.id = tr.run_id
-         WHERE r.series_id = ANY($1) AND tr.kernel = 'series' AND tr.status IN ('fail', 'error')`,
-        [ids],
+        `SELECT DISTINCT run_id, suite || ':' || test AS name FROM test_results
+         WHERE run_id = ANY($1) AND kernel = 'series' AND status IN ('fail', 'error')`,
+        [runIds],
       ),
     ]);
     const failingOf = (runId: string | undefined) =>
