@@ -24,7 +24,8 @@ KSCI_DEBIAN_PACKAGES=(redis-server git linux-source-6.12 xz-utils
 #   clang-19 lld-19 llvm-19 rsync zstd
 #                      building the BPF selftests (rsync: their Makefile;
 #                      zstd: unpacking Debian's kernel for its BTF)
-KSCI_TEST_PACKAGES=(clang-19 lld-19 llvm-19 rsync zstd)
+#   chromium           the dashboard's browser tests (driven by playwright-core)
+KSCI_TEST_PACKAGES=(clang-19 lld-19 llvm-19 rsync zstd chromium)
 
 # ensure_debian_packages [PACKAGE...]: installs those missing (default: KSCI_DEBIAN_PACKAGES).
 ensure_debian_packages() {

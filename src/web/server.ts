@@ -12,7 +12,7 @@ import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ArtifactStore } from '../artifacts/store.js';
-import { errorMessage } from '../errors.js';
+import { UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { StageOutcomeSchema } from '../pipeline/payload.js';
@@ -92,7 +92,8 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'web request');
   });
   app.setErrorHandler(async (err, req, reply) => {
-    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    // A refused request (no such run, nothing to retest) says why; anything else is ours.
+    const status = err instanceof UsageError ? 400 : ((err as { statusCode?: number }).statusCode ?? 500);
     const message = errorMessage(err);
     if (status >= 500) log.error({ url: req.url, err: message }, 'web page failed');
     return sendError(req, reply, status, status >= 500 ? 'internal error (see the coordinator log)' : message);
