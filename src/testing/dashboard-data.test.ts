@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { prLineage } from '../github/bot.js';
 import { PerfStageDataSchema } from '../stages/perf/result.js';
 import { TestStageDataSchema } from '../stages/test/result.js';
 import { openDb, type Db } from '../store/db.js';
@@ -69,6 +70,11 @@ describe('dashboard data', () => {
       `SELECT DISTINCT r.requested_by FROM runs r JOIN series s ON s.id = r.series_id WHERE s.source_kind = 'lore'`,
     );
     assert.deepEqual(requesters.map((r) => r.requested_by).sort(), ['cli', 'lore:bpf', 'lore:netdev']);
+    const prs = await db.query<{ lineage: string; repo: string; number: number }>(
+      'SELECT DISTINCT s.lineage, g.repo, g.number FROM github_runs g JOIN runs r ON r.id = g.run_id JOIN series s ON s.id = r.series_id',
+    );
+    assert.ok(prs.length > 0);
+    for (const p of prs) assert.equal(p.lineage, prLineage(p.repo, p.number));
     assert.equal(await count(db, 'perf_nightly'), 2 * OPTIONS.scenarios * OPTIONS.nightlyDays);
     // Everything in the year before now.
     const [span] = await db.query<{ lo: Date; hi: Date }>(

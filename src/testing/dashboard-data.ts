@@ -10,13 +10,14 @@
  * analyzeAb, renderReport, testResultRows, perfSampleRows...) and every
  * stage's data is parsed with its schema, so a schema change breaks this
  * generator loudly instead of leaving the dashboard tests on stale data.
- * The same seed gives the same database; bulk rows go in as multi-row
- * INSERTs inside one transaction.
+ * The same seed gives the same database. The bulk rows go in batches of
+ * 2,000 a statement inside one transaction (see Sink); for a big set they
+ * are made in a worker thread while this one inserts. The nightly points
+ * and the alerts go through ResultsStore, as production records them.
  */
 import { createHash } from 'node:crypto';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
-import { prLineage } from '../github/bot.js';
 import { analyzeAb, sessionOrder, type AbRun, type PerfSample } from '../perf/ab.js';
 import { detectChangePoints, pendingAlerts, type HistoryPoint } from '../perf/changepoint.js';
 import { changePointOptions, currentSeries, nightlyAlertText } from '../perf/nightly.js';
@@ -85,7 +86,7 @@ export interface DashboardDataOptions {
 
 export interface DashboardData {
   trees: string[];
-  /** Lore lists; runs of lore series have requested_by = `lore:<list>`. */
+  /** Lore lists; runs of lore series have requested_by = `lore:<list>` (a forced retest: 'cli'). */
   lists: string[];
   seriesIds: number[];
   runIds: string[];
@@ -714,9 +715,9 @@ type Row<T extends Table> = { [K in keyof (typeof COLUMNS)[T]]: unknown };
 const TABLES = Object.keys(COLUMNS) as Table[];
 
 /**
- * Rows buffered per table and written in batches. KSCI_DD_INSERT=values: multi-row INSERT ... VALUES with
- * parameters (500 rows a statement); default: one JSON parameter per batch of 2,000 rows, unpacked by
- * jsonb_to_recordset, which PGlite takes several times faster (one parameter to serialize, not thousands).
+ * Rows buffered per table and written in batches. Default: one JSON parameter per batch of 2,000 rows,
+ * unpacked by jsonb_to_recordset (one parameter for PGlite to serialize, not thousands: about 15% faster
+ * over the whole generation); KSCI_DD_INSERT=values: multi-row INSERT ... VALUES ($1..$n), 500 rows a statement.
  */
 class Sink {
   private readonly rows = new Map<Table, Record<string, unknown>[]>(TABLES.map((t) => [t, []]));
@@ -791,11 +792,11 @@ export async function generateDashboardData(db: Db, o: DashboardDataOptions): Pr
     const write: Write = async (sql, params) => {
       await tx.query(sql, params);
     };
-    // In a worker thread by default: the rows are made there while this thread inserts the previous ones (2 cores: 2 at once).
+    // A big set is made in a worker thread, which makes rows while this thread inserts the ones before (two cores at
+    // work); a small one here, where the worker's start (loading the stages' modules again) would cost more than it saves.
+    const worker = process.env['KSCI_DD_WORKER'] ?? (o.series >= 1000 ? '1' : '0');
     const p =
-      process.env['KSCI_DD_WORKER'] === '0'
-        ? await new Generator(o, firstSeriesId).plan(write)
-        : await planInWorker(o, firstSeriesId, write);
+      worker === '0' ? await new Generator(o, firstSeriesId).plan(write) : await planInWorker(o, firstSeriesId, write);
     await tx.query(`SELECT setval(pg_get_serial_sequence('series', 'id'), $1)`, [p.lastSeriesId]);
     for (const tree of TREES)
       await tx.query(
@@ -1015,7 +1016,8 @@ class Generator {
         isRfc,
         github: pr,
         changeId: null,
-        lineage: pr ? prLineage(pr.repo, pr.number) : key,
+        // As prLineage (src/github/bot.ts) names a PR's lineage; not imported: octokit takes a second to load.
+        lineage: pr ? `github:${pr.repo}#${pr.number}` : key,
         versions: [],
         special,
       };
@@ -1058,11 +1060,9 @@ class Generator {
     const count = l.special ? 1 : r.weighted({ one: 0.25, two: 0.4, three: 0.35 });
     const n = l.special ? 1 : { one: 1, two: 2, three: 3 }[count as 'one' | 'two' | 'three'];
     let t = l.special ? fixed[l.special] : first!;
-    const quick: boolean[] = [];
     for (let k = 1; k <= n; k++) {
       if (k > 1) {
         const q = r.chance(0.12);
-        quick.push(q);
         t += q ? r.int(10, 40) * MIN : r.int(1, 14) * DAY + r.int(0, 23) * HOUR;
         if (t > this.now - 3 * HOUR) break;
       }
@@ -1174,13 +1174,14 @@ class Generator {
   }
 
   private runBuild(tree: 'net-next' | 'bpf-next', perf: boolean): RunBuild {
-    const suites = this.testPlan(tree).some((t) => t.suite === 'smoke') ? ['smoke', 'bpf'] : ['bpf'];
+    const smoke = this.testPlan(tree).some((t) => t.suite === 'smoke');
+    // As resolveBuild makes it with build.defaultConfigs [bpf]: the default, then what the suites boot.
     return RunBuildSchema.parse({
-      configs: ['vm', 'bpf', ...(perf ? ['perf'] : [])],
+      configs: ['bpf', ...(smoke ? ['vm'] : []), ...(perf ? ['perf'] : [])],
       arch: 'x86_64',
       toolchain: 'gcc',
       perPatch: false,
-      suites,
+      suites: smoke ? ['smoke', 'bpf'] : ['bpf'],
       perfSuites: perf ? ['pktgen'] : [],
       perfBisect: false,
       perfClock: perf ? 'auto' : null,
@@ -1993,7 +1994,7 @@ class Generator {
         'test_dynptr:PASS:skel_open 0 nsec',
         `dynptr_success:FAIL:${HOSTILE_SCRIPT} unexpected ${HOSTILE_IMG}: actual 1 != expected 0`,
         `#98/12  dynptr/test_dynptr_skb_meta_data ${HOSTILE_SCRIPT}:FAIL`,
-        '#98     dynptr:FAIL',
+        `#98     dynptr:FAIL ${HOSTILE_IMG}${HOSTILE_SCRIPT}`,
       ];
     if (test === FAILING_TEST)
       return [
@@ -2056,7 +2057,7 @@ class Generator {
     const samples: PerfSample[] = [];
     const sessions: AbRun['sessions'] = [];
     for (const { side, round } of sessionOrder(rounds)) {
-      const release = side === 'base' ? '6.12.0-ksci+' : '6.12.0-ksci-00003-g' + cfg.series.commit.slice(0, 12);
+      const release = side === 'base' ? '6.12.0-ksci+' : `6.12.0-ksci-00003-g${cfg.series.commit.slice(0, 12)}`;
       sessions.push({
         side,
         round,
