@@ -6,6 +6,7 @@ import { stageQueues } from '../pipeline/stage.js';
 import { hostLockKey } from '../perf/hostlock.js';
 import { listWorkers } from '../queue/presence.js';
 import { QUEUES } from '../queue/names.js';
+import { scanKeys } from '../queue/redis.js';
 import { pipelineStages } from '../stages/index.js';
 import { AdminTokens } from '../web/auth.js';
 import type { LiveState } from '../web/page.js';
@@ -45,13 +46,7 @@ export async function startWeb(deps: { services: Services; coordinator: Coordina
     workers: () => listWorkers(client),
     async hostLocks() {
       const prefix = hostLockKey('');
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 200);
-        cursor = next;
-        keys.push(...batch);
-      } while (cursor !== '0');
+      const keys = await scanKeys(client, `${prefix}*`);
       return Promise.all(
         keys.map(async (k) => ({ host: k.slice(prefix.length), ttlSeconds: Math.max(0, await client.ttl(k)) })),
       );

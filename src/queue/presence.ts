@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { scanKeys } from './redis.js';
 
 const PREFIX = 'ksci:worker:';
 const TTL_SECONDS = 60;
@@ -50,13 +51,7 @@ export function advertiseWorker(
 }
 
 export async function listWorkers(client: Redis): Promise<WorkerInfo[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 200);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
+  const keys = await scanKeys(client, `${PREFIX}*`);
   if (keys.length === 0) return [];
   const values = await client.mget(keys);
   return values.flatMap((v) => {

@@ -165,3 +165,15 @@ async function canPing(options: RedisOptions): Promise<boolean> {
 async function ping(options: RedisOptions, where: string, hint: string): Promise<void> {
   if (!(await canPing(options))) throw new InfraError(`cannot reach redis at ${where}`, hint);
 }
+
+/** Every key matching a pattern, by SCAN (KEYS would block Redis on a big keyspace). */
+export async function scanKeys(client: Pick<Redis, 'scan'>, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 200);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+}

@@ -6,7 +6,7 @@ import type { Config } from '../../config/schema.js';
 import { StageOutcomeSchema } from '../../pipeline/payload.js';
 import { BuildStageDataSchema, oneLine } from '../../stages/build/result.js';
 import { PerfStageDataSchema } from '../../stages/perf/result.js';
-import { TestStageDataSchema, type SuiteRunData } from '../../stages/test/result.js';
+import { SplatSchema, TestStageDataSchema, type SuiteRunData } from '../../stages/test/result.js';
 import { ResultsStore } from '../../store/results.js';
 import { html, jsonScript, type Html } from '../html.js';
 import { actionForm, badge, bytes, duration, when } from '../layout.js';
@@ -26,13 +26,7 @@ const Stage = z.object({
   summary: z.string().nullable(),
   error: z.string().nullable(),
 });
-const Splat = z.object({
-  kind: z.string(),
-  title: z.string(),
-  fingerprint: z.string(),
-  test: z.string().nullable(),
-  excerpt: z.array(z.string()),
-});
+const Splat = SplatSchema;
 const TestRow = z.object({
   name: z.string(),
   base: z.string(),
