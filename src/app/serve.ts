@@ -99,7 +99,7 @@ export async function serve(ctx: Context, opts: ServeOptions): Promise<ExitCode>
   );
   if (!config.email.smtp && config.lore.lists.some((l) => l.reply.mode !== 'off'))
     log.warn('lore.lists ask for replies but email.smtp is not set: no mail is sent');
-  const web = config.web.enabled ? await startWeb({ services, coordinator }) : null;
+  const web = config.web.enabled ? await startWeb({ services, coordinator, replies, nightly }) : null;
   log.info({ redis: services.redis.where, queues: workers?.workers.map((w) => w.queue) ?? [] }, 'coordinator running');
   await untilStopped(log, async (force) => {
     await web?.close();

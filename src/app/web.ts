@@ -8,6 +8,8 @@ import { listWorkers } from '../queue/presence.js';
 import { QUEUES } from '../queue/names.js';
 import { scanKeys } from '../queue/redis.js';
 import { pipelineStages } from '../stages/index.js';
+import type { EmailReporter } from '../notify/email/reply.js';
+import { queueAlertBisection } from '../perf/alert-bisect.js';
 import { AdminTokens } from '../web/auth.js';
 import type { LiveState } from '../web/page.js';
 import { buildWebServer } from '../web/server.js';
@@ -22,8 +24,14 @@ export interface RunningWeb {
 const STATES = ['waiting', 'active', 'delayed', 'waiting-children', 'failed', 'completed'] as const;
 
 /** The dashboard of `ksci serve`, on web.host:web.port; its URL is logged and printed at start. */
-export async function startWeb(deps: { services: Services; coordinator: Coordinator }): Promise<RunningWeb> {
-  const { services, coordinator } = deps;
+export async function startWeb(deps: {
+  services: Services;
+  coordinator: Coordinator;
+  replies: EmailReporter;
+  /** The nightly queue, when trees are tracked: alert bisections run there. */
+  nightly: Queue | null;
+}): Promise<RunningWeb> {
+  const { services, coordinator, replies, nightly } = deps;
   const { config, log } = services;
   const names = [
     ...pipelineStages(config).flatMap((s) => stageQueues(s, config)),
@@ -65,6 +73,15 @@ export async function startWeb(deps: { services: Services; coordinator: Coordina
       },
       async retest(runId, by) {
         return (await coordinator.retest(runId, `web:${by}`)).runId;
+      },
+      resendReply: (runId, by) => replies.resend(runId, `web:${by}`),
+      async bisectAlert(alertId, by) {
+        if (!nightly)
+          throw new UsageError(
+            'no nightly worker runs here (perf.nightly.trees is empty), so nothing would bisect',
+            'bisect by hand: the command is on the alert',
+          );
+        await queueAlertBisection(nightly, services.store!, alertId, `web:${by}`);
       },
     },
   });

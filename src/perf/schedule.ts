@@ -2,7 +2,9 @@ import type { Queue, Worker, ConnectionOptions } from 'bullmq';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { PerfAlert, PerfHistory } from './history.js';
-import { measureTreeHead, NightlyJobSchema, trackNightly } from './nightly.js';
+import { AlertBisectJobSchema, type AlertBisections, runAlertBisection } from './alert-bisect.js';
+import { bisectRange, measureTreeHead, NightlyJobSchema, trackNightly } from './nightly.js';
+import { z } from 'zod';
 import { QUEUES } from '../queue/names.js';
 import { startQueueWorker } from '../queue/worker.js';
 
@@ -42,11 +44,13 @@ export async function scheduleNightly(queue: Queue, config: Config): Promise<str
 /**
  * The nightly worker runs in the coordinator's process (`ksci serve`): the
  * tracking needs the results database, which only the coordinator writes.
- * The measurement itself builds and boots kernels on this host.
+ * The measurement itself builds and boots kernels on this host. It also
+ * runs the bisections of alerts asked for from the dashboard (job name
+ * "bisect"): they build and measure the same way, on the same hosts.
  */
 export function startNightlyWorker(deps: {
   config: Config;
-  store: PerfHistory;
+  store: PerfHistory & AlertBisections;
   connection: ConnectionOptions;
   redis: () => import('ioredis').Redis;
   log: Logger;
@@ -56,10 +60,30 @@ export function startNightlyWorker(deps: {
     queue: QUEUES.nightly,
     connection: deps.connection,
     what: 'nightly',
-    schema: NightlyJobSchema,
+    schema: z.union([AlertBisectJobSchema, NightlyJobSchema]),
     log: deps.log,
     lockDurationMs: 60_000,
-    async handle(data, job) {
+    async handle(data, job, signal) {
+      if ('alertId' in data) {
+        const log = deps.log.child({ job: job.id, alertId: data.alertId });
+        return runAlertBisection(
+          deps.store,
+          data,
+          (range) =>
+            bisectRange(
+              deps.config,
+              range.tree,
+              { good: range.good, bad: range.bad, scenario: range.scenario },
+              {
+                log,
+                redis: deps.redis,
+                ...(signal ? { signal } : {}),
+                onProgress: (m) => void job.updateProgress({ message: m }),
+              },
+            ),
+          log,
+        );
+      }
       const log = deps.log.child({ job: job.id, tree: data.tree });
       const result = await measureTreeHead(deps.config, data.tree, {
         jobId: String(job.id),

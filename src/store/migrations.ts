@@ -210,6 +210,28 @@ CREATE INDEX test_results_history ON test_results (suite, test, kernel, run_id);
 CREATE INDEX perf_samples_run ON perf_samples (run_id);
 `,
   },
+  {
+    version: 6,
+    name: 'quarantined tests, bisections started from the dashboard, replies re-sent',
+    sql: `
+-- A quarantined test still runs; its failures are listed and not counted in a verdict.
+CREATE TABLE quarantined_tests (
+  tree text NOT NULL,
+  suite text NOT NULL,
+  test text NOT NULL,
+  reason text NOT NULL,
+  added_by text NOT NULL,
+  added_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tree, suite, test)
+);
+ALTER TABLE perf_alerts ADD COLUMN bisect_status text CHECK (bisect_status IN ('queued', 'running', 'done', 'failed'));
+ALTER TABLE perf_alerts ADD COLUMN bisect_result jsonb;
+ALTER TABLE perf_alerts ADD COLUMN bisect_by text;
+ALTER TABLE perf_alerts ADD COLUMN bisect_at timestamptz;
+ALTER TABLE email_replies ADD COLUMN resent_by text;
+ALTER TABLE email_replies ADD COLUMN resent_at timestamptz;
+`,
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction; safe to run concurrently on a server. */

@@ -5,7 +5,8 @@ import { titleLineage } from '../series/lineage.js';
 import type { Series } from '../series/types.js';
 import type { Db } from './db.js';
 import type { NightlyPoint, PerfAlert, PerfHistory, StoredPerfSample } from '../perf/history.js';
-import type { TestResult } from '../vm/history.js';
+import type { QuarantinedTest, TestHistorySource, TestResult } from '../vm/history.js';
+import type { AlertBisectResult, AlertBisections, BisectState } from '../perf/alert-bisect.js';
 
 export type RunStatus = 'queued' | 'running' | 'passed' | 'failed' | 'error' | 'cancelled' | 'skipped';
 export type StageStatus = 'pending' | 'active' | 'passed' | 'failed' | 'skipped' | 'error' | 'cancelled';
@@ -72,7 +73,7 @@ function toSummary(row: Record<string, unknown>): RunSummary {
 }
 
 /** Results: the coordinator's write side, and what `ksci status/show` read. */
-export class ResultsStore implements PerfHistory {
+export class ResultsStore implements PerfHistory, AlertBisections, TestHistorySource {
   constructor(private readonly db: Db) {}
 
   /** `lineage` links the versions of one series (src/series/lineage.ts); the author-and-title one by default. */
@@ -376,6 +377,42 @@ export class ResultsStore implements PerfHistory {
     return out;
   }
 
+  async quarantined(q: { tree: string; suite: string }): Promise<QuarantinedTest[]> {
+    const rows = await this.db.query<Record<string, unknown>>(
+      'SELECT * FROM quarantined_tests WHERE tree = $1 AND suite = $2 ORDER BY test',
+      [q.tree, q.suite],
+    );
+    return rows.map(toQuarantined);
+  }
+
+  /** Every quarantine, newest first: the dashboard's list. */
+  async quarantines(): Promise<QuarantinedTest[]> {
+    const rows = await this.db.query<Record<string, unknown>>(
+      'SELECT * FROM quarantined_tests ORDER BY added_at DESC, tree, suite, test',
+    );
+    return rows.map(toQuarantined);
+  }
+
+  /** Takes a test out of a tree's verdicts (again: the reason and who are replaced). */
+  async quarantine(q: Omit<QuarantinedTest, 'addedAt'>): Promise<QuarantinedTest> {
+    const [row] = await this.db.query<Record<string, unknown>>(
+      `INSERT INTO quarantined_tests (tree, suite, test, reason, added_by) VALUES ($1,$2,$3,$4,$5)
+       ON CONFLICT (tree, suite, test) DO UPDATE SET reason = EXCLUDED.reason, added_by = EXCLUDED.added_by, added_at = now()
+       RETURNING *`,
+      [q.tree, q.suite, q.test, q.reason, q.addedBy],
+    );
+    return toQuarantined(row!);
+  }
+
+  /** Counts the test again; false when it was not quarantined. */
+  async unquarantine(q: { tree: string; suite: string; test: string }): Promise<boolean> {
+    const rows = await this.db.query(
+      'DELETE FROM quarantined_tests WHERE tree = $1 AND suite = $2 AND test = $3 RETURNING test',
+      [q.tree, q.suite, q.test],
+    );
+    return rows.length > 0;
+  }
+
   async recordPerfSamples(runId: string, samples: StoredPerfSample[]): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const s of samples) {
@@ -470,6 +507,41 @@ export class ResultsStore implements PerfHistory {
     }));
   }
 
+  async alertRange(
+    id: number,
+  ): Promise<{ tree: string; scenario: string; lastGood: string; firstChanged: string } | null> {
+    const [r] = await this.db.query<Record<string, unknown>>(
+      'SELECT tree, scenario, last_good, first_changed FROM perf_alerts WHERE id = $1',
+      [id],
+    );
+    return r
+      ? {
+          tree: String(r['tree']),
+          scenario: String(r['scenario']),
+          lastGood: String(r['last_good']),
+          firstChanged: String(r['first_changed']),
+        }
+      : null;
+  }
+
+  async moveBisect(id: number, from: (BisectState | null)[], to: BisectState, by?: string): Promise<boolean> {
+    const states = from.filter((f): f is BisectState => f !== null);
+    const rows = await this.db.query(
+      `UPDATE perf_alerts SET bisect_status = $2, bisect_at = now(), bisect_by = COALESCE($3, bisect_by),
+         bisect_result = CASE WHEN $2 = 'queued' THEN NULL ELSE bisect_result END
+       WHERE id = $1 AND (bisect_status = ANY($4::text[]) OR ($5 AND bisect_status IS NULL)) RETURNING id`,
+      [id, to, by ?? null, states, from.includes(null)],
+    );
+    return rows.length > 0;
+  }
+
+  async recordBisect(id: number, state: 'done' | 'failed', result: AlertBisectResult): Promise<void> {
+    await this.db.query(
+      'UPDATE perf_alerts SET bisect_status = $2, bisect_result = $3, bisect_at = now() WHERE id = $1',
+      [id, state, JSON.stringify(result)],
+    );
+  }
+
   async perfSamples(runId: string): Promise<StoredPerfSample[]> {
     const rows = await this.db.query<Record<string, unknown>>(
       'SELECT * FROM perf_samples WHERE run_id = $1 ORDER BY id',
@@ -486,4 +558,15 @@ export class ResultsStore implements PerfHistory {
       env: Env.parse(typeof r['env'] === 'string' ? JSON.parse(r['env']) : r['env']),
     }));
   }
+}
+
+function toQuarantined(r: Record<string, unknown>): QuarantinedTest {
+  return {
+    tree: String(r['tree']),
+    suite: String(r['suite']),
+    test: String(r['test']),
+    reason: String(r['reason']),
+    addedBy: String(r['added_by']),
+    addedAt: new Date(r['added_at'] as string).toISOString(),
+  };
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UsageError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { openDb, type Db } from '../store/db.js';
 import { migrate } from '../store/migrations.js';
@@ -18,7 +19,7 @@ export interface Dashboard {
   /** An admin token named "maintainer". */
   token: string;
   /** What admins asked for, in order. */
-  actions: { action: 'cancel' | 'retest'; runId: string; by: string }[];
+  actions: { action: 'cancel' | 'retest' | 'resend' | 'bisect'; runId: string; by: string }[];
   close(): Promise<void>;
 }
 
@@ -64,6 +65,15 @@ export async function startDashboard(
       async retest(runId, by) {
         actions.push({ action: 'retest', runId, by });
         return runId;
+      },
+      async resendReply(runId, by) {
+        actions.push({ action: 'resend', runId, by });
+      },
+      // The queue and its worker are tested in src/perf/alert-bisect.test.ts; here the alert shows it queued.
+      async bisectAlert(alertId, by) {
+        actions.push({ action: 'bisect', runId: String(alertId), by });
+        if (!(await store.moveBisect(alertId, [null, 'done', 'failed'], 'queued', by)))
+          throw new UsageError(`alert ${alertId} is being bisected already`);
       },
     },
   });

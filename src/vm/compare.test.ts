@@ -92,4 +92,37 @@ describe('compareRuns', () => {
       [['b', 'fails or is flaky in 0 of the last 3 base runs']],
     );
   });
+
+  it('a quarantined test that fails or flakes is listed apart and blames nothing; its splats still count', () => {
+    const base = ['a', 'b', 'c', 'd'].map((name) => ({ name, attempts: ['pass' as const] }));
+    const series = [
+      { name: 'a', attempts: ['fail' as const, 'fail' as const] },
+      { name: 'b', attempts: ['fail' as const, 'pass' as const] },
+      { name: 'c', attempts: ['pass' as const] },
+      { name: 'd', attempts: ['fail' as const, 'fail' as const] },
+    ];
+    const why = new Map([
+      ['a', 'hangs on TCG'],
+      ['b', 'races the timer'],
+      ['c', 'unused'],
+    ]);
+    const newSplat = { ...splat('oops'), test: 'a' };
+    const c = compareRuns(base, series, { base: [], series: [newSplat] }, {}, why);
+    assert.deepEqual(
+      c.quarantined.map((r) => [r.name, r.series, r.quarantine]),
+      [
+        ['a', 'fail', 'hangs on TCG'],
+        ['b', 'flaky', 'races the timer'],
+      ],
+    );
+    assert.deepEqual(
+      c.newFailures.map((r) => r.name),
+      ['d'],
+    );
+    assert.deepEqual(c.flaky, []);
+    assert.deepEqual(
+      c.newSplats.map((s) => s.test),
+      ['a'],
+    );
+  });
 });

@@ -4,7 +4,10 @@
  * and then passes on a retry is flaky, and only a test that passed on the
  * base and fails twice on the series is a new failure — unless the base's
  * history (recent base runs of the same tree) shows the test failing there
- * too, which makes it flaky. Pure.
+ * too, which makes it flaky. A quarantined test (an admin's decision, with
+ * a reason) that fails or flakes is listed apart and blames nothing. Splats
+ * are never quarantined: a kernel that oopses is broken whichever test made
+ * it. Pure.
  */
 import type { SplatSummary, TestStatus } from './outcome.js';
 
@@ -32,6 +35,8 @@ export interface TestComparison {
   seriesAttempts: TestStatus[];
   /** "fails or is flaky in 3 of the last 20 base runs", when the history is known. */
   history?: string;
+  /** Why the test is quarantined on this tree, and by whom. */
+  quarantine?: string;
 }
 
 export interface Comparison {
@@ -43,6 +48,8 @@ export interface Comparison {
   flaky: TestComparison[];
   /** Failed on the base, pass with the series. */
   fixed: TestComparison[];
+  /** Failed or flaky on the series, and quarantined on the tree: listed, not counted. */
+  quarantined: TestComparison[];
   /** On the series, not run (the kernel died first) or absent. */
   notRun: string[];
   /** Splats the base did not print (by fingerprint): each fails the run. */
@@ -58,6 +65,8 @@ export function compareRuns(
   series: TestHistory[],
   splats: { base: SplatSummary[]; series: SplatSummary[] },
   stability: BaseStability = {},
+  /** Quarantined tests of the suite on the run's tree: name to reason. */
+  quarantinedTests: ReadonlyMap<string, string> = new Map(),
 ): Comparison {
   const onBase = new Map(base.map((t) => [t.name, settle(t.attempts)]));
   const c: Comparison = {
@@ -65,6 +74,7 @@ export function compareRuns(
     preExisting: [],
     flaky: [],
     fixed: [],
+    quarantined: [],
     notRun: [],
     newSplats: [],
     preExistingSplats: [],
@@ -84,7 +94,9 @@ export function compareRuns(
       seriesAttempts: t.attempts,
       ...(history ? { history } : {}),
     };
+    const quarantine = quarantinedTests.get(t.name);
     if (s === 'not-run') c.notRun.push(t.name);
+    else if (quarantine !== undefined && (s === 'fail' || s === 'flaky')) c.quarantined.push({ ...row, quarantine });
     else if (s === 'flaky' || (s === 'fail' && (b === 'flaky' || (b === 'pass' && unstable > 0)))) c.flaky.push(row);
     else if (s === 'fail' && b === 'fail') c.preExisting.push(row);
     // A test the base could not run (it crashed earlier) has no baseline: failing on the series counts.

@@ -21,6 +21,16 @@ export interface TestStability {
   recent: string[];
 }
 
+/** A test an admin took out of the verdicts of a tree: it still runs, its failures are listed and not counted. */
+export interface QuarantinedTest {
+  tree: string;
+  suite: string;
+  test: string;
+  reason: string;
+  addedBy: string;
+  addedAt: string;
+}
+
 export interface TestHistorySource {
   baseStability(q: {
     tree: string;
@@ -28,4 +38,6 @@ export interface TestHistorySource {
     tests: string[];
     limit: number;
   }): Promise<Record<string, TestStability>>;
+  /** The tests of a suite quarantined on a tree. */
+  quarantined(q: { tree: string; suite: string }): Promise<QuarantinedTest[]>;
 }

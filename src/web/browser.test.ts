@@ -114,4 +114,18 @@ describe('dashboard in Chromium', { skip, timeout: 300_000 }, () => {
     assert.deepEqual(d.actions, [{ action: 'cancel', runId: d.data.runningRunId, by: 'maintainer' }]);
     await shot('cancelled');
   });
+
+  it('quarantines a flaky test from the flakes page, logged in, and releases it', async () => {
+    const flaky = d.data.flakyTests[0]!;
+    await page.goto(`${d.url}/flakes?tree=${flaky.tree}&days=90`);
+    const row = page.locator('table.flakes tr', { has: page.locator(`code:text-is("${flaky.test}")`) });
+    await row.locator('input[name=reason]').fill('races the timer on TCG');
+    await row.locator('button:has-text("quarantine")').click();
+    await page.waitForURL(/\/quarantine$/);
+    assert.match(await text('table.quarantine'), new RegExp(`${flaky.test}[\\s\\S]*races the timer on TCG`));
+    await shot('quarantine');
+    await page.click('table.quarantine button:has-text("release")');
+    await page.waitForURL(/\/quarantine$/);
+    assert.match(await text('main'), /No test is quarantined/);
+  });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HOSTILE_IMG, HOSTILE_SCRIPT } from '../testing/dashboard-data.js';
 import { type Dashboard, startDashboard } from '../testing/dashboard.js';
+import { ResultsStore } from '../store/results.js';
 import { PAGES } from './pages/index.js';
 import type { PageDef } from './page.js';
 
@@ -206,6 +207,59 @@ describe('dashboard over HTTP, on a generated results database', { timeout: 240_
       after.alerts.map((a) => [a.id, a.note, a.updatedBy]),
       [[id, 'skb_ext allocation, expected', 'maintainer']],
     );
+  });
+
+  it('lets an admin quarantine a test, re-send a reply and start a bisection; the pages show each', async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${d.url}/api${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const flaky = d.data.flakyTests[0]!;
+    assert.equal((await post('/quarantine', { ...flaky, reason: '' })).status, 400, 'a quarantine needs a reason');
+    const anonymous = await fetch(`${d.url}/api/quarantine`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...flaky, reason: 'x' }),
+    });
+    assert.equal(anonymous.status, 401);
+    const q = await post('/quarantine', { ...flaky, reason: 'races the <b>timer</b> on TCG' });
+    assert.equal(q.status, 200, await q.clone().text());
+    const listed = (await api(d, 'quarantine', '/quarantine')) as {
+      tests: { tree: string; test: string; reason: string; addedBy: string }[];
+    };
+    assert.deepEqual(
+      listed.tests.map((t) => [t.tree, t.test, t.reason, t.addedBy]),
+      [[flaky.tree, flaky.test, 'races the <b>timer</b> on TCG', 'maintainer']],
+    );
+    // What the test stage reads for its verdict.
+    const store = new ResultsStore(d.db);
+    assert.deepEqual(
+      (await store.quarantined({ tree: flaky.tree, suite: flaky.suite })).map((t) => t.test),
+      [flaky.test],
+    );
+    const flakes = (await api(d, 'flakes', `/flakes?tree=${flaky.tree}&days=90`)) as {
+      tests: { test: string; quarantine: string | null }[];
+    };
+    assert.match(flakes.tests.find((t) => t.test === flaky.test)?.quarantine ?? '', /quarantined by maintainer/);
+    const html = await (await fetch(`${d.url}/quarantine`)).text();
+    assert.ok(html.includes('races the &lt;b&gt;timer&lt;/b&gt;'), 'the reason is rendered as text');
+    assert.equal((await post('/quarantine/release', flaky)).status, 200);
+    assert.equal((await post('/quarantine/release', flaky)).status, 404, 'released once');
+    assert.deepEqual(await store.quarantined({ tree: flaky.tree, suite: flaky.suite }), []);
+
+    const runId = d.data.failingRunId;
+    assert.equal((await post(`/runs/${runId}/resend`, {})).status, 200);
+    assert.deepEqual(d.actions.at(-1), { action: 'resend', runId, by: 'maintainer' });
+
+    const { alerts } = (await api(d, 'alerts', '/alerts')) as { alerts: { id: number; bisection: unknown }[] };
+    const alert = alerts.find((a) => a.bisection === null)!;
+    assert.equal((await post(`/alerts/${alert.id}/bisect`, {})).status, 200);
+    assert.equal((await post(`/alerts/${alert.id}/bisect`, {})).status, 400, 'one bisection of an alert at a time');
+    assert.equal((await post('/alerts/x/bisect', {})).status, 400);
+    const after = (await api(d, 'alerts', '/alerts')) as { alerts: { id: number; bisection: { status: string } }[] };
+    assert.equal(after.alerts.find((a) => a.id === alert.id)?.bisection.status, 'queued');
   });
 
   it('refuses path tricks for artifacts and console logs', async () => {

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { StageOutcomeSchema } from '../pipeline/payload.js';
 import { TestStageDataSchema } from '../stages/test/result.js';
+import { ResultsStore } from '../store/results.js';
 import { type AdminTokens, SESSION_COOKIE, Sessions } from './auth.js';
 import { escapeHtml, html } from './html.js';
 import { layout } from './layout.js';
@@ -24,6 +25,7 @@ import { openApiDocument } from './openapi.js';
 import type { PageDef, ReadDeps, View } from './page.js';
 import { ALERT_STATUSES } from './pages/ops.js';
 import { PAGES } from './pages/index.js';
+import { QuarantineKey, QuarantineRequest } from './pages/quarantine.js';
 import { fileSize } from './pages/run.js';
 import { json } from './pages/sql.js';
 
@@ -32,6 +34,10 @@ export interface AdminActions {
   cancel(runId: string, by: string): Promise<void>;
   /** Queues the run's series again (forced, the same options); returns the new run's id. */
   retest(runId: string, by: string): Promise<string>;
+  /** Sends the run's reply on the list again; a UsageError says why policy would not. */
+  resendReply(runId: string, by: string): Promise<void>;
+  /** Queues the bisection of a nightly alert's range on the perf hosts. */
+  bisectAlert(alertId: number, by: string): Promise<void>;
 }
 
 export interface WebDeps extends ReadDeps {
@@ -230,6 +236,44 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
       const runId = await deps.actions.retest(id, user);
       log.info({ runId: id, newRunId: runId, user }, 'retest from the dashboard');
       return done(req, reply, `/runs/${runId}`, { runId });
+    });
+    app.post(`${prefix}/runs/:id/resend`, async (req, reply) => {
+      const user = admin(req, reply);
+      if (!user) return reply;
+      if (!deps.actions) return sendError(req, reply, 503, 'no coordinator in this process');
+      const { id } = req.params as { id: string };
+      await deps.actions.resendReply(id, user);
+      log.info({ runId: id, user }, 'reply re-send queued from the dashboard');
+      return done(req, reply, `/runs/${id}#reply`, { resend: id });
+    });
+    app.post(`${prefix}/alerts/:id/bisect`, async (req, reply) => {
+      const user = admin(req, reply);
+      if (!user) return reply;
+      if (!deps.actions) return sendError(req, reply, 503, 'no coordinator in this process');
+      const id = Number((req.params as { id: string }).id);
+      if (!Number.isSafeInteger(id) || id <= 0) return sendError(req, reply, 400, 'an alert id is a number');
+      await deps.actions.bisectAlert(id, user);
+      log.info({ alertId: id, user }, 'bisection queued from the dashboard');
+      return done(req, reply, `/alerts#alert-${id}`, { bisect: id });
+    });
+    app.post(`${prefix}/quarantine`, async (req, reply) => {
+      const user = admin(req, reply);
+      if (!user) return reply;
+      const p = QuarantineRequest.safeParse(req.body);
+      if (!p.success) return sendError(req, reply, 400, p.error.issues.map((i) => i.message).join('; '));
+      const q = await new ResultsStore(deps.db).quarantine({ ...p.data, addedBy: user });
+      log.info({ ...p.data, user }, 'test quarantined from the dashboard');
+      return done(req, reply, '/quarantine', q);
+    });
+    app.post(`${prefix}/quarantine/release`, async (req, reply) => {
+      const user = admin(req, reply);
+      if (!user) return reply;
+      const p = QuarantineKey.safeParse(req.body);
+      if (!p.success) return sendError(req, reply, 400, p.error.issues.map((i) => i.message).join('; '));
+      if (!(await new ResultsStore(deps.db).unquarantine(p.data)))
+        return sendError(req, reply, 404, `${p.data.suite}/${p.data.test} is not quarantined on ${p.data.tree}`);
+      log.info({ ...p.data, user }, 'test released from quarantine from the dashboard');
+      return done(req, reply, '/quarantine', { released: p.data });
     });
     app.post(`${prefix}/alerts/:id`, async (req, reply) => {
       const user = admin(req, reply);

@@ -150,6 +150,7 @@ const suite: SuiteRunData = {
     preExisting: [],
     flaky: [],
     fixed: [],
+    quarantined: [],
     notRun: [],
     newSplats: [],
     preExistingSplats: [],

@@ -12,6 +12,9 @@ export interface ReplyRecord {
   status: ReplyStatus;
   error: string | null;
   sentAt: Date | null;
+  /** Who last asked for it to be sent again, and when. */
+  resentBy: string | null;
+  resentAt: Date | null;
 }
 
 function toRecord(r: Record<string, unknown>): ReplyRecord {
@@ -24,6 +27,8 @@ function toRecord(r: Record<string, unknown>): ReplyRecord {
     status: r['status'] as ReplyStatus,
     error: (r['error'] as string | null) ?? null,
     sentAt: r['sent_at'] ? new Date(r['sent_at'] as string) : null,
+    resentBy: (r['resent_by'] as string | null) ?? null,
+    resentAt: r['resent_at'] ? new Date(r['resent_at'] as string) : null,
   };
 }
 
@@ -87,6 +92,42 @@ export class EmailStore {
         `INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, claimed_at) VALUES ($1,$2,$3,$4,$5,'sending',now())`,
         [c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(',')],
       );
+      return 'claimed';
+    });
+  }
+
+  /**
+   * Claims a run's reply that an admin asked to send again, whatever was
+   * decided before (sent, skipped as unchanged, refused, failed): 'busy'
+   * while another worker is sending it right now. The Message-ID stays the
+   * same, so a list archive that has it keeps one copy.
+   */
+  async claimResend(c: {
+    seriesId: number;
+    runId: string;
+    verdict: string;
+    messageId: string;
+    recipients: string[];
+    by: string;
+  }): Promise<'claimed' | 'busy'> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT id FROM series WHERE id = $1 FOR UPDATE', [c.seriesId]);
+      const [mine] = await tx.query<Record<string, unknown>>(
+        `SELECT status, claimed_at < now() - interval '10 minutes' AS stale FROM email_replies WHERE run_id = $1 ORDER BY id DESC LIMIT 1`,
+        [c.runId],
+      );
+      if (mine?.['status'] === 'sending' && !mine['stale']) return 'busy';
+      if (mine)
+        await tx.query(
+          `UPDATE email_replies SET status = 'sending', error = NULL, recipients = $2, claimed_at = now(), resent_by = $3, resent_at = now() WHERE run_id = $1`,
+          [c.runId, c.recipients.join(','), c.by],
+        );
+      else
+        await tx.query(
+          `INSERT INTO email_replies (series_id, run_id, verdict, message_id, recipients, status, claimed_at, resent_by, resent_at)
+           VALUES ($1,$2,$3,$4,$5,'sending',now(),$6,now())`,
+          [c.seriesId, c.runId, c.verdict, c.messageId, c.recipients.join(','), c.by],
+        );
       return 'claimed';
     });
   }

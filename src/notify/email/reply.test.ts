@@ -247,4 +247,57 @@ describe('replies on the list, through a real SMTP server', () => {
     assert.equal((await p.services.email!.forRun(sub.runId))?.status, 'sent');
     assert.equal(await replies.reconcile(), 0, 'every finished lore run has its decision');
   });
+
+  it('an admin re-sends a reply: the same mail again through the queue, by whom recorded; policy still holds', async () => {
+    const waitFor = async (count: number) => {
+      const deadline = Date.now() + 20_000;
+      while (smtp.received.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(smtp.received.length, count);
+    };
+    const series = fakeSeries('bpf: resend');
+    const sub = await p.coordinator.submit(series, { source: lore(series.messageId), requestedBy: 'lore:bpf' });
+    await p.coordinator.waitForRun(sub.runId, 20_000);
+    assert.equal((await replies.reply(sub.runId)).status, 'sent');
+    const first = await simpleParser(smtp.received.at(-1)!.raw);
+    const n = smtp.received.length;
+    assert.equal((await replies.reply(sub.runId)).status, 'done', 'sent once; only an admin sends it again');
+
+    await replies.resend(sub.runId, 'web:maintainer');
+    await waitFor(n + 1);
+    const again = await simpleParser(smtp.received.at(-1)!.raw);
+    assert.equal(again.messageId, first.messageId, 'the same Message-ID: an archive that has it keeps one copy');
+    assert.equal(again.text, first.text);
+    const row = await p.services.email!.forRun(sub.runId);
+    assert.equal(row?.status, 'sent');
+    assert.equal(row?.resentBy, 'web:maintainer');
+
+    // A run tested by hand mails nobody by itself, but an admin asking is asking.
+    const byHand = fakeSeries('bpf: resend by hand');
+    const h = await p.coordinator.submit(byHand, { source: lore(byHand.messageId), requestedBy: 'cli' });
+    await p.coordinator.waitForRun(h.runId, 20_000);
+    assert.equal((await replies.reply(h.runId)).status, 'skipped');
+    await replies.resend(h.runId, 'web:maintainer');
+    await waitFor(n + 2);
+    assert.equal((await p.services.email!.forRun(h.runId))?.status, 'sent');
+
+    // The author's allowlist is not the admin's to override: refused at once, with why.
+    const stranger = fakeSeries('bpf: resend stranger', { author: { name: 'S', address: 's@elsewhere.net' } });
+    const st = await p.coordinator.submit(stranger, { source: lore(stranger.messageId), requestedBy: 'lore:bpf' });
+    await p.coordinator.waitForRun(st.runId, 20_000);
+    await assert.rejects(replies.resend(st.runId, 'web:maintainer'), /not on list bpf's reply allowlist/);
+
+    // While a worker is sending it, a re-send claim waits its turn rather than mailing twice.
+    const claim = {
+      seriesId: (await p.services.store!.getRun(st.runId))!.seriesId,
+      runId: st.runId,
+      verdict: 'pass',
+      messageId: `resend-race-${st.runId}`,
+      recipients: ['x@example.org'],
+      by: 'web:a',
+    };
+    assert.equal(await p.services.email!.claimResend(claim), 'claimed');
+    assert.equal(await p.services.email!.claimResend({ ...claim, by: 'web:b' }), 'busy');
+    await p.services.email!.finish(st.runId, { status: 'sent' });
+    assert.equal(smtp.received.length, n + 2);
+  });
 });

@@ -13,7 +13,11 @@ import { MailRejectedError, type MailSender } from './send.js';
 import { QUEUES } from '../../queue/names.js';
 import { startQueueWorker } from '../../queue/worker.js';
 
-const ReplyJobSchema = z.object({ runId: z.string().min(1) });
+const ReplyJobSchema = z.object({
+  runId: z.string().min(1),
+  /** An admin asked for the reply to be sent again (the dashboard's "re-send"). */
+  resendBy: z.string().min(1).optional(),
+});
 const VERDICTS = ['pass', 'fail', 'error', 'cancelled', 'skipped'] as const;
 
 /** "*@kernel.org" or an exact address, compared without case. */
@@ -49,6 +53,8 @@ export function planReply(
   run: RunRecord,
   series: Series,
   source: { kind: string; ref: string },
+  /** An admin asks for it by hand: the rule that hand runs mail nobody gives way, the others hold. */
+  opts: { resend?: boolean } = {},
 ): ReplyPlan {
   const verdict = (VERDICTS as readonly string[]).includes(run.verdict ?? '') ? (run.verdict as Verdict) : 'error';
   const list = listOf(config, source);
@@ -96,7 +102,7 @@ export function planReply(
   if (source.kind !== 'lore') skip = `the series did not come from a list (${source.kind})`;
   else if (!list) skip = `${source.ref} is on no configured list (lore.lists)`;
   // Someone testing a list series by hand (`ksci run <message-id>`) has not asked to mail the list.
-  else if (!(run.requestedBy ?? '').startsWith('lore:'))
+  else if (!opts.resend && !(run.requestedBy ?? '').startsWith('lore:'))
     skip = `run by hand (${run.requestedBy ?? 'unknown'}), not by the list poller`;
   else if (!series.author.address) skip = 'the series has no author address to answer';
   else if (list.reply.mode === 'off') skip = `replies are off for list ${list.name} (lore.lists[].reply.mode)`;
@@ -151,6 +157,42 @@ export class EmailReporter {
     );
   }
 
+  /**
+   * An admin's "send the reply again" (the list lost it, SMTP refused it,
+   * it was skipped while SMTP was off). Refused here, with the reason, when
+   * policy would not send it at all; the sending is a queued job, one at a
+   * time per run (a second click while one waits is the same job).
+   */
+  async resend(runId: string, by: string): Promise<void> {
+    const { results, config, sender } = this.deps;
+    if (!sender)
+      throw new UsageError(
+        'no SMTP server is configured (email.smtp): nothing can be sent',
+        'set email.smtp in the config and restart ksci serve',
+      );
+    const run = await results.getRun(runId);
+    if (!run) throw new UsageError(`no run ${runId}`);
+    if (!run.finishedAt)
+      throw new UsageError(`run ${runId} has not finished (${run.status})`, 'a reply is written when the run ends');
+    const series = await results.getSeries(run.seriesId);
+    const source = await results.seriesSource(run.seriesId);
+    if (!series || !source) throw new UsageError(`run ${runId}: its series is not in the database`);
+    const { skip } = planReply(config, run, series, source, { resend: true });
+    if (skip) throw new UsageError(`the reply of run ${runId} cannot be sent: ${skip}`);
+    await this.queue.add(
+      'resend',
+      { runId, resendBy: by },
+      {
+        jobId: `resend-${runId}`,
+        attempts: 3,
+        backoff: { type: 'exponential', delay: 30_000 },
+        // Gone once done or failed (the outcome is in email_replies), so a later re-send can be queued again.
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    );
+  }
+
   /** Runs that finished while no coordinator listened (or Redis lost the job) get their decision now. */
   async reconcile(sinceMs = 7 * 86400_000): Promise<number> {
     const ids = await this.deps.email.undecided(new Date(Date.now() - sinceMs));
@@ -170,13 +212,16 @@ export class EmailReporter {
       what: 'email reply',
       schema: ReplyJobSchema,
       log: this.deps.log,
-      handle: (data) => this.reply(data.runId),
+      handle: (data) => this.reply(data.runId, data.resendBy),
     });
     return this.worker;
   }
 
-  /** Decide and, when policy says so, send the reply of one run. */
-  async reply(runId: string): Promise<{ status: 'sent' | 'skipped' | 'unchanged' | 'done'; detail: string }> {
+  /** Decide and, when policy says so, send the reply of one run (again, when an admin asks: resendBy). */
+  async reply(
+    runId: string,
+    resendBy?: string,
+  ): Promise<{ status: 'sent' | 'skipped' | 'unchanged' | 'done' | 'busy'; detail: string }> {
     const { results, email, sender, config, log } = this.deps;
     const run = await results.getRun(runId);
     if (!run) throw new UnrecoverableError(`no run ${runId}`);
@@ -184,7 +229,7 @@ export class EmailReporter {
     const series = await results.getSeries(run.seriesId);
     const source = await results.seriesSource(run.seriesId);
     if (!series || !source) throw new UnrecoverableError(`run ${runId}: its series is not in the database`);
-    const plan = planReply(config, run, series, source);
+    const plan = planReply(config, run, series, source, { resend: resendBy !== undefined });
     const { mail } = plan;
     const skip = plan.skip ?? (sender ? null : 'no SMTP server is configured (email.smtp)');
     if (skip || !sender) {
@@ -197,17 +242,23 @@ export class EmailReporter {
       });
       return { status: 'skipped', detail: skip ?? 'no sender' };
     }
-    const claim = await email.claim({
+    const claimed = {
       seriesId: run.seriesId,
       runId,
       verdict: run.verdict ?? run.status,
       messageId: mail.messageId,
       recipients: [...mail.to, ...mail.cc],
-    });
+    };
+    const claim = resendBy ? await email.claimResend({ ...claimed, by: resendBy }) : await email.claim(claimed);
     if (claim !== 'claimed')
       return {
         status: claim,
-        detail: claim === 'unchanged' ? 'the last reply on this series version said the same' : 'already decided',
+        detail:
+          claim === 'unchanged'
+            ? 'the last reply on this series version said the same'
+            : claim === 'busy'
+              ? 'another worker is sending it right now'
+              : 'already decided',
       };
     try {
       const sent = await sender.send(mail);

@@ -54,6 +54,7 @@ const Row = z.object({
   series: Settled,
   seriesAttempts: z.array(Status),
   history: z.string().optional(),
+  quarantine: z.string().optional(),
 });
 
 export const SuiteRunSchema = z.object({
@@ -66,6 +67,8 @@ export const SuiteRunSchema = z.object({
     preExisting: z.array(Row),
     flaky: z.array(Row),
     fixed: z.array(Row),
+    // Absent from results recorded before quarantines existed.
+    quarantined: z.array(Row).default([]),
     notRun: z.array(z.string()),
     newSplats: z.array(SplatSchema),
     preExistingSplats: z.array(SplatSchema),
@@ -113,6 +116,8 @@ export function suiteSummary(s: SuiteRunData): string {
   if (c.newSplats.length) parts.push(`new kernel splats: ${c.newSplats.map((x) => x.title).join('; ')}`);
   if (c.preExisting.length) parts.push(`also failing on the base: ${c.preExisting.map((r) => r.name).join(', ')}`);
   if (c.flaky.length) parts.push(`flaky: ${c.flaky.map((r) => r.name).join(', ')}`);
+  if (c.quarantined.length)
+    parts.push(`quarantined, not counted: ${c.quarantined.map((r) => `${r.name} (${r.series})`).join(', ')}`);
   return `${s.suite}: ${parts.join('; ')}`;
 }
 
@@ -172,6 +177,10 @@ export function testDetails(outcome: StageOutcome): string[] {
     for (const r of c.flaky)
       lines.push(
         `  flaky: ${r.name} (series ${r.seriesAttempts.join(' -> ')}, base ${r.base}${r.history ? `; ${r.history}` : ''})`,
+      );
+    for (const r of c.quarantined)
+      lines.push(
+        `  quarantined, not counted: ${r.name} ${r.series} (${r.seriesAttempts.join(' -> ')}); ${r.quarantine}`,
       );
     for (const r of c.fixed) lines.push(`  fixed by the series: ${r.name}`);
     if (c.notRun.length) lines.push(`  not run: ${c.notRun.join(', ')}`);

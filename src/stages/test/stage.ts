@@ -150,11 +150,16 @@ export const testStage: StageDefinition = {
                 limit: HISTORY_RUNS,
               })
             : {};
+        const quarantine =
+          troubled.length && ctx.history ? await ctx.history.quarantined({ tree: run.tree.name, suite: name }) : [];
         const comparison = compareRuns(
           base.tests,
           series.tests,
           { base: base.splats, series: series.splats },
           stability,
+          new Map(
+            quarantine.map((q) => [q.test, `quarantined by ${q.addedBy} on ${q.addedAt.slice(0, 10)}: ${q.reason}`]),
+          ),
         );
         const blamed = [
           ...comparison.newFailures.map((r) => r.name),

@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { ResultsStore } from '../../store/results.js';
 import { href, html } from '../html.js';
 import { when } from '../layout.js';
 import { definePage } from '../page.js';
+import { quarantineForm } from './quarantine.js';
 import { stability } from '../stability.js';
 import { iso } from './sql.js';
 
@@ -32,6 +34,8 @@ export const flakesPage = definePage({
         firstFlakyAt: z.string().nullable(),
         lastFailureAt: z.string().nullable(),
         cells: z.array(z.string()),
+        /** Why it is quarantined on this tree, when it is. */
+        quarantine: z.string().nullable(),
       }),
     ),
   }),
@@ -59,10 +63,20 @@ export const flakesPage = definePage({
     )
       .filter((t) => t.flips > 0 || t.failingFor > 0)
       .slice(0, SHOWN);
-    return { tree, trees, days, tests };
+    const quarantined = new Map(
+      (await new ResultsStore(db).quarantines())
+        .filter((q) => q.tree === tree)
+        .map((q) => [`${q.suite}/${q.test}`, `quarantined by ${q.addedBy}: ${q.reason}`]),
+    );
+    return {
+      tree,
+      trees,
+      days,
+      tests: tests.map((t) => ({ ...t, quarantine: quarantined.get(`${t.suite}/${t.test}`) ?? null })),
+    };
   },
   title: (d) => `Flakes on ${d.tree}`,
-  render(d) {
+  render(d, view) {
     return html`<h1>Least stable tests on ${d.tree}</h1>
 <p>${d.trees.map((t) => html`<a href="${href('/flakes', { tree: t })}">${t}</a> `)} · base kernels, last ${d.days.length} days,
   sorted by flips then the current failing streak</p>
@@ -72,7 +86,8 @@ ${
     : html`<table class="grid flakes"><thead><tr><th>test</th><th class="num">flips</th><th>failing for</th><th>first flaky</th><th>last failure</th>
 ${d.days.map((day) => html`<th title="${day}">${day.slice(8)}</th>`)}</tr></thead><tbody>
 ${d.tests.map(
-  (t) => html`<tr><td class="name">${t.suite}/<code>${t.test}</code></td><td class="name num">${t.flips}</td>
+  (t) => html`<tr><td class="name">${t.suite}/<code>${t.test}</code>
+${t.quarantine ? html`<br /><span class="muted">${t.quarantine}</span>` : quarantineForm(view, { tree: d.tree, suite: t.suite, test: t.test })}</td><td class="name num">${t.flips}</td>
 <td class="name">${t.failingFor ? `${t.failingFor} runs` : ''}</td><td class="name">${when(t.firstFlakyAt)}</td><td class="name">${when(t.lastFailureAt)}</td>
 ${t.cells.map((c, i) => html`<td class="cell-${c}" title="${d.days[i]}: ${c}"></td>`)}</tr>`,
 )}

@@ -3,6 +3,7 @@ import { comparePage, incidentsPage } from './compare.js';
 import { flakesPage } from './flakes.js';
 import { nightlyPage, nightPage } from './nightly.js';
 import { alertsPage, statusPage, workersPage } from './ops.js';
+import { quarantinePage } from './quarantine.js';
 import { runPage } from './run.js';
 import { seriesPage } from './series.js';
 import { seriesListPage } from './series-list.js';
@@ -18,6 +19,7 @@ export const PAGES: PageDef[] = [
   comparePage,
   incidentsPage,
   alertsPage,
+  quarantinePage,
   statusPage,
   workersPage,
 ] as unknown as PageDef[];

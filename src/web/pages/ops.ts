@@ -1,11 +1,57 @@
 import { z } from 'zod';
 import { WorkerInfoSchema } from '../../queue/presence.js';
-import { html } from '../html.js';
+import { type Html, html } from '../html.js';
 import { actionForm, badge, duration, when } from '../layout.js';
-import { definePage } from '../page.js';
+import { definePage, type View } from '../page.js';
 import { iso, isoOrNull, percentile } from './sql.js';
 
 export const ALERT_STATUSES = ['new', 'acknowledged', 'invalid', 'fixed'] as const;
+
+const BisectionResult = z.object({
+  culprit: z.string().nullable(),
+  probes: z.array(z.object({ counter: z.number(), verdict: z.string(), change: z.number().nullable() })),
+  commits: z.number(),
+  note: z.string().nullable(),
+  error: z.string().optional(),
+});
+
+function bisectionOf(r: Record<string, unknown>) {
+  const status = r['bisect_status'] as 'queued' | 'running' | 'done' | 'failed' | null;
+  if (!status) return null;
+  const result = BisectionResult.safeParse(
+    typeof r['bisect_result'] === 'string' ? JSON.parse(r['bisect_result']) : r['bisect_result'],
+  );
+  return {
+    status,
+    by: (r['bisect_by'] as string | null) ?? null,
+    at: isoOrNull(r['bisect_at']),
+    culprit: result.success ? result.data.culprit : null,
+    probes: result.success ? result.data.probes : [],
+    commits: result.success ? result.data.commits : null,
+    note: result.success ? result.data.note : null,
+    error: result.success ? (result.data.error ?? null) : null,
+  };
+}
+
+type AlertRow = { id: number; bisect: string; bisection: ReturnType<typeof bisectionOf> };
+
+/** The bisection's state or result, and the button that starts one (none while one is queued or running). */
+function renderBisection(a: AlertRow, view: View): Html {
+  const b = a.bisection;
+  const button = actionForm(view, `/alerts/${a.id}/bisect`, b ? 'bisect again' : 'bisect');
+  const command = html`<span class="muted">by hand: <code>${a.bisect}</code></span>`;
+  if (!b) return html`${button} ${command}`;
+  const who = html`<span class="muted">${b.by ?? ''} ${when(b.at)}</span>`;
+  if (b.status === 'queued' || b.status === 'running')
+    return html`<span class="bisect">bisection ${b.status}</span> ${who}`;
+  if (b.status === 'failed')
+    return html`<span class="bisect">bisection failed: ${b.error ?? 'unknown'}</span> ${who}<br />${button} ${command}`;
+  const probes = b.probes.map(
+    (p) => `${p.counter}: ${p.verdict}${p.change === null ? '' : ` ${(p.change * 100).toFixed(1)}%`}`,
+  );
+  return html`<span class="bisect">${b.culprit ? html`culprit: <code>${b.culprit}</code>` : 'no culprit'}</span> ${who}
+<br /><span class="muted">${b.commits ?? '?'} commits; probes ${probes.join(', ')}${b.note ? `; ${b.note}` : ''}</span><br />${button}`;
+}
 
 /** Nightly change points to triage (Perfherder's alerts view): status, note, and how to bisect. */
 export const alertsPage = definePage({
@@ -31,6 +77,19 @@ export const alertsPage = definePage({
         createdAt: z.string(),
         /** The command that bisects the range (a bisection runs on the perf hosts, for minutes to hours). */
         bisect: z.string(),
+        /** A bisection asked for from here: where it stands and what it found. */
+        bisection: z
+          .object({
+            status: z.enum(['queued', 'running', 'done', 'failed']),
+            by: z.string().nullable(),
+            at: z.string().nullable(),
+            culprit: z.string().nullable(),
+            probes: z.array(z.object({ counter: z.number(), verdict: z.string(), change: z.number().nullable() })),
+            commits: z.number().nullable(),
+            note: z.string().nullable(),
+            error: z.string().nullable(),
+          })
+          .nullable(),
       }),
     ),
   }),
@@ -54,6 +113,7 @@ export const alertsPage = definePage({
         updatedBy: (r['updated_by'] as string | null) ?? null,
         createdAt: iso(r['created_at']),
         bisect: `ksci nightly bisect ${String(r['tree'])} ${String(r['scenario'])} ${String(r['last_good'])} ${String(r['first_changed'])}`,
+        bisection: bisectionOf(r),
       })),
     };
   },
@@ -65,7 +125,7 @@ export const alertsPage = definePage({
 ${d.alerts.map(
   (a) => html`<tr id="alert-${a.id}"><td>${a.id}</td><td>${a.tree}<br />${a.scenario}</td>
 <td>${badge(a.direction)} ${(a.change * 100).toFixed(1)}%<br /><span class="muted">p ${a.p.toExponential(1)}, ${when(a.createdAt)}</span></td>
-<td><code>${a.lastGood.slice(0, 12)}..${a.firstChanged.slice(0, 12)}</code><br /><span class="muted">bisect: <code>${a.bisect}</code></span></td>
+<td><code>${a.lastGood.slice(0, 12)}..${a.firstChanged.slice(0, 12)}</code><br />${renderBisection(a, view)}</td>
 <td>${badge(a.status)}${a.updatedBy ? html`<br /><span class="muted">by ${a.updatedBy}</span>` : ''}</td>
 <td>${a.note ?? ''}
 ${actionForm(

@@ -7,10 +7,12 @@ import { StageOutcomeSchema } from '../../pipeline/payload.js';
 import { BuildStageDataSchema, oneLine } from '../../stages/build/result.js';
 import { PerfStageDataSchema } from '../../stages/perf/result.js';
 import { SplatSchema, TestStageDataSchema, type SuiteRunData } from '../../stages/test/result.js';
+import { EmailStore } from '../../notify/email/replies.js';
 import { ResultsStore } from '../../store/results.js';
 import { html, jsonScript, type Html } from '../html.js';
 import { actionForm, badge, bytes, duration, when } from '../layout.js';
-import { CHART_SCRIPTS, definePage } from '../page.js';
+import { CHART_SCRIPTS, definePage, type View } from '../page.js';
+import { quarantineForm } from './quarantine.js';
 import { json, msBetween } from './sql.js';
 
 const EXCERPT_LINES = 40;
@@ -33,6 +35,8 @@ const TestRow = z.object({
   series: z.string(),
   attempts: z.array(z.string()),
   history: z.string().nullable(),
+  /** Why it is quarantined on the run's tree (then its failure did not count). */
+  quarantine: z.string().nullable(),
   /** The end of the series kernel's output of this test. */
   excerpt: z.array(z.string()),
 });
@@ -45,6 +49,7 @@ const Suite = z.object({
   preExisting: z.array(TestRow),
   flaky: z.array(TestRow),
   fixed: z.array(TestRow),
+  quarantined: z.array(TestRow),
   passed: z.array(z.string()),
   notRun: z.array(z.string()),
   newSplats: z.array(Splat),
@@ -107,6 +112,19 @@ const Output = z.object({
   perf: z.array(PerfScenario),
   bisect: z.array(Bisect),
   report: z.string().nullable(),
+  /** The reply on the list, for a series from one: what was decided and sent. */
+  reply: z
+    .object({
+      status: z.string(),
+      recipients: z.array(z.string()),
+      messageId: z.string(),
+      error: z.string().nullable(),
+      sentAt: z.string().nullable(),
+      resentBy: z.string().nullable(),
+    })
+    .nullable(),
+  /** Whether the series came from a list (then a reply can be sent again). */
+  fromList: z.boolean(),
 });
 export type RunPageData = z.infer<typeof Output>;
 
@@ -129,6 +147,8 @@ export const runPage = definePage({
     const build = BuildStageDataSchema.safeParse(outcomes.get('build')?.data);
     const perf = PerfStageDataSchema.safeParse(outcomes.get('perf')?.data);
     const artifacts = new ArtifactStore(join(config.dataDir, 'artifacts'));
+    const reply = await new EmailStore(db).forRun(run.id);
+    const source = await new ResultsStore(db).seriesSource(run.seriesId);
     return {
       id: run.id,
       series: { id: run.seriesId, title: run.seriesTitle, version: run.seriesVersion },
@@ -198,6 +218,15 @@ export const runPage = definePage({
         : [],
       bisect: perf.success ? perf.data.suites.flatMap((s) => (s.bisect ? [{ suite: s.suite, ...s.bisect }] : [])) : [],
       report: run.reportText,
+      reply: reply && {
+        status: reply.status,
+        recipients: reply.recipients,
+        messageId: reply.messageId,
+        error: reply.error,
+        sentAt: reply.sentAt?.toISOString() ?? null,
+        resentBy: reply.resentBy,
+      },
+      fromList: source?.kind === 'lore',
     };
   },
   title: (d) => `Run ${d.id.slice(0, 8)}: ${d.series.title}`,
@@ -212,14 +241,27 @@ export const runPage = definePage({
   <a href="/api/runs/${d.id}">JSON</a></p>
 <p>${terminal ? '' : actionForm(view, `/runs/${d.id}/cancel`, 'cancel this run')}
   ${terminal ? actionForm(view, `/runs/${d.id}/retest`, 'retest') : ''}</p>
-${d.suites.map(renderSuite)}
+${d.suites.map((s) => renderSuite(s, d.tree, view))}
 ${d.builds.length ? html`<h2>Builds</h2>${d.builds.map(renderBuild)}` : ''}
 ${d.perf.length ? renderPerf(d) : ''}
 <h2>Stages</h2>
 ${stageTimeline(d.stages, d.createdAt)}
+${d.fromList && terminal ? renderReply(d, view) : ''}
 ${d.report ? html`<h2>Report as sent</h2><pre>${d.report}</pre>` : ''}`;
   },
 });
+
+function renderReply(d: RunPageData, view: View): Html {
+  const r = d.reply;
+  return html`<h2 id="reply">Reply on the list</h2>
+<p>${
+    r
+      ? html`${badge(r.status)} <code>&lt;${r.messageId}&gt;</code>${r.recipients.length ? ` to ${r.recipients.join(', ')}` : ''}
+  ${r.sentAt ? html` · sent ${when(r.sentAt)}` : ''}${r.resentBy ? ` · re-sent by ${r.resentBy}` : ''}${r.error ? html`<br /><span class="muted">${r.error}</span>` : ''}`
+      : html`<span class="muted">not decided yet</span>`
+  }
+  ${actionForm(view, `/runs/${d.id}/resend`, r?.status === 'sent' ? 're-send the reply' : 'send the reply')}</p>`;
+}
 
 function testHosts(suites: SuiteRunData[]): string[] {
   const hosts = suites.flatMap((s) => [...s.base.boots, ...s.series.boots].flatMap((b) => (b.host ? [b.host] : [])));
@@ -235,10 +277,13 @@ function suiteView(runId: string, s: SuiteRunData, config: Config): z.infer<type
     series: r.series,
     attempts: r.seriesAttempts,
     history: r.history ?? null,
+    quarantine: r.quarantine ?? null,
     excerpt: outputOf(r.name),
   });
   const c = s.comparison;
-  const listed = new Set([...c.newFailures, ...c.preExisting, ...c.flaky, ...c.fixed].map((r) => r.name));
+  const listed = new Set(
+    [...c.newFailures, ...c.preExisting, ...c.flaky, ...c.fixed, ...c.quarantined].map((r) => r.name),
+  );
   return {
     suite: s.suite,
     config: s.config,
@@ -247,6 +292,7 @@ function suiteView(runId: string, s: SuiteRunData, config: Config): z.infer<type
     preExisting: c.preExisting.map(row),
     flaky: c.flaky.map(row),
     fixed: c.fixed.map(row),
+    quarantined: c.quarantined.map(row),
     passed: s.series.tests.filter((t) => !listed.has(t.name) && t.attempts[0] === 'pass').map((t) => t.name),
     notRun: c.notRun,
     newSplats: c.newSplats,
@@ -290,14 +336,25 @@ function fileLinks(links: z.infer<typeof FileLink>[]): Html {
   )}</ul>`;
 }
 
-function testTable(title: string, rows: z.infer<typeof TestRow>[], withExcerpt: boolean, cls: string): Html {
+/** A failing or flaky test can be quarantined on the run's tree from its row, by an admin. */
+interface TableOpts {
+  withExcerpt: boolean;
+  cls: string;
+  quarantineOn?: { tree: string; suite: string; view: View };
+}
+
+function testTable(title: string, rows: z.infer<typeof TestRow>[], o: TableOpts): Html {
   if (rows.length === 0) return html``;
+  const q = o.quarantineOn;
   return html`<h3>${title} (${rows.length})</h3>
-<table class="${cls}"><thead><tr><th>test</th><th>base</th><th>series</th><th>attempts</th><th>history</th></tr></thead><tbody>
+<table class="${o.cls}"><thead><tr><th>test</th><th>base</th><th>series</th><th>attempts</th><th>history</th></tr></thead><tbody>
 ${rows.map(
-  (r) => html`<tr><td><code>${r.name}</code></td><td>${badge(r.base)}</td><td>${badge(r.series)}</td>
-  <td>${r.attempts.join(', ')}</td><td class="muted">${r.history ?? ''}</td></tr>
-  ${withExcerpt && r.excerpt.length ? html`<tr><td colspan="5"><pre class="excerpt">${r.excerpt.join('\n')}</pre></td></tr>` : ''}`,
+  (
+    r,
+  ) => html`<tr><td><code>${r.name}</code>${q ? quarantineForm(q.view, { tree: q.tree, suite: q.suite, test: r.name }) : ''}</td>
+  <td>${badge(r.base)}</td><td>${badge(r.series)}</td>
+  <td>${r.attempts.join(', ')}</td><td class="muted">${r.quarantine ?? r.history ?? ''}</td></tr>
+  ${o.withExcerpt && r.excerpt.length ? html`<tr><td colspan="5"><pre class="excerpt">${r.excerpt.join('\n')}</pre></td></tr>` : ''}`,
 )}
 </tbody></table>`;
 }
@@ -308,15 +365,17 @@ function renderSplat(s: z.infer<typeof Splat>): Html {
   <pre>${s.excerpt.join('\n')}</pre></div>`;
 }
 
-function renderSuite(s: z.infer<typeof Suite>): Html {
+function renderSuite(s: z.infer<typeof Suite>, tree: string, view: View): Html {
+  const quarantineOn = { tree, suite: s.suite, view };
   return html`<section class="suite" id="suite-${s.suite}">
 <h2>Suite ${s.suite} <span class="muted">config ${s.config}</span></h2>
 ${s.bootFailure ? html`<p class="verdict fail">the series kernel does not boot: ${s.bootFailure}</p>` : ''}
 ${s.newSplats.length ? html`<h3>New kernel splats (${s.newSplats.length})</h3>${s.newSplats.map(renderSplat)}` : ''}
-${testTable('New failures', s.newFailures, true, 'new-failures')}
-${testTable('Also failing on the base', s.preExisting, true, 'pre-existing')}
-${testTable('Flaky', s.flaky, false, 'flaky')}
-${testTable('Fixed', s.fixed, false, 'fixed')}
+${testTable('New failures', s.newFailures, { withExcerpt: true, cls: 'new-failures', quarantineOn })}
+${testTable('Also failing on the base', s.preExisting, { withExcerpt: true, cls: 'pre-existing', quarantineOn })}
+${testTable('Flaky', s.flaky, { withExcerpt: false, cls: 'flaky', quarantineOn })}
+${testTable('Quarantined, not counted', s.quarantined, { withExcerpt: true, cls: 'quarantined' })}
+${testTable('Fixed', s.fixed, { withExcerpt: false, cls: 'fixed' })}
 ${s.preExistingSplats.length ? html`<h3>Splats also on the base (${s.preExistingSplats.length})</h3>${s.preExistingSplats.map(renderSplat)}` : ''}
 ${s.notRun.length ? html`<p>Not run: ${s.notRun.join(', ')}</p>` : ''}
 <details><summary>Passed (${s.passed.length})</summary><p>${s.passed.map((p) => html`<code>${p}</code> `)}</p></details>
