@@ -38,7 +38,7 @@ export async function fetchLoreSeries(
   for (const listUrl of candidates) {
     const mbox = await client.thread(listUrl, ref.messageId, signal);
     if (!mbox) continue;
-    const series = await parseMbox(mbox, limits);
+    const series = await parseMbox(mbox, { ...limits, messageId: ref.messageId });
     const list = lore.lists.find((l) => l.url === listUrl) ?? null;
     return { series, listUrl, list, ref: `${listUrl}${escapeMessageId(series.messageId)}/` };
   }

@@ -10,12 +10,15 @@ import { BadInputError } from '../errors.js';
 const FROM_LINE = /^From \S+ +.*\b\d{1,2}:\d{2}(?::\d{2})?\b.*\d{4}\s*$/;
 const HEADER_LINE = /^[!-9;-~]+:/;
 const MBOXRD_ESCAPED = /^>(>*From )/;
+/** git format-patch's magic From_ line: its output is not mboxrd-escaped, and `git am` reads it as written. */
+const FORMAT_PATCH = /^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001\s*$/;
 /** How much of the input is sniffed for binary content. */
 const SNIFF_BYTES = 64 * 1024;
 
 /**
  * Split an mbox (mboxrd or mboxo) or a single RFC 2822 message into raw
- * messages. Bytes are handled as latin1 so nothing is re-encoded: what
+ * messages; `>From ` is un-escaped except in git format-patch output,
+ * which never escaped it. Bytes are handled as latin1 so nothing is re-encoded: what
  * `git am` later receives is exactly what was sent.
  */
 export function splitMbox(
@@ -56,7 +59,8 @@ export function splitMbox(
     for (const [k, start] of starts.entries()) {
       const end = starts[k + 1] ?? lines.length;
       const body = lines.slice(start + 1, end);
-      raw.push(body.map((l) => l.replace(MBOXRD_ESCAPED, '$1')).join('\n'));
+      if (FORMAT_PATCH.test(lines[start]!.replace(/\r$/, ''))) raw.push(body.join('\n'));
+      else raw.push(body.map((l) => l.replace(MBOXRD_ESCAPED, '$1')).join('\n'));
     }
   }
 

@@ -14,6 +14,8 @@ const TrailerSchema: z.ZodType<Trailer> = z.object({
   key: z.string(),
   value: z.string(),
   fromMessageId: z.string().nullable(),
+  via: z.enum(['patch', 'reply', 'cover', 'earlier-version']).optional(),
+  fromVersion: z.number().int().min(1).optional(),
 });
 
 const SubjectSchema: z.ZodType<SubjectInfo> = z.object({
@@ -71,6 +73,20 @@ export const SeriesSchema: z.ZodType<Series> = z.object({
   baseCommit: z.string().nullable(),
   changeId: z.string().nullable(),
   fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+  mismatchedTrailers: z
+    .array(
+      z.object({
+        key: z.string(),
+        value: z.string(),
+        fromMessageId: z.string(),
+        sender: z.string(),
+        target: z.union([z.number().int().min(1), z.literal('cover')]),
+      }),
+    )
+    .optional(),
+  partialReroll: z
+    .object({ fromVersion: z.number().int().min(1), reused: z.array(z.number().int().min(1)) })
+    .optional(),
 });
 
 /** What a run builds: named kernel configs (kconfigs/), for which arch, with which compiler. */
@@ -110,6 +126,21 @@ export const RunContextSchema = z.object({
     author: PersonSchema,
     messageId: z.string(),
     patches: z.array(z.object({ counter: z.number().int(), title: z.string() })),
+    /** Trailers replies gave, and where from (the report says; the tested commits are the patches as sent). */
+    review: z
+      .object({
+        given: z.array(
+          z.object({
+            /** The patch, or null for a reply to the cover letter (every patch). */
+            counter: z.number().int().nullable(),
+            trailer: z.string(),
+            from: z.string(),
+          }),
+        ),
+        mismatched: z.array(z.object({ target: z.string(), trailer: z.string(), sender: z.string() })),
+        partialReroll: z.string().nullable(),
+      })
+      .optional(),
   }),
 });
 export type RunContext = z.infer<typeof RunContextSchema>;
@@ -151,5 +182,37 @@ export function summarizeSeries(series: Series): RunContext['series'] {
     author: series.author,
     messageId: series.messageId,
     patches: series.patches.map((p) => ({ counter: p.counter, title: p.subject.title })),
+    review: reviewOf(series),
+  };
+}
+
+function reviewOf(series: Series): NonNullable<RunContext['series']['review']> {
+  const given: NonNullable<RunContext['series']['review']>['given'] = (series.cover?.trailers ?? []).map((t) => ({
+    counter: null,
+    trailer: `${t.key}: ${t.value}`,
+    from: `reply <${t.fromMessageId}> to the cover letter`,
+  }));
+  for (const p of series.patches)
+    for (const t of p.trailers) {
+      if (t.via !== 'reply' && t.via !== 'earlier-version') continue;
+      given.push({
+        counter: p.counter,
+        trailer: `${t.key}: ${t.value}`,
+        from:
+          t.via === 'earlier-version'
+            ? `reply <${t.fromMessageId}> to the same patch in v${t.fromVersion}`
+            : `reply <${t.fromMessageId}>`,
+      });
+    }
+  return {
+    given,
+    mismatched: (series.mismatchedTrailers ?? []).map((m) => ({
+      target: m.target === 'cover' ? 'the cover letter' : `patch ${m.target}`,
+      trailer: `${m.key}: ${m.value}`,
+      sender: m.sender,
+    })),
+    partialReroll: series.partialReroll
+      ? `patch${series.partialReroll.reused.length === 1 ? '' : 'es'} ${series.partialReroll.reused.join(', ')} taken from v${series.partialReroll.fromVersion} (a partial reroll)`
+      : null,
   };
 }

@@ -11,6 +11,8 @@ export interface LoadOptions {
   maxMessageBytes: number;
   maxPatches: number;
   version?: number;
+  /** The series this message belongs to (see AssembleOptions). */
+  messageId?: string;
 }
 
 /** Bytes of an mbox (or one message) to a series. */

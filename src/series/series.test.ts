@@ -270,20 +270,42 @@ describe('extractTrailers', () => {
 });
 
 describe('assembleSeries on an archive of several series', () => {
-  it('refuses to mix patches of different threads that share a version and size', async () => {
-    const other = thread()
+  const otherThread = () =>
+    thread()
       .toString('latin1')
       .replaceAll('aa11bb22cc33', 'ffeeddccbbaa')
       .replaceAll('Z8xk1abc', 'Z8xk1zzz')
       .replaceAll('Z8yAbCdE', 'Z8yAbZzZ')
       .replaceAll('unrelated-1', 'unrelated-2')
       .replaceAll('Mon, 10 Mar 2025', 'Tue, 11 Mar 2025');
+
+  it('never mixes patches of different threads that share a version and size', async () => {
+    const other = otherThread();
     // Drop the other thread's v3 patch 2, so a naive pick would take patch 1 from one thread and 2 from the other.
     const start = other.indexOf(
       'From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Maya Lindqvist <maya.lindqvist@example.org>\nDate: Tue, 11 Mar 2025 09:00:02',
     );
     const end = other.indexOf('From mboxrd@z', start + 10);
     const mixed = thread().toString('latin1') + '\n' + other.slice(0, start) + other.slice(end);
-    await assert.rejects(parseMbox(Buffer.from(mixed, 'latin1'), limits), /mixes patches of 2 different v3 series/);
+    const series = await parseMbox(Buffer.from(mixed, 'latin1'), limits);
+    const own = await parseMbox(thread(), limits);
+    assert.deepEqual(
+      series.patches.map((p) => p.messageId),
+      own.patches.map((p) => p.messageId),
+      'the one complete v3, all of it from one thread',
+    );
+  });
+
+  it('refuses to guess between two complete series of the same version, listing them', async () => {
+    const both = Buffer.from(`${thread().toString('latin1')}\n${otherThread()}`, 'latin1');
+    await assert.rejects(parseMbox(both, limits), (e: unknown) => {
+      assert.ok(e instanceof BadInputError);
+      assert.match(e.message, /holds 2 different v3 series:\n {2}v3 .*\n {2}v3 /);
+      assert.match(e.hint ?? '', /ksci run <message-id>/);
+      return true;
+    });
+    const own = await parseMbox(thread(), limits);
+    const picked = await parseMbox(both, { ...limits, messageId: own.patches[1]!.messageId });
+    assert.equal(picked.messageId, own.messageId, 'a Message-ID picks its own series');
   });
 });

@@ -13,9 +13,35 @@ export type { Person };
 export interface Trailer {
   /** Canonical spelling, e.g. "Acked-by", "Reviewed-by", "Fixes", "Link". */
   key: string;
+  /** For a person, normalised to "Name <address>" (or the bare address), HTML-mail junk removed. */
   value: string;
   /** Message-ID of the reply the trailer came from, or null when it is in the patch itself. */
   fromMessageId: string | null;
+  /**
+   * Where it came from: the patch itself; a reply to the patch; a reply to
+   * the cover letter (it applies to every patch); a reply to the same patch
+   * (same patch-id) in another version of the series. Absent in series
+   * stored before provenance was kept.
+   */
+  via?: TrailerSource;
+  /** For via 'earlier-version': the version of the patch that was answered. */
+  fromVersion?: number;
+}
+
+export type TrailerSource = 'patch' | 'reply' | 'cover' | 'earlier-version';
+
+/**
+ * A trailer a reply gave that names someone other than the reply's sender
+ * ("Acked-by: Maintainer" sent by a stranger): not applied, and reported.
+ */
+export interface MismatchedTrailer {
+  key: string;
+  value: string;
+  fromMessageId: string;
+  /** The reply's From, as "Name <address>". */
+  sender: string;
+  /** The patch it was given to, or the cover letter. */
+  target: number | 'cover';
 }
 
 /** What a subject line says about the mail. */
@@ -96,6 +122,13 @@ export interface Series {
   baseCommit: string | null;
   /** From b4's `change-id:` line, which links revisions sent in separate threads. */
   changeId: string | null;
+  /** Reply trailers that were not applied because their sender is not the person they name. */
+  mismatchedTrailers?: MismatchedTrailer[];
+  /**
+   * Set when the newest version resent only some patches in the thread of
+   * the version before (b4's partial reroll): those counters were taken from it.
+   */
+  partialReroll?: { fromVersion: number; reused: number[] };
   /**
    * sha256 over the patches' diffs in order, whitespace-normalised like
    * `git patch-id --stable`: the same change resent gets the same fingerprint.

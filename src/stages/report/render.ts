@@ -43,10 +43,13 @@ export function renderReport(
 
   const text: string[] = [`ksci ${headline}`, ''];
   for (const [k, v] of facts) text.push(`${(k + ':').padEnd(12)}${v}`);
+  const review = reviewLines(run.series.review);
+  if (review.length) text.push('', ...review);
   text.push('', 'Stages:');
   for (const o of outcomes) text.push(`  ${o.stage.padEnd(10)}${o.status.padEnd(10)}${o.summary}`);
   const md: string[] = [`## ksci: ${VERDICT_LABEL[verdict]}`, '', `**${escapeMd(headline)}**`, ''];
   for (const [k, v] of facts) md.push(`- **${k}:** ${escapeMd(v)}`);
+  if (review.length) md.push('', '```', ...review, '```');
   md.push('', '| stage | result | summary |', '|---|---|---|');
   for (const o of outcomes)
     md.push(`| ${o.stage} | ${statusIcon(o.status)} ${o.status} | ${escapeMd(o.summary).replace(/\|/g, '\\|')} |`);
@@ -58,6 +61,23 @@ export function renderReport(
     md.push('', `### ${o.stage}`, '', '```', ...lines, '```');
   }
   return { verdict, headline, markdown: md.join('\n') + '\n', text: text.join('\n') + '\n' };
+}
+
+/** The trailers replies gave, where each came from, and those not applied because the sender is not the person named. */
+function reviewLines(review: RunContext['series']['review']): string[] {
+  if (!review) return [];
+  const lines: string[] = [];
+  if (review.partialReroll) lines.push(`Partial reroll: ${review.partialReroll}.`);
+  if (review.given.length) {
+    lines.push('Trailers from replies:');
+    for (const g of review.given)
+      lines.push(`  ${g.counter === null ? 'all' : `${g.counter}`}: ${g.trailer}`, `      from ${g.from}`);
+  }
+  if (review.mismatched.length) {
+    lines.push('Mismatched, not applied (the sender is not the person named):');
+    for (const m of review.mismatched) lines.push(`  ${m.target}: ${m.trailer}`, `      sent by ${m.sender}`);
+  }
+  return lines;
 }
 
 /** A stage not asked for (perf without --perf) is skipped; a PASS says so rather than count it. */
