@@ -430,7 +430,7 @@ function pickGroup(thread: Thread, groups: Group[], opts: AssembleOptions): Grou
       `the input holds ${tied.length} different v${version} series:\n${tied
         .slice(0, 10)
         .map((g) => `  ${describe(g)}`)
-        .join('\n')}`,
+        .join('\n')}${tied.length > 10 ? `\n  and ${tied.length - 10} more` : ''}`,
       'pick one by its Message-ID (ksci run <message-id>), or give the mbox of one thread',
     );
   return best;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { BadInputError } from '../errors.js';
 import { splitMbox } from '../mail/mbox.js';
 import { parseMessage } from '../mail/message.js';
+import { selectThread } from '../mail/thread.js';
 import { assembleSeries } from './assemble.js';
 import type { Series } from './types.js';
 
@@ -24,7 +25,13 @@ async function parseMessages(chunks: Buffer[], opts: LoadOptions): Promise<Await
   const total = chunks.reduce((n, c) => n + c.length, 0);
   if (total > opts.maxMboxBytes)
     throw new BadInputError(`the input is ${total} bytes, larger than the ${opts.maxMboxBytes}-byte limit`);
-  const raws = chunks.flatMap((c) => splitMbox(c, opts));
+  let raws = chunks.flatMap((c) => splitMbox(c, opts));
+  // With a Message-ID only its thread is parsed: an archive's other mail is never decoded.
+  if (opts.messageId && raws.length > 1) {
+    const thread = selectThread(raws, opts.messageId);
+    if (!thread) throw new BadInputError(`<${opts.messageId}> is not in the input`, 'give the mbox that message is in');
+    raws = thread;
+  }
   const out = [];
   for (const r of raws) out.push(await parseMessage(r));
   return out;
