@@ -169,6 +169,13 @@ function encodeHeader(text: string): string {
   return words.map((w) => `=?UTF-8?B?${Buffer.from(w).toString('base64')}?=`).join('\n ');
 }
 
+/**
+ * The PR mbox is mboxrd (bodies escaped below), so its From_ lines are
+ * public-inbox's: git format-patch's magic line would tell splitMbox the
+ * bodies were never escaped.
+ */
+const MBOXRD_FROM = 'From mboxrd@z Thu Jan  1 00:00:00 1970';
+
 /** mboxrd: a body line that looks like a From_ line (or an escaped one) gets one more '>'. */
 function escapeFromLines(body: string): string {
   return body.replace(/^(>*From )/gm, '>$1');
@@ -194,7 +201,7 @@ function threadedPatch(p: PrPatch, counter: number, total: number, coverId: stri
     if (keep) kept.push(line);
   }
   const headers = [
-    `From ${p.sha} Mon Sep 17 00:00:00 2001`,
+    MBOXRD_FROM,
     ...kept,
     `Subject: [PATCH ${counter}/${total}] ${encodeHeader(p.title)}`,
     `Message-ID: <${prMessageId(pr, counter)}>`,
@@ -229,7 +236,7 @@ export function prToMbox(pr: PullRequestInfo, patches: PrPatch[]): Buffer {
     '',
   ].join('\n');
   const cover = [
-    `From ${'0'.repeat(40)} Mon Sep 17 00:00:00 2001`,
+    MBOXRD_FROM,
     `From: "${author}" <${pr.author.id}+${author}@users.noreply.github.com>`,
     `Date: ${rfc2822(pr.createdAt)}`,
     `Subject: [PATCH 0/${total}] ${encodeHeader(pr.title)}`,
