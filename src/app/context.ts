@@ -4,11 +4,8 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../log.js';
 import { configureSandboxUser } from '../sandbox/identity.js';
-import { RunView, ttyLogDestination } from './progress.js';
-
-/** --log-format: "auto" is pretty on a terminal. */
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
+import type { LogFormat } from './log-format.js';
+import type { RunView } from './progress.js';
 
 /** What every command is given before its own arguments (the global options). */
 export interface ContextOptions {
@@ -47,12 +44,14 @@ export function prettyLogs(format: LogFormat = 'auto', stream: { isTTY?: boolean
  * file of its own and its warnings and errors to the view; every other
  * command keeps JSON on stderr.
  */
-export function createContext(opts: ContextOptions, { live = false }: { live?: boolean } = {}): Context {
+export async function createContext(opts: ContextOptions, { live = false }: { live?: boolean } = {}): Promise<Context> {
   const env = { ...process.env, ...(opts.dataDir ? { KSCI_DATA_DIR: resolve(opts.dataDir) } : {}) };
   const { config, file } = loadConfig({ file: opts.configFile, env });
   configureSandboxUser(config.sandbox.user);
   mkdirSync(config.dataDir, { recursive: true });
   if (!live || !prettyLogs(opts.logFormat)) return { config, file, log: createLogger('ksci'), live: null };
+  // The live view's terminal code is loaded only by a command that draws one.
+  const { RunView, ttyLogDestination } = await import('./progress.js');
   const view = new RunView(process.stderr);
   // One file per invocation, named so that they sort by time.
   const logFile = join(config.dataDir, 'logs', `${new Date().toISOString().replace(/[:.]/g, '-')}.log`);

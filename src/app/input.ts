@@ -2,12 +2,9 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { prLineage } from '../github/bot.js';
-import { createAppClient, createTokenClient } from '../github/client.js';
-import { loadPrSeries, parsePrUrl } from '../github/pr.js';
+import { loreClientFor } from '../lore/client.js';
 import { fetchLoreSeries } from '../lore/lookup.js';
 import { parseLoreRef } from '../lore/ref.js';
-import { loreClientFor } from '../lore/schedule.js';
 import { loadSeries } from '../series/load.js';
 import type { Series } from '../series/types.js';
 
@@ -26,6 +23,12 @@ const PR_URL = /^https?:\/\/[^/]+\/[^/]+\/[^/]+\/pull\/\d+/;
 
 /** A PR through the App when one is configured, else a token from the environment. */
 async function loadPr(url: string, config: Config): Promise<SeriesInput> {
+  // Loaded here: octokit is most of a quick command's start-up, and only a PR needs it.
+  const [{ prLineage }, { createAppClient, createTokenClient }, { loadPrSeries, parsePrUrl }] = await Promise.all([
+    import('../github/bot.js'),
+    import('../github/client.js'),
+    import('../github/pr.js'),
+  ]);
   const ref = parsePrUrl(url);
   const token = process.env[config.github.tokenEnv];
   const client = config.github.app
@@ -51,11 +54,27 @@ async function loadPr(url: string, config: Config): Promise<SeriesInput> {
   };
 }
 
+export interface InputOptions {
+  /** Of an mbox that holds several versions: this one. */
+  version?: number;
+  /** Of an mbox: the series this message is in (as `b4 am -m <mbox> <msgid>`); a lore reference names its own. */
+  messageId?: string;
+}
+
 /** What `ksci run` was given: a file or directory when one exists by that name, else a lore URL or Message-ID. */
-export async function loadInput(arg: string, config: Config, version?: number): Promise<SeriesInput> {
-  const limits = { ...config.limits, ...(version ? { version } : {}) };
+export async function loadInput(arg: string, config: Config, opts: InputOptions = {}): Promise<SeriesInput> {
+  const limits = { ...config.limits, ...(opts.version ? { version: opts.version } : {}) };
   const path = resolve(arg);
-  if (existsSync(path)) return { series: await loadSeries(path, limits), source: { kind: 'mbox', ref: path } };
+  if (existsSync(path))
+    return {
+      series: await loadSeries(path, { ...limits, ...(opts.messageId ? { messageId: opts.messageId } : {}) }),
+      source: { kind: 'mbox', ref: path },
+    };
+  if (opts.messageId)
+    throw new UsageError(
+      '--message-id picks a series out of an mbox',
+      `${arg} is not a file; a lore reference names its message itself`,
+    );
   if (PR_URL.test(arg)) return loadPr(arg, config);
   const ref = parseLoreRef(arg);
   if (!ref)

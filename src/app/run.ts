@@ -18,6 +18,8 @@ export interface RunOptions {
   tree?: string;
   /** Pick this version from an mbox that holds several. */
   seriesVersion?: number;
+  /** Of an mbox: the series this message is in. */
+  messageId?: string;
   /** Also write the Markdown report here. */
   output?: string;
   /** Give up waiting after this long (0 or none: wait for the run). */
@@ -39,7 +41,7 @@ export async function runSeries(ctx: Context, path: string, opts: RunOptions): P
   };
   if (live) say(`ksci: full log in ${live.logFile}`);
   // Parse before starting anything: bad input is reported in milliseconds and touches nothing.
-  const input = await loadInput(path, config, opts.seriesVersion);
+  const input = await loadInput(path, config, { version: opts.seriesVersion, messageId: opts.messageId });
   const series = input.series;
   log.info(
     { title: series.title, version: series.version, patches: series.patches.length, source: input.source },

@@ -1,20 +1,14 @@
 import { Argument, Command, Option } from 'commander';
-import { checkConfig } from '../app/check.js';
-import { type Context, createContext, LOG_FORMATS, type LogFormat } from '../app/context.js';
-import { perfKernels, testKernel } from '../app/local.js';
-import { lorePoll, loreStatus } from '../app/lore.js';
-import { nightlyBisect, nightlyRun, nightlyShow } from '../app/nightly.js';
-import { runSeries, submitSeries } from '../app/run.js';
-import { cancelRun, showRun } from '../app/runs.js';
-import { runWorkers, serve, workerRoles } from '../app/serve.js';
-import { printStatus } from '../app/status.js';
-import { webToken } from '../app/web.js';
+import type { Context } from '../app/context.js';
+import { LOG_FORMATS, type LogFormat } from '../app/log-format.js';
 import type { BuildRequest } from '../coordinator/coordinator.js';
 import { EXIT, KsciError, UsageError, errorMessage } from '../errors.js';
 
 /*
  * The command line only: commands, their options, and a dispatch to
- * src/app/, which does the work and returns the exit code.
+ * src/app/, which does the work and returns the exit code. Each command
+ * imports its module when it runs, so a quick one (ksci series, ksci show)
+ * does not start up with the queue, database and GitHub clients.
  */
 
 interface GlobalOpts {
@@ -24,8 +18,9 @@ interface GlobalOpts {
 }
 
 /** `live`: the command can show a live view (see createContext). */
-function context(cmd: Command, opts: { live?: boolean } = {}): Context {
+async function context(cmd: Command, opts: { live?: boolean } = {}): Promise<Context> {
   const g = cmd.optsWithGlobals<GlobalOpts>();
+  const { createContext } = await import('../app/context.js');
   return createContext({ configFile: g.config, dataDir: g.dataDir, logFormat: g.logFormat }, opts);
 }
 
@@ -109,6 +104,7 @@ program
   .option('-f, --force', 'run even if this series version was already run on this tree')
   .option('-t, --tree <name>', 'test on this tree instead of routing by subject tag')
   .option('--series-version <n>', 'pick this version from an mbox that holds several', parseIntOption)
+  .option('-m, --message-id <id>', 'from an mbox that holds several series: the one this message is in')
   .option('-o, --output <file>', 'also write the Markdown report here')
   .option('--timeout <seconds>', 'give up waiting after this long', parseIntOption)
   .option(
@@ -132,12 +128,51 @@ program
   .action(
     async (
       path: string,
-      opts: { force?: boolean; tree?: string; seriesVersion?: number; output?: string; timeout?: number } & BuildOpts,
+      opts: {
+        force?: boolean;
+        tree?: string;
+        seriesVersion?: number;
+        messageId?: string;
+        output?: string;
+        timeout?: number;
+      } & BuildOpts,
       cmd: Command,
     ) => {
       const { force, tree, seriesVersion, output, timeout } = opts;
-      const run = { force, tree, seriesVersion, output, timeoutSeconds: timeout, build: buildRequest(opts) };
-      process.exitCode = await runSeries(context(cmd, { live: true }), path, run);
+      const messageId = opts.messageId?.replace(/^<(.*)>$/, '$1');
+      const run = { force, tree, seriesVersion, messageId, output, timeoutSeconds: timeout, build: buildRequest(opts) };
+      const { runSeries } = await import('../app/run.js');
+      process.exitCode = await runSeries(await context(cmd, { live: true }), path, run);
+    },
+  );
+
+program
+  .command('series')
+  .description(
+    'assemble a series as `ksci run` would and print it: patches in order, the trailers replies gave and where each came from, those refused (like `b4 am`); runs nothing',
+  )
+  .argument(
+    '<series>',
+    'mbox, .patch/.eml file, directory of format-patch output, GitHub PR URL, lore URL or Message-ID',
+  )
+  .option('--series-version <n>', 'pick this version from an mbox that holds several', parseIntOption)
+  .option('-m, --message-id <id>', 'from an mbox that holds several series: the one this message is in')
+  .option('-o, --output <mbox>', 'also write the mbox the apply stage gives `git am`')
+  .option('--json', 'print the series as JSON (without the raw mail)')
+  .action(
+    async (
+      arg: string,
+      opts: { seriesVersion?: number; messageId?: string; output?: string; json?: boolean },
+      cmd: Command,
+    ) => {
+      const { showSeries } = await import('../app/series.js');
+      const messageId = opts.messageId?.replace(/^<(.*)>$/, '$1');
+      process.exitCode = await showSeries(await context(cmd), arg, {
+        version: opts.seriesVersion,
+        messageId,
+        output: opts.output,
+        json: opts.json,
+      });
     },
   );
 
@@ -158,7 +193,8 @@ program
   .action(async (path: string, opts: { force?: boolean; tree?: string; timeout: number } & BuildOpts, cmd: Command) => {
     const { force, tree, timeout } = opts;
     const submit = { force, tree, timeoutSeconds: timeout, build: buildRequest(opts) };
-    process.exitCode = await submitSeries(context(cmd), path, submit);
+    const { submitSeries } = await import('../app/run.js');
+    process.exitCode = await submitSeries(await context(cmd), path, submit);
   });
 
 program
@@ -166,7 +202,8 @@ program
   .description('run the coordinator: accepts submissions, records results; optionally with workers in-process')
   .option('--with-workers', 'also run every worker role in this process')
   .action(async (opts: { withWorkers?: boolean }, cmd: Command) => {
-    process.exitCode = await serve(context(cmd), opts);
+    const { serve } = await import('../app/serve.js');
+    process.exitCode = await serve(await context(cmd), opts);
   });
 
 program
@@ -174,9 +211,13 @@ program
   .description(
     'run stage workers of the given roles (vm: only boot VMs from the ksci-vm queue, for test.vmHosts: queue)',
   )
-  .addOption(new Option('-r, --role <role...>', 'roles to run').choices(workerRoles()).makeOptionMandatory())
+  .requiredOption('-r, --role <role...>', 'roles to run (an unknown one is refused with the list of roles)')
   .action(async (opts: { role: string[] }, cmd: Command) => {
-    process.exitCode = await runWorkers(context(cmd), opts.role);
+    const { runWorkers, workerRoles } = await import('../app/serve.js');
+    const unknown = opts.role.filter((r) => !workerRoles().includes(r));
+    if (unknown.length > 0)
+      throw new UsageError(`no worker role ${unknown.join(', ')}`, `the roles are: ${workerRoles().join(', ')}`);
+    process.exitCode = await runWorkers(await context(cmd), opts.role);
   });
 
 program
@@ -209,7 +250,8 @@ program
       },
       cmd: Command,
     ) => {
-      process.exitCode = await testKernel(context(cmd), opts);
+      const { testKernel } = await import('../app/local.js');
+      process.exitCode = await testKernel(await context(cmd), opts);
     },
   );
 
@@ -259,7 +301,8 @@ program
       },
       cmd: Command,
     ) => {
-      process.exitCode = await perfKernels(context(cmd), opts);
+      const { perfKernels } = await import('../app/local.js');
+      process.exitCode = await perfKernels(await context(cmd), opts);
     },
   );
 
@@ -274,7 +317,8 @@ nightlyCmd
   )
   .argument('<tree>', 'tree name (trees: in the config)')
   .action(async (tree: string, _opts: unknown, cmd: Command) => {
-    process.exitCode = await nightlyRun(context(cmd), tree);
+    const { nightlyRun } = await import('../app/nightly.js');
+    process.exitCode = await nightlyRun(await context(cmd), tree);
   });
 
 nightlyCmd
@@ -287,7 +331,8 @@ nightlyCmd
   .argument('<good>', 'last commit before the change')
   .argument('<bad>', 'first commit after it')
   .action(async (tree: string, scenario: string, good: string, bad: string, _opts: unknown, cmd: Command) => {
-    process.exitCode = await nightlyBisect(context(cmd), { tree, scenario, good, bad });
+    const { nightlyBisect } = await import('../app/nightly.js');
+    process.exitCode = await nightlyBisect(await context(cmd), { tree, scenario, good, bad });
   });
 
 nightlyCmd
@@ -295,7 +340,8 @@ nightlyCmd
   .description("a tree's nightly history per scenario, its change points and the alerts sent")
   .argument('<tree>', 'tree name')
   .action(async (tree: string, _opts: unknown, cmd: Command) => {
-    process.exitCode = await nightlyShow(context(cmd), tree);
+    const { nightlyShow } = await import('../app/nightly.js');
+    process.exitCode = await nightlyShow(await context(cmd), tree);
   });
 
 const loreCmd = program
@@ -310,7 +356,8 @@ loreCmd
   .argument('[lists...]', 'list names (default: every configured list)')
   .option('--timeout <seconds>', 'how long to wait for the poll', parseIntOption, 300)
   .action(async (names: string[], opts: { timeout: number }, cmd: Command) => {
-    process.exitCode = await lorePoll(context(cmd), names, { timeoutSeconds: opts.timeout });
+    const { lorePoll } = await import('../app/lore.js');
+    process.exitCode = await lorePoll(await context(cmd), names, { timeoutSeconds: opts.timeout });
   });
 
 loreCmd
@@ -318,7 +365,8 @@ loreCmd
   .description('per list: last poll, and what became of the patches seen')
   .option('-n, --limit <n>', 'messages to list per list', parseIntOption, 20)
   .action(async (opts: { limit: number }, cmd: Command) => {
-    process.exitCode = await loreStatus(context(cmd), opts);
+    const { loreStatus } = await import('../app/lore.js');
+    process.exitCode = await loreStatus(await context(cmd), opts);
   });
 
 program
@@ -327,7 +375,8 @@ program
   .option('--json', 'machine-readable output')
   .option('-n, --limit <n>', 'how many runs to list', parseIntOption, 10)
   .action(async (opts: { json?: boolean; limit: number }, cmd: Command) => {
-    process.exitCode = await printStatus(context(cmd), opts);
+    const { printStatus } = await import('../app/status.js');
+    process.exitCode = await printStatus(await context(cmd), opts);
   });
 
 program
@@ -340,7 +389,8 @@ program
   .option('--markdown', 'Markdown instead of plain text')
   .option('--email', 'the plain-text reply with its headers, and whether policy sends it')
   .action(async (id: string, opts: { markdown?: boolean; email?: boolean }, cmd: Command) => {
-    process.exitCode = await showRun(context(cmd), id, opts);
+    const { showRun } = await import('../app/runs.js');
+    process.exitCode = await showRun(await context(cmd), id, opts);
   });
 
 program
@@ -348,7 +398,8 @@ program
   .description('cancel a queued or running run')
   .argument('<run>', 'full run id')
   .action(async (id: string, _opts: unknown, cmd: Command) => {
-    process.exitCode = await cancelRun(context(cmd), id);
+    const { cancelRun } = await import('../app/runs.js');
+    process.exitCode = await cancelRun(await context(cmd), id);
   });
 
 const webCmd = program.command('web').description('the dashboard that `ksci serve` serves (web: in the config)');
@@ -357,8 +408,9 @@ webCmd
   .description('admin logins of the dashboard: add NAME prints a new token once; list; revoke NAME')
   .addArgument(new Argument('<action>').choices(['add', 'list', 'revoke']))
   .argument('[name]', 'who the token is for')
-  .action((action: 'add' | 'list' | 'revoke', name: string | undefined, _opts: unknown, cmd: Command) => {
-    process.exitCode = webToken(context(cmd), action, name);
+  .action(async (action: 'add' | 'list' | 'revoke', name: string | undefined, _opts: unknown, cmd: Command) => {
+    const { webToken } = await import('../app/web.js');
+    process.exitCode = webToken(await context(cmd), action, name);
   });
 
 const configCmd = program.command('config').description('configuration');
@@ -366,7 +418,8 @@ configCmd
   .command('check')
   .description('validate the configuration and the machine it needs, and print the result')
   .action(async (_opts: unknown, cmd: Command) => {
-    process.exitCode = await checkConfig(context(cmd));
+    const { checkConfig } = await import('../app/check.js');
+    process.exitCode = await checkConfig(await context(cmd));
   });
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,6 +1,7 @@
 import { gunzipSync } from 'node:zlib';
+import type { Config } from '../config/schema.js';
 import { BadInputError, InfraError, errorMessage } from '../errors.js';
-import { parseAtomFeed, type FeedEntry } from './atom.js';
+import type { FeedEntry } from './atom.js';
 import { escapeMessageId } from './ref.js';
 
 /** The HTTP side of lore: what the poller and `ksci run <message-id>` need from a public-inbox server. */
@@ -98,6 +99,8 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
         `${url} answered HTTP ${status}`,
         'check the list URL in lore.lists: it should end in the inbox name, e.g. https://lore.kernel.org/bpf/',
       );
+    // Loaded when a feed is read: fetching one thread (ksci series <msgid>) does not pay for the XML parser.
+    const { parseAtomFeed } = await import('./atom.js');
     return parseAtomFeed(body.toString('utf8'));
   }
 
@@ -133,4 +136,9 @@ export function httpLoreClient(opts: LoreClientOptions): LoreClient {
       }
     },
   };
+}
+
+/** The client the configuration asks for (lore.maxThreadBytes, lore.timeoutSeconds). */
+export function loreClientFor(config: Config): LoreClient {
+  return httpLoreClient({ maxThreadBytes: config.lore.maxThreadBytes, timeoutMs: config.lore.timeoutSeconds * 1000 });
 }

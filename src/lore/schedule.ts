@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config, LoreListConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { LoreStore } from '../store/lore.js';
-import { httpLoreClient, type LoreClient } from './client.js';
+import { loreClientFor, type LoreClient } from './client.js';
 import { pollList, type PollDeps, type PollResult } from './poll.js';
 import { QUEUES } from '../queue/names.js';
 import { startQueueWorker } from '../queue/worker.js';
@@ -35,10 +35,6 @@ export async function scheduleLorePolls(queue: Queue, config: Config): Promise<s
     );
   }
   return [...wanted];
-}
-
-export function loreClientFor(config: Config): LoreClient {
-  return httpLoreClient({ maxThreadBytes: config.lore.maxThreadBytes, timeoutMs: config.lore.timeoutSeconds * 1000 });
 }
 
 export function pollOptions(config: Config) {
