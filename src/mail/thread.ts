@@ -36,16 +36,14 @@ export function threadIds(raw: Buffer): ThreadIds {
 }
 
 /**
- * The messages of the thread a Message-ID is in: the root it names above
- * it, and everything that answers the root, at any depth (b4's thread of a
- * message). Null when no message has that Message-ID.
+ * The thread a Message-ID is in, as indices into `ids`: the root it names
+ * above it, and everything that answers the root, at any depth (b4's
+ * thread of a message). Null when no message has that Message-ID.
  */
-export function selectThread(raws: Buffer[], messageId: string): Buffer[] | null {
-  const ids = raws.map(threadIds);
-  const own = ids.find((t) => t.messageId === messageId);
-  if (!own) return null;
-  // The thread's root: climb to the top of what is in the input.
+export function threadMembers(ids: ThreadIds[], messageId: string): number[] | null {
   const byId = new Map(ids.flatMap((t) => (t.messageId ? [[t.messageId, t] as const] : [])));
+  if (!byId.has(messageId)) return null;
+  // The thread's root: climb to the top of what is in the input.
   let root = messageId;
   for (const seen = new Set([root]); ; ) {
     const up = byId.get(root)!.parents.find((p) => byId.has(p) && !seen.has(p));
@@ -56,7 +54,11 @@ export function selectThread(raws: Buffer[], messageId: string): Buffer[] | null
   const inThread = new Set([root]);
   const children = new Map<string, number[]>();
   ids.forEach((t, i) => {
-    for (const p of new Set(t.parents)) children.set(p, [...(children.get(p) ?? []), i]);
+    for (const p of new Set(t.parents)) {
+      const list = children.get(p);
+      if (list) list.push(i);
+      else children.set(p, [i]);
+    }
   });
   const picked = new Set<number>();
   const queue = [root];
@@ -71,5 +73,10 @@ export function selectThread(raws: Buffer[], messageId: string): Buffer[] | null
       }
     }
   }
-  return raws.filter((_, i) => picked.has(i) || (ids[i]!.messageId !== null && inThread.has(ids[i]!.messageId!)));
+  return ids.flatMap((t, i) => (picked.has(i) || (t.messageId !== null && inThread.has(t.messageId)) ? [i] : []));
+}
+
+/** The messages of the thread a Message-ID is in (see threadMembers), in input order; null when it is not there. */
+export function selectThread(raws: Buffer[], messageId: string): Buffer[] | null {
+  return threadMembers(raws.map(threadIds), messageId)?.map((i) => raws[i]!) ?? null;
 }

@@ -1,9 +1,17 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadInputError } from '../errors.js';
-import { splitMbox } from '../mail/mbox.js';
+import {
+  checkMailInput,
+  MboxScanner,
+  type MboxSpan,
+  messageProblem,
+  sizeProblem,
+  splitMbox,
+  unescapeMessage,
+} from '../mail/mbox.js';
 import { parseMessage } from '../mail/message.js';
-import { selectThread } from '../mail/thread.js';
+import { selectThread, threadIds, threadMembers } from '../mail/thread.js';
 import { assembleSeries } from './assemble.js';
 import type { Series } from './types.js';
 
@@ -57,5 +65,72 @@ export async function loadSeries(path: string, opts: LoadOptions): Promise<Serie
   }
   if (st.size > opts.maxMboxBytes)
     throw new BadInputError(`${path} is ${st.size} bytes, larger than the ${opts.maxMboxBytes}-byte limit`);
+  if (opts.messageId && st.size > STREAM_FROM_BYTES) {
+    const thread = await readThread(path, opts.messageId, opts);
+    if (thread) {
+      const out = [];
+      for (const r of thread) out.push(await parseMessage(r));
+      return assembleSeries(out, opts);
+    }
+  }
   return parseMbox(await readFile(path), opts);
+}
+
+/** A file this large, with a Message-ID, is read as a stream: only its thread is ever held whole. */
+const STREAM_FROM_BYTES = 4 << 20;
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * The messages of the thread `messageId` is in, read from an mbox file in
+ * two passes: the first streams the file and keeps each message's
+ * threading headers and where it is; the second reads just the thread's
+ * messages. Memory follows the number of messages (a few hundred bytes
+ * each), not the size of the archive. Null when the file is not an mbox
+ * (a single message): the caller reads it whole.
+ */
+async function readThread(path: string, messageId: string, limits: LoadOptions): Promise<Buffer[] | null> {
+  const file = await open(path, 'r');
+  try {
+    const scanner = new MboxScanner();
+    const spans: Omit<MboxSpan, 'head'>[] = [];
+    const ids: ReturnType<typeof threadIds>[] = [];
+    const keep = (found: MboxSpan[]): void => {
+      for (const { head, ...span } of found) {
+        spans.push(span);
+        ids.push(threadIds(head));
+      }
+    };
+    const buf = Buffer.alloc(CHUNK_BYTES);
+    let size = 0;
+    let blank = true;
+    for (let n = (await file.read(buf, 0, CHUNK_BYTES, 0)).bytesRead; n > 0; ) {
+      const chunk = buf.subarray(0, n);
+      if (size === 0) checkMailInput(chunk, false);
+      blank &&= chunk.toString('latin1').trim().length === 0;
+      size += n;
+      keep(scanner.push(chunk));
+      n = (await file.read(buf, 0, CHUNK_BYTES, size)).bytesRead;
+    }
+    keep(scanner.end(size));
+    if (blank) checkMailInput(Buffer.alloc(0), true);
+    if (!scanner.firstLine?.isFrom) return null;
+    const members = threadMembers(ids, messageId);
+    if (!members) throw new BadInputError(`<${messageId}> is not in the input`, 'give the mbox that message is in');
+    const out: Buffer[] = [];
+    for (const i of members) {
+      const span = spans[i]!;
+      const length = span.end - span.start;
+      const tooLarge = sizeProblem(length, i, limits);
+      if (tooLarge) throw tooLarge;
+      const bytes = Buffer.alloc(length);
+      await file.read(bytes, 0, length, span.start);
+      const raw = unescapeMessage(bytes, span.formatPatch);
+      const problem = messageProblem(raw, i, limits);
+      if (problem) throw problem;
+      out.push(raw);
+    }
+    return out;
+  } finally {
+    await file.close();
+  }
 }
