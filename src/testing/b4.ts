@@ -5,13 +5,15 @@ import { splitMbox } from '../mail/mbox.js';
 import { parseMessage } from '../mail/message.js';
 
 /*
- * `b4 am` (Debian's 0.12) against a local public-inbox, to cross-check
- * ksci's own series assembly. What 0.12 does, as measured on the fixtures:
+ * `b4 am` (Debian's 0.12) against a local public-inbox, or on an mbox file
+ * (the tricky threads of src/series/tricky-threads.test.ts), to cross-check
+ * ksci's own series assembly. What 0.12 does, as measured on those:
  *
  * - It takes the newest revision in the thread (-v picks another).
  * - Trailers from replies go on the patch replied to, also from replies to
  *   replies (walking up); quoted "> Acked-by:" lines are not trailers. A
  *   reply's From: must match the trailer's address, else b4 drops it.
+ *   Link: and Closes: in a reply are dropped.
  * - Trailers sent to the cover are applied to every patch only with -t.
  * - Order: the patch's own trailers, then the collected ones in thread
  *   order, then Link:; nothing is sorted (trailer-order defaults to "*").
@@ -21,6 +23,18 @@ import { parseMessage } from '../mail/message.js';
  *   reply: a v3 cover sent In-Reply-To the v2 cover is no cover, and
  *   trailers sent to it land on v2's cover. Same patch-id across
  *   revisions carries trailers over.
+ * - Per revision the first k/n it meets is kept (a later k/n is dropped
+ *   without a word), but the last 0/n it meets is the cover.
+ *
+ * With an mbox file (`b4 --offline-mode am -m <file>`):
+ *
+ * - With a Message-ID b4 keeps only that message's thread; without one the
+ *   whole file is the thread.
+ * - b4 reads the file with Python's mailbox.mbox, which does not undo
+ *   mboxrd's ">From " escaping (from a list, `git mailsplit --mboxrd`
+ *   does), so the .mbx keeps the escapes and git am commits them.
+ * - A message without a Message-ID is no patch: b4 says "Could not find
+ *   any patches in the series." and exits 0 without a .mbx (b4Am throws).
  */
 
 export interface B4Patch {
@@ -41,10 +55,7 @@ export interface B4AmResult {
   log: string;
 }
 
-export interface B4AmOptions {
-  /** The list's URL, <baseUrl>/<list>/: b4's midmask and searchmask point there. */
-  listUrl: string;
-  messageId: string;
+interface B4AmCommon {
   /** HOME, git config and cache for b4; each call writes its output in a new subdirectory. */
   workDir: string;
   /** -vN: that revision instead of the newest. */
@@ -56,6 +67,24 @@ export interface B4AmOptions {
   /** Default b4's own, https://lore.kernel.org/r/%s, so links look like lore's whatever the port. */
   linkMask?: string;
 }
+
+/** Where b4 reads the thread: a public-inbox list over HTTP, or a local mbox file with no network at all. */
+export type B4AmOptions = B4AmCommon &
+  (
+    | {
+        /** The list's URL, <baseUrl>/<list>/: b4's midmask and searchmask point there. */
+        listUrl: string;
+        messageId: string;
+        mbox?: never;
+      }
+    | {
+        /** An mbox file, read with `b4 --offline-mode am -m <mbox>`. */
+        mbox: string;
+        /** Keeps only this message's thread; without it the whole file is the thread. */
+        messageId?: string;
+        listUrl?: never;
+      }
+  );
 
 export function b4Available(): boolean {
   return spawnSync('b4', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -82,8 +111,9 @@ export async function b4Am(opts: B4AmOptions): Promise<B4AmResult> {
       '\tname = ksci b4 check',
       '\temail = b4@ksci.invalid',
       '[b4]',
-      `\tmidmask = ${opts.listUrl}%s`,
-      `\tsearchmask = ${opts.listUrl}?x=m&t=1&q=%s`,
+      ...(opts.listUrl !== undefined
+        ? [`\tmidmask = ${opts.listUrl}%s`, `\tsearchmask = ${opts.listUrl}?x=m&t=1&q=%s`]
+        : []),
       `\tlinkmask = ${opts.linkMask ?? 'https://lore.kernel.org/r/%s'}`,
       '\tattestation-policy = off',
       '\tattestation-check-dkim = no',
@@ -91,11 +121,14 @@ export async function b4Am(opts: B4AmOptions): Promise<B4AmResult> {
     ].join('\n'),
   );
   const outDir = mkdtempSync(join(opts.workDir, 'am-'));
-  const args = ['--no-stdin', '--no-interactive', 'am', '--no-cache', '-o', outDir];
+  // --offline-mode is a global option, before the subcommand: with -m, b4 must not look anything up.
+  const args = ['--no-stdin', '--no-interactive', ...(opts.mbox !== undefined ? ['--offline-mode'] : [])];
+  args.push('am', '--no-cache', '-o', outDir);
+  if (opts.mbox !== undefined) args.push('-m', opts.mbox);
   if (opts.coverTrailers ?? true) args.push('-t');
   if (opts.addLink) args.push('-l');
   if (opts.version !== undefined) args.push('-v', String(opts.version));
-  args.push(opts.messageId);
+  if (opts.messageId !== undefined) args.push(opts.messageId);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'],
     LANG: 'C.UTF-8',
@@ -120,7 +153,7 @@ export async function b4Am(opts: B4AmOptions): Promise<B4AmResult> {
 
   const files = readdirSync(outDir);
   const mbx = files.find((f) => f.endsWith('.mbx'));
-  if (!mbx) throw new Error(`b4 am wrote no .mbx for ${opts.messageId}: ${log.trim()}`);
+  if (!mbx) throw new Error(`b4 am wrote no .mbx for ${opts.messageId ?? opts.mbox}: ${log.trim()}`);
   const raw = readFileSync(join(outDir, mbx));
   const patches: B4Patch[] = [];
   for (const m of splitMbox(raw, { maxMessageBytes: raw.length + 1 })) {
