@@ -4,7 +4,8 @@
  * several revisions of a series each in its own thread) with review replies
  * that quote the patch and give Acked-by / Reviewed-by, in date order the
  * way a list archive holds them. One known series (5 patches, v3, two
- * replies) sits in it, with its v1 and v2 threads earlier in the archive.
+ * replies) sits in it, with its v1 and v2 threads earlier in the archive,
+ * and one much-discussed series whose thread is 200 messages long.
  */
 
 export interface TargetSeries {
@@ -21,7 +22,12 @@ export interface Archive {
   mbox: Buffer;
   messages: number;
   target: TargetSeries;
+  /** A much-discussed series: one thread of BUSY_THREAD messages (7 patches, a cover, replies to replies). */
+  busy: TargetSeries;
 }
+
+/** The size of the busy series' thread: the cover letter, its patches and every reply. */
+export const BUSY_THREAD = 200;
 
 // Fictional people on reserved example domains: generated mail must not
 // put words in real developers' mouths.
@@ -194,8 +200,8 @@ function rfc2822(ms: number): string {
 }
 
 export function generateArchive(messages: number, seed = 20250101): Archive {
-  if (!Number.isInteger(messages) || messages < 200)
-    throw new Error(`need at least 200 messages for a lore-like archive, got ${messages}`);
+  if (!Number.isInteger(messages) || messages < 1000)
+    throw new Error(`need at least 1000 messages for a lore-like archive, got ${messages}`);
   const rnd = seededRng(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
@@ -403,7 +409,58 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
   let target: TargetSeries | null = null;
   const targetAt = [Math.floor(messages * 0.2), Math.floor(messages * 0.3), Math.floor(messages * 0.4)];
 
+  // The busy series: replies to the cover, to patches and to replies (a
+  // trailer in a reply to a reply goes on the patch above it; quoted
+  // trailers are not given), until its thread is BUSY_THREAD messages.
+  const bAuthor: Person = { name: 'Amara Nwosu', address: 'amara.nwosu@example.org' };
+  const bArea = AREAS.find((a) => a.prefix === 'net/mlx5e')!;
+  const bTitles = Array.from({ length: 7 }, (_, i) => `${VERBS[i]!} ${OBJECTS[i]!}`);
+  const bReviewers = Array.from({ length: 12 }, person);
+  let busy: TargetSeries | null = null;
+  const busyAt = Math.floor(messages * 0.6);
+  const postBusy = () => {
+    const posted = postSeries({
+      author: bAuthor,
+      tree: 'net-next',
+      version: 1,
+      titles: bTitles,
+      area: bArea,
+      cc: bReviewers.slice(0, 3),
+      prose: tProse,
+      fixes: false,
+    });
+    // What each message answers, down to the cover (0) or a patch (1..7).
+    const patchOf = new Map(posted.map((p, i) => [p.id, i]));
+    const thread: Posted[] = [...posted];
+    const given = bTitles.map(() => new Set<string>());
+    const cover = new Set<string>();
+    while (thread.length < BUSY_THREAD) {
+      const to =
+        int(3) === 0 && thread.length > posted.length
+          ? thread[posted.length + int(thread.length - posted.length)]!
+          : pick(posted);
+      const from = int(6) === 0 ? bAuthor : pick(bReviewers);
+      const key = from === bAuthor || int(3) !== 0 ? null : pick(['Acked-by', 'Reviewed-by', 'Tested-by']);
+      const r = reply(to, from, key, bReviewers.slice(0, 3));
+      const k = patchOf.get(to.id)!;
+      patchOf.set(r.id, k);
+      thread.push(r);
+      if (key) (k === 0 ? cover : given[k - 1]!).add(`${key}: ${ident(from)}`);
+    }
+    const sob = `Signed-off-by: ${ident(bAuthor)}`;
+    busy = {
+      coverMessageId: posted[0]!.id,
+      version: 1,
+      titles: bTitles.map((t) => `${bArea.prefix}: ${t}`),
+      trailers: given.map((g) => [...new Set([sob, ...g, ...cover])].sort()),
+    };
+  };
+
   while (out.length < messages) {
+    if (!busy && out.length >= busyAt) {
+      postBusy();
+      continue;
+    }
     if (targetAt.length > 0 && out.length >= targetAt[0]!) {
       const v = 4 - targetAt.length;
       targetAt.shift();
@@ -436,8 +493,8 @@ export function generateArchive(messages: number, seed = 20250101): Archive {
     }
     randomSeries();
   }
-  if (!target) throw new Error('the archive ended before the known series was placed');
+  if (!target || !busy) throw new Error('the archive ended before the known series were placed');
   out.length = Math.min(out.length, messages);
-  return { mbox: Buffer.from(out.join('\n'), 'utf8'), messages: out.length, target };
+  return { mbox: Buffer.from(out.join('\n'), 'utf8'), messages: out.length, target, busy };
 }
 import { seededRng } from '../src/random.js';
