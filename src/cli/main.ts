@@ -30,6 +30,11 @@ function parseIntOption(v: string): number {
   return n;
 }
 
+/** -m <id> or -m '<id>': Message-IDs are kept without their angle brackets. */
+function bareMessageId(v: string | undefined): string | undefined {
+  return v?.replace(/^<(.*)>$/, '$1');
+}
+
 function parseList(v: string): string[] {
   return v
     .split(',')
@@ -139,7 +144,7 @@ program
       cmd: Command,
     ) => {
       const { force, tree, seriesVersion, output, timeout } = opts;
-      const messageId = opts.messageId?.replace(/^<(.*)>$/, '$1');
+      const messageId = bareMessageId(opts.messageId);
       const run = { force, tree, seriesVersion, messageId, output, timeoutSeconds: timeout, build: buildRequest(opts) };
       const { runSeries } = await import('../app/run.js');
       process.exitCode = await runSeries(await context(cmd, { live: true }), path, run);
@@ -166,7 +171,7 @@ program
       cmd: Command,
     ) => {
       const { showSeries } = await import('../app/series.js');
-      const messageId = opts.messageId?.replace(/^<(.*)>$/, '$1');
+      const messageId = bareMessageId(opts.messageId);
       process.exitCode = await showSeries(await context(cmd), arg, {
         version: opts.seriesVersion,
         messageId,

@@ -43,8 +43,6 @@ export class MboxScanner {
   private prevBlank = true;
   private current: { start: number; formatPatch: boolean; head: Buffer[]; headBytes: number; inHead: boolean } | null =
     null;
-  /** Offset just past the last line seen, and past the line before it (a message ends before its trailing blank line). */
-  private lastLineStart = 0;
   private readonly done: MboxSpan[] = [];
   /** Offset of the first non-blank line, and whether it was a From_ line. */
   firstLine: { offset: number; isFrom: boolean } | null = null;
@@ -93,7 +91,7 @@ export class MboxScanner {
       this.firstLine = { offset: at, isFrom: this.isFromLine(text) };
     if (this.prevBlank && this.isFromLine(text)) {
       // The previous message ends before the blank line in front of this From_ line.
-      if (this.current) this.close(this.lastLineStart - 1);
+      if (this.current) this.close(at - 1);
       this.current = {
         start: at + bytes.length,
         formatPatch: FORMAT_PATCH.test(text.toString('latin1')),
@@ -108,7 +106,6 @@ export class MboxScanner {
         this.current.headBytes += bytes.length;
       }
     }
-    this.lastLineStart = at + bytes.length;
     this.prevBlank = blank;
   }
 
